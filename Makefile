@@ -1,0 +1,29 @@
+# Two commands for a fresh machine with Python 3.11: `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+# uv lives in its own small venv so that `uv sync` never removes itself from the project's
+UV     := .uv/bin/uv
+
+.PHONY: env demo test lint bench clean
+
+$(UV):
+	$(PYTHON) -m venv .uv
+	.uv/bin/python -m pip install --quiet --disable-pip-version-check "uv==0.13.9"
+
+# uv installs exactly what uv.lock pins (the project itself editable)
+env: $(UV)
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --quiet
+
+demo: env
+	$(BIN)/gospulse demo
+
+test: env
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q
+
+bench: env
+	$(BIN)/python bench/bench_vk_daily.py
+
+clean:
+	rm -rf warehouse .pytest_cache dbt_project/target dbt_project/logs

@@ -1,0 +1,80 @@
+"""The HTTP layer under vk_api: a configurable endpoint and a per-token rate limit.
+
+vk_api always posts to https://api.vk.ru/method/; it accepts a custom requests.Session, so this
+session rewrites that base to the configured one (a proxy or the loopback emulator) and spaces
+requests so that no sliding one-second window holds more than the token's allowance.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+import requests
+
+VK_DEFAULT_BASE = "https://api.vk.ru/method/"
+
+
+class SlidingWindowLimiter:
+    """At most `rate` request starts in any window of `period` seconds (thread-safe)."""
+
+    def __init__(
+        self,
+        rate: float,
+        period: float = 1.0,
+        *,
+        margin: float = 0.02,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError(f"rate must be positive, got {rate}")
+        # a fractional rate (2.5/s) becomes 5 requests per 2 s, keeping the long-run average
+        slots = max(1, int(rate)) if float(rate).is_integer() else max(1, round(rate * 2))
+        self._slots = slots
+        # the margin absorbs clock skew between us and the server's window
+        self._window = slots / rate * period + margin
+        self._starts: deque[float] = deque()
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._sleep = sleep
+
+    def acquire(self) -> float:
+        """Block until a request may start; return the seconds waited."""
+        waited = 0.0
+        with self._lock:
+            while True:
+                now = self._clock()
+                while self._starts and now - self._starts[0] >= self._window:
+                    self._starts.popleft()
+                if len(self._starts) < self._slots:
+                    self._starts.append(now)
+                    return waited
+                pause = self._window - (now - self._starts[0])
+                self._sleep(pause)
+                waited += pause
+
+
+class VkEndpointSession(requests.Session):
+    """A requests.Session that sends vk_api's calls to `base_url`, rate-limited."""
+
+    def __init__(self, base_url: str, limiter: SlidingWindowLimiter, *, timeout: float = 30.0):
+        super().__init__()
+        if not base_url.endswith("/"):
+            base_url += "/"
+        self.base_url = base_url
+        self.limiter = limiter
+        self.timeout = timeout
+        self.requests_sent = 0
+        self.wait_seconds = 0.0
+        self.headers["User-Agent"] = "gospulse (+https://github.com/gospulse)"
+
+    def request(self, method, url, *args, **kwargs):  # type: ignore[override]
+        if isinstance(url, str) and url.startswith(VK_DEFAULT_BASE):
+            url = self.base_url + url[len(VK_DEFAULT_BASE) :]
+        self.wait_seconds += self.limiter.acquire()
+        self.requests_sent += 1
+        kwargs.setdefault("timeout", self.timeout)
+        return super().request(method, url, *args, **kwargs)

@@ -1,0 +1,223 @@
+"""The DuckDB warehouse: raw schema DDL, connections and idempotent loaders.
+
+Raw tables are the only thing Python writes; dbt reads them as sources. Every loader replaces
+whole keys inside one transaction, so a rerun of a date leaves exactly one row per
+(network, page_ref, snapshot_date).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import astuple, dataclass, fields
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+
+DEFAULT_WAREHOUSE = Path("warehouse") / "gospulse.duckdb"
+
+STATUSES = ("ok", "deleted", "banned", "closed", "not_found", "renamed", "error")
+
+RAW_DDL = """
+create schema if not exists raw;
+
+-- one row per (network, page_ref, snapshot_date); page_ref is the network's stable id
+create table if not exists raw.page_snapshots (
+    network        varchar not null,
+    page_ref       varchar not null,
+    snapshot_date  date    not null,
+    members_count  bigint,
+    status         varchar not null,
+    screen_name    varchar,
+    page_name      varchar,
+    is_verified    boolean,
+    error          varchar,
+    source         varchar not null,
+    run_id         varchar,
+    loaded_at      timestamp not null,
+    primary key (network, page_ref, snapshot_date)
+);
+
+-- how registry references (screen names, URLs) map to stable ids; resolved once, kept
+create table if not exists raw.page_refs (
+    network        varchar not null,
+    ref_kind       varchar not null,
+    ref_value      varchar not null,
+    page_ref       varchar,
+    status         varchar not null,
+    resolved_at    timestamp not null,
+    primary key (network, ref_kind, ref_value)
+);
+
+-- the registry as last loaded; dbt snapshots it into SCD2 history
+create table if not exists raw.registry_pages (
+    network        varchar not null,
+    registry_ref   varchar not null,
+    ref_kind       varchar not null,
+    ref_value      varchar not null,
+    title          varchar not null,
+    organization   varchar,
+    region_code    integer not null,
+    municipality   varchar,
+    sector         varchar not null,
+    is_flagship    boolean not null,
+    source_file    varchar not null,
+    source_line    integer not null,
+    loaded_at      timestamp not null,
+    primary key (network, ref_kind, ref_value)
+);
+
+-- what each extraction run asked, got and retried
+create table if not exists raw.extract_runs (
+    run_id           varchar primary key,
+    network          varchar not null,
+    snapshot_date    date not null,
+    started_at       timestamp not null,
+    finished_at      timestamp,
+    pages_requested  integer not null,
+    pages_ok         integer not null,
+    pages_unavailable integer not null,
+    pages_failed     integer not null,
+    requests         integer not null,
+    retries          integer not null,
+    rate_limited     integer not null,
+    wait_seconds     double not null,
+    status           varchar not null,
+    message          varchar
+);
+"""
+
+
+@dataclass(frozen=True)
+class SnapshotRow:
+    """One page's state on one date, as stored in raw.page_snapshots."""
+
+    network: str
+    page_ref: str
+    snapshot_date: date
+    members_count: int | None
+    status: str
+    screen_name: str | None = None
+    page_name: str | None = None
+    is_verified: bool | None = None
+    error: str | None = None
+    source: str = "api"
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ExtractRun:
+    """Counters of one extraction run, as stored in raw.extract_runs."""
+
+    run_id: str
+    network: str
+    snapshot_date: date
+    started_at: datetime
+    finished_at: datetime | None
+    pages_requested: int
+    pages_ok: int
+    pages_unavailable: int
+    pages_failed: int
+    requests: int
+    retries: int
+    rate_limited: int
+    wait_seconds: float
+    status: str
+    message: str | None = None
+
+
+def warehouse_path() -> Path:
+    """The warehouse file from GOSPULSE_WAREHOUSE, or the default under ./warehouse/."""
+    return Path(os.environ.get("GOSPULSE_WAREHOUSE") or DEFAULT_WAREHOUSE)
+
+
+@contextmanager
+def connect(path: Path | str | None = None, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse (creating the raw schema when writable) and close it afterwards."""
+    path = Path(path) if path is not None else warehouse_path()
+    if read_only and not path.exists():
+        raise FileNotFoundError(f"warehouse {path} does not exist yet: run an extract or build first")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only)
+    try:
+        if not read_only:
+            con.execute(RAW_DDL)
+        yield con
+    finally:
+        con.close()
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """How many rows a load wrote, and how many failed fetches it did not let replace good rows."""
+
+    written: int
+    kept_existing: int
+
+
+def replace_snapshots(
+    con: duckdb.DuckDBPyConnection, rows: Sequence[SnapshotRow], *, replace_dates: Iterable[date] = ()
+) -> WriteResult:
+    """Write snapshot rows in one transaction, replacing the same keys.
+
+    With replace_dates, the (network, date) partitions of the rows' networks are cleared of pages
+    not in `rows`, so a rerun also drops pages no longer registered. A row with status 'error'
+    never replaces a stored row that is not an error: a failed rerun loses nothing.
+    """
+    networks = sorted({r.network for r in rows})
+    dates = sorted(set(replace_dates))
+    loaded_at = datetime.now()
+    con.execute("begin transaction")
+    try:
+        con.execute("create or replace temp table _incoming as select * from raw.page_snapshots limit 0")
+        if rows:
+            con.executemany(
+                "insert into _incoming values (?,?,?,?,?,?,?,?,?,?,?,?)",
+                [(*astuple(r), loaded_at) for r in rows],
+            )
+        for d in dates:
+            for net in networks:
+                con.execute(
+                    """
+                    delete from raw.page_snapshots s
+                    where s.network = ? and s.snapshot_date = ?
+                      and not exists (select 1 from _incoming i
+                                      where i.network = s.network and i.page_ref = s.page_ref
+                                        and i.snapshot_date = s.snapshot_date)
+                    """,
+                    [net, d],
+                )
+        kept = con.execute(
+            """
+            delete from _incoming i using raw.page_snapshots s
+            where s.network = i.network and s.page_ref = i.page_ref
+              and s.snapshot_date = i.snapshot_date
+              and i.status = 'error' and s.status <> 'error'
+            """
+        ).fetchone()[0]
+        con.execute(
+            """
+            delete from raw.page_snapshots s using _incoming i
+            where s.network = i.network and s.page_ref = i.page_ref
+              and s.snapshot_date = i.snapshot_date
+            """
+        )
+        written = con.execute("insert into raw.page_snapshots select * from _incoming").fetchone()[0]
+        con.execute("drop table _incoming")
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+    return WriteResult(written=written, kept_existing=kept)
+
+
+def record_run(con: duckdb.DuckDBPyConnection, run: ExtractRun) -> None:
+    """Insert or replace one extraction run's counters."""
+    cols = [f.name for f in fields(ExtractRun)]
+    con.execute(
+        f"insert or replace into raw.extract_runs ({', '.join(cols)}) "
+        f"values ({', '.join('?' for _ in cols)})",
+        list(astuple(run)),
+    )
