@@ -134,11 +134,15 @@ def warehouse_path() -> Path:
 
 
 @contextmanager
-def connect(path: Path | str | None = None, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(
+    path: Path | str | None = None, *, read_only: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse (creating the raw schema when writable) and close it afterwards."""
     path = Path(path) if path is not None else warehouse_path()
     if read_only and not path.exists():
-        raise FileNotFoundError(f"warehouse {path} does not exist yet: run an extract or build first")
+        raise FileNotFoundError(
+            f"warehouse {path} does not exist yet: run an extract or build first"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path), read_only=read_only)
     try:
@@ -158,7 +162,10 @@ class WriteResult:
 
 
 def replace_snapshots(
-    con: duckdb.DuckDBPyConnection, rows: Sequence[SnapshotRow], *, replace_dates: Iterable[date] = ()
+    con: duckdb.DuckDBPyConnection,
+    rows: Sequence[SnapshotRow],
+    *,
+    replace_dates: Iterable[date] = (),
 ) -> WriteResult:
     """Write snapshot rows in one transaction, replacing the same keys.
 
@@ -171,7 +178,9 @@ def replace_snapshots(
     loaded_at = datetime.now()
     con.execute("begin transaction")
     try:
-        con.execute("create or replace temp table _incoming as select * from raw.page_snapshots limit 0")
+        con.execute(
+            "create or replace temp table _incoming as select * from raw.page_snapshots limit 0"
+        )
         if rows:
             con.executemany(
                 "insert into _incoming values (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -204,7 +213,9 @@ def replace_snapshots(
               and s.snapshot_date = i.snapshot_date
             """
         )
-        written = con.execute("insert into raw.page_snapshots select * from _incoming").fetchone()[0]
+        written = con.execute("insert into raw.page_snapshots select * from _incoming").fetchone()[
+            0
+        ]
         con.execute("drop table _incoming")
         con.execute("commit")
     except Exception:

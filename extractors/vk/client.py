@@ -20,8 +20,8 @@ log = logging.getLogger(__name__)
 
 API_VERSION = "5.199"
 CALLS_PER_EXECUTE = 25
-# 6 too many requests per second, 9 flood control, 10 internal server error
-RETRYABLE_API_ERRORS = frozenset({6, 9, 10})
+# 1 unknown error, 6 too many requests per second, 9 flood control, 10 internal server error
+RETRYABLE_API_ERRORS = frozenset({1, 6, 9, 10})
 AUTH_ERRORS = frozenset({5})
 
 
@@ -101,6 +101,41 @@ class VkClient:
             raise ValueError(f"execute takes 1..{CALLS_PER_EXECUTE} calls, got {len(params)}")
         return self._with_retries(method, lambda: self._pooled(method, params))
 
+    def execute_all(self, method: str, params: Sequence[dict[str, Any]]) -> list[CallResult]:
+        """Run any number of calls, 25 per execute; re-send calls that failed transiently.
+
+        A request that fails for good yields an error result for each of its calls, with
+        error_code None and the reason; an auth error stops everything (VkAuthError).
+        """
+        results: list[CallResult | None] = [None] * len(params)
+        todo = list(range(len(params)))
+        attempt = 0
+        while todo:
+            again: list[int] = []
+            for start in range(0, len(todo), CALLS_PER_EXECUTE):
+                pack = todo[start : start + CALLS_PER_EXECUTE]
+                try:
+                    answers = self.execute_calls(method, [params[i] for i in pack])
+                except VkRequestFailed as exc:
+                    for i in pack:
+                        results[i] = CallResult(error={"error_code": None, "error_msg": str(exc)})
+                    continue
+                for i, answer in zip(pack, answers, strict=True):
+                    code = (answer.error or {}).get("error_code")
+                    if code in RETRYABLE_API_ERRORS and attempt < self.max_retries:
+                        self.stats.add_error(f"call_{code}")
+                        again.append(i)
+                    else:
+                        results[i] = answer
+            if again:
+                attempt += 1
+                self.stats.retries += 1
+                pause = min(self.backoff_seconds * 2 ** (attempt - 1), 30.0)
+                self._sleep(pause)
+                self.stats.wait_seconds += pause
+            todo = again
+        return [r for r in results if r is not None]
+
     def call(self, method: str, params: dict[str, Any]) -> Any:
         """One plain API call (no execute), with the same retries."""
         return self._with_retries(method, lambda: self._vk.method(method, params))
@@ -129,7 +164,9 @@ class VkClient:
                 if code == 6:
                     self.stats.rate_limited += 1
                 if code not in RETRYABLE_API_ERRORS or attempt >= self.max_retries:
-                    raise VkRequestFailed(f"{method}: VK error [{code}] {exc.error.get('error_msg')}") from None
+                    raise VkRequestFailed(
+                        f"{method}: VK error [{code}] {exc.error.get('error_msg')}"
+                    ) from None
                 reason = f"VK error {code}"
             except ApiHttpError as exc:
                 status = exc.response.status_code
@@ -157,6 +194,8 @@ class VkClient:
             attempt += 1
             self.stats.retries += 1
             pause = min(self.backoff_seconds * 2 ** (attempt - 1), 30.0)
-            log.warning("%s: %s, retry %d/%d in %.1fs", method, reason, attempt, self.max_retries, pause)
+            log.warning(
+                "%s: %s, retry %d/%d in %.1fs", method, reason, attempt, self.max_retries, pause
+            )
             self._sleep(pause)
             self.stats.wait_seconds += pause

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from extractors.vk.client import CALLS_PER_EXECUTE, VkClient, VkRequestFailed
+from extractors.vk.client import CALLS_PER_EXECUTE, VkClient
 from extractors.vk.records import (
     GROUP_FIELDS,
     groups_from_response,
@@ -24,7 +24,7 @@ from gospulse.warehouse import SnapshotRow
 log = logging.getLogger(__name__)
 
 IDS_PER_CALL = 500
-# VK error 100: a bad parameter, e.g. one id in the list VK refuses; split the call to find it
+# VK error 100: a bad parameter; for a single id it means VK does not know the page
 INVALID_PARAM = 100
 
 
@@ -61,63 +61,62 @@ def plan_batches(page_refs: Iterable[str], ids_per_call: int = IDS_PER_CALL) -> 
 
 def resolve_screen_names(client: VkClient, names: Sequence[str]) -> list[Resolution]:
     """Resolve screen names to community ids with utils.resolveScreenName, 25 per request."""
+    results = client.execute_all("utils.resolveScreenName", [{"screen_name": n} for n in names])
     out: list[Resolution] = []
-    for pack in chunked(list(names), CALLS_PER_EXECUTE):
-        try:
-            results = client.execute_calls(
-                "utils.resolveScreenName", [{"screen_name": n} for n in pack]
-            )
-        except VkRequestFailed as exc:
-            out.extend(Resolution(n, None, "error", str(exc)) for n in pack)
+    for name, res in zip(names, results, strict=True):
+        if not res.ok:
+            out.append(Resolution(name, None, "error", _error_text(res.error)))
             continue
-        for name, res in zip(pack, results, strict=True):
-            if not res.ok:
-                err = res.error or {}
-                out.append(
-                    Resolution(name, None, "error", f"[{err.get('error_code')}] {err.get('error_msg')}")
-                )
-                continue
-            group_id = resolved_group_id(res.value)
-            if group_id is None:
-                kind = res.value.get("type") if isinstance(res.value, dict) else None
-                reason = f"{name!r} is a {kind}, not a community" if kind else f"{name!r} not found"
-                out.append(Resolution(name, None, "not_found", reason))
-            else:
-                out.append(Resolution(name, str(group_id), "ok"))
+        group_id = resolved_group_id(res.value)
+        if group_id is None:
+            kind = res.value.get("type") if isinstance(res.value, dict) else None
+            reason = f"{name!r} is a {kind}, not a community" if kind else f"{name!r} not found"
+            out.append(Resolution(name, None, "not_found", reason))
+        else:
+            out.append(Resolution(name, str(group_id), "ok"))
     return out
+
+
+def _error_text(error: dict | None) -> str:
+    error = error or {}
+    code = error.get("error_code")
+    return f"[{code}] {error.get('error_msg')}" if code is not None else str(error.get("error_msg"))
 
 
 def fetch_batch(
     client: VkClient, page_refs: Sequence[str], snapshot_date: date, run_id: str | None = None
 ) -> BatchResult:
     """Read one batch of ids with groups.getById; every id comes back as exactly one row."""
-    before = (client.stats.requests, client.stats.retries, client.stats.rate_limited,
-              client.stats.wait_seconds)
+    before = (
+        client.stats.requests,
+        client.stats.retries,
+        client.stats.rate_limited,
+        client.stats.wait_seconds,
+    )
     rows: dict[str, SnapshotRow] = {}
     pending = chunked(list(page_refs), IDS_PER_CALL)
     while pending:
-        pack, pending = pending[:CALLS_PER_EXECUTE], pending[CALLS_PER_EXECUTE:]
-        params = [{"group_ids": ",".join(ids), "fields": GROUP_FIELDS} for ids in pack]
-        try:
-            results = client.execute_calls("groups.getById", params)
-        except VkRequestFailed as exc:
-            for ids in pack:
-                for ref in ids:
-                    rows[ref] = unavailable_snapshot(ref, snapshot_date, "error", str(exc), run_id)
-            continue
-        for ids, res in zip(pack, results, strict=True):
+        params = [{"group_ids": ",".join(ids), "fields": GROUP_FIELDS} for ids in pending]
+        results = client.execute_all("groups.getById", params)
+        split: list[list[str]] = []
+        for ids, res in zip(pending, results, strict=True):
             if res.ok:
                 _take_groups(rows, ids, res.value, snapshot_date, run_id)
                 continue
-            err = res.error or {}
-            if err.get("error_code") == INVALID_PARAM and len(ids) > 1:
+            code = (res.error or {}).get("error_code")
+            if code is not None and len(ids) > 1:
+                # VK fails a whole call for one id it refuses (100 invalid, 15 access denied…):
+                # halve the list until the page is isolated, so the others still get counts.
+                # A request that failed as a whole (code None) is not split: VK was unreachable.
                 half = len(ids) // 2
-                pending.extend([ids[:half], ids[half:]])
+                split.extend([ids[:half], ids[half:]])
                 continue
-            message = f"[{err.get('error_code')}] {err.get('error_msg')}"
-            status = "not_found" if err.get("error_code") == INVALID_PARAM else "error"
+            status = "not_found" if code == INVALID_PARAM else "error"
             for ref in ids:
-                rows[ref] = unavailable_snapshot(ref, snapshot_date, status, message, run_id)
+                rows[ref] = unavailable_snapshot(
+                    ref, snapshot_date, status, _error_text(res.error), run_id
+                )
+        pending = split
     stats = client.stats
     return BatchResult(
         rows=[rows[r] for r in page_refs if r in rows],
@@ -129,7 +128,11 @@ def fetch_batch(
 
 
 def _take_groups(
-    rows: dict[str, SnapshotRow], ids: list[str], value: object, snapshot_date: date, run_id: str | None
+    rows: dict[str, SnapshotRow],
+    ids: list[str],
+    value: object,
+    snapshot_date: date,
+    run_id: str | None,
 ) -> None:
     try:
         groups = groups_from_response(value)
@@ -139,13 +142,15 @@ def _take_groups(
         return
     asked = set(ids)
     for group in groups:
-        try:
-            row = snapshot_from_group(group, snapshot_date, run_id)
-        except (KeyError, TypeError, ValueError) as exc:
-            log.warning("unreadable group object %r: %s", str(group)[:120], exc)
+        ref = str(group.get("id")) if isinstance(group, dict) else None
+        if ref not in asked:
             continue
-        if row.page_ref in asked:
-            rows[row.page_ref] = row
+        try:
+            rows[ref] = snapshot_from_group(group, snapshot_date, run_id)
+        except (KeyError, TypeError, ValueError) as exc:
+            rows[ref] = unavailable_snapshot(
+                ref, snapshot_date, "error", f"unreadable group object: {exc}", run_id
+            )
     for ref in ids:
         if ref not in rows:
             # VK leaves ids it does not know out of the answer

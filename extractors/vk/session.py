@@ -45,16 +45,19 @@ class SlidingWindowLimiter:
         """Block until a request may start; return the seconds waited."""
         waited = 0.0
         with self._lock:
-            while True:
-                now = self._clock()
-                while self._starts and now - self._starts[0] >= self._window:
-                    self._starts.popleft()
-                if len(self._starts) < self._slots:
-                    self._starts.append(now)
-                    return waited
-                pause = self._window - (now - self._starts[0])
+            now = self._clock()
+            while self._starts and self._starts[0] + self._window <= now:
+                self._starts.popleft()
+            if len(self._starts) >= self._slots:
+                pause = self._starts[0] + self._window - now
                 self._sleep(pause)
-                waited += pause
+                waited = pause
+                # slept until the oldest start left the window; re-reading the clock could
+                # round to just short of it
+                self._starts.popleft()
+                now = max(self._clock(), now + pause)
+            self._starts.append(now)
+            return waited
 
 
 class VkEndpointSession(requests.Session):

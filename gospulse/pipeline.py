@@ -1,0 +1,368 @@
+"""The daily steps as plain functions: the CLI and the Airflow DAG call these and nothing else.
+
+An extraction is planned once (registry validated, screen names resolved, ids batched), each
+batch is fetched into a staging file, and one load writes all files into the warehouse. Mapped
+Airflow tasks fetch in parallel; only the load opens DuckDB for writing, so the file has a single
+writer at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+from extractors.vk.client import VkClient
+from extractors.vk.extract import fetch_batch, plan_batches, resolve_screen_names
+from gospulse.registry import RegistryPage, ValidationResult, load_registry, registry_paths
+from gospulse.warehouse import ExtractRun, SnapshotRow, connect, record_run, replace_snapshots
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REGISTRY = Path("registry")
+
+
+@dataclass
+class ExtractPlan:
+    """What one network's extraction for one date will ask, saved as JSON beside the batches."""
+
+    run_id: str
+    network: str
+    snapshot_date: date
+    warehouse: str
+    batches: list[list[str]]
+    pages_registered: int
+    unresolved: list[dict[str, str | None]] = field(default_factory=list)
+    registry_errors: int = 0
+    # requests spent resolving screen names while planning, counted in the run's totals
+    resolve_stats: dict[str, float] = field(default_factory=dict)
+    started_at: datetime = field(default_factory=datetime.now)
+
+    @property
+    def staging_dir(self) -> Path:
+        return (
+            staging_root(Path(self.warehouse))
+            / self.network
+            / str(self.snapshot_date)
+            / self.run_id
+        )
+
+    @property
+    def plan_file(self) -> Path:
+        return self.staging_dir / "plan.json"
+
+    def save(self) -> Path:
+        self.staging_dir.mkdir(parents=True, exist_ok=True)
+        data = asdict(self)
+        data["snapshot_date"] = str(self.snapshot_date)
+        data["started_at"] = self.started_at.isoformat()
+        _write_json_atomic(self.plan_file, data)
+        return self.plan_file
+
+    @classmethod
+    def load(cls, path: Path | str) -> ExtractPlan:
+        data = json.loads(Path(path).read_text())
+        data["snapshot_date"] = date.fromisoformat(data["snapshot_date"])
+        data["started_at"] = datetime.fromisoformat(data["started_at"])
+        return cls(**data)
+
+
+@dataclass
+class RunSummary:
+    """The outcome of one network's extraction for one date."""
+
+    run_id: str
+    network: str
+    snapshot_date: date
+    pages_requested: int
+    pages_ok: int
+    pages_unavailable: int
+    pages_failed: int
+    unresolved: int
+    requests: int
+    retries: int
+    rate_limited: int
+    wait_seconds: float
+    kept_existing: int
+    status: str
+    message: str
+
+    def describe(self) -> str:
+        return (
+            f"{self.network} {self.snapshot_date}: {self.status} — {self.pages_ok} ok, "
+            f"{self.pages_unavailable} unavailable (deleted/banned/closed/not found), "
+            f"{self.pages_failed} failed, {self.unresolved} unresolved registry references; "
+            f"{self.requests} requests, {self.retries} retries, {self.rate_limited} rate-limited, "
+            f"{self.wait_seconds:.1f}s waited" + (f"; {self.message}" if self.message else "")
+        )
+
+
+def staging_root(warehouse: Path) -> Path:
+    return warehouse.parent / "staging"
+
+
+def _write_json_atomic(path: Path, data: object) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, default=str))
+    os.replace(tmp, path)
+
+
+def vk_client_from_env(token: str | None = None) -> VkClient:
+    """A VK client configured from VK_TOKEN, GOSPULSE_VK_API_URL and GOSPULSE_VK_RPS."""
+    return VkClient(
+        token if token is not None else os.environ.get("VK_TOKEN", ""),
+        base_url=os.environ.get("GOSPULSE_VK_API_URL") or None,
+        requests_per_second=float(os.environ.get("GOSPULSE_VK_RPS", "3")),
+        max_retries=int(os.environ.get("GOSPULSE_VK_MAX_RETRIES", "5")),
+    )
+
+
+def read_registry(spec: str | Path | None = None) -> ValidationResult:
+    """The registry from `spec` or GOSPULSE_REGISTRY (a CSV file or a folder of them)."""
+    spec = spec or os.environ.get("GOSPULSE_REGISTRY") or DEFAULT_REGISTRY
+    result = load_registry(registry_paths(spec))
+    for err in result.errors:
+        log.warning("registry row rejected: %s", err)
+    return result
+
+
+def load_registry_into_warehouse(registry: ValidationResult, warehouse: Path) -> int:
+    """Replace raw.registry_pages with the valid rows of the current registry."""
+    loaded_at = datetime.now()
+    rows = [
+        (
+            p.network,
+            p.registry_ref,
+            p.ref.kind,
+            p.ref.value,
+            p.title,
+            p.organization,
+            p.region_code,
+            p.municipality,
+            p.sector,
+            p.is_flagship,
+            p.source_file,
+            p.source_line,
+            loaded_at,
+        )
+        for p in registry.pages
+    ]
+    with connect(warehouse) as con:
+        con.execute("begin transaction")
+        try:
+            con.execute("delete from raw.registry_pages")
+            if rows:
+                con.executemany(
+                    "insert into raw.registry_pages values (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
+                )
+            con.execute("commit")
+        except Exception:
+            con.execute("rollback")
+            raise
+    return len(rows)
+
+
+def _known_refs(warehouse: Path, network: str) -> dict[str, str | None]:
+    with connect(warehouse) as con:
+        return dict(
+            con.execute(
+                "select ref_value, page_ref from raw.page_refs "
+                "where network = ? and ref_kind = 'screen_name' and status = 'ok'",
+                [network],
+            ).fetchall()
+        )
+
+
+def plan_vk_extract(
+    snapshot_date: date,
+    registry: ValidationResult,
+    warehouse: Path,
+    client: VkClient,
+    *,
+    run_id: str | None = None,
+) -> ExtractPlan:
+    """Resolve the registry's new VK screen names (kept for good) and batch the ids."""
+    pages = [p for p in registry.pages if p.network == "vk"]
+    known = _known_refs(warehouse, "vk")
+    names = sorted({p.ref.value for p in pages if p.ref.kind == "screen_name"} - set(known))
+    unresolved: list[dict[str, str | None]] = []
+    before = _client_counters(client)
+    if names:
+        log.info("resolving %d new VK screen names", len(names))
+        resolutions = resolve_screen_names(client, names)
+        now = datetime.now()
+        with connect(warehouse) as con:
+            con.executemany(
+                "insert or replace into raw.page_refs values ('vk', 'screen_name', ?, ?, ?, ?)",
+                [(r.screen_name, r.page_ref, r.status, now) for r in resolutions],
+            )
+        for r in resolutions:
+            if r.page_ref is None:
+                unresolved.append(
+                    {"screen_name": r.screen_name, "status": r.status, "error": r.error}
+                )
+            else:
+                known[r.screen_name] = r.page_ref
+    ids = [_page_id(p, known) for p in pages]
+    plan = ExtractPlan(
+        run_id=run_id or f"vk-{snapshot_date}-{uuid.uuid4().hex[:8]}",
+        network="vk",
+        snapshot_date=snapshot_date,
+        warehouse=str(warehouse),
+        batches=plan_batches(i for i in ids if i is not None),
+        pages_registered=len(pages),
+        unresolved=unresolved,
+        registry_errors=len(registry.errors),
+        resolve_stats={k: v - before[k] for k, v in _client_counters(client).items()},
+    )
+    plan.save()
+    return plan
+
+
+def _client_counters(client: VkClient) -> dict[str, float]:
+    s = client.stats
+    return {
+        "requests": s.requests,
+        "retries": s.retries,
+        "rate_limited": s.rate_limited,
+        "wait_seconds": s.wait_seconds,
+    }
+
+
+def _page_id(page: RegistryPage, known: dict[str, str | None]) -> str | None:
+    return page.ref.value if page.ref.kind == "id" else known.get(page.ref.value)
+
+
+def fetch_vk_batch(plan: ExtractPlan, index: int, client: VkClient) -> Path:
+    """Fetch batch `index` of the plan into a staging file; the file is complete or absent."""
+    result = fetch_batch(client, plan.batches[index], plan.snapshot_date, plan.run_id)
+    path = plan.staging_dir / f"batch-{index:05d}.json"
+    payload = {
+        "rows": [asdict(r) for r in result.rows],
+        "stats": {
+            "requests": result.requests,
+            "retries": result.retries,
+            "rate_limited": result.rate_limited,
+            "wait_seconds": result.wait_seconds,
+        },
+    }
+    _write_json_atomic(path, payload)
+    return path
+
+
+def load_vk_batches(plan: ExtractPlan, *, cleanup: bool = True) -> RunSummary:
+    """Load every batch file of the plan in one transaction and record the run."""
+    rows: list[SnapshotRow] = []
+    totals = {"requests": 0, "retries": 0, "rate_limited": 0, "wait_seconds": 0.0}
+    for k in totals:
+        totals[k] += plan.resolve_stats.get(k, 0)
+    missing: list[int] = []
+    for index, batch in enumerate(plan.batches):
+        path = plan.staging_dir / f"batch-{index:05d}.json"
+        if not path.exists():
+            # a batch task that died: its pages are recorded as failed, not silently absent
+            missing.append(index)
+            rows.extend(
+                SnapshotRow(
+                    "vk",
+                    ref,
+                    plan.snapshot_date,
+                    None,
+                    "error",
+                    error=f"batch {index} produced no result",
+                    run_id=plan.run_id,
+                )
+                for ref in batch
+            )
+            continue
+        data = json.loads(path.read_text())
+        for k in totals:
+            totals[k] += data["stats"][k]
+        for r in data["rows"]:
+            r["snapshot_date"] = date.fromisoformat(r["snapshot_date"])
+            rows.append(SnapshotRow(**r))
+    ok = sum(r.status == "ok" for r in rows)
+    failed = [r for r in rows if r.status == "error"]
+    unavailable = len(rows) - ok - len(failed)
+    if rows and len(failed) == len(rows):
+        status = "failed"
+    elif failed or missing:
+        status = "partial"
+    else:
+        status = "success"
+    notes = []
+    if missing:
+        notes.append(f"batches without result: {missing}")
+    if failed:
+        sample = ", ".join(f"{r.page_ref} ({r.error})" for r in failed[:3])
+        notes.append(f"failed pages e.g. {sample}")
+    if plan.unresolved:
+        notes.append(
+            "unresolved: "
+            + ", ".join(f"{u['screen_name']} ({u['status']})" for u in plan.unresolved[:5])
+        )
+    with connect(Path(plan.warehouse)) as con:
+        written = replace_snapshots(con, rows, replace_dates=[plan.snapshot_date])
+        summary = RunSummary(
+            run_id=plan.run_id,
+            network=plan.network,
+            snapshot_date=plan.snapshot_date,
+            pages_requested=len(rows),
+            pages_ok=ok,
+            pages_unavailable=unavailable,
+            pages_failed=len(failed),
+            unresolved=len(plan.unresolved),
+            requests=totals["requests"],
+            retries=totals["retries"],
+            rate_limited=totals["rate_limited"],
+            wait_seconds=totals["wait_seconds"],
+            kept_existing=written.kept_existing,
+            status=status,
+            message="; ".join(notes),
+        )
+        record_run(
+            con,
+            ExtractRun(
+                run_id=plan.run_id,
+                network=plan.network,
+                snapshot_date=plan.snapshot_date,
+                started_at=plan.started_at,
+                finished_at=datetime.now(),
+                pages_requested=summary.pages_requested,
+                pages_ok=ok,
+                pages_unavailable=unavailable,
+                pages_failed=len(failed),
+                requests=summary.requests,
+                retries=summary.retries,
+                rate_limited=summary.rate_limited,
+                wait_seconds=summary.wait_seconds,
+                status=status,
+                message=summary.message or None,
+            ),
+        )
+    if cleanup:
+        shutil.rmtree(plan.staging_dir, ignore_errors=True)
+    log.info("%s", summary.describe())
+    return summary
+
+
+def extract_vk(
+    snapshot_date: date,
+    *,
+    registry: ValidationResult,
+    warehouse: Path,
+    client: VkClient,
+    progress=None,
+) -> RunSummary:
+    """The whole VK extraction for one date, in this process (the CLI's path)."""
+    plan = plan_vk_extract(snapshot_date, registry, warehouse, client)
+    for index in range(len(plan.batches)):
+        fetch_vk_batch(plan, index, client)
+        if progress is not None:
+            progress(index + 1, len(plan.batches))
+    return load_vk_batches(plan)
