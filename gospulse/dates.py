@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from gospulse.regions import get_region
 
@@ -15,4 +15,4 @@ def snapshot_date_for(logical_date: datetime, region_code: int) -> date:
 
 
 def utc(dt: datetime) -> datetime:
-    return dt.astimezone(timezone.utc)
+    return dt.astimezone(UTC)

@@ -77,10 +77,14 @@ def _parse_row(row: dict[str, str], resolved: dict[tuple[str, str], str]) -> Sna
     try:
         snapshot_date = _parse_date(row.get("snapshot_date") or "")
     except ValueError:
-        raise ValueError(f"bad snapshot_date {row.get('snapshot_date')!r} (use YYYY-MM-DD)") from None
+        raise ValueError(
+            f"bad snapshot_date {row.get('snapshot_date')!r} (use YYYY-MM-DD)"
+        ) from None
     status = (row.get("status") or "").strip().lower() or "ok"
     if status not in STATUSES:
-        raise ValueError(f"unknown status {row.get('status')!r} (expected one of {', '.join(STATUSES)})")
+        raise ValueError(
+            f"unknown status {row.get('status')!r} (expected one of {', '.join(STATUSES)})"
+        )
     raw_count = (row.get("members_count") or "").strip().replace(" ", "")
     members: int | None = None
     if raw_count:

@@ -188,7 +188,9 @@ def _parse_row(row: dict[str, str], line: int, source: str) -> RegistryPage:
     problems: list[str] = []
     network = (row.get("network") or "").strip().lower()
     if network not in NETWORKS:
-        problems.append(f"unknown network {row.get('network')!r} (expected one of {', '.join(NETWORKS)})")
+        problems.append(
+            f"unknown network {row.get('network')!r} (expected one of {', '.join(NETWORKS)})"
+        )
     ref = None
     if network in NETWORKS:
         try:
@@ -204,7 +206,9 @@ def _parse_row(row: dict[str, str], line: int, source: str) -> RegistryPage:
         problems.append(f"unknown region code {region_raw!r}")
     sector = " ".join((row.get("sector") or "").strip().lower().replace("_", " ").split())
     if sector not in SECTORS:
-        problems.append(f"unknown sector {row.get('sector')!r} (expected one of {', '.join(SECTORS)})")
+        problems.append(
+            f"unknown sector {row.get('sector')!r} (expected one of {', '.join(SECTORS)})"
+        )
     flagship_raw = (row.get("flagship") or "").strip().lower()
     if flagship_raw not in _TRUE | _FALSE:
         problems.append(f"flagship must be true or false, got {row.get('flagship')!r}")
@@ -234,7 +238,9 @@ def validate_registry(path: Path | str) -> ValidationResult:
     except FileNotFoundError:
         raise RegistryFileError(f"{path}: no such registry file") from None
     except UnicodeDecodeError as exc:
-        raise RegistryFileError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raise RegistryFileError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from None
     lines = text.splitlines()
     if not lines:
         raise RegistryFileError(f"{path}: empty file, expected header {','.join(HEADER)}")
@@ -265,7 +271,9 @@ def validate_registry(path: Path | str) -> ValidationResult:
             continue
         key = (page.network, page.ref)
         if key in seen:
-            errors.append(RowError(line, f"duplicate page: same {page.network} page as line {seen[key]}", row))
+            errors.append(
+                RowError(line, f"duplicate page: same {page.network} page as line {seen[key]}", row)
+            )
             continue
         seen[key] = line
         pages.append(page)
@@ -285,7 +293,9 @@ def load_registry(paths: list[Path]) -> ValidationResult:
         for p in res.pages:
             key = (p.network, p.ref)
             if key in seen:
-                errors.append(RowError(p.source_line, f"{p.source_file}: duplicate page, also in {seen[key]}"))
+                errors.append(
+                    RowError(p.source_line, f"{p.source_file}: duplicate page, also in {seen[key]}")
+                )
                 continue
             seen[key] = f"{p.source_file} line {p.source_line}"
             pages.append(p)

@@ -36,23 +36,26 @@ def rows(path):
 def test_import_keeps_good_rows_and_reports_bad_ones(tmp_path, warehouse, capsys):
     csv = tmp_path / "history.csv"
     csv.write_text(
-        "\n".join([
-            HEADER,
-            "vk,123,2026-07-05,1500,ok",
-            "vk,https://vk.com/kuzbass_sport,05.07.2026,900,ok",   # resolved name, dd.mm.yyyy
-            "vk,123,2026-07-06,,deleted",
-            "vk,123,2026-07-07,-5,ok",          # line 5 negative
-            "vk,123,2026-13-01,10,ok",          # line 6 bad date
-            "vk,123,2026-07-08,,ok",            # line 7 ok without count
-            "vk,123,2026-07-09,10,hacked",      # line 8 unknown status
-            "vk,unknown_name,2026-07-09,10,ok", # line 9 unresolved
-            "vk,123,2026-07-05,1501,ok",        # line 10 duplicate key
-            "xx,1,2026-07-05,1,ok",             # line 11 unknown network
-        ]) + "\n"
+        "\n".join(
+            [
+                HEADER,
+                "vk,123,2026-07-05,1500,ok",
+                "vk,https://vk.com/kuzbass_sport,05.07.2026,900,ok",  # resolved name, dd.mm.yyyy
+                "vk,123,2026-07-06,,deleted",
+                "vk,123,2026-07-07,-5,ok",  # line 5 negative
+                "vk,123,2026-13-01,10,ok",  # line 6 bad date
+                "vk,123,2026-07-08,,ok",  # line 7 ok without count
+                "vk,123,2026-07-09,10,hacked",  # line 8 unknown status
+                "vk,unknown_name,2026-07-09,10,ok",  # line 9 unresolved
+                "vk,123,2026-07-05,1501,ok",  # line 10 duplicate key
+                "xx,1,2026-07-05,1,ok",  # line 11 unknown network
+            ]
+        )
+        + "\n"
     )
     assert main(["import-snapshots", str(csv)]) == 1
     out = capsys.readouterr()
-    lines = {int(l.split(":")[1]): l for l in out.out.splitlines()}
+    lines = {int(x.split(":")[1]): x for x in out.out.splitlines()}
     assert sorted(lines) == [5, 6, 7, 8, 9, 10, 11]
     assert "non-negative integer" in lines[5] and "snapshot_date" in lines[6]
     assert "needs a members_count" in lines[7] and "unknown status 'hacked'" in lines[8]

@@ -22,7 +22,7 @@ def write(tmp_path, lines, name="42_test.csv"):
 
 
 GOOD = [
-    "vk,123456,Минздрав Кузбасса,Министерство здравоохранения,42,Кемеровский городской округ,health,true",
+    "vk,123456,Минздрав Кузбасса,Минздрав,42,Кемеровский городской округ,health,true",
     "vk,https://vk.com/kuzbass_sport,Спорт Кузбасса,Минспорт,42,,sport,false",
     "vk,vk.ru/club777,Школа № 1,МБОУ СОШ № 1,42,Новокузнецкий городской округ,education,false",
     "tg,@kuzbass_news,Новости,АНО,42,,government,false",
@@ -49,8 +49,19 @@ def test_vk_references_normalise(ref, expected):
 
 @pytest.mark.parametrize(
     "ref",
-    ["", "   ", "0", "https://vk.com/", "https://vk.com/wall-1_2", "id55", "club12a",
-     "https://ok.ru/group/1", "bad name", "https://vk.com/a/b", "https://example.com/x"],
+    [
+        "",
+        "   ",
+        "0",
+        "https://vk.com/",
+        "https://vk.com/wall-1_2",
+        "id55",
+        "club12a",
+        "https://ok.ru/group/1",
+        "bad name",
+        "https://vk.com/a/b",
+        "https://example.com/x",
+    ],
 )
 def test_malformed_vk_references_are_rejected(ref):
     with pytest.raises(BadReference):
@@ -58,7 +69,9 @@ def test_malformed_vk_references_are_rejected(ref):
 
 
 def test_telegram_and_ok_references():
-    assert normalize_ref("tg", "https://t.me/s/kuzbass_news") == PageRef("screen_name", "kuzbass_news")
+    assert normalize_ref("tg", "https://t.me/s/kuzbass_news") == PageRef(
+        "screen_name", "kuzbass_news"
+    )
     assert normalize_ref("tg", "-1001234567") == PageRef("id", "1001234567")
     assert normalize_ref("ok", "ok.ru/group/5551") == PageRef("id", "5551")
     with pytest.raises(BadReference):
@@ -69,7 +82,9 @@ def test_good_registry_has_no_errors(tmp_path):
     result = validate_registry(write(tmp_path, GOOD))
     assert result.ok
     assert [p.ref for p in result.pages][:3] == [
-        PageRef("id", "123456"), PageRef("screen_name", "kuzbass_sport"), PageRef("id", "777")
+        PageRef("id", "123456"),
+        PageRef("screen_name", "kuzbass_sport"),
+        PageRef("id", "777"),
     ]
     assert result.pages[0].is_flagship and not result.pages[4].is_flagship
     assert result.pages[0].registry_ref == "123456"
@@ -78,15 +93,15 @@ def test_good_registry_has_no_errors(tmp_path):
 
 def test_many_bad_rows_are_reported_by_line_and_good_rows_proceed(tmp_path):
     bad = [
-        "vk,999,Школа,Орг,42,,astrology,false",                  # line 7: unknown sector
-        "vk,998,Школа,Орг,99,,education,false",                  # line 8: unknown region
+        "vk,999,Школа,Орг,42,,astrology,false",  # line 7: unknown sector
+        "vk,998,Школа,Орг,99,,education,false",  # line 8: unknown region
         "vk,https://vk.com/wall-1_2,Пост,Орг,42,,culture,false",  # line 9: malformed reference
-        "vk,club123456,Дубль,Орг,42,,health,false",              # line 10: duplicate of line 2
-        "vk,997,,Орг,42,,health,false",                          # line 11: missing title
-        "vk,996,Школа,Орг,42,,health,maybe",                     # line 12: bad flagship
-        "fb,996,Школа,Орг,42,,health,false",                     # line 13: unknown network
-        "vk,995,Школа,Орг,42,health,false",                      # line 14: too few columns
-        "vk,bad ref,,Орг,abc,,sport,false",                      # line 15: several problems
+        "vk,club123456,Дубль,Орг,42,,health,false",  # line 10: duplicate of line 2
+        "vk,997,,Орг,42,,health,false",  # line 11: missing title
+        "vk,996,Школа,Орг,42,,health,maybe",  # line 12: bad flagship
+        "fb,996,Школа,Орг,42,,health,false",  # line 13: unknown network
+        "vk,995,Школа,Орг,42,health,false",  # line 14: too few columns
+        "vk,bad ref,,Орг,abc,,sport,false",  # line 15: several problems
     ]
     result = validate_registry(write(tmp_path, GOOD + bad))
     assert len(result.pages) == len(GOOD)
