@@ -104,7 +104,8 @@ def test_statuses_and_counts_match_the_world(world, registry, emulator, tmp_path
             "select status from raw.page_refs where ref_value = 'no_such_page_anywhere'"
         ).fetchone() == ("not_found",)
         runs = con.execute(
-            "select status, pages_ok, pages_unavailable, pages_failed, requests from raw.extract_runs "
+            "select status, pages_ok, pages_unavailable, pages_failed, requests "
+            "from raw.extract_runs "
             "where snapshot_date = ?",
             [day],
         ).fetchall()
@@ -160,8 +161,9 @@ def test_unreachable_api_records_errors_and_keeps_earlier_good_data(
     warehouse = tmp_path / "w.duckdb"
     extract_vk(START, registry=registry, warehouse=warehouse, client=client_for(emulator))
     good = stored(warehouse, START)
-    dead = VkClient(TOKEN, base_url="http://127.0.0.1:9/method/", max_retries=1,
-                    backoff_seconds=0.01, timeout=2)
+    dead = VkClient(
+        TOKEN, base_url="http://127.0.0.1:9/method/", max_retries=1, backoff_seconds=0.01, timeout=2
+    )
     summary = extract_vk(START, registry=registry, warehouse=warehouse, client=dead)
     assert summary.status == "failed"
     assert summary.kept_existing == len(good)

@@ -1,0 +1,32 @@
+{#-
+    True when the registry version `alias` (a row of int_registry_pages_resolved) was the one
+    registered on date `as_of`: valid_from <= as_of < valid_to (valid_to NULL = still current).
+-#}
+{% macro registry_valid_at(alias, as_of) -%}
+    ({{ alias }}.valid_from <= {{ as_of }}
+        and ({{ alias }}.valid_to is null or {{ as_of }} < {{ alias }}.valid_to))
+{%- endmacro %}
+
+{#-
+    The registry "as registered on" each date of `dates.date_column`: one row per date and page,
+    with the version valid that day (all columns of `registry`) and the date as registered_on.
+    When two registry entries resolve to the same page (listed once by id, once by screen
+    name), the id entry wins so a page is never counted twice.
+-#}
+{% macro registry_as_of(registry, dates, date_column) -%}
+    select *
+    from (
+        select
+            as_of_dates.{{ date_column }} as registered_on,
+            registry_version.*,
+            row_number() over (
+                partition by as_of_dates.{{ date_column }}, registry_version.network,
+                    registry_version.page_key
+                order by registry_version.ref_kind, registry_version.ref_value
+            ) as duplicate_rank
+        from (select distinct {{ date_column }} from {{ dates }}) as as_of_dates
+        inner join {{ registry }} as registry_version
+            on {{ registry_valid_at('registry_version', 'as_of_dates.' ~ date_column) }}
+    ) as registered_versions
+    where duplicate_rank = 1
+{%- endmacro %}

@@ -1,0 +1,209 @@
+"""Run the dbt project (dbt_project/) against a warehouse file, as a subprocess of the real CLI.
+
+Every warehouse gets its own dbt target and log directories next to the file, so two warehouses
+can build at the same time (tests, backfills) without sharing dbt state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROJECT_DIR_ENV = "GOSPULSE_DBT_PROJECT_DIR"
+OUTPUT_TAIL_LINES = 40
+
+
+class DbtError(RuntimeError):
+    """A dbt command failed; carries the failing nodes and the tail of dbt's output."""
+
+    def __init__(self, args: list[str], returncode: int, failures: list[str], output: str):
+        self.args_ = args
+        self.returncode = returncode
+        self.failures = failures
+        self.output = output
+        tail = "\n".join(output.strip().splitlines()[-OUTPUT_TAIL_LINES:])
+        failing = "\n".join(f"  - {f}" for f in failures) or "  (no node results)"
+        super().__init__(
+            f"dbt {' '.join(args)} failed with exit code {returncode}\n"
+            f"failing nodes:\n{failing}\n--- dbt output (tail) ---\n{tail}"
+        )
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    """One node of run_results.json."""
+
+    unique_id: str
+    status: str
+    message: str | None
+    execution_time: float
+    compiled_code: str | None = None
+
+    @property
+    def resource_type(self) -> str:
+        return self.unique_id.split(".", 1)[0]
+
+
+@dataclass(frozen=True)
+class DbtRunResult:
+    """What a dbt invocation did: its nodes from run_results.json and its console output."""
+
+    args: list[str]
+    returncode: int
+    output: str
+    nodes: list[NodeResult] = field(default_factory=list)
+    target_dir: Path | None = None
+
+    @property
+    def success(self) -> bool:
+        return self.returncode == 0
+
+    def count(self, resource_type: str, *statuses: str) -> int:
+        """Nodes of one resource type (model, snapshot, test, unit_test), optionally by status."""
+        return sum(
+            1
+            for n in self.nodes
+            if n.resource_type == resource_type and (not statuses or n.status in statuses)
+        )
+
+    @property
+    def models(self) -> int:
+        return self.count("model", "success")
+
+    @property
+    def snapshots(self) -> int:
+        return self.count("snapshot", "success")
+
+    @property
+    def tests_passed(self) -> int:
+        return self.count("test", "pass") + self.count("unit_test", "pass")
+
+    @property
+    def tests_failed(self) -> int:
+        return self.count("test", "fail", "error") + self.count("unit_test", "fail", "error")
+
+    @property
+    def statuses(self) -> Counter[str]:
+        return Counter(n.status for n in self.nodes)
+
+    def summary(self) -> str:
+        """One line for logs: models, snapshots and tests."""
+        return (
+            f"{self.models} models, {self.snapshots} snapshots, "
+            f"{self.tests_passed} tests passed, {self.tests_failed} failed"
+        )
+
+    def describe(self) -> str:
+        """The summary line, prefixed with the dbt command."""
+        return f"dbt {' '.join(self.args)}: {self.summary()}"
+
+
+def project_dir() -> Path:
+    """The dbt project: $GOSPULSE_DBT_PROJECT_DIR, else dbt_project/ next to the package."""
+    override = os.environ.get(PROJECT_DIR_ENV)
+    path = Path(override) if override else Path(__file__).resolve().parent.parent / "dbt_project"
+    if not (path / "dbt_project.yml").is_file():
+        raise FileNotFoundError(f"no dbt_project.yml in {path} (set {PROJECT_DIR_ENV})")
+    return path
+
+
+def dbt_state_dir(warehouse: Path) -> Path:
+    """Where dbt's target/ and logs/ for this warehouse live: next to the warehouse file."""
+    warehouse = Path(warehouse).resolve()
+    return warehouse.parent / f".{warehouse.name}.dbt"
+
+
+def dbt_executable() -> Path:
+    """The dbt CLI installed alongside the running interpreter."""
+    exe = Path(sys.executable).parent / ("dbt.exe" if os.name == "nt" else "dbt")
+    if not exe.exists():
+        raise FileNotFoundError(f"dbt executable not found at {exe}")
+    return exe
+
+
+def run_dbt(
+    args: list[str], *, warehouse: Path, vars: dict[str, Any] | None = None
+) -> DbtRunResult:
+    """Run `dbt <args>` on the warehouse; raise DbtError when dbt exits non-zero."""
+    warehouse = Path(warehouse).resolve()
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    project = project_dir()
+    state = dbt_state_dir(warehouse)
+    target_dir, log_dir = state / "target", state / "logs"
+    run_results = target_dir / "run_results.json"
+    run_results.unlink(missing_ok=True)
+
+    command = [
+        str(dbt_executable()),
+        *args,
+        "--project-dir",
+        str(project),
+        "--profiles-dir",
+        str(project),
+        "--target-path",
+        str(target_dir),
+        "--log-path",
+        str(log_dir),
+    ]
+    if vars:
+        command += ["--vars", json.dumps(vars, default=str)]
+    env = {
+        **os.environ,
+        "GOSPULSE_WAREHOUSE": str(warehouse),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DBT_USE_COLORS": "false",
+        "PYTHONUTF8": "1",
+    }
+    proc = subprocess.run(
+        command,
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        check=False,
+    )
+    output = proc.stdout + (f"\n{proc.stderr}" if proc.stderr else "")
+    result = DbtRunResult(
+        args=list(args),
+        returncode=proc.returncode,
+        output=output,
+        nodes=_read_run_results(run_results),
+        target_dir=target_dir,
+    )
+    if not result.success:
+        failures = [
+            f"{n.unique_id}: {n.status}" + (f" ({n.message})" if n.message else "")
+            for n in result.nodes
+            if n.status in ("error", "fail", "runtime error")
+        ]
+        raise DbtError(list(args), proc.returncode, failures, output)
+    return result
+
+
+def build(warehouse: Path, *, vars: dict[str, Any] | None = None) -> DbtRunResult:
+    """`dbt build`: snapshot the registry, build every model and run every test."""
+    return run_dbt(["build"], warehouse=warehouse, vars=vars)
+
+
+def _read_run_results(path: Path) -> list[NodeResult]:
+    if not path.exists():
+        return []
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return [
+        NodeResult(
+            unique_id=r["unique_id"],
+            status=str(r["status"]),
+            message=r.get("message"),
+            execution_time=float(r.get("execution_time") or 0.0),
+            compiled_code=r.get("compiled_code"),
+        )
+        for r in data.get("results", [])
+    ]

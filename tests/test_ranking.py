@@ -1,0 +1,173 @@
+"""top_pages over arbitrary ranges: agrees with mart_growth_ranking, filters, exclusions, errors."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+
+from gospulse import transform
+from gospulse.ranking import top_pages
+from gospulse.warehouse import connect
+from tests.warehouse_fixtures import build_world
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = build_world(tmp_path_factory.mktemp("ranking") / "gospulse.duckdb")
+    transform.build(path)
+    return path
+
+
+def mart_ranking(warehouse: Path, period_start: date, scope_type: str, scope_value: str, by: str):
+    rank = "rank_abs" if by == "abs" else "rank_pct"
+    reason = "exclusion_reason" if by == "abs" else "pct_exclusion_reason"
+    with connect(warehouse, read_only=True) as con:
+        ranked = con.execute(
+            f"select {rank}, network, registry_ref, title, members_start, members_end, growth, "
+            f"growth_pct from marts.mart_growth_ranking where period_type = 'month' "
+            f"and period_start = ? and scope_type = ? and scope_value = ? and {rank} is not null "
+            f"order by {rank}",
+            [period_start, scope_type, scope_value],
+        ).fetchall()
+        excluded = con.execute(
+            f"select registry_ref, {reason} from marts.mart_growth_ranking "
+            f"where period_type = 'month' and period_start = ? and scope_type = ? "
+            f"and scope_value = ? and {rank} is null order by registry_ref",
+            [period_start, scope_type, scope_value],
+        ).fetchall()
+    keys = (
+        "rank",
+        "network",
+        "page_ref",
+        "title",
+        "members_start",
+        "members_end",
+        "growth",
+        "growth_pct",
+    )
+    return [dict(zip(keys, row, strict=True)) for row in ranked], excluded
+
+
+def excluded_pairs(result) -> list[tuple[str, str]]:
+    return sorted((e["page_ref"], e["reason"]) for e in result.excluded)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("month_start", "month_end", "by"),
+    [(date(2025, 1, 1), date(2025, 1, 31), "abs"), (date(2025, 2, 1), date(2025, 2, 28), "pct")],
+)
+def test_calendar_month_agrees_with_mart(warehouse, month_start, month_end, by):
+    result = top_pages(
+        date.fromordinal(month_start.toordinal() - 1),
+        month_end,
+        region_code=42,
+        network="vk",
+        by=by,
+        n=50,
+        warehouse=warehouse,
+    )
+    ranked, excluded = mart_ranking(warehouse, month_start, "region", "42", by)
+    assert result.rows == ranked
+    assert len(ranked) >= 6
+    assert excluded_pairs(result) == excluded
+
+
+@pytest.mark.slow
+def test_top_n_and_tie_order(warehouse):
+    result = top_pages(
+        date(2024, 12, 31), date(2025, 1, 31), n=3, region_code=42, warehouse=warehouse
+    )
+    assert [(r["rank"], r["page_ref"], r["growth"]) for r in result.rows] == [
+        (1, "103", 310),
+        (2, "104", 310),
+        (3, "101", 310),
+    ]
+    assert set(result.rows[0]) == {
+        "rank",
+        "network",
+        "page_ref",
+        "title",
+        "members_start",
+        "members_end",
+        "growth",
+        "growth_pct",
+    }
+    assert excluded_pairs(result) == [
+        ("https://vk.com/ghost_page", "unresolved"),
+        ("https://vk.com/kuzbass_health", "unknown_end"),
+    ]
+
+
+@pytest.mark.slow
+def test_arbitrary_range_with_filters(warehouse):
+    # Jan 5 → Feb 7 in culture: 105 grows 95 → 128; 106 and 107 stay flat (page_ref decides)
+    culture = top_pages(date(2025, 1, 5), date(2025, 2, 7), sector="culture", warehouse=warehouse)
+    assert [
+        (r["page_ref"], r["members_start"], r["members_end"], r["growth"]) for r in culture.rows
+    ] == [("105", 95, 128, 33), ("106", 5000, 5000, 0), ("107", 800, 800, 0)]
+    assert culture.excluded == []
+    # flagship pages of region 42 by %, ending inside 102's gap does not matter to them;
+    # 105 starts under 100 members, the unresolved flagship is listed too
+    flagships = top_pages(
+        date(2025, 1, 5),
+        date(2025, 2, 7),
+        region_code=42,
+        flagship_only=True,
+        by="pct",
+        warehouse=warehouse,
+    )
+    assert [r["page_ref"] for r in flagships.rows] == ["101", "106", "107"]
+    assert excluded_pairs(flagships) == [
+        ("105", "below_min_members_for_pct"),
+        ("https://vk.com/ghost_page", "unresolved"),
+    ]
+
+
+@pytest.mark.slow
+def test_end_inside_a_gap_carries_or_excludes(warehouse):
+    # 102 has no rows Jan 28–31: Jan 30 carries Jan 27 (2270), Jan 31 is unknown
+    carried = top_pages(
+        date(2025, 1, 10),
+        date(2025, 1, 30),
+        municipality="kemerovo",
+        sector="health",
+        warehouse=warehouse,
+    )
+    assert [
+        (r["page_ref"], r["members_start"], r["members_end"], r["growth"]) for r in carried.rows
+    ] == [("https://vk.com/kuzbass_health", 2100, 2270, 170)]
+    unknown = top_pages(
+        date(2025, 1, 10),
+        date(2025, 1, 31),
+        municipality="kemerovo",
+        sector="health",
+        warehouse=warehouse,
+    )
+    assert unknown.rows == []
+    assert excluded_pairs(unknown) == [("https://vk.com/kuzbass_health", "unknown_end")]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"by": "rel"}, ValueError, "by must be"),
+        ({"n": 0}, ValueError, "n must be a positive integer"),
+        ({"n": 2.5}, ValueError, "n must be a positive integer"),
+        ({"start": date(2025, 2, 1)}, ValueError, "must be before end"),
+        ({"start": datetime(2025, 1, 1)}, TypeError, "datetime.date"),
+        ({"end": "2025-02-01"}, TypeError, "datetime.date"),
+        ({"region_code": "42"}, ValueError, "region_code must be an int"),
+    ],
+)
+def test_bad_arguments_are_rejected_before_dbt_runs(tmp_path, kwargs, error, message):
+    args = {"start": date(2025, 1, 1), "end": date(2025, 2, 1), **kwargs}
+    with pytest.raises(error, match=message):
+        top_pages(args.pop("start"), args.pop("end"), warehouse=tmp_path / "none.duckdb", **args)
+
+
+def test_missing_warehouse_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        top_pages(date(2025, 1, 1), date(2025, 2, 1), warehouse=tmp_path / "none.duckdb")
