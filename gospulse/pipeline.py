@@ -20,7 +20,14 @@ from pathlib import Path
 from extractors.vk.client import VkClient
 from extractors.vk.extract import fetch_batch, plan_batches, resolve_screen_names
 from gospulse.registry import RegistryPage, ValidationResult, load_registry, registry_paths
-from gospulse.warehouse import ExtractRun, SnapshotRow, connect, record_run, replace_snapshots
+from gospulse.warehouse import (
+    ExtractRun,
+    SnapshotRow,
+    bulk_insert,
+    connect,
+    record_run,
+    replace_snapshots,
+)
 
 log = logging.getLogger(__name__)
 
@@ -156,10 +163,7 @@ def load_registry_into_warehouse(registry: ValidationResult, warehouse: Path) ->
         con.execute("begin transaction")
         try:
             con.execute("delete from raw.registry_pages")
-            if rows:
-                con.executemany(
-                    "insert into raw.registry_pages values (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
-                )
+            bulk_insert(con, "raw.registry_pages", rows)
             con.execute("commit")
         except Exception:
             con.execute("rollback")
@@ -197,9 +201,18 @@ def plan_vk_extract(
         resolutions = resolve_screen_names(client, names)
         now = datetime.now()
         with connect(warehouse) as con:
-            con.executemany(
-                "insert or replace into raw.page_refs values ('vk', 'screen_name', ?, ?, ?, ?)",
-                [(r.screen_name, r.page_ref, r.status, now) for r in resolutions],
+            con.execute(
+                "delete from raw.page_refs where network = 'vk' and ref_kind = 'screen_name' "
+                "and ref_value in (select unnest(?::varchar[]))",
+                [[r.screen_name for r in resolutions]],
+            )
+            bulk_insert(
+                con,
+                "raw.page_refs",
+                [
+                    ("vk", "screen_name", r.screen_name, r.page_ref, r.status, now)
+                    for r in resolutions
+                ],
             )
         for r in resolutions:
             if r.page_ref is None:
