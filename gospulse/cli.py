@@ -1,0 +1,241 @@
+"""The `gospulse` command: every pipeline step without Airflow."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import sys
+from datetime import date
+from pathlib import Path
+
+from gospulse.registry import RegistryFileError, registry_paths, validate_registry
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date in YYYY-MM-DD form") from None
+
+
+def cmd_registry_validate(args: argparse.Namespace) -> int:
+    bad = 0
+    for path in registry_paths(args.path):
+        result = validate_registry(path)
+        for err in result.errors:
+            print(f"{path}:{err.line}: {err.reason}")
+        bad += len(result.errors)
+        print(
+            f"{path}: {len(result.pages)} valid pages, {len(result.errors)} bad rows",
+            file=sys.stderr,
+        )
+    return 1 if bad else 0
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from gospulse.pipeline import extract_vk, read_registry, vk_client_from_env
+    from gospulse.warehouse import warehouse_path
+
+    networks = [n.strip() for n in args.networks.split(",") if n.strip()]
+    unsupported = [n for n in networks if n != "vk"]
+    if unsupported:
+        print(f"networks not supported yet: {', '.join(unsupported)}", file=sys.stderr)
+        return 2
+    registry = read_registry(args.registry)
+    if registry.errors:
+        print(
+            f"registry: {len(registry.errors)} bad rows skipped (see `gospulse registry validate`)",
+            file=sys.stderr,
+        )
+    summary = extract_vk(
+        args.date, registry=registry, warehouse=warehouse_path(), client=vk_client_from_env()
+    )
+    print(summary.describe())
+    return 0 if summary.status != "failed" else 1
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from gospulse.history_import import import_history
+    from gospulse.warehouse import warehouse_path
+
+    result = import_history(Path(args.path), warehouse_path())
+    for err in result.errors:
+        print(f"{args.path}:{err.line}: {err.reason}")
+    written = result.written.written if result.written else 0
+    kept = result.written.kept_existing if result.written else 0
+    print(
+        f"imported {written} snapshots, {len(result.errors)} bad rows rejected"
+        + (f", {kept} error rows not stored over good data" if kept else ""),
+        file=sys.stderr,
+    )
+    return 1 if result.errors else 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from gospulse.pipeline import load_registry_into_warehouse, read_registry
+    from gospulse.transform import build
+    from gospulse.warehouse import warehouse_path
+
+    registry = read_registry(args.registry)
+    loaded = load_registry_into_warehouse(registry, warehouse_path())
+    print(
+        f"registry: {loaded} pages loaded, {len(registry.errors)} bad rows skipped", file=sys.stderr
+    )
+    result = build(warehouse_path())
+    print(result.describe() if hasattr(result, "describe") else result)
+    return 0
+
+
+TOP_COLUMNS = (
+    "rank",
+    "network",
+    "page_ref",
+    "title",
+    "members_start",
+    "members_end",
+    "growth",
+    "growth_pct",
+)
+
+
+def cmd_top(args: argparse.Namespace) -> int:
+    from gospulse.ranking import top_pages
+    from gospulse.warehouse import warehouse_path
+
+    result = top_pages(
+        args.start,
+        args.end,
+        n=args.n,
+        region_code=args.region,
+        sector=args.sector,
+        municipality=args.municipality,
+        network=args.network,
+        flagship_only=args.flagship_only,
+        by=args.by,
+        warehouse=warehouse_path(),
+    )
+    rows = [{c: r[c] for c in TOP_COLUMNS} for r in result.rows]
+    if args.format == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=TOP_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    elif args.format == "json":
+        print(
+            json.dumps(
+                {"rows": rows, "excluded": result.excluded},
+                ensure_ascii=False,
+                default=str,
+                indent=2,
+            )
+        )
+    else:
+        print(format_table(rows))
+    if result.excluded and args.format != "json":
+        print(
+            f"{len(result.excluded)} pages excluded: start or end count unknown "
+            "(use --format json to list them)",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def format_table(rows: list[dict]) -> str:
+    """A plain aligned text table of the TOP rows."""
+    if not rows:
+        return "(no pages with known growth in this period)"
+
+    def cell(key: str, value) -> str:
+        if value is None:
+            return "—"
+        if key == "growth_pct":
+            return f"{value:+.1f}%"
+        if key == "growth":
+            return f"{value:+,}".replace(",", " ")
+        if isinstance(value, int):
+            return f"{value:,}".replace(",", " ")
+        return str(value)
+
+    table = [[cell(k, r[k]) for k in TOP_COLUMNS] for r in rows]
+    widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(TOP_COLUMNS)]
+    widths[3] = min(widths[3], 60)
+    lines = ["  ".join(h.ljust(w) for h, w in zip(TOP_COLUMNS, widths, strict=True))]
+    for row in table:
+        row[3] = row[3][:60]
+        lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+    return "\n".join(lines)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from gospulse.demo import run_demo
+
+    return run_demo(days=args.days, with_airflow=not args.skip_airflow)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gospulse", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    reg = sub.add_parser("registry", help="registry commands").add_subparsers(
+        dest="sub", required=True
+    )
+    p = reg.add_parser("validate", help="validate a registry CSV (or a folder of them)")
+    p.add_argument("path")
+    p.set_defaults(func=cmd_registry_validate)
+
+    p = sub.add_parser("extract", help="take one day's snapshot of every registered page")
+    p.add_argument("--date", type=_date, required=True)
+    p.add_argument("--registry", help="registry CSV or folder (default: GOSPULSE_REGISTRY)")
+    p.add_argument("--networks", default="vk", help="comma-separated networks (vk)")
+    p.set_defaults(func=cmd_extract)
+
+    p = sub.add_parser("import-snapshots", help="load historical snapshots from CSV")
+    p.add_argument("path")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("build", help="load the current registry and run dbt build")
+    p.add_argument("--registry", help="registry CSV or folder (default: GOSPULSE_REGISTRY)")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("top", help="TOP-N pages by growth over any period")
+    p.add_argument("--start", type=_date, required=True)
+    p.add_argument("--end", type=_date, required=True)
+    p.add_argument("--n", type=int, default=10)
+    p.add_argument("--region", type=int)
+    p.add_argument("--sector")
+    p.add_argument("--municipality")
+    p.add_argument("--network")
+    p.add_argument("--flagship-only", action="store_true")
+    p.add_argument("--by", choices=("abs", "pct"), default="abs")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.set_defaults(func=cmd_top)
+
+    p = sub.add_parser("demo", help="a simulated region end to end (emulated VK)")
+    p.add_argument("--days", type=int, default=60)
+    p.add_argument("--skip-airflow", action="store_true", help="do not run the Airflow DAG")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.func(args)
+    except RegistryFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 — one clear line for users; -v shows the trace
+        if args.verbose:
+            raise
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

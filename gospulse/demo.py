@@ -1,0 +1,214 @@
+"""`gospulse demo`: a simulated Kuzbass-like region end to end, through the real extractor.
+
+The VK emulator serves a synthetic world on loopback; the demo imports the world's older history
+the way a ЦУР would load its spreadsheets, takes the daily snapshots through vk_api, builds the
+marts with dbt, runs the Airflow DAG for the last day, and prints a press-release style report.
+Every number in it is simulated, and the report says so.
+"""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import os
+import shutil
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from tqdm import tqdm
+
+from extractors.vk.records import group_status
+from gospulse.regions import get_region
+
+DEMO_DIR = Path("warehouse") / "demo"
+REGISTRY = Path(__file__).resolve().parent.parent / "registry" / "demo_42_kuzbass.csv"
+REGION = 42
+TOKEN = "demo-token-not-a-secret"
+
+
+def month_bounds(d: date) -> tuple[date, date]:
+    return d.replace(day=1), d.replace(day=calendar.monthrange(d.year, d.month)[1])
+
+
+def report_months(last_day: date) -> tuple[tuple[date, date], tuple[date, date]]:
+    """The last calendar month complete by `last_day`, and the month before it."""
+    month = month_bounds(last_day)
+    if last_day != month[1]:
+        month = month_bounds(month[0] - timedelta(days=1))
+    return month, month_bounds(month[0] - timedelta(days=1))
+
+
+def write_history_csv(world, first: date, last: date, path: Path) -> int:
+    """The world's counts for [first, last] in the import format, as a ЦУР spreadsheet export."""
+    n = 0
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh, lineterminator="\n")
+        out.writerow(["network", "page_ref", "snapshot_date", "members_count", "status"])
+        d = first
+        while d <= last:
+            for page in world.pages:
+                state = world.state_on(page, d)
+                status = group_status(
+                    {"deactivated": state.deactivated, "is_closed": state.is_closed}
+                )
+                members = state.members_count if status in ("ok", "closed") else ""
+                out.writerow(["vk", page.id, d.isoformat(), members, status])
+                n += 1
+            d += timedelta(days=1)
+    return n
+
+
+def _fmt_thousands(n: float) -> str:
+    return f"{n / 1000:+.1f}".replace(".", ",") + " тыс."
+
+
+def _fmt_int(n: int | None) -> str:
+    return "—" if n is None else f"{n:,}".replace(",", " ")
+
+
+def render_report(warehouse: Path, month: tuple[date, date], prev: tuple[date, date]) -> str:
+    """The press release: region growth month over month and the TOP-10 flagship pages."""
+    import duckdb
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        region = con.execute(
+            """
+            select month_start, members_total, growth, prev_month_growth, growth_change, pages_known
+            from marts.mart_region_growth
+            where region_code = ? and network = 'vk' and month_start in (?, ?)
+            order by month_start
+            """,
+            [REGION, prev[0], month[0]],
+        ).fetchall()
+        top = con.execute(
+            """
+            select rank_abs, title, members_start, members_end, growth, growth_pct
+            from marts.mart_growth_ranking
+            where scope_type = 'flagship' and period_type = 'month' and period_start = ?
+              and network = 'vk' and is_ranked
+            order by rank_abs
+            limit 10
+            """,
+            [month[0]],
+        ).fetchall()
+    finally:
+        con.close()
+    months_ru = [
+        "январе",
+        "феврале",
+        "марте",
+        "апреле",
+        "мае",
+        "июне",
+        "июле",
+        "августе",
+        "сентябре",
+        "октябре",
+        "ноябре",
+        "декабре",
+    ]
+    lines = [
+        "=" * 78,
+        "ДЕМОНСТРАЦИЯ: все данные ниже СМОДЕЛИРОВАНЫ (эмулятор VK), это не реальные госпаблики.",
+        "=" * 78,
+        f"{get_region(REGION).name}: аудитория госпабликов во ВКонтакте",
+    ]
+    if len(region) == 2 and region[1][2] is not None and region[0][2] is not None:
+        cur, before = region[1], region[0]
+        more = "больше" if cur[4] >= 0 else "меньше"
+        lines.append(
+            f"В {months_ru[month[0].month - 1]} {month[0].year} года госпаблики региона прибавили "
+            f"{_fmt_thousands(cur[2])} подписчиков — на {_fmt_thousands(abs(cur[4]))[1:]} {more}, "
+            f"чем в {months_ru[prev[0].month - 1]} ({_fmt_thousands(before[2])}). "
+            f"Всего подписок на {month[1]:%d.%m.%Y}: {_fmt_int(cur[1])} ({cur[5]} страниц)."
+        )
+    else:
+        lines.append("Рост по региону за два полных месяца ещё не известен (мало истории).")
+    lines += [
+        "",
+        f"ТОП-10 флагманских страниц по приросту за {month[0]:%d.%m}–{month[1]:%d.%m.%Y}:",
+    ]
+    for rank, title, start, end, growth, pct in top:
+        pct_text = "—" if pct is None else f"{pct:+.1f}%".replace(".", ",")
+        lines.append(
+            f"{rank:>3}. {title[:52]:<52} {_fmt_int(start):>9} → {_fmt_int(end):>9}  "
+            f"{growth:+,}".replace(",", " ")
+            + f" ({pct_text})"
+        )
+    if not top:
+        lines.append("   (нет флагманских страниц с известным приростом за месяц)")
+    lines.append("=" * 78)
+    return "\n".join(lines)
+
+
+def run_demo(days: int = 60, *, with_airflow: bool = True, out=print) -> int:
+    """Run the whole simulated region; returns the process exit code."""
+    from emulators.vk.server import VkEmulator
+    from emulators.vk.world import World
+    from extractors.vk.client import VkClient
+    from gospulse.airflow_local import run_dag
+    from gospulse.history_import import import_history
+    from gospulse.pipeline import (
+        extract_vk,
+        load_registry_into_warehouse,
+        read_registry,
+    )
+    from gospulse.transform import build
+
+    if days < 2:
+        raise ValueError("--days must be at least 2")
+    started = time.monotonic()
+    shutil.rmtree(DEMO_DIR, ignore_errors=True)
+    DEMO_DIR.mkdir(parents=True)
+    warehouse = (DEMO_DIR / "gospulse.duckdb").resolve()
+    tz = get_region(REGION).tz
+    last = datetime.now(tz).date() - timedelta(days=1)
+    first = last - timedelta(days=days - 1)
+    month, prev = report_months(last)
+    history_from = min(prev[0] - timedelta(days=1), first)
+    out(f"gospulse demo — SIMULATED data for region {REGION}; snapshots {first}..{last}")
+
+    registry = read_registry(REGISTRY)
+    out(f"registry {REGISTRY.name}: {len(registry.pages)} pages, {len(registry.errors)} bad rows")
+    world = World(seed=42, start=history_from)
+    with VkEmulator(world, rate_limit=3.0, tokens={TOKEN}) as emulator:
+        if history_from < first:
+            hist = DEMO_DIR / "history.csv"
+            n = write_history_csv(world, history_from, first - timedelta(days=1), hist)
+            result = import_history(hist, warehouse)
+            out(
+                f"imported {result.written.written} historical snapshots ({history_from}.."
+                f"{first - timedelta(days=1)}, {n} rows, {len(result.errors)} rejected)"
+            )
+        client = VkClient(TOKEN, base_url=emulator.base_url, requests_per_second=3.0)
+        summaries = []
+        for offset in tqdm(range(days), desc="daily snapshots via vk_api", unit="day"):
+            d = first + timedelta(days=offset)
+            emulator.set_date(d)
+            summaries.append(extract_vk(d, registry=registry, warehouse=warehouse, client=client))
+        out(
+            f"extracted {days} days: {client.stats.requests} requests, "
+            f"{client.stats.retries} retries; last day: {summaries[-1].describe()}"
+        )
+        load_registry_into_warehouse(registry, warehouse)
+        with tqdm(total=1, desc="dbt build", unit="build") as bar:
+            result = build(warehouse)
+            bar.update()
+        out(f"dbt: {result.describe() if hasattr(result, 'describe') else result}")
+        if with_airflow:
+            env = {
+                **os.environ,
+                "GOSPULSE_WAREHOUSE": str(warehouse),
+                "GOSPULSE_REGISTRY": str(REGISTRY),
+                "GOSPULSE_VK_API_URL": emulator.base_url,
+                "VK_TOKEN": TOKEN,
+            }
+            logical = datetime(last.year, last.month, last.day, 3, tzinfo=tz)
+            with tqdm(total=1, desc=f"Airflow DAG gospulse_daily for {last}", unit="run") as bar:
+                run_dag("gospulse_daily", logical, (DEMO_DIR / "airflow").resolve(), env)
+                bar.update()
+    out(render_report(warehouse, month, prev))
+    out(f"done in {time.monotonic() - started:.0f}s; warehouse: {warehouse}")
+    return 0
