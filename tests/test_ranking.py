@@ -171,3 +171,59 @@ def test_bad_arguments_are_rejected_before_dbt_runs(tmp_path, kwargs, error, mes
 def test_missing_warehouse_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         top_pages(date(2025, 1, 1), date(2025, 2, 1), warehouse=tmp_path / "none.duckdb")
+
+
+@pytest.mark.slow
+def test_cli_top_prints_csv_and_json(warehouse, monkeypatch, capsys):
+    import csv
+    import io
+    import json
+
+    from gospulse.cli import main
+
+    monkeypatch.setenv("GOSPULSE_WAREHOUSE", str(warehouse))
+    args = ["top", "--start", "2025-01-05", "--end", "2025-02-07", "--sector", "culture"]
+    assert main([*args, "--format", "csv"]) == 0
+    out = capsys.readouterr().out
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0] == [
+        "rank",
+        "network",
+        "page_ref",
+        "title",
+        "members_start",
+        "members_end",
+        "growth",
+        "growth_pct",
+    ]
+    assert [(r[0], r[2], r[4], r[5], r[6]) for r in rows[1:]] == [
+        ("1", "105", "95", "128", "33"),
+        ("2", "106", "5000", "5000", "0"),
+        ("3", "107", "800", "800", "0"),
+    ]
+    assert (
+        main(
+            [
+                "top",
+                "--start",
+                "2025-01-05",
+                "--end",
+                "2025-02-07",
+                "--region",
+                "42",
+                "--flagship-only",
+                "--by",
+                "pct",
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
+    data = json.loads(capsys.readouterr().out)
+    assert [r["page_ref"] for r in data["rows"]] == ["101", "106", "107"]
+    assert {e["page_ref"] for e in data["excluded"]} == {"105", "https://vk.com/ghost_page"}
+    assert main([*args, "--format", "table"]) == 0
+    table = capsys.readouterr()
+    assert table.out.splitlines()[0].split() == rows[0]
+    assert "+33" in table.out
