@@ -1,1 +1,1 @@
-
+"""Great Expectations suites that gate each raw batch (issue 5 brings the first ones)."""

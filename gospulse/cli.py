@@ -84,23 +84,12 @@ def cmd_build(args: argparse.Namespace) -> int:
         f"registry: {loaded} pages loaded, {len(registry.errors)} bad rows skipped", file=sys.stderr
     )
     result = build(warehouse_path())
-    print(result.describe() if hasattr(result, "describe") else result)
+    print(result.describe())
     return 0
 
 
-TOP_COLUMNS = (
-    "rank",
-    "network",
-    "page_ref",
-    "title",
-    "members_start",
-    "members_end",
-    "growth",
-    "growth_pct",
-)
-
-
 def cmd_top(args: argparse.Namespace) -> int:
+    from gospulse.ranking import RANK_KEYS as TOP_COLUMNS
     from gospulse.ranking import top_pages
     from gospulse.warehouse import warehouse_path
 
@@ -142,6 +131,8 @@ def cmd_top(args: argparse.Namespace) -> int:
 
 
 def format_table(rows: list[dict]) -> str:
+    from gospulse.ranking import RANK_KEYS as TOP_COLUMNS
+
     """A plain aligned text table of the TOP rows."""
     if not rows:
         return "(no pages with known growth in this period)"

@@ -196,7 +196,7 @@ def run_demo(days: int = 60, *, with_airflow: bool = True, out=print) -> int:
         with tqdm(total=1, desc="dbt build", unit="build") as bar:
             result = build(warehouse)
             bar.update()
-        out(f"dbt: {result.describe() if hasattr(result, 'describe') else result}")
+        out(f"dbt: {result.describe()}")
         if with_airflow:
             env = {
                 **os.environ,

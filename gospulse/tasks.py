@@ -116,7 +116,7 @@ def build_marts() -> dict:
     registry = _registry()
     load_registry_into_warehouse(registry, warehouse_path())
     result = build(Path(warehouse_path()))
-    return {"summary": result.describe() if hasattr(result, "describe") else str(result)}
+    return {"summary": result.describe()}
 
 
 def summarize(extract: dict, build: dict) -> str:

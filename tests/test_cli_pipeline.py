@@ -1,0 +1,51 @@
+"""The `gospulse` command end to end: extract and build configured only through env vars."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import pytest
+
+from emulators.vk.server import VkEmulator
+from emulators.vk.world import World
+from gospulse.cli import main
+
+TOKEN = "cli-token"
+
+
+@pytest.mark.slow
+def test_extract_then_build_from_the_command_line(tmp_path, monkeypatch, capsys):
+    world = World(seed=3, start=date(2026, 5, 1), n_pages=50)
+    world.write_registry(tmp_path / "42.csv")
+    warehouse = tmp_path / "wh" / "gospulse.duckdb"
+    with VkEmulator(world, rate_limit=3.0, tokens={TOKEN}) as emulator:
+        monkeypatch.setenv("GOSPULSE_WAREHOUSE", str(warehouse))
+        monkeypatch.setenv("GOSPULSE_REGISTRY", str(tmp_path / "42.csv"))
+        monkeypatch.setenv("GOSPULSE_VK_API_URL", emulator.base_url)
+        monkeypatch.setenv("VK_TOKEN", TOKEN)
+        for day in ("2026-05-01", "2026-05-02"):
+            emulator.set_date(date.fromisoformat(day))
+            assert main(["extract", "--date", day]) == 0
+            assert f"vk {day}: success — 50 ok" in capsys.readouterr().out
+        assert main(["build"]) == 0
+        out = capsys.readouterr()
+        assert "registry: 50 pages loaded, 0 bad rows skipped" in out.err
+        assert "0 failed" in out.out
+        monkeypatch.setenv("VK_TOKEN", "bad-token")
+        assert main(["extract", "--date", "2026-05-03"]) == 1
+        err = capsys.readouterr().err
+        assert "rejected the access token" in err and "bad-token" not in err
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        assert con.execute("select count(*) from marts.mart_page_daily").fetchone() == (100,)
+        assert con.execute(
+            "select count(*) from raw.page_snapshots where snapshot_date = '2026-05-03'"
+        ).fetchone() == (0,)
+    finally:
+        con.close()
+
+
+def test_extract_rejects_networks_not_supported_yet(capsys):
+    assert main(["extract", "--date", "2026-05-01", "--networks", "vk,tg"]) == 2
+    assert "not supported yet: tg" in capsys.readouterr().err
