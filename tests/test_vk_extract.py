@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date, timedelta
 
 import pytest
@@ -205,3 +206,22 @@ def test_a_client_over_the_limit_is_told_and_retries(emulator):
         client.execute_calls("utils.resolveScreenName", [{"screen_name": "durov"}])
     assert client.stats.rate_limited > 0
     assert emulator.stats.rate_limited == client.stats.rate_limited
+
+
+def test_slow_responses_time_out_and_are_retried_then_recorded(world, registry, emulator, tmp_path):
+    warehouse = tmp_path / "w.duckdb"
+    extract_vk(START, registry=registry, warehouse=warehouse, client=client_for(emulator))
+    emulator.faults = Faults(delay=1.5)
+    slow = client_for(emulator, timeout=0.5, max_retries=2)
+    day = START + timedelta(days=1)
+    summary = extract_vk(day, registry=registry, warehouse=warehouse, client=slow)
+    emulator.faults = Faults()
+    time.sleep(1.6)  # the last delayed answer is still on its way
+    assert emulator.stats.abandoned >= 1
+    # first try and two retries, for the batch and for the registry's unresolvable name
+    assert slow.stats.errors.get("ReadTimeout", 0) == 6
+    assert summary.status == "failed"
+    rows = stored(warehouse, day)
+    assert {status for _, status, _ in rows.values()} == {"error"}
+    assert all(members is None for members, _, _ in rows.values())
+    assert "ReadTimeout" in summary.message

@@ -111,6 +111,7 @@ class Stats:
     api_calls_in_execute: int = 0
     http_faults: int = 0
     api_faults: int = 0
+    abandoned: int = 0  # responses the client hung up before receiving
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -213,6 +214,10 @@ class VkEmulator:
     def stats(self) -> Stats:
         with self._lock:
             return copy.deepcopy(self._stats)
+
+    def _count_abandoned(self) -> None:
+        with self._lock:
+            self._stats.abandoned += 1
 
     def reset_stats(self) -> None:
         with self._lock:
@@ -451,11 +456,16 @@ def _make_handler(emulator: VkEmulator) -> type[BaseHTTPRequestHandler]:
             else:
                 data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
                 ctype = "application/json; charset=utf-8"
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                # the client gave up waiting (its timeout, e.g. under the `delay` fault), as a
+                # real client does with a slow VK; the emulator just counts it
+                emulator._count_abandoned()
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             pass  # tests and benchmarks would drown in access logs
