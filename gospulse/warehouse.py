@@ -7,6 +7,7 @@ whole keys inside one transaction, so a rerun of a date leaves exactly one row p
 
 from __future__ import annotations
 
+import base64
 import csv
 import os
 import tempfile
@@ -69,6 +70,24 @@ create table if not exists raw.registry_pages (
     source_line    integer not null,
     loaded_at      timestamp not null,
     primary key (network, ref_kind, ref_value)
+);
+
+-- per-page member-list sketches (keyed hashes of IDs, never IDs); one row per page and date
+create table if not exists raw.member_sketches (
+    network         varchar not null,
+    page_ref        varchar not null,
+    snapshot_date   date    not null,
+    status          varchar not null,   -- ok, hidden, over_budget, not_found, error
+    members_count   bigint,             -- the list size VK reported while we read it
+    members_read    bigint  not null,   -- IDs folded into the sketches
+    hll_lg_k        integer,
+    hll_sketch      blob,
+    theta_lg_k      integer,
+    theta_sketch    blob,
+    error           varchar,
+    run_id          varchar,
+    loaded_at       timestamp not null,
+    primary key (network, page_ref, snapshot_date)
 );
 
 -- what each extraction run asked, got and retried
@@ -265,3 +284,57 @@ def record_run(con: duckdb.DuckDBPyConnection, run: ExtractRun) -> None:
         f"values ({', '.join('?' for _ in cols)})",
         list(astuple(run)),
     )
+
+
+def replace_member_sketches(
+    con: duckdb.DuckDBPyConnection, rows: Sequence[Sequence[object]]
+) -> int:
+    """Write raw.member_sketches rows (its column order, blobs as bytes), replacing same keys.
+
+    As with snapshots, an 'error' row does not replace an 'ok' row of the same page and date.
+    """
+    if not rows:
+        return 0
+    loaded_at = datetime.now()
+    encoded = []
+    for row in rows:
+        values = list(row)
+        for i in (7, 9):  # hll_sketch, theta_sketch travel through the CSV as base64
+            values[i] = (
+                base64.b64encode(values[i]).decode("ascii") if values[i] is not None else None
+            )
+        encoded.append((*values, loaded_at))
+    con.execute("begin transaction")
+    try:
+        con.execute(
+            "create or replace temp table _sketches as "
+            "select * replace (cast(hll_sketch as varchar) as hll_sketch, "
+            "cast(theta_sketch as varchar) as theta_sketch) from raw.member_sketches limit 0"
+        )
+        bulk_insert(con, "_sketches", encoded)
+        # a failed re-read never replaces a list already read that day
+        con.execute(
+            """
+            delete from _sketches i using raw.member_sketches s
+            where s.network = i.network and s.page_ref = i.page_ref
+              and s.snapshot_date = i.snapshot_date and i.status = 'error' and s.status = 'ok'
+            """
+        )
+        con.execute(
+            """
+            delete from raw.member_sketches s using _sketches i
+            where s.network = i.network and s.page_ref = i.page_ref
+              and s.snapshot_date = i.snapshot_date
+            """
+        )
+        con.execute(
+            "insert into raw.member_sketches select * replace ("
+            "from_base64(hll_sketch) as hll_sketch, from_base64(theta_sketch) as theta_sketch) "
+            "from _sketches"
+        )
+        con.execute("drop table _sketches")
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+    return len(rows)

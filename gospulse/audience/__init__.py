@@ -1,0 +1,1 @@
+"""Deduplicated audience: member lists folded into sketches, never stored as IDs."""
