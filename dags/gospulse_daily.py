@@ -1,6 +1,7 @@
 """Daily snapshot of every registered page.
 
-validate registry → plan VK batches → fetch each batch (mapped) → load → dbt build → summary.
+validate registry → plan VK batches → fetch each batch (mapped) → load → member-list sketches
+(when a hashing secret is configured) → dbt build → summary.
 """
 
 from __future__ import annotations
@@ -48,16 +49,22 @@ def gospulse_daily():
         return load_vk(refs)
 
     @task
+    def collect_vk_audience(extract: dict) -> dict:
+        from gospulse.tasks import collect_audience
+
+        return collect_audience(extract)
+
+    @task
     def build_marts() -> dict:
         from gospulse.tasks import build_marts as build
 
         return build()
 
     @task
-    def log_summary(extract: dict, build: dict) -> str:
+    def log_summary(extract: dict, audience: dict, build: dict) -> str:
         from gospulse.tasks import summarize
 
-        return summarize(extract, build)
+        return summarize(extract, audience, build)
 
     registry = validate_registry()
     refs = plan_vk_batches()
@@ -65,9 +72,10 @@ def gospulse_daily():
     fetched = fetch_vk_batch.expand(ref=refs)
     loaded = load_vk_snapshots(refs)
     fetched >> loaded
+    audience = collect_vk_audience(loaded)
     built = build_marts()
-    loaded >> built
-    log_summary(loaded, built)
+    audience >> built
+    log_summary(loaded, audience, built)
 
 
 gospulse_daily()

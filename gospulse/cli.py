@@ -56,6 +56,34 @@ def cmd_extract(args: argparse.Namespace) -> int:
     return 0 if summary.status != "failed" else 1
 
 
+def cmd_audience(args: argparse.Namespace) -> int:
+    from gospulse.audience.collect import collect_vk_audience
+    from gospulse.audience.sketches import hasher_from_env
+    from gospulse.pipeline import read_registry, vk_client_from_env
+    from gospulse.warehouse import warehouse_path
+
+    summary = collect_vk_audience(
+        args.date,
+        registry=read_registry(args.registry),
+        warehouse=warehouse_path(),
+        client=vk_client_from_env(),
+        hasher=hasher_from_env(),
+    )
+    print(summary.describe())
+    return 0 if summary.pages_failed == 0 else 1
+
+
+def cmd_overlap(args: argparse.Namespace) -> int:
+    from gospulse.audience.overlap import page_overlap
+    from gospulse.warehouse import warehouse_path
+
+    result = page_overlap(
+        args.page_a, args.page_b, network=args.network, as_of=args.date, warehouse=warehouse_path()
+    )
+    print(result.describe())
+    return 0
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from gospulse.history_import import import_history
     from gospulse.warehouse import warehouse_path
@@ -181,6 +209,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--registry", help="registry CSV or folder (default: GOSPULSE_REGISTRY)")
     p.add_argument("--networks", default="vk", help="comma-separated networks (vk)")
     p.set_defaults(func=cmd_extract)
+
+    p = sub.add_parser("audience", help="read the due member lists of a day into sketches")
+    p.add_argument("--date", type=_date, required=True)
+    p.add_argument("--registry", help="registry CSV or folder (default: GOSPULSE_REGISTRY)")
+    p.set_defaults(func=cmd_audience)
+
+    p = sub.add_parser("overlap", help="how much of page A's audience also follows page B")
+    p.add_argument("page_a", help="id, screen name or URL as in the registry")
+    p.add_argument("page_b")
+    p.add_argument("--date", type=_date, help="latest sketches at or before this date")
+    p.add_argument("--network", default="vk")
+    p.set_defaults(func=cmd_overlap)
 
     p = sub.add_parser("import-snapshots", help="load historical snapshots from CSV")
     p.add_argument("path")

@@ -108,6 +108,28 @@ def load_vk(plan_refs: list[dict]) -> dict:
     return {**asdict(summary), "snapshot_date": str(summary.snapshot_date)}
 
 
+def collect_audience(extract: dict) -> dict:
+    """Read the day's due VK member lists into sketches; off when no hashing secret is set."""
+    from dataclasses import asdict
+    from datetime import date
+
+    from gospulse.audience.collect import collect_vk_audience
+    from gospulse.audience.sketches import SECRET_ENV, hasher_from_env
+    from gospulse.pipeline import vk_client_from_env
+
+    if not os.environ.get(SECRET_ENV):
+        log.warning("audience sketches are off: %s is not set", SECRET_ENV)
+        return {"enabled": False, "reason": f"{SECRET_ENV} not set"}
+    summary = collect_vk_audience(
+        date.fromisoformat(extract["snapshot_date"]),
+        registry=_registry(),
+        warehouse=warehouse_path(),
+        client=vk_client_from_env(vk_token()),
+        hasher=hasher_from_env(),
+    )
+    return {"enabled": True, **asdict(summary), "snapshot_date": str(summary.snapshot_date)}
+
+
 def build_marts() -> dict:
     """Load the current registry and run dbt build."""
     from gospulse.pipeline import load_registry_into_warehouse
@@ -119,13 +141,21 @@ def build_marts() -> dict:
     return {"summary": result.describe()}
 
 
-def summarize(extract: dict, build: dict) -> str:
+def summarize(extract: dict, audience: dict, build: dict) -> str:
     """One readable paragraph for the task log: what was fetched and built."""
+    if audience.get("enabled"):
+        heard = (
+            f"audience: {audience['pages_ok']} lists read, {audience['pages_hidden']} hidden, "
+            f"{audience['pages_over_budget']} over budget, {audience['pages_failed']} failed. "
+        )
+    else:
+        heard = f"audience: off ({audience.get('reason')}). "
     text = (
         f"gospulse daily {extract['snapshot_date']}: VK {extract['status']}: "
         f"{extract['pages_ok']} ok, {extract['pages_unavailable']} unavailable, "
         f"{extract['pages_failed']} failed, {extract['unresolved']} unresolved; "
-        f"{extract['requests']} requests, {extract['retries']} retries. dbt: {build['summary']}"
+        f"{extract['requests']} requests, {extract['retries']} retries. "
+        f"{heard}dbt: {build['summary']}"
     )
     log.info("%s", text)
     return text

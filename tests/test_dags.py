@@ -35,6 +35,7 @@ def test_dags_parse_without_secrets_or_services(monkeypatch):
         "plan_vk_batches",
         "fetch_vk_batch",
         "load_vk_snapshots",
+        "collect_vk_audience",
         "build_marts",
         "log_summary",
     }

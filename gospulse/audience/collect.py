@@ -1,0 +1,196 @@
+"""The daily audience step: read the member lists that are due and store their sketches.
+
+It runs after the day's snapshot is loaded (it needs each page's count to plan its calls and to
+apply the budget), and before dbt builds the audience marts.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from extractors.vk.client import VkClient
+from extractors.vk.members import ListRequest, MemberSketch, read_member_lists
+from gospulse.audience.sketches import MemberHasher
+from gospulse.registry import ValidationResult
+from gospulse.warehouse import connect, replace_member_sketches
+
+log = logging.getLogger(__name__)
+
+# sketches are flushed to the warehouse in chunks so memory stays flat however big the region
+FLUSH_EVERY = 500
+
+
+@dataclass(frozen=True)
+class AudienceConfig:
+    """How often lists are re-read and how big a list may be."""
+
+    cadence_days: int = 1
+    big_page_members: int = 100_000
+    big_page_cadence_days: int = 7
+    max_members: int = 1_000_000
+
+    @classmethod
+    def from_env(cls) -> AudienceConfig:
+        env = os.environ
+        return cls(
+            cadence_days=int(env.get("GOSPULSE_AUDIENCE_CADENCE_DAYS", cls.cadence_days)),
+            big_page_members=int(env.get("GOSPULSE_AUDIENCE_BIG_PAGE", cls.big_page_members)),
+            big_page_cadence_days=int(
+                env.get("GOSPULSE_AUDIENCE_BIG_PAGE_CADENCE_DAYS", cls.big_page_cadence_days)
+            ),
+            max_members=int(env.get("GOSPULSE_AUDIENCE_MAX_MEMBERS", cls.max_members)),
+        )
+
+    def cadence_for(self, members: int) -> int:
+        return self.big_page_cadence_days if members >= self.big_page_members else self.cadence_days
+
+
+@dataclass
+class AudienceSummary:
+    """What one audience run did."""
+
+    run_id: str
+    snapshot_date: date
+    pages_due: int = 0
+    pages_not_due: int = 0
+    pages_ok: int = 0
+    pages_hidden: int = 0
+    pages_over_budget: int = 0
+    pages_failed: int = 0
+    members_read: int = 0
+    requests: int = 0
+
+    def describe(self) -> str:
+        return (
+            f"audience vk {self.snapshot_date}: {self.pages_ok} lists read "
+            f"({self.members_read:,} members hashed into sketches), {self.pages_hidden} hidden, "
+            f"{self.pages_over_budget} over budget, {self.pages_failed} failed, "
+            f"{self.pages_not_due} not due; {self.requests} requests"
+        )
+
+
+def plan_audience(
+    snapshot_date: date, registry: ValidationResult, warehouse: Path, config: AudienceConfig
+) -> tuple[list[ListRequest], list[MemberSketch], int]:
+    """Pages to read today, rows already decided without reading, and how many are not due."""
+    with connect(warehouse) as con:
+        resolved = dict(
+            con.execute(
+                "select ref_value, page_ref from raw.page_refs "
+                "where network = 'vk' and ref_kind = 'screen_name' and status = 'ok'"
+            ).fetchall()
+        )
+        snapshots = {
+            ref: (members, status)
+            for ref, members, status in con.execute(
+                "select page_ref, members_count, status from raw.page_snapshots "
+                "where network = 'vk' and snapshot_date = ?",
+                [snapshot_date],
+            ).fetchall()
+        }
+        last_read = dict(
+            con.execute(
+                "select page_ref, max(snapshot_date) from raw.member_sketches "
+                "where network = 'vk' and status = 'ok' and snapshot_date < ? group by page_ref",
+                [snapshot_date],
+            ).fetchall()
+        )
+    if not snapshots:
+        raise ValueError(
+            f"no VK snapshot for {snapshot_date} in {warehouse}: extract that date before "
+            "reading member lists (the day's counts plan the calls)"
+        )
+    refs = set()
+    for page in registry.pages:
+        if page.network != "vk":
+            continue
+        ref = page.ref.value if page.ref.kind == "id" else resolved.get(page.ref.value)
+        if ref is not None:
+            refs.add(ref)
+    due: list[ListRequest] = []
+    decided: list[MemberSketch] = []
+    not_due = 0
+    for ref in sorted(refs, key=lambda r: (len(r), r)):
+        members, status = snapshots.get(ref, (None, None))
+        if status == "closed":
+            # a closed community shows its members only to members
+            decided.append(MemberSketch(ref, "hidden", members, 0, error="community is closed"))
+            continue
+        if status != "ok" or members is None:
+            continue  # deleted, banned, not found or failed today: no audience to read
+        previous = last_read.get(ref)
+        if previous is not None and (snapshot_date - previous).days < config.cadence_for(members):
+            not_due += 1
+            continue
+        if members > config.max_members:
+            decided.append(
+                MemberSketch(
+                    ref, "over_budget", members, 0,
+                    error=f"{members:,} members exceed the budget of {config.max_members:,}",
+                )
+            )
+            continue
+        due.append(ListRequest(ref, members))
+    return due, decided, not_due
+
+
+def collect_vk_audience(
+    snapshot_date: date,
+    *,
+    registry: ValidationResult,
+    warehouse: Path,
+    client: VkClient,
+    hasher: MemberHasher,
+    config: AudienceConfig | None = None,
+) -> AudienceSummary:
+    """Read the due member lists into sketches and store them for the date."""
+    config = config or AudienceConfig.from_env()
+    run_id = f"vk-audience-{snapshot_date}-{uuid.uuid4().hex[:8]}"
+    due, decided, not_due = plan_audience(snapshot_date, registry, warehouse, config)
+    summary = AudienceSummary(run_id, snapshot_date, pages_due=len(due), pages_not_due=not_due)
+    requests_before = client.stats.requests
+    log.info("audience %s: %d lists due, %d not due", snapshot_date, len(due), not_due)
+
+    buffer: list[MemberSketch] = list(decided)
+    for sketch in read_member_lists(client, due, hasher):
+        buffer.append(sketch)
+        if len(buffer) >= FLUSH_EVERY:
+            _flush(warehouse, snapshot_date, run_id, buffer, summary)
+            buffer = []
+    _flush(warehouse, snapshot_date, run_id, buffer, summary)
+    summary.requests = client.stats.requests - requests_before
+    log.info("%s", summary.describe())
+    return summary
+
+
+def _flush(
+    warehouse: Path,
+    snapshot_date: date,
+    run_id: str,
+    sketches: list[MemberSketch],
+    summary: AudienceSummary,
+) -> None:
+    if not sketches:
+        return
+    rows = []
+    for s in sketches:
+        rows.append(
+            ("vk", s.page_ref, snapshot_date, s.status, s.members_count, s.members_read,
+             s.hll_lg_k, s.hll_sketch, s.theta_lg_k, s.theta_sketch, s.error, run_id)
+        )
+        summary.members_read += s.members_read
+        if s.status == "ok":
+            summary.pages_ok += 1
+        elif s.status == "hidden":
+            summary.pages_hidden += 1
+        elif s.status == "over_budget":
+            summary.pages_over_budget += 1
+        else:
+            summary.pages_failed += 1
+    with connect(warehouse) as con:
+        replace_member_sketches(con, rows)
