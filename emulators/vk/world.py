@@ -2,7 +2,8 @@
 
 Everything derives from the seed: pages, subscriber trends, hashed daily noise and a fixed set
 of events (deletions, bans, closures, renames, drops, jumps) in the first 60 days after start.
-The registry depends on the seed only, never on start.
+The registry depends on the seed only, never on start. Member lists come from a synthetic
+population (emulators.vk.audience) with exact ground truth for unique and overlapping audiences.
 """
 
 from __future__ import annotations
@@ -16,10 +17,14 @@ import random
 import re
 import sys
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 
+import numpy as np
+
+from emulators.vk.audience import Audience
 from emulators.vk.kuzbass import (
     ADMINISTRATION,
     DK_NAMES,
@@ -143,12 +148,23 @@ def _gauss(*parts: object) -> float:
 class World:
     """The synthetic region: pages, events and each page's state on any date >= start."""
 
-    def __init__(self, seed: int = 42, start: date = DEFAULT_START, n_pages: int = DEFAULT_PAGES):
+    def __init__(
+        self,
+        seed: int = 42,
+        start: date = DEFAULT_START,
+        n_pages: int = DEFAULT_PAGES,
+        *,
+        members_scale: float = 1.0,
+    ):
+        """members_scale multiplies every page's subscribers (benchmarks: 2.2 gives ~10 M)."""
         self.seed = seed
         self.start = start
-        self.pages: list[Page] = _generate_pages(seed, n_pages)
+        self.members_scale = members_scale
+        pages = _generate_pages(seed, n_pages)
+        # events are picked on unscaled sizes, so a scaled world has the same events
+        self.events: list[Event] = _generate_events(seed, pages, start)
+        self.pages: list[Page] = [_scaled(p, members_scale) for p in pages]
         self.by_id: dict[int, Page] = {p.id: p for p in self.pages}
-        self.events: list[Event] = _generate_events(seed, self.pages, start)
         self._events_by_page: dict[int, list[Event]] = {}
         for event in self.events:
             self._events_by_page.setdefault(event.page_id, []).append(event)
@@ -161,6 +177,10 @@ class World:
                 self._by_screen_name[event.new_screen_name] = self.by_id[event.page_id]
         self._index = [0.0]  # cumulative regional growth index by day offset
         self._lock = threading.Lock()
+        government = [p for p in self.pages if not p.municipality and p.sector == "government"]
+        # the demo needs the region's main page readable: its list is never hidden
+        main = max(government, key=lambda p: p.base_members, default=None)
+        self.audience = Audience(seed, self.pages, protected=[main.id] if main else [])
 
     def growth_index(self, offset: int) -> float:
         """Cumulative growth index at `offset` days after start (weekday and month effects)."""
@@ -215,6 +235,35 @@ class World:
         states = (self.state_on(p, d) for p in self.pages)
         return sum(s.members_count for s in states if s.deactivated is None)
 
+    def members_hidden(self, page: Page) -> bool:
+        """Whether the page's owners hide its member list (groups.getMembers error 15)."""
+        return page.id in self.audience.hidden
+
+    def members_readable(self, page: Page, d: date) -> bool:
+        """Whether groups.getMembers lists the page on date d: visible list, open, active."""
+        state = self.state_on(page, d)
+        return not (self.members_hidden(page) or state.deactivated or state.is_closed)
+
+    def members(self, page: Page, d: date) -> np.ndarray:
+        """User ids of the page's members on date d, oldest joiner first (int64)."""
+        count = self.state_on(page, d).members_count
+        return self.audience.user_ids(self.audience.persons(page, count))
+
+    def exact_unique(self, pages: Iterable[Page], d: date) -> int:
+        """Exact number of distinct people following at least one of the pages on date d.
+
+        Counts follow state_on whatever the status: filter with members_readable for coverage."""
+        seen = np.zeros(self.audience.size, dtype=bool)
+        seen[self.audience.persons_of((p, self.state_on(p, d).members_count) for p in pages)] = True
+        return int(np.count_nonzero(seen))
+
+    def exact_overlap(self, page_a: Page, page_b: Page, d: date) -> int:
+        """Exact number of people following both pages on date d."""
+        a, b = (
+            self.audience.persons(p, self.state_on(p, d).members_count) for p in (page_a, page_b)
+        )
+        return int(np.intersect1d(a, b, assume_unique=True).size)
+
     def registry_rows(self) -> list[dict[str, str]]:
         """Registry CSV rows (seed-dependent only), regional bodies first."""
         pages = sorted(self.pages, key=lambda p: (p.municipality, p.sector, p.name))
@@ -241,6 +290,17 @@ class World:
 
     def write_registry(self, path: Path | str) -> None:
         Path(path).write_text(self.registry_csv(), encoding="utf-8", newline="")
+
+
+def _scaled(page: Page, scale: float) -> Page:
+    if scale == 1.0:
+        return page
+    return replace(
+        page,
+        base_members=max(1, round(page.base_members * scale)),
+        trend=page.trend * scale,
+        noise_sd=page.noise_sd * scale,
+    )
 
 
 def _sector_counts(n: int) -> dict[str, int]:
@@ -370,7 +430,10 @@ def _finish_pages(rng: random.Random, specs: list[_Spec], n_pages: int) -> list[
         # Relative growth per page: mostly positive, a tail of pages slowly losing subscribers.
         rate = 0.0 if spec.stagnant else rng.gauss(1.0, 1.0)
         trends.append(spec.base * rate)
-    scale = MONTHLY_GROWTH / 30.44 * (n_pages / DEFAULT_PAGES) / max(sum(trends), 1.0)
+    # In small worlds one big page with a negative rate can cancel the rest; the floor keeps
+    # the scale sane there and never binds in full-size worlds (rates average 1).
+    floor = 0.5 * sum(spec.base for spec in specs)
+    scale = MONTHLY_GROWTH / 30.44 * (n_pages / DEFAULT_PAGES) / max(sum(trends), floor, 1.0)
     pages = []
     for spec, page_id, trend in zip(specs, ids, trends, strict=True):
         slug = spec.slug
@@ -471,8 +534,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write-registry", type=Path, help="write the registry CSV here")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--n-pages", type=int, default=DEFAULT_PAGES)
+    parser.add_argument("--members-scale", type=float, default=1.0)
+    parser.add_argument("--audience", action="store_true", help="also count unique people")
     args = parser.parse_args(argv)
-    world = World(seed=args.seed, n_pages=args.n_pages)
+    world = World(seed=args.seed, n_pages=args.n_pages, members_scale=args.members_scale)
     if args.write_registry:
         world.write_registry(args.write_registry)
         print(f"wrote {len(world.pages)} rows to {args.write_registry}")
@@ -483,6 +548,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{world.total_members(world.start):,} on {world.start}, "
         f"{world.total_members(d30):,} on {d30}"
     )
+    if args.audience:
+        total = sum(world.state_on(p, world.start).members_count for p in world.pages)
+        unique = world.exact_unique(world.pages, world.start)
+        print(
+            f"all pages on {world.start}: {total:,} subscriptions, {unique:,} unique people, "
+            f"duplication {total / unique:.3f}; {len(world.audience.hidden)} hidden lists"
+        )
     return 0
 
 
