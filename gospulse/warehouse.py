@@ -185,36 +185,49 @@ class WriteResult:
 _NULL = "\\N"
 
 
+def _csv_cell(value: object) -> object:
+    if value is None:
+        return _NULL
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    return value
+
+
 def bulk_insert(
-    con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Sequence[object]]
+    con: duckdb.DuckDBPyConnection, table: str, rows: Iterable[Sequence[object]]
 ) -> int:
     """Insert rows (in the table's column order) through a temporary CSV file.
 
     DuckDB's executemany converts Python values one by one and probes for optional modules on
     each, which costs seconds for a few thousand rows; a CSV read is a single vectorised scan.
+    BLOB columns travel through the CSV as base64 and are decoded by DuckDB.
     """
-    if not rows:
-        return 0
-    columns = con.execute(f"describe {table}").fetchall()
-    types = ", ".join(f"'{name}': '{typ}'" for name, typ, *_ in columns)
+    columns = [(name, typ.upper()) for name, typ, *_ in con.execute(f"describe {table}").fetchall()]
     fd, path = tempfile.mkstemp(prefix="gospulse-", suffix=".csv")
+    written = 0
     try:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
             out = csv.writer(fh)
             for row in rows:
                 if len(row) != len(columns):
-                    raise ValueError(
-                        f"{table}: row has {len(row)} values, table has {len(columns)}"
-                    )
-                out.writerow([_NULL if v is None else v for v in row])
-        con.execute(
-            f"insert into {table} select * from read_csv(?, header = false, nullstr = '{_NULL}', "
-            f"quote = '\"', escape = '\"', columns = {{{types}}})",
-            [path],
-        )
+                    raise ValueError(f"{table}: row of {len(row)} values, {len(columns)} columns")
+                out.writerow([_csv_cell(v) for v in row])
+                written += 1
+        if written:
+            types = ", ".join(
+                f"'{name}': '{'VARCHAR' if typ == 'BLOB' else typ}'" for name, typ in columns
+            )
+            select = ", ".join(
+                f"from_base64({name})" if typ == "BLOB" else name for name, typ in columns
+            )
+            con.execute(
+                f"insert into {table} select {select} from read_csv(?, header = false, "
+                f"nullstr = '{_NULL}', quote = '\"', escape = '\"', columns = {{{types}}})",
+                [path],
+            )
     finally:
         os.unlink(path)
-    return len(rows)
+    return written
 
 
 def replace_snapshots(
@@ -291,33 +304,23 @@ def replace_member_sketches(
 ) -> int:
     """Write raw.member_sketches rows (its column order, blobs as bytes), replacing same keys.
 
-    As with snapshots, an 'error' row does not replace an 'ok' row of the same page and date.
+    As with snapshots, an 'error' row does not replace a stored row that is not an error.
     """
     if not rows:
         return 0
     loaded_at = datetime.now()
-    encoded = []
-    for row in rows:
-        values = list(row)
-        for i in (7, 9):  # hll_sketch, theta_sketch travel through the CSV as base64
-            values[i] = (
-                base64.b64encode(values[i]).decode("ascii") if values[i] is not None else None
-            )
-        encoded.append((*values, loaded_at))
     con.execute("begin transaction")
     try:
         con.execute(
-            "create or replace temp table _sketches as "
-            "select * replace (cast(hll_sketch as varchar) as hll_sketch, "
-            "cast(theta_sketch as varchar) as theta_sketch) from raw.member_sketches limit 0"
+            "create or replace temp table _sketches as select * from raw.member_sketches limit 0"
         )
-        bulk_insert(con, "_sketches", encoded)
+        bulk_insert(con, "_sketches", [(*row, loaded_at) for row in rows])
         # a failed re-read never replaces a list already read that day
         con.execute(
             """
             delete from _sketches i using raw.member_sketches s
             where s.network = i.network and s.page_ref = i.page_ref
-              and s.snapshot_date = i.snapshot_date and i.status = 'error' and s.status = 'ok'
+              and s.snapshot_date = i.snapshot_date and i.status = 'error' and s.status <> 'error'
             """
         )
         con.execute(
@@ -327,11 +330,7 @@ def replace_member_sketches(
               and s.snapshot_date = i.snapshot_date
             """
         )
-        con.execute(
-            "insert into raw.member_sketches select * replace ("
-            "from_base64(hll_sketch) as hll_sketch, from_base64(theta_sketch) as theta_sketch) "
-            "from _sketches"
-        )
+        con.execute("insert into raw.member_sketches select * from _sketches")
         con.execute("drop table _sketches")
         con.execute("commit")
     except Exception:

@@ -79,10 +79,10 @@ def test_build_runs_everything_including_unit_tests(world):
         assert result.success
         assert result.tests_failed == 0
         assert result.snapshots == 1
-        assert result.models == 12
-        assert result.count("unit_test", "pass") == 6
+        assert result.models == 21
+        assert result.count("unit_test", "pass") == 9
         assert result.count("test", "pass") >= 25
-    assert world.third.describe().startswith("dbt build: 12 models, 1 snapshots")
+    assert world.third.describe().startswith("dbt build: 21 models, 1 snapshots")
 
 
 def test_dbt_state_lives_next_to_the_warehouse(world):

@@ -130,7 +130,10 @@ def plan_audience(
         if members > config.max_members:
             decided.append(
                 MemberSketch(
-                    ref, "over_budget", members, 0,
+                    ref,
+                    "over_budget",
+                    members,
+                    0,
                     error=f"{members:,} members exceed the budget of {config.max_members:,}",
                 )
             )
@@ -180,8 +183,20 @@ def _flush(
     rows = []
     for s in sketches:
         rows.append(
-            ("vk", s.page_ref, snapshot_date, s.status, s.members_count, s.members_read,
-             s.hll_lg_k, s.hll_sketch, s.theta_lg_k, s.theta_sketch, s.error, run_id)
+            (
+                "vk",
+                s.page_ref,
+                snapshot_date,
+                s.status,
+                s.members_count,
+                s.members_read,
+                s.hll_lg_k,
+                s.hll_sketch,
+                s.theta_lg_k,
+                s.theta_sketch,
+                s.error,
+                run_id,
+            )
         )
         summary.members_read += s.members_read
         if s.status == "ok":

@@ -1,0 +1,128 @@
+{#-
+    One row per audience date and registered page (registry as of that date): the page's
+    members_on(page, date), the member-list sketch that counts for it (the latest ok sketch at
+    or before the date, at most var audience_max_age_days old) and its audience_status.
+    Audience dates are the distinct snapshot dates of the member-list sketches.
+-#}
+{%- set max_age = var('audience_max_age_days') | int -%}
+
+with member_lists as (
+    select
+        network,
+        page_ref,
+        snapshot_date,
+        list_status,
+        members_count,
+        members_read,
+        list_status = 'ok' and hll_sketch is not null as has_sketch
+    from {{ ref('stg_raw__member_sketches') }}
+),
+
+snapshots as (
+    select network, page_ref, snapshot_date, members_count, status
+    from {{ ref('stg_raw__page_snapshots') }}
+),
+
+registry as (
+    select * from {{ ref('int_registry_pages_resolved') }}
+),
+
+audience_dates as (
+    select distinct snapshot_date as audience_date
+    from member_lists
+),
+
+registered_pages as (
+    {{ registry_as_of('registry', 'audience_dates', 'audience_date') }}
+),
+
+asks as (
+    select network, page_ref, registered_on as as_of_date
+    from registered_pages
+    where page_ref is not null
+),
+
+members as (
+    {{ members_on('asks', 'snapshots') }}
+),
+
+{#- every member-list row inside a page's age window, newest first: any status, and ok only -#}
+lists_in_window as (
+    select
+        asks.network,
+        asks.page_ref,
+        asks.as_of_date,
+        member_lists.snapshot_date,
+        member_lists.list_status,
+        member_lists.members_count,
+        member_lists.members_read,
+        member_lists.has_sketch,
+        row_number() over (
+            partition by asks.network, asks.page_ref, asks.as_of_date
+            order by member_lists.snapshot_date desc
+        ) as list_recency,
+        row_number() over (
+            partition by asks.network, asks.page_ref, asks.as_of_date, member_lists.has_sketch
+            order by member_lists.snapshot_date desc
+        ) as sketch_recency
+    from asks
+    inner join member_lists
+        on member_lists.network = asks.network
+        and member_lists.page_ref = asks.page_ref
+        and member_lists.snapshot_date <= asks.as_of_date
+        and member_lists.snapshot_date >= {{ add_days('asks.as_of_date', -max_age) }}
+),
+
+latest_lists as (
+    select * from lists_in_window where list_recency = 1
+),
+
+latest_sketches as (
+    select * from lists_in_window where has_sketch and sketch_recency = 1
+),
+
+page_dates as (
+    select
+        registered_pages.registered_on as audience_date,
+        registered_pages.network,
+        registered_pages.page_key,
+        registered_pages.page_ref,
+        registered_pages.is_resolved,
+        registered_pages.registry_ref,
+        registered_pages.title,
+        registered_pages.organization,
+        registered_pages.region_code,
+        registered_pages.municipality,
+        registered_pages.sector,
+        registered_pages.is_flagship,
+        members.members_count,
+        members.value_date as members_value_date,
+        latest_sketches.snapshot_date as sketch_date,
+        latest_sketches.members_count as sketch_members_count,
+        latest_sketches.members_read as sketch_members_read,
+        latest_lists.snapshot_date as list_date,
+        latest_lists.list_status,
+        latest_sketches.snapshot_date is not null as has_sketch,
+        case
+            when not registered_pages.is_resolved then 'unresolved'
+            when latest_sketches.snapshot_date is not null then 'sketched'
+            when latest_lists.list_status in ('hidden', 'over_budget', 'not_found', 'error')
+                then latest_lists.list_status
+            else 'not_read'
+        end as audience_status
+    from registered_pages
+    left join members
+        on members.network = registered_pages.network
+        and members.page_ref = registered_pages.page_ref
+        and members.as_of_date = registered_pages.registered_on
+    left join latest_lists
+        on latest_lists.network = registered_pages.network
+        and latest_lists.page_ref = registered_pages.page_ref
+        and latest_lists.as_of_date = registered_pages.registered_on
+    left join latest_sketches
+        on latest_sketches.network = registered_pages.network
+        and latest_sketches.page_ref = registered_pages.page_ref
+        and latest_sketches.as_of_date = registered_pages.registered_on
+)
+
+select * from page_dates

@@ -1,0 +1,424 @@
+"""The audience marts on a real DuckDB file: sketches from known ID sets, real `dbt build`.
+
+Every page's members are a known set of integers, so the exact unions and intersections are
+computed here and the sketch estimates are checked against them. dbt builds the world twice
+(determinism) and once more with a small overlap_top_pages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from gospulse import transform
+from gospulse.audience.federal import RegionSketch, export_region_sketches, national_unique
+from gospulse.audience.overlap import SketchUnavailable, page_overlap
+from gospulse.audience.sketches import MemberHasher, PageAudience
+from gospulse.warehouse import SnapshotRow, connect, replace_member_sketches, replace_snapshots
+
+pytestmark = pytest.mark.slow
+
+HASHER = MemberHasher(b"test-secret-key-16b")
+DAY = date(2025, 3, 10)  # the latest audience date
+FIRST_DAY = DAY - timedelta(days=12)
+REGISTRY_LOADED_AT = datetime(2025, 1, 5, 8, 0)
+AUDIENCE_MARTS = ("mart_audience", "mart_audience_overlaps", "mart_audience_region_sketches")
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of the world: registry attributes, its members and its member-list history."""
+
+    network: str
+    page_ref: str
+    region_code: int
+    municipality: str
+    sector: str
+    is_flagship: bool
+    organization: str
+    members: frozenset[int] = frozenset()
+    members_count: int | None = None  # the page's count when it is not len(members)
+    # (days before DAY, status) of the rows in raw.member_sketches
+    lists: tuple[tuple[int, str], ...] = ((0, "ok"),)
+    screen_name: str | None = None
+
+    @property
+    def count(self) -> int:
+        return self.members_count if self.members_count is not None else len(self.members)
+
+
+def ids(*ranges: range) -> frozenset[int]:
+    return frozenset(i for r in ranges for i in r)
+
+
+PAGES = {
+    "201": Page("vk", "201", 42, "kemerovo", "health", True, "Минздрав", ids(range(0, 3000))),
+    # registered by screen name; its list is read weekly: the sketch is exactly 7 days old
+    "202": Page(
+        "vk",
+        "202",
+        42,
+        "kemerovo",
+        "education",
+        False,
+        "Школа",
+        ids(range(2000, 4500)),
+        lists=((7, "ok"),),
+        screen_name="kuz_school",
+    ),
+    # the big pair: 20 000 and 25 000 members, 10 000 shared (theta in estimation mode)
+    "203": Page(
+        "vk", "203", 42, "novokuznetsk", "health", True, "Больница", ids(range(10_000, 30_000))
+    ),
+    "204": Page(
+        "vk", "204", 42, "novokuznetsk", "culture", False, "Театр", ids(range(20_000, 45_000))
+    ),
+    "205": Page(
+        "vk",
+        "205",
+        42,
+        "kemerovo",
+        "health",
+        False,
+        "Минздрав",
+        members_count=800,
+        lists=((0, "hidden"),),
+    ),
+    "206": Page(
+        "vk",
+        "206",
+        42,
+        "kemerovo",
+        "culture",
+        False,
+        "Филармония",
+        members_count=5_000_000,
+        lists=((0, "over_budget"),),
+    ),
+    # its only sketch is 8 days old on DAY: too old to count
+    "207": Page(
+        "vk",
+        "207",
+        42,
+        "novokuznetsk",
+        "sport",
+        False,
+        "Спорт",
+        ids(range(100_000, 100_700)),
+        lists=((8, "ok"),),
+    ),
+    "301": Page(
+        "vk", "301", 54, "novosibirsk", "health", True, "Минздрав НСО", ids(range(1000, 6000))
+    ),
+    # a second network; person p is p on both networks, so the cross-network union is known
+    "9001": Page(
+        "ok", "9001", 42, "kemerovo", "health", False, "Минздрав", ids(range(40_000, 50_000))
+    ),
+}
+VK_42 = ("201", "202", "203", "204")  # the vk pages of region 42 with a usable sketch on DAY
+
+
+def union_of(*refs: str) -> int:
+    return len(frozenset().union(*(PAGES[r].members for r in refs)))
+
+
+def write_world(warehouse: Path) -> Path:
+    """Registry, daily snapshots and member-list sketches of PAGES."""
+    snapshots, sketches = [], []
+    for page in PAGES.values():
+        d = FIRST_DAY
+        while d <= DAY:
+            snapshots.append(SnapshotRow(page.network, page.page_ref, d, page.count, "ok"))
+            d += timedelta(days=1)
+        for days_before, status in page.lists:
+            hll = theta = None
+            read = 0
+            if status == "ok":
+                audience = PageAudience(HASHER)
+                audience.add(sorted(page.members))
+                hll, theta, read = audience.hll_bytes(), audience.theta_bytes(), len(page.members)
+            sketches.append(
+                (page.network, page.page_ref, DAY - timedelta(days=days_before), status,
+                 page.count, read, 14 if hll else None, hll, 12 if theta else None, theta,
+                 None, "run-1")
+            )  # fmt: skip
+    with connect(warehouse) as con:
+        replace_snapshots(con, snapshots)
+        replace_member_sketches(con, sketches)
+        for line, page in enumerate(PAGES.values(), start=2):
+            kind, value = (
+                ("screen_name", page.screen_name) if page.screen_name else ("id", page.page_ref)
+            )
+            registry_ref = f"https://vk.com/{value}" if page.screen_name else value
+            con.execute(
+                "insert into raw.registry_pages values (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [page.network, registry_ref, kind, value, f"Page {page.page_ref}",
+                 page.organization, page.region_code, page.municipality, page.sector,
+                 page.is_flagship, "registry/fixture.csv", line, REGISTRY_LOADED_AT],
+            )  # fmt: skip
+            if page.screen_name:
+                con.execute(
+                    "insert into raw.page_refs values (?,?,?,?,?,?)",
+                    [page.network, kind, value, page.page_ref, "ok", REGISTRY_LOADED_AT],
+                )
+        con.execute(
+            "insert into raw.page_refs values ('vk', 'screen_name', 'ghost_page', null, "
+            "'not_found', ?)",
+            [REGISTRY_LOADED_AT],
+        )
+    return warehouse
+
+
+def read_marts(warehouse: Path) -> dict[str, list[tuple]]:
+    with connect(warehouse, read_only=True) as con:
+        return {
+            m: sorted(con.execute(f"select * from marts.{m}").fetchall(), key=repr)
+            for m in AUDIENCE_MARTS
+        }
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    warehouse = write_world(tmp_path_factory.mktemp("audience") / "gospulse.duckdb")
+    first = transform.build(warehouse)
+    marts_first = read_marts(warehouse)
+    second = transform.build(warehouse)
+    marts_second = read_marts(warehouse)
+    return SimpleNamespace(
+        warehouse=warehouse, first=first, second=second, marts_first=marts_first,
+        marts_second=marts_second,
+    )  # fmt: skip
+
+
+def audience_row(
+    world: SimpleNamespace,
+    scope_type: str,
+    scope_value: str,
+    network: str,
+    audience_date: date = DAY,
+    region_code: int = 42,
+) -> dict:
+    with connect(world.warehouse, read_only=True) as con:
+        cursor = con.execute(
+            "select * from marts.mart_audience where audience_date = ? and scope_type = ? "
+            "and scope_value = ? and network = ? and region_code = ?",
+            [audience_date, scope_type, scope_value, network, region_code],
+        )
+        rows = cursor.fetchall()
+        names = [c[0] for c in cursor.description]
+    assert len(rows) == 1, rows
+    return dict(zip(names, rows[0], strict=True))
+
+
+def assert_within_bounds(row: dict, exact: int) -> None:
+    assert row["unique_lower"] <= exact <= row["unique_upper"], (exact, row)
+    assert row["unique_lower"] <= row["unique_estimate"] <= row["unique_upper"]
+
+
+# --- build --------------------------------------------------------------------------------
+
+
+def test_build_passes_every_test_and_is_deterministic(world):
+    for result in (world.first, world.second):
+        assert result.success and result.tests_failed == 0
+        assert result.count("unit_test", "pass") >= 3
+    assert world.marts_first == world.marts_second
+    assert all(world.marts_first[m] for m in AUDIENCE_MARTS)
+
+
+# --- mart_audience ------------------------------------------------------------------------
+
+
+def test_region_union_is_within_bounds_of_the_exact_union(world):
+    row = audience_row(world, "region", "42", "vk")
+    assert_within_bounds(row, union_of(*VK_42))
+    assert row["unique_estimate"] == pytest.approx(union_of(*VK_42), rel=0.03)
+    # 201 and 202 share 1000 members, 203 and 204 share 10 000
+    assert union_of(*VK_42) == 39_500
+
+
+@pytest.mark.parametrize(
+    ("scope_type", "scope_value", "refs"),
+    [
+        ("municipality", "kemerovo", ("201", "202")),
+        ("municipality", "novokuznetsk", ("203", "204")),
+        ("sector", "health", ("201", "203")),
+        ("flagship", "42", ("201", "203")),
+        ("organization", "Минздрав", ("201",)),
+    ],
+)
+def test_every_scope_is_the_union_of_its_sketched_pages(world, scope_type, scope_value, refs):
+    row = audience_row(world, scope_type, scope_value, "vk")
+    assert row["region_code"] == 42
+    assert row["pages_with_sketch"] == len(refs)
+    assert_within_bounds(row, union_of(*refs))
+
+
+def test_hidden_and_over_budget_pages_are_counted_and_reduce_coverage(world):
+    row = audience_row(world, "region", "42", "vk")
+    counts = {
+        r: PAGES[r].count for r in PAGES if PAGES[r].network == "vk" and PAGES[r].region_code == 42
+    }
+    covered = sum(counts[r] for r in VK_42)
+    assert row["pages_total"] == 7
+    assert (row["pages_with_sketch"], row["pages_hidden"], row["pages_over_budget"]) == (4, 1, 1)
+    assert row["pages_unread"] == 1  # 207: its only sketch is too old
+    assert row["subscriptions"] == sum(counts.values()) == 5_052_000
+    assert row["subscriptions_covered"] == covered == 50_500
+    assert row["coverage"] == pytest.approx(covered / sum(counts.values()))
+    assert row["duplication_factor"] == pytest.approx(covered / row["unique_estimate"])
+    # the organization of 201 also runs the hidden page 205
+    org = audience_row(world, "organization", "Минздрав", "vk")
+    assert (org["pages_total"], org["pages_hidden"]) == (2, 1)
+    assert org["coverage"] == pytest.approx(3000 / 3800)
+
+
+def test_sketches_older_than_the_age_window_are_not_used(world):
+    # on DAY, 202's sketch is exactly 7 days old (used), 207's is 8 days old (not used)
+    with connect(world.warehouse, read_only=True) as con:
+        statuses = dict(
+            con.execute(
+                "select page_ref, audience_status from intermediate.int_audience_page_dates "
+                "where audience_date = ? and network = 'vk' and region_code = 42",
+                [DAY],
+            ).fetchall()
+        )
+    assert statuses == {
+        "201": "sketched",
+        "202": "sketched",
+        "203": "sketched",
+        "204": "sketched",
+        "205": "hidden",
+        "206": "over_budget",
+        "207": "not_read",
+    }
+    # on its own list date, 207 counts (every sketch date is an audience date)
+    row = audience_row(world, "municipality", "novokuznetsk", "vk", DAY - timedelta(days=8))
+    assert row["pages_with_sketch"] == 1
+    assert_within_bounds(row, union_of("207"))
+
+
+def test_all_networks_rows_are_bounds_not_an_estimate(world):
+    vk = audience_row(world, "region", "42", "vk")
+    ok = audience_row(world, "region", "42", "ok")
+    both = audience_row(world, "region", "42", "all")
+    assert_within_bounds(ok, union_of("9001"))
+    assert both["unique_estimate"] is None and both["duplication_factor"] is None
+    assert both["unique_lower"] == max(vk["unique_lower"], ok["unique_lower"])
+    assert both["unique_upper"] == pytest.approx(vk["unique_upper"] + ok["unique_upper"])
+    # person p is p on both networks: the true cross-network unique lies within the bounds
+    exact = union_of(*VK_42, "9001")
+    assert both["unique_lower"] <= exact <= both["unique_upper"]
+    assert both["subscriptions"] == vk["subscriptions"] + ok["subscriptions"]
+    assert both["pages_total"] == vk["pages_total"] + ok["pages_total"] == 8
+
+
+# --- overlaps -------------------------------------------------------------------------------
+
+
+def overlap_rows(warehouse: Path) -> list[dict]:
+    with connect(warehouse, read_only=True) as con:
+        cursor = con.execute(
+            "select * from marts.mart_audience_overlaps where region_code = 42 and network = 'vk' "
+            "order by pair_rank"
+        )
+        names = [c[0] for c in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def test_overlap_pairs_rank_by_shared_members(world):
+    rows = overlap_rows(world.warehouse)
+    # pairs with nothing in common are left out
+    assert [(r["page_ref_a"], r["page_ref_b"]) for r in rows] == [("204", "203"), ("201", "202")]
+    big, small = rows
+    assert {r["audience_date"] for r in rows} == {DAY}
+    # the big pair is estimated: the exact intersection is within the bounds
+    assert big["shared_lower"] <= 10_000 <= big["shared_upper"]
+    assert big["shared_estimate"] == pytest.approx(10_000, rel=0.05)
+    # below 4096 members theta is exact
+    assert (small["audience_a"], small["audience_b"], small["shared_estimate"]) == (
+        3000,
+        2500,
+        1000,
+    )
+    assert small["share_of_a"] == pytest.approx(1000 / 3000)
+    assert small["share_of_b"] == pytest.approx(1000 / 2500)
+    assert small["jaccard"] == pytest.approx(1000 / 4500)
+    assert (small["registry_ref_b"], small["title_b"]) == ("https://vk.com/kuz_school", "Page 202")
+
+
+def test_page_overlap_by_screen_name_url_and_id(world):
+    by_id = page_overlap("201", "202", warehouse=world.warehouse)
+    by_name = page_overlap("club201", "https://vk.com/kuz_school", warehouse=world.warehouse)
+    assert by_name == by_id
+    assert (by_id.page_a, by_id.page_b) == ("201", "202")
+    assert (by_id.sketch_date_a, by_id.sketch_date_b) == (DAY, DAY - timedelta(days=7))
+    assert (by_id.audience_a.value, by_id.audience_b.value, by_id.shared.value) == (
+        3000,
+        2500,
+        1000,
+    )
+    assert by_id.share_of_a == pytest.approx(1 / 3)
+    assert by_id.share_of_b == pytest.approx(0.4)
+    big = page_overlap("kuz_school", "204", warehouse=world.warehouse)
+    assert big.shared.value == 0
+    estimated = page_overlap("203", "204", as_of=DAY, warehouse=world.warehouse)
+    assert estimated.shared.lower <= 10_000 <= estimated.shared.upper
+
+
+def test_page_overlap_errors_name_the_page(world):
+    cases = [
+        (("201", "205"), {}, "'205'.*hidden"),
+        (("206", "201"), {}, "'206'.*over_budget"),
+        (("201", "999"), {}, "'999'.*no member-list sketch"),
+        (("201", "ghost_page"), {}, "'ghost_page'.*not resolved"),
+        (("201", "unknown_name"), {}, "'unknown_name'.*not resolved"),
+        (("201", "vk.com/wall-1_2"), {}, "not a page reference"),
+        # as of DAY with a 6-day window, 202's week-old list is too old
+        (("201", "kuz_school"), {"as_of": DAY, "max_age_days": 6}, "'kuz_school'.*no member"),
+    ]
+    for (ref_a, ref_b), kwargs, message in cases:
+        with pytest.raises(SketchUnavailable, match=message):
+            page_overlap(ref_a, ref_b, warehouse=world.warehouse, **kwargs)
+
+
+# --- federal export -----------------------------------------------------------------------
+
+
+def test_region_sketches_export_and_merge_nationally(world):
+    exported = export_region_sketches(world.warehouse, network="vk")
+    assert [(s.region_code, s.network, s.audience_date, s.lg_k) for s in exported] == [
+        (42, "vk", DAY, 14),
+        (54, "vk", DAY, 14),
+    ]
+    assert [RegionSketch.from_bytes(s.to_bytes()) for s in exported] == exported
+    # region 42's sketch is the mart's union
+    region = audience_row(world, "region", "42", "vk")
+    assert exported[0].estimate().value == pytest.approx(region["unique_estimate"])
+    national = national_unique(s.to_bytes() for s in exported)
+    exact = union_of(*VK_42, "301")
+    assert national.lower <= exact <= national.upper
+    assert (
+        national.value
+        < region["unique_estimate"]
+        + audience_row(world, "region", "54", "vk", region_code=54)["unique_estimate"]
+    )  # the regions share people: the merge is no sum
+    assert export_region_sketches(world.warehouse, audience_date=date(2020, 1, 1)) == []
+
+
+# --- last: rebuilds the overlap models with other vars ---------------------------------------
+
+
+def test_overlaps_only_pair_the_largest_pages(world):
+    transform.run_dbt(
+        ["build", "--select", "int_audience_overlap_pages+"],
+        warehouse=world.warehouse,
+        vars={"overlap_top_pages": 3},
+    )
+    # 202 is the 4th largest page with a sketch: its pair with 201 is gone
+    pairs = [(r["page_ref_a"], r["page_ref_b"]) for r in overlap_rows(world.warehouse)]
+    assert pairs == [("204", "203")]

@@ -1,0 +1,240 @@
+"""Member lists through the real vk_api into sketches: accuracy, statuses, privacy, cadence."""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import date, timedelta
+
+import pytest
+
+from emulators.vk.server import Faults, VkEmulator
+from emulators.vk.world import World
+from extractors.vk.client import VkClient
+from gospulse.audience.collect import AudienceConfig, collect_vk_audience
+from gospulse.audience.sketches import (
+    MemberHasher,
+    MissingAudienceSecret,
+    estimate,
+    hasher_from_env,
+    hll_from_bytes,
+    union_hll,
+)
+from gospulse.pipeline import extract_vk
+from gospulse.registry import validate_registry
+from gospulse.warehouse import connect
+
+START = date(2026, 2, 1)
+TOKEN = "audience-token"
+HASHER = MemberHasher(b"test-audience-secret-0001")
+
+
+@pytest.fixture(scope="module")
+def world():
+    return World(seed=9, start=START, n_pages=200)
+
+
+@pytest.fixture(scope="module")
+def registry(world, tmp_path_factory):
+    path = tmp_path_factory.mktemp("reg") / "42.csv"
+    world.write_registry(path)
+    return validate_registry(path)
+
+
+@pytest.fixture
+def emulator(world):
+    # the rate limit is tested elsewhere; here it would only make the suite wait
+    with VkEmulator(world, rate_limit=25.0, tokens={TOKEN}) as emu:
+        yield emu
+
+
+@pytest.fixture
+def client(emulator):
+    return VkClient(
+        TOKEN, base_url=emulator.base_url, backoff_seconds=0.05, requests_per_second=25.0
+    )
+
+
+def sketches(warehouse, d):
+    with connect(warehouse, read_only=True) as con:
+        return {
+            ref: (status, members, read, hll, theta)
+            for ref, status, members, read, hll, theta in con.execute(
+                "select page_ref, status, members_count, members_read, hll_sketch, theta_sketch "
+                "from raw.member_sketches where snapshot_date = ?",
+                [d],
+            ).fetchall()
+        }
+
+
+def extract_and_collect(world, registry, emulator, client, warehouse, d, config=None):
+    emulator.set_date(d)
+    extract_vk(d, registry=registry, warehouse=warehouse, client=client)
+    return collect_vk_audience(
+        d,
+        registry=registry,
+        warehouse=warehouse,
+        client=client,
+        hasher=HASHER,
+        config=config or AudienceConfig(),
+    )
+
+
+def test_estimates_agree_with_the_worlds_exact_counts(world, registry, emulator, client, tmp_path):
+    warehouse = tmp_path / "w.duckdb"
+    summary = extract_and_collect(world, registry, emulator, client, warehouse, START)
+    rows = sketches(warehouse, START)
+    readable = [p for p in world.pages if world.members_readable(p, START)]
+    assert summary.pages_ok == len(readable)
+    for page in readable:
+        status, members, read, hll, _ = rows[str(page.id)]
+        exact = world.state_on(page, START).members_count
+        assert (status, members, read) == ("ok", exact, exact)
+        # HLL's exact modes keep 26-bit coupons: a rare collision can lose a member, which
+        # the mode's bounds do not cover; 3 standard errors (lg_k 14: 0.81 %) otherwise
+        est = estimate(hll_from_bytes(hll))
+        assert abs(est.value - exact) <= max(2, 3 * 0.0081 * exact), page.id
+    union = estimate(union_hll(rows[str(p.id)][3] for p in readable))
+    exact_union = world.exact_unique(readable, START)
+    assert union.lower <= exact_union <= union.upper
+    # calls are packed across pages: one execute carries 25 calls of 1000 ids
+    # a hidden list is only known to be hidden once asked: one call each
+    asked = [
+        p
+        for p in world.pages
+        if world.state_on(p, START).deactivated is None and not world.state_on(p, START).is_closed
+    ]
+    calls = sum(max(1, math.ceil(world.state_on(p, START).members_count / 1000)) for p in asked)
+    assert summary.requests == math.ceil(calls / 25)
+
+
+def test_hidden_closed_and_over_budget_pages_get_a_status(
+    world, registry, emulator, client, tmp_path
+):
+    warehouse = tmp_path / "w.duckdb"
+    day = START + timedelta(days=59)  # after the world's closures and deletions
+    big = max(world.pages, key=lambda p: world.state_on(p, day).members_count)
+    budget = world.state_on(big, day).members_count - 1
+    summary = extract_and_collect(
+        world, registry, emulator, client, warehouse, day, AudienceConfig(max_members=budget)
+    )
+    rows = sketches(warehouse, day)
+    with connect(warehouse, read_only=True) as con:
+        # pages counted today (a page renamed before its first resolution is not)
+        counted = {
+            r
+            for (r,) in con.execute(
+                "select page_ref from raw.page_snapshots where snapshot_date = ? and status = 'ok'",
+                [day],
+            ).fetchall()
+        }
+    hidden = [p for p in world.pages if world.members_hidden(p) and str(p.id) in counted]
+    assert hidden, "the world should hide some lists"
+    for page in hidden:
+        assert rows[str(page.id)][0] == "hidden"
+        assert rows[str(page.id)][3] is None  # no sketch for a list we could not read
+    closed = [e.page_id for e in world.events if e.kind == "closed" and e.day <= day]
+    for page_id in closed:
+        assert rows[str(page_id)][0] == "hidden"
+    assert rows[str(big.id)][:3] == ("over_budget", budget + 1, 0)
+    gone = [e.page_id for e in world.events if e.kind in ("deleted", "banned") and e.day <= day]
+    assert all(str(g) not in rows for g in gone)  # nothing to read, no row
+    assert summary.pages_over_budget >= 1 and summary.pages_hidden >= len(hidden)
+
+
+def test_no_member_id_reaches_the_warehouse_or_the_logs(
+    world, registry, emulator, client, tmp_path, caplog
+):
+    warehouse = tmp_path / "w.duckdb"
+    caplog.set_level(logging.DEBUG)
+    extract_and_collect(world, registry, emulator, client, warehouse, START)
+    readable = [p for p in world.pages if world.members_readable(p, START)]
+    known = [int(i) for p in readable[:20] for i in world.members(p, START)[:50]]
+    assert len(known) > 200
+    blob = warehouse.read_bytes()
+    wal = warehouse.with_suffix(".duckdb.wal")
+    if wal.exists():
+        blob += wal.read_bytes()
+    for member_id in known:
+        assert str(member_id).encode() not in blob
+        for width in (4, 8):
+            for order in ("little", "big"):
+                assert member_id.to_bytes(width, order) not in blob
+    logs = caplog.text + "".join(
+        p.read_text(errors="replace")
+        for p in tmp_path.rglob("*")
+        if p.is_file() and p.suffix in (".log", ".json")
+    )
+    assert not any(str(member_id) in logs for member_id in known)
+
+
+def test_sketches_are_deterministic_and_keyed(world, registry, emulator, client, tmp_path):
+    a, b = tmp_path / "a.duckdb", tmp_path / "b.duckdb"
+    extract_and_collect(world, registry, emulator, client, a, START)
+    extract_and_collect(world, registry, emulator, client, b, START)
+    assert sketches(a, START) == sketches(b, START)
+    page = next(p for p in world.pages if world.members_readable(p, START))
+    ids = [int(i) for i in world.members(page, START)]
+    other = MemberHasher(b"another-secret-key-000")
+    assert [HASHER(i) for i in ids[:5]] != [other(i) for i in ids[:5]]
+
+
+def test_cadence_rereads_small_lists_daily_and_big_ones_weekly(
+    world, registry, emulator, client, tmp_path
+):
+    warehouse = tmp_path / "w.duckdb"
+    config = AudienceConfig(cadence_days=1, big_page_members=5_000, big_page_cadence_days=7)
+    extract_and_collect(world, registry, emulator, client, warehouse, START, config)
+    day2 = START + timedelta(days=1)
+    summary = extract_and_collect(world, registry, emulator, client, warehouse, day2, config)
+    rows = sketches(warehouse, day2)
+    big = [
+        p
+        for p in world.pages
+        if world.members_readable(p, day2) and world.state_on(p, day2).members_count >= 5_000
+    ]
+    assert big and summary.pages_not_due == len(big)
+    assert all(str(p.id) not in rows for p in big)
+    small = [
+        p
+        for p in world.pages
+        if world.members_readable(p, day2) and world.state_on(p, day2).members_count < 5_000
+    ]
+    assert all(rows[str(p.id)][0] == "ok" for p in small)
+
+
+def test_a_failed_reread_keeps_the_days_good_sketches(world, registry, emulator, client, tmp_path):
+    warehouse = tmp_path / "w.duckdb"
+    extract_and_collect(world, registry, emulator, client, warehouse, START)
+    good = sketches(warehouse, START)
+    emulator.faults = Faults(api_error_rate=1.0, api_error_codes=(10,))
+    failing = VkClient(
+        TOKEN,
+        base_url=emulator.base_url,
+        max_retries=1,
+        backoff_seconds=0.01,
+        requests_per_second=25.0,
+    )
+    summary = collect_vk_audience(
+        START,
+        registry=registry,
+        warehouse=warehouse,
+        client=failing,
+        hasher=HASHER,
+        config=AudienceConfig(),
+    )
+    emulator.faults = Faults()
+    assert summary.pages_failed > 0 and summary.pages_ok == 0
+    assert sketches(warehouse, START) == good
+
+
+def test_audience_needs_the_days_snapshot_and_a_secret(registry, client, tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="extract that date"):
+        collect_vk_audience(
+            START, registry=registry, warehouse=tmp_path / "w.duckdb", client=client, hasher=HASHER
+        )
+    monkeypatch.delenv("GOSPULSE_AUDIENCE_SECRET", raising=False)
+    with pytest.raises(MissingAudienceSecret, match="GOSPULSE_AUDIENCE_SECRET"):
+        hasher_from_env()
+    with pytest.raises(MissingAudienceSecret):
+        hasher_from_env("short")
