@@ -1,0 +1,172 @@
+"""Benchmark: member IDs read per second against the API limit, and peak memory of the reader.
+
+The emulator runs in its own process (3 requests/s per token, 25 x 1000 ids per execute), so
+the reader's peak RSS is measured alone. Each region size runs in a fresh child process: peak
+memory flat across sizes means the lists are streamed, not held.
+
+    .venv/bin/python bench/bench_vk_audience.py [--scales 0.22 2.2]
+
+Scale 1 is the 2,884-page demo region (4.6 M subscriptions); 2.2 gives ~10 M.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+DAY = date(2026, 1, 15)
+TOKEN = "bench-audience-token"
+RATE = 3.0
+LIMIT_IDS_PER_S = RATE * 25 * 1000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def child(scale: float) -> dict:
+    from emulators.vk.world import World
+    from extractors.vk.client import VkClient
+    from extractors.vk.members import ListRequest, read_member_lists
+    from gospulse.audience.collect import AudienceConfig, collect_vk_audience
+    from gospulse.audience.sketches import MemberHasher
+    from gospulse.pipeline import extract_vk
+    from gospulse.registry import validate_registry
+    from gospulse.warehouse import connect
+
+    work = Path(tempfile.mkdtemp(prefix="gospulse-bench-audience-"))
+    World(seed=42).write_registry(work / "42.csv")  # the registry is the same at any scale
+    registry = validate_registry(work / "42.csv")
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "emulators.vk.server",
+            "--port",
+            str(port),
+            "--date",
+            str(DAY),
+            "--members-scale",
+            str(scale),
+            "--rate-limit",
+            str(RATE),
+            "--token",
+            TOKEN,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        server.stdout.readline()  # the emulator prints its URL once it listens
+        base = f"http://127.0.0.1:{port}/method/"
+        client = VkClient(TOKEN, base_url=base, requests_per_second=RATE)
+        warehouse = work / "w.duckdb"
+        extract_vk(DAY, registry=registry, warehouse=warehouse, client=client)
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        hasher = MemberHasher(b"benchmark-secret-key-0001")
+        started = time.perf_counter()
+        summary = collect_vk_audience(
+            DAY,
+            registry=registry,
+            warehouse=warehouse,
+            client=client,
+            hasher=hasher,
+            config=AudienceConfig(max_members=10_000_000),
+        )
+        wall = time.perf_counter() - started
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        with connect(warehouse, read_only=True) as con:
+            counts = [
+                m
+                for (m,) in con.execute(
+                    "select members_count from raw.member_sketches where snapshot_date = ? "
+                    "and status in ('ok', 'hidden')",
+                    [DAY],
+                ).fetchall()
+            ]
+            big_ref, big_members = con.execute(
+                "select page_ref, members_count from raw.member_sketches where status = 'ok' "
+                "order by members_count desc limit 1"
+            ).fetchone()
+        # one getMembers call carries one page: lists under 1000 leave the rest of it empty
+        calls = sum(max(1, math.ceil((m or 0) / 1000)) for m in counts)
+        min_requests = math.ceil(calls / 25)
+        time.sleep(1.1)
+        t0 = time.perf_counter()
+        before = client.stats.requests
+        big = list(read_member_lists(client, [ListRequest(big_ref, big_members)], hasher))
+        big_wall = time.perf_counter() - t0
+        big_requests = client.stats.requests - before
+    finally:
+        server.terminate()
+        server.wait(10)
+    return {
+        "scale": scale,
+        "members_read": summary.members_read,
+        "lists": summary.pages_ok,
+        "hidden": summary.pages_hidden,
+        "requests": summary.requests,
+        "min_requests": min_requests,
+        "calls": calls,
+        "big_members": big[0].members_read,
+        "big_requests": big_requests,
+        "big_ids_per_s": big[0].members_read / big_wall,
+        "wall_s": wall,
+        "ids_per_s": summary.members_read / wall,
+        "peak_rss_mb": peak / 1024,
+        "rss_before_read_mb": rss_before / 1024,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scales", type=float, nargs="+", default=[0.22, 2.2])
+    parser.add_argument("--child", type=float, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        print(json.dumps(child(args.child)))
+        return
+    print(f"limit: {RATE:g} requests/s x 25 calls x 1000 ids = {LIMIT_IDS_PER_S:,.0f} ids/s")
+    for scale in args.scales:
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", str(scale)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ},
+        )
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        rate = r["requests"] / r["wall_s"]
+        fill = r["members_read"] / (r["calls"] * 1000)
+        print(
+            f"scale {scale:g}: {r['members_read']:,} member ids from {r['lists']:,} lists "
+            f"({r['hidden']} hidden), {r['wall_s']:.1f} s\n"
+            f"  requests {r['requests']} vs minimum {r['min_requests']} for these list sizes "
+            f"({r['requests'] / r['min_requests']:.2f}x); {rate:.2f} requests/s = "
+            f"{rate / RATE:.1%} of the limit\n"
+            f"  {r['ids_per_s']:,.0f} ids/s = {r['ids_per_s'] / LIMIT_IDS_PER_S:.1%} of "
+            f"{LIMIT_IDS_PER_S:,.0f}: calls are {fill:.1%} full (a call reads one page)\n"
+            f"  largest list alone: {r['big_members']:,} ids in {r['big_requests']} requests, "
+            f"{r['big_ids_per_s']:,.0f} ids/s = {r['big_ids_per_s'] / LIMIT_IDS_PER_S:.1%} "
+            f"of the limit\n"
+            f"  peak RSS {r['peak_rss_mb']:.0f} MB "
+            f"(before reading {r['rss_before_read_mb']:.0f} MB)"
+        )
+
+
+if __name__ == "__main__":
+    main()
