@@ -25,6 +25,8 @@ DEMO_DIR = Path("warehouse") / "demo"
 REGISTRY = Path(__file__).resolve().parent.parent / "registry" / "demo_42_kuzbass.csv"
 REGION = 42
 TOKEN = "demo-token-not-a-secret"
+# keys member-ID hashes; a real deployment sets its own federation-wide secret
+AUDIENCE_SECRET = "demo-audience-secret-not-for-production"
 
 
 def month_bounds(d: date) -> tuple[date, date]:
@@ -63,6 +65,10 @@ def _fmt_thousands(n: float) -> str:
     return f"{n / 1000:+.1f}".replace(".", ",") + " тыс."
 
 
+def _ru(x: float, digits: int) -> str:
+    return f"{x:.{digits}f}".replace(".", ",")
+
+
 def _fmt_int(n: int | None) -> str:
     return "—" if n is None else f"{n:,}".replace(",", " ")
 
@@ -93,6 +99,17 @@ def render_report(warehouse: Path, month: tuple[date, date], prev: tuple[date, d
             """,
             [month[0]],
         ).fetchall()
+        audience = con.execute(
+            """
+            select audience_date, subscriptions, unique_estimate, unique_lower, unique_upper,
+                duplication_factor, coverage
+            from marts.mart_audience
+            where scope_type = 'region' and network = 'vk' and region_code = ?
+            order by audience_date desc
+            limit 1
+            """,
+            [REGION],
+        ).fetchone()
     finally:
         con.close()
     months_ru = [
@@ -126,6 +143,14 @@ def render_report(warehouse: Path, month: tuple[date, date], prev: tuple[date, d
         )
     else:
         lines.append("Рост по региону за два полных месяца ещё не известен (мало истории).")
+    if audience is not None and audience[2] is not None:
+        day, subs, unique, low, high, dup, cov = audience
+        lines.append(
+            f"Уникальная аудитория на {day:%d.%m.%Y}: ≈{_ru(unique / 1e6, 2)} млн человек "
+            f"(95%: {_ru(low / 1e6, 2)}–{_ru(high / 1e6, 2)} млн) при {_ru(subs / 1e6, 2)} млн "
+            f"подписок: в среднем каждый подписан на {_ru(dup, 1)} госпаблика; списки "
+            f"подписчиков прочитаны для {cov:.0%} подписок."
+        )
     lines += [
         "",
         f"ТОП-10 флагманских страниц по приросту за {month[0]:%d.%m}–{month[1]:%d.%m.%Y}:",
@@ -204,6 +229,7 @@ def run_demo(days: int = 60, *, with_airflow: bool = True, out=print) -> int:
                 "GOSPULSE_REGISTRY": str(REGISTRY),
                 "GOSPULSE_VK_API_URL": emulator.base_url,
                 "VK_TOKEN": TOKEN,
+                "GOSPULSE_AUDIENCE_SECRET": AUDIENCE_SECRET,
             }
             logical = datetime(last.year, last.month, last.day, 3, tzinfo=tz)
             with tqdm(total=1, desc=f"Airflow DAG gospulse_daily for {last}", unit="run") as bar:

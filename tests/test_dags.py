@@ -59,10 +59,12 @@ def test_daily_dag_run_against_the_emulator(tmp_path):
             "GOSPULSE_REGISTRY": str(registry),
             "GOSPULSE_VK_API_URL": emulator.base_url,
             "VK_TOKEN": TOKEN,
+            "GOSPULSE_AUDIENCE_SECRET": "dag-test-audience-secret",
         }
         output = run_dag("gospulse_daily", logical, tmp_path / "airflow", env)
         assert emulator.stats.requests_total >= 1
     assert TOKEN not in output  # secrets never reach the task logs
+    assert "dag-test-audience-secret" not in output
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         dates = con.execute(
@@ -75,6 +77,17 @@ def test_daily_dag_run_against_the_emulator(tmp_path):
             "select count(*) from marts.mart_page_daily where snapshot_date = date '2026-03-10'"
         ).fetchone()[0]
         assert daily == len(world.pages)
+        sketched = con.execute(
+            "select count(*) from raw.member_sketches where status = 'ok'"
+        ).fetchone()[0]
+        readable = sum(world.members_readable(p, date(2026, 3, 10)) for p in world.pages)
+        assert sketched == readable
+        region = con.execute(
+            "select pages_with_sketch, unique_estimate, duplication_factor "
+            "from marts.mart_audience "
+            "where scope_type = 'region' and network = 'vk'"
+        ).fetchall()
+        assert len(region) == 1 and region[0][0] == readable and region[0][1] > 0
     finally:
         con.close()
     assert not (warehouse.parent / "staging" / "vk" / "2026-03-10").exists() or not any(
