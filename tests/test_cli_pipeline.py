@@ -28,10 +28,26 @@ def test_extract_then_build_from_the_command_line(tmp_path, monkeypatch, capsys)
             emulator.set_date(date.fromisoformat(day))
             assert main(["extract", "--date", day]) == 0
             assert f"vk {day}: success — 50 ok" in capsys.readouterr().out
+        monkeypatch.setenv("GOSPULSE_AUDIENCE_SECRET", "cli-test-audience-secret")
+        assert main(["audience", "--date", "2026-05-02"]) == 0
+        assert "lists read" in capsys.readouterr().out
         assert main(["build"]) == 0
         out = capsys.readouterr()
         assert "registry: 50 pages loaded, 0 bad rows skipped" in out.err
         assert "0 failed" in out.out
+        readable = [p for p in world.pages if world.members_readable(p, date(2026, 5, 2))]
+        a, b = sorted(readable, key=lambda p: -world.state_on(p, date(2026, 5, 2)).members_count)[
+            :2
+        ]
+        assert main(["overlap", a.page_ref, str(b.id)]) == 0
+        text = capsys.readouterr().out
+        exact = world.exact_overlap(a, b, date(2026, 5, 2))
+        assert "shared: ≈" in text and "also follow B" in text
+        from gospulse.audience.overlap import page_overlap
+
+        shared = page_overlap(a.page_ref, str(b.id), warehouse=warehouse).shared
+        assert shared.lower <= exact <= shared.upper
+        assert f"≈{shared.value:,.0f}" in text
         monkeypatch.setenv("VK_TOKEN", "bad-token")
         assert main(["extract", "--date", "2026-05-03"]) == 1
         err = capsys.readouterr().err
