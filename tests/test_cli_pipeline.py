@@ -48,6 +48,20 @@ def test_extract_then_build_from_the_command_line(tmp_path, monkeypatch, capsys)
         shared = page_overlap(a.page_ref, str(b.id), warehouse=warehouse).shared
         assert shared.lower <= exact <= shared.upper
         assert f"≈{shared.value:,.0f}" in text
+        # scopes: a sector lies inside its region, so all of it is shared
+        day = date(2026, 5, 2)
+        education = [p for p in readable if p.sector == "education"]
+        both = page_overlap("region=42", "sector=education", warehouse=warehouse)
+        exact_education = world.exact_unique(education, day)
+        assert both.shared.lower <= exact_education <= both.shared.upper
+        assert both.share_of_b == pytest.approx(1.0, abs=0.02)
+        assert both.page_b == f"sector=education ({len(education)} of " + (
+            f"{sum(p.sector == 'education' for p in world.pages)} pages' lists)"
+        )
+        assert main(["overlap", "sector=education", "sector=culture"]) == 0
+        assert "sector=culture" in capsys.readouterr().out
+        assert main(["overlap", "sector=astrology", "region=42"]) == 1
+        assert "no page of it has a usable member-list sketch" in capsys.readouterr().err
         monkeypatch.setenv("VK_TOKEN", "bad-token")
         assert main(["extract", "--date", "2026-05-03"]) == 1
         err = capsys.readouterr().err

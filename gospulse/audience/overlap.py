@@ -13,7 +13,13 @@ from pathlib import Path
 import datasketches as ds
 import duckdb
 
-from gospulse.audience.sketches import Estimate, estimate, intersect_theta, theta_from_bytes
+from gospulse.audience.sketches import (
+    Estimate,
+    estimate,
+    intersect_theta,
+    theta_from_bytes,
+    union_theta,
+)
 from gospulse.registry import BadReference, normalize_ref
 from gospulse.warehouse import connect
 
@@ -107,16 +113,17 @@ def page_overlap(
     warehouse: Path | None = None,
     max_age_days: int = DEFAULT_MAX_AGE_DAYS,
 ) -> Overlap:
-    """The audience overlap of two pages given as in the registry (id, screen name or URL).
+    """The audience overlap of two pages or scopes.
 
-    Each page counts with its latest ok sketch at or before `as_of` (at most `max_age_days`
-    old); without `as_of`, with its latest ok sketch. Raises SketchUnavailable naming the page.
+    A page is given as in the registry (id, screen name or URL); a scope as `region=42`,
+    `municipality=<name>`, `sector=<name>`, `organization=<name>` or `flagship=42` (a region's
+    flagship pages), its pages taken from the current registry. Each page counts with its latest
+    ok sketch at or before `as_of` (at most `max_age_days` old; without `as_of`, its latest);
+    a scope is the union of its pages' sketches. Raises SketchUnavailable naming the operand.
     """
     with connect(warehouse, read_only=True) as con:
-        page_a = _resolve(con, network, ref_a)
-        page_b = _resolve(con, network, ref_b)
-        date_a, blob_a = _latest_sketch(con, network, page_a, ref_a, as_of, max_age_days)
-        date_b, blob_b = _latest_sketch(con, network, page_b, ref_b, as_of, max_age_days)
+        page_a, date_a, blob_a = _operand(con, network, ref_a, as_of, max_age_days)
+        page_b, date_b, blob_b = _operand(con, network, ref_b, as_of, max_age_days)
     pair = sketch_overlap(blob_a, blob_b)
     return Overlap(
         network=network,
@@ -131,6 +138,74 @@ def page_overlap(
         share_of_b=pair.share_of_b,
         jaccard=pair.jaccard,
     )
+
+
+SCOPE_COLUMNS = {
+    "region": "region_code",
+    "flagship": "region_code",
+    "municipality": "municipality",
+    "sector": "sector",
+    "organization": "organization",
+}
+
+
+def _operand(
+    con: duckdb.DuckDBPyConnection, network: str, ref: str, as_of: date | None, max_age_days: int
+) -> tuple[str, date, bytes | ds.compact_theta_sketch]:
+    key = ref.split("=", 1)[0].strip().lower() if "=" in ref else None
+    if key in SCOPE_COLUMNS:
+        return _scope_sketch(con, network, ref, as_of, max_age_days)
+    page = _resolve(con, network, ref)
+    day, blob = _latest_sketch(con, network, page, ref, as_of, max_age_days)
+    return page, day, blob
+
+
+def _scope_sketch(
+    con: duckdb.DuckDBPyConnection, network: str, spec: str, as_of: date | None, max_age_days: int
+) -> tuple[str, date, ds.compact_theta_sketch]:
+    """The union of a scope's latest page sketches, with a label saying how many pages it has."""
+    key, value = (part.strip() for part in spec.split("=", 1))
+    key = key.lower()
+    column = SCOPE_COLUMNS[key]
+    if column == "region_code":
+        if not value.isdigit():
+            raise SketchUnavailable(f"scope {spec!r}: the region is its numeric code")
+        param: object = int(value)
+    else:
+        param = value
+    flagship = " and r.is_flagship" if key == "flagship" else ""
+    window, params = "", [network, param, network]
+    if as_of is not None:
+        window = " and s.snapshot_date <= ? and s.snapshot_date >= ?"
+        params += [as_of, as_of - timedelta(days=max_age_days)]
+    rows = con.execute(
+        f"""
+        with scope_pages as (
+            select distinct
+                case when r.ref_kind = 'id' then r.ref_value else p.page_ref end as page_ref
+            from raw.registry_pages as r
+            left join raw.page_refs as p
+                on p.network = r.network and p.ref_kind = r.ref_kind
+                and p.ref_value = r.ref_value
+            where r.network = ? and r.{column} = ?{flagship}
+        ),
+        latest as (
+            select s.page_ref, s.snapshot_date, s.theta_sketch,
+                row_number() over (partition by s.page_ref order by s.snapshot_date desc) as n
+            from raw.member_sketches as s
+            inner join scope_pages using (page_ref)
+            where s.network = ? and s.status = 'ok' and s.theta_sketch is not null{window}
+        )
+        select (select count(*) from scope_pages), snapshot_date, theta_sketch
+        from latest where n = 1
+        """,
+        params,
+    ).fetchall()
+    if not rows:
+        raise SketchUnavailable(f"scope {spec!r}: no page of it has a usable member-list sketch")
+    union = union_theta(bytes(blob) for _, _, blob in rows)
+    label = f"{spec} ({len(rows)} of {rows[0][0]} pages' lists)"
+    return label, max(day for _, day, _ in rows), union
 
 
 def _resolve(con: duckdb.DuckDBPyConnection, network: str, ref: str) -> str:
