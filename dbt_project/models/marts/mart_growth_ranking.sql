@@ -77,29 +77,7 @@ period_pages as (
 ),
 
 scoped_pages as (
-    select 'region' as scope_type, cast(region_code as varchar) as scope_value,
-        {{ page_columns | join(', ') }}
-    from period_pages
-
-    union all
-
-    select 'municipality' as scope_type, municipality as scope_value,
-        {{ page_columns | join(', ') }}
-    from period_pages
-    where municipality is not null
-
-    union all
-
-    select 'sector' as scope_type, sector as scope_value,
-        {{ page_columns | join(', ') }}
-    from period_pages
-
-    union all
-
-    select 'flagship' as scope_type, cast(region_code as varchar) as scope_value,
-        {{ page_columns | join(', ') }}
-    from period_pages
-    where is_flagship
+    {{ scope_fanout('period_pages', page_columns) }}
 ),
 
 ranked_pages as (

@@ -14,36 +14,8 @@ with page_dates as (
 ),
 
 scope_pages as (
-    select 'region' as scope_type, cast(region_code as varchar) as scope_value,
-        {{ page_columns | join(', ') }}
-    from page_dates
-
-    union all
-
-    select 'municipality' as scope_type, municipality as scope_value,
-        {{ page_columns | join(', ') }}
-    from page_dates
-    where municipality is not null
-
-    union all
-
-    select 'sector' as scope_type, sector as scope_value,
-        {{ page_columns | join(', ') }}
-    from page_dates
-
-    union all
-
-    select 'flagship' as scope_type, cast(region_code as varchar) as scope_value,
-        {{ page_columns | join(', ') }}
-    from page_dates
-    where is_flagship
-
-    union all
-
-    select 'organization' as scope_type, organization as scope_value,
-        {{ page_columns | join(', ') }}
-    from page_dates
-    where organization is not null
+    {{ scope_fanout('page_dates', page_columns,
+        ['region', 'municipality', 'sector', 'flagship', 'organization']) }}
 )
 
 select * from scope_pages
