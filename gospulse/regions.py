@@ -24,6 +24,10 @@ class Region:
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    @property
+    def federal_district_name(self) -> str:
+        return FEDERAL_DISTRICTS[self.federal_district]
+
 
 FEDERAL_DISTRICTS = {
     "CFD": "Центральный",

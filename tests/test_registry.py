@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
 
 from gospulse.cli import main
@@ -150,3 +152,23 @@ def test_cli_validate_prints_bad_rows_and_exits_nonzero(tmp_path, capsys):
     assert f"{path}:7: unknown sector 'astrology'" in out.out
     assert "5 valid pages, 1 bad rows" in out.err
     assert main(["registry", "validate", str(write(tmp_path, GOOD, "ok.csv"))]) == 0
+
+
+def test_regions_table_is_complete_and_consistent():
+    from datetime import datetime
+
+    from gospulse.dates import snapshot_date_for
+    from gospulse.regions import REGIONS, get_region
+
+    assert len(REGIONS) == 89  # the federal subjects
+    assert get_region(42).federal_district_name == "Сибирский"
+    assert get_region(49).timezone == "Asia/Magadan"
+    assert {r.federal_district_name for r in REGIONS.values()} >= {"Центральный", "Дальневосточный"}
+    # 20:00 UTC is already the next day in Kuzbass (UTC+7) but not in Moscow (UTC+3)
+    late = datetime(2026, 3, 9, 20, 0, tzinfo=UTC)
+    assert str(snapshot_date_for(late, 42)) == "2026-03-10"
+    assert str(snapshot_date_for(late, 77)) == "2026-03-09"
+    with pytest.raises(ValueError, match="timezone-aware"):
+        snapshot_date_for(datetime(2026, 3, 9, 20, 0), 42)
+    with pytest.raises(KeyError, match="unknown region code 99"):
+        get_region(99)
