@@ -22,7 +22,7 @@ from gospulse.warehouse import connect, replace_member_sketches
 log = logging.getLogger(__name__)
 
 # sketches are flushed to the warehouse in chunks so memory stays flat however big the region
-FLUSH_EVERY = 500
+FLUSH_EVERY = 100
 
 
 @dataclass(frozen=True)
