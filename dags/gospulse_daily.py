@@ -54,7 +54,9 @@ def gospulse_daily():
 
         return collect_audience(extract)
 
-    @task
+    # marts rebuild from whatever raw data is stored even if the audience step failed: the
+    # day's counts must not wait for member lists; the run still ends failed and says why
+    @task(trigger_rule="all_done")
     def build_marts() -> dict:
         from gospulse.tasks import build_marts as build
 

@@ -41,6 +41,9 @@ def test_dags_parse_without_secrets_or_services(monkeypatch):
     }
     fetch = daily.get_task("fetch_vk_batch")
     assert fetch.max_active_tis_per_dag == 1
+    # a failed batch or audience step must not keep the day's counts out of the marts
+    assert daily.get_task("load_vk_snapshots").trigger_rule == "all_done"
+    assert daily.get_task("build_marts").trigger_rule == "all_done"
 
 
 @pytest.mark.slow
