@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gospulse import transform
-from gospulse.ranking import top_pages
+from gospulse.ranking import RANK_KEYS, top_pages
 from gospulse.warehouse import connect
 from tests.warehouse_fixtures import build_world
 
@@ -37,17 +37,7 @@ def mart_ranking(warehouse: Path, period_start: date, scope_type: str, scope_val
             f"and scope_value = ? and {rank} is null order by registry_ref",
             [period_start, scope_type, scope_value],
         ).fetchall()
-    keys = (
-        "rank",
-        "network",
-        "page_ref",
-        "title",
-        "members_start",
-        "members_end",
-        "growth",
-        "growth_pct",
-    )
-    return [dict(zip(keys, row, strict=True)) for row in ranked], excluded
+    return [dict(zip(RANK_KEYS, row, strict=True)) for row in ranked], excluded
 
 
 def excluded_pairs(result) -> list[tuple[str, str]]:
