@@ -1,14 +1,19 @@
-"""Daily snapshot of every registered page.
+"""Daily snapshot of every registered page on VK, Telegram and Odnoklassniki.
 
-validate registry → plan VK batches → fetch each batch (mapped) → load → member-list sketches
-(when a hashing secret is configured) → dbt build → summary.
+validate registry → per network (task groups vk, tg, ok): plan batches → fetch each batch
+(mapped) → load → VK member-list sketches (when a hashing secret is configured) → dbt build →
+summary. A network that is down or rate-limited records its failure and does not hold back the
+others; the marts are built from whatever was loaded, and the summary names the incomplete
+networks (the run fails if a network got no data at all).
 """
 
 from __future__ import annotations
 
-from airflow.sdk import CronTriggerTimetable, dag, task
+from airflow.sdk import CronTriggerTimetable, TaskGroup, dag, task
 
 from gospulse.dag_defaults import DEFAULT_ARGS, REGION_TZ, START_DATE
+
+NETWORKS = ("vk", "tg", "ok")
 
 
 @dag(
@@ -18,7 +23,7 @@ from gospulse.dag_defaults import DEFAULT_ARGS, REGION_TZ, START_DATE
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    tags=["gospulse", "vk", "daily"],
+    tags=["gospulse", "vk", "tg", "ok", "daily"],
     doc_md=__doc__,
 )
 def gospulse_daily():
@@ -29,24 +34,24 @@ def gospulse_daily():
         return check_registry()
 
     @task
-    def plan_vk_batches(logical_date=None) -> list[dict]:
-        from gospulse.tasks import plan_vk
+    def plan_batches(network: str, logical_date=None) -> list[dict]:
+        from gospulse.tasks import plan_network
 
-        return plan_vk(logical_date.isoformat())
+        return plan_network(network, logical_date.isoformat())
 
-    # one token: batches run one at a time so the token's rate limit holds
+    # one token per network: its batches run one at a time so the token's rate limit holds
     @task(max_active_tis_per_dag=1)
-    def fetch_vk_batch(ref: dict) -> str | None:
-        from gospulse.tasks import fetch_vk
+    def fetch_batch(ref: dict) -> str | None:
+        from gospulse.tasks import fetch_network
 
-        return fetch_vk(ref)
+        return fetch_network(ref)
 
     # a batch task that failed for good leaves its pages recorded as failed, not the run
     @task(trigger_rule="all_done")
-    def load_vk_snapshots(refs: list[dict]) -> dict:
-        from gospulse.tasks import load_vk
+    def load_snapshots(refs: list[dict]) -> dict:
+        from gospulse.tasks import load_network
 
-        return load_vk(refs)
+        return load_network(refs)
 
     @task
     def collect_vk_audience(extract: dict) -> dict:
@@ -54,30 +59,37 @@ def gospulse_daily():
 
         return collect_audience(extract)
 
-    # marts rebuild from whatever raw data is stored even if the audience step failed: the
-    # day's counts must not wait for member lists; the run still ends failed and says why
+    # marts rebuild from whatever raw data is stored even if a network or the audience step
+    # failed: the day's counts must not wait for them; the summary says what is missing
     @task(trigger_rule="all_done")
     def build_marts() -> dict:
         from gospulse.tasks import build_marts as build
 
         return build()
 
-    @task
-    def log_summary(extract: dict, audience: dict, build: dict) -> str:
+    @task(trigger_rule="all_done")
+    def log_summary(ti=None) -> str:
         from gospulse.tasks import summarize
 
-        return summarize(extract, audience, build)
+        return summarize(
+            {n: ti.xcom_pull(task_ids=f"{n}.load_snapshots") for n in NETWORKS},
+            ti.xcom_pull(task_ids="collect_vk_audience"),
+            ti.xcom_pull(task_ids="build_marts"),
+        )
 
     registry = validate_registry()
-    refs = plan_vk_batches()
-    registry >> refs
-    fetched = fetch_vk_batch.expand(ref=refs)
-    loaded = load_vk_snapshots(refs)
-    fetched >> loaded
-    audience = collect_vk_audience(loaded)
+    loads = {}
+    for network in NETWORKS:
+        with TaskGroup(group_id=network, tooltip=f"daily counts of {network} pages"):
+            refs = plan_batches(network)
+            registry >> refs
+            fetched = fetch_batch.expand(ref=refs)
+            loads[network] = load_snapshots(refs)
+            fetched >> loads[network]
+    audience = collect_vk_audience(loads["vk"])
     built = build_marts()
-    audience >> built
-    log_summary(loaded, audience, built)
+    [audience, loads["tg"], loads["ok"]] >> built
+    built >> log_summary()
 
 
 gospulse_daily()

@@ -35,13 +35,14 @@ def cmd_registry_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    from gospulse.pipeline import extract_vk, read_registry, vk_client_from_env
+    from gospulse.networks import NETWORK_NAMES, NetworkConfigError, extractor_for, parse_networks
+    from gospulse.pipeline import extract_network, read_registry
     from gospulse.warehouse import warehouse_path
 
-    networks = [n.strip() for n in args.networks.split(",") if n.strip()]
-    unsupported = [n for n in networks if n != "vk"]
-    if unsupported:
-        print(f"networks not supported yet: {', '.join(unsupported)}", file=sys.stderr)
+    try:
+        networks = parse_networks(args.networks)
+    except NetworkConfigError as exc:
+        print(exc, file=sys.stderr)
         return 2
     registry = read_registry(args.registry)
     if registry.errors:
@@ -49,11 +50,52 @@ def cmd_extract(args: argparse.Namespace) -> int:
             f"registry: {len(registry.errors)} bad rows skipped (see `gospulse registry validate`)",
             file=sys.stderr,
         )
-    summary = extract_vk(
-        args.date, registry=registry, warehouse=warehouse_path(), client=vk_client_from_env()
+    failed = []
+    for network in networks:
+        if not any(p.network == network for p in registry.pages):
+            print(f"{network}: no pages registered, skipped")
+            continue
+        # one network's outage or missing credentials is reported; the others still run
+        try:
+            extractor = extractor_for(network)
+            try:
+                summary = extract_network(
+                    network,
+                    args.date,
+                    registry=registry,
+                    warehouse=warehouse_path(),
+                    extractor=extractor,
+                )
+            finally:
+                extractor.close()
+        except Exception as exc:  # noqa: BLE001 — reported with the network's name, exit 1
+            print(f"{network}: {NETWORK_NAMES[network]} extraction failed: {exc}", file=sys.stderr)
+            failed.append(network)
+            continue
+        print(summary.describe())
+        if summary.status == "failed":
+            failed.append(network)
+    return 1 if failed else 0
+
+
+def cmd_telegram_login(args: argparse.Namespace) -> int:
+    import os
+
+    from extractors.telegram.login import create_session_string
+
+    api_id = args.api_id or os.environ.get("TG_API_ID")
+    api_hash = os.environ.get("TG_API_HASH")
+    if not api_id or not api_hash:
+        print("set TG_API_ID and TG_API_HASH (from my.telegram.org) first", file=sys.stderr)
+        return 2
+    session = create_session_string(int(api_id), api_hash, args.phone)
+    print(
+        "Telegram session created. Store it as TG_SESSION or in the `telegram` Airflow "
+        'connection\'s extra {"session": ...}; it grants access to the account, keep it secret:',
+        file=sys.stderr,
     )
-    print(summary.describe())
-    return 0 if summary.status != "failed" else 1
+    print(session)
+    return 0
 
 
 def cmd_audience(args: argparse.Namespace) -> int:
@@ -207,7 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("extract", help="take one day's snapshot of every registered page")
     p.add_argument("--date", type=_date, required=True)
     p.add_argument("--registry", help="registry CSV or folder (default: GOSPULSE_REGISTRY)")
-    p.add_argument("--networks", default="vk", help="comma-separated networks (vk)")
+    p.add_argument(
+        "--networks", default="vk,tg,ok", help="comma-separated networks: vk, tg, ok (all)"
+    )
     p.set_defaults(func=cmd_extract)
 
     p = sub.add_parser("audience", help="read the due member lists of a day into sketches")
@@ -237,13 +281,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--region", type=int)
     p.add_argument("--sector")
     p.add_argument("--municipality")
-    p.add_argument("--network")
+    p.add_argument(
+        "--network",
+        choices=("vk", "tg", "ok", "all"),
+        help="one network, or 'all' to rank every network together (default: ranks per network)",
+    )
     p.add_argument("--flagship-only", action="store_true")
     p.add_argument("--by", choices=("abs", "pct"), default="abs")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     p.set_defaults(func=cmd_top)
 
-    p = sub.add_parser("demo", help="a simulated region end to end (emulated VK)")
+    tg = sub.add_parser("telegram", help="Telegram commands").add_subparsers(
+        dest="telegram_command", required=True
+    )
+    p = tg.add_parser("login", help="log in once and print a session string for TG_SESSION")
+    p.add_argument("--api-id", help="api_id from my.telegram.org (default: TG_API_ID)")
+    p.add_argument("--phone", help="the account's phone number (asked when omitted)")
+    p.set_defaults(func=cmd_telegram_login)
+
+    p = sub.add_parser("demo", help="a simulated region end to end (emulated VK, Telegram, OK)")
     p.add_argument("--days", type=int, default=60)
     p.add_argument("--skip-airflow", action="store_true", help="do not run the Airflow DAG")
     p.set_defaults(func=cmd_demo)

@@ -1,9 +1,10 @@
 """The daily steps as plain functions: the CLI and the Airflow DAG call these and nothing else.
 
-An extraction is planned once (registry validated, screen names resolved, ids batched), each
-batch is fetched into a staging file, and one load writes all files into the warehouse. Mapped
-Airflow tasks fetch in parallel; only the load opens DuckDB for writing, so the file has a single
-writer at a time.
+Every network runs the same three steps through its extractor (extractors.base): an extraction
+is planned once (registry validated, new names resolved and kept, ids batched), each batch is
+fetched into a staging file, and one load writes all files into the warehouse. Mapped Airflow
+tasks fetch in parallel; only the load opens DuckDB for writing, so the file has a single writer
+at a time.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+from extractors.base import NetworkExtractor, PageAddress
 from extractors.vk.client import VkClient
-from extractors.vk.extract import fetch_batch, plan_batches, resolve_screen_names
-from gospulse.registry import RegistryPage, ValidationResult, load_registry, registry_paths
+from gospulse.registry import ValidationResult, load_registry, registry_paths
 from gospulse.warehouse import (
     ExtractRun,
     SnapshotRow,
@@ -44,8 +45,13 @@ class ExtractPlan:
     warehouse: str
     batches: list[list[str]]
     pages_registered: int
+    # page_ref -> [registry screen name or None, access key or None]
+    addresses: dict[str, list[str | None]] = field(default_factory=dict)
     unresolved: list[dict[str, str | None]] = field(default_factory=list)
     registry_errors: int = 0
+    # set when planning itself failed (network down, credentials rejected): nothing is fetched
+    # and every known page of the network is recorded as failed with this reason
+    failure: str | None = None
     # requests spent resolving screen names while planning, counted in the run's totals
     resolve_stats: dict[str, float] = field(default_factory=dict)
     started_at: datetime = field(default_factory=datetime.now)
@@ -98,12 +104,15 @@ class RunSummary:
     kept_existing: int
     status: str
     message: str
+    pages_deferred: int = 0
 
     def describe(self) -> str:
         return (
             f"{self.network} {self.snapshot_date}: {self.status} — {self.pages_ok} ok, "
             f"{self.pages_unavailable} unavailable (deleted/banned/closed/not found), "
-            f"{self.pages_failed} failed, {self.unresolved} unresolved registry references; "
+            f"{self.pages_failed} failed"
+            + (f" ({self.pages_deferred} deferred)" if self.pages_deferred else "")
+            + f", {self.unresolved} unresolved registry references; "
             f"{self.requests} requests, {self.retries} retries, {self.rate_limited} rate-limited, "
             f"{self.wait_seconds:.1f}s waited" + (f"; {self.message}" if self.message else "")
         )
@@ -171,46 +180,60 @@ def load_registry_into_warehouse(registry: ValidationResult, warehouse: Path) ->
     return len(rows)
 
 
-def _known_refs(warehouse: Path, network: str) -> dict[str, str | None]:
+def _known_refs(warehouse: Path, network: str) -> dict[str, tuple[str, str | None]]:
     with connect(warehouse) as con:
-        return dict(
-            con.execute(
-                "select ref_value, page_ref from raw.page_refs "
-                "where network = ? and ref_kind = 'screen_name' and status = 'ok'",
-                [network],
-            ).fetchall()
-        )
+        rows = con.execute(
+            "select ref_value, page_ref, access_key from raw.page_refs "
+            "where network = ? and ref_kind = 'screen_name' and status = 'ok'",
+            [network],
+        ).fetchall()
+    return {name: (ref, key) for name, ref, key in rows}
 
 
-def plan_vk_extract(
+def _addresses(
+    pages: list, known: dict[str, tuple[str, str | None]]
+) -> dict[str, list[str | None]]:
+    """page_ref -> [registry name, access key] for every page whose id is known."""
+    addresses: dict[str, list[str | None]] = {}
+    for page in pages:
+        if page.ref.kind == "id":
+            addresses.setdefault(page.ref.value, [None, None])
+        elif page.ref.value in known:
+            ref, key = known[page.ref.value]
+            addresses[ref] = [page.ref.value, key]
+    return addresses
+
+
+def plan_extract(
+    network: str,
     snapshot_date: date,
     registry: ValidationResult,
     warehouse: Path,
-    client: VkClient,
+    extractor: NetworkExtractor,
     *,
     run_id: str | None = None,
 ) -> ExtractPlan:
-    """Resolve the registry's new VK screen names (kept for good) and batch the ids."""
-    pages = [p for p in registry.pages if p.network == "vk"]
-    known = _known_refs(warehouse, "vk")
+    """Resolve the network's new registry names (kept for good) and batch the ids."""
+    pages = [p for p in registry.pages if p.network == network]
+    known = _known_refs(warehouse, network)
     names = sorted({p.ref.value for p in pages if p.ref.kind == "screen_name"} - set(known))
     unresolved: list[dict[str, str | None]] = []
-    before = _client_counters(client)
+    before = extractor.counters()
     if names:
-        log.info("resolving %d new VK screen names", len(names))
-        resolutions = resolve_screen_names(client, names)
+        log.info("resolving %d new %s names", len(names), network)
+        resolutions = extractor.resolve(names)
         now = datetime.now()
         with connect(warehouse) as con:
             con.execute(
-                "delete from raw.page_refs where network = 'vk' and ref_kind = 'screen_name' "
+                "delete from raw.page_refs where network = ? and ref_kind = 'screen_name' "
                 "and ref_value in (select unnest(?::varchar[]))",
-                [[r.screen_name for r in resolutions]],
+                [network, [r.screen_name for r in resolutions]],
             )
             bulk_insert(
                 con,
                 "raw.page_refs",
                 [
-                    ("vk", "screen_name", r.screen_name, r.page_ref, r.status, now)
+                    (network, "screen_name", r.screen_name, r.page_ref, r.status, now, r.access_key)
                     for r in resolutions
                 ],
             )
@@ -220,40 +243,58 @@ def plan_vk_extract(
                     {"screen_name": r.screen_name, "status": r.status, "error": r.error}
                 )
             else:
-                known[r.screen_name] = r.page_ref
-    ids = [_page_id(p, known) for p in pages]
+                known[r.screen_name] = (r.page_ref, r.access_key)
+    addresses = _addresses(pages, known)
     plan = ExtractPlan(
-        run_id=run_id or f"vk-{snapshot_date}-{uuid.uuid4().hex[:8]}",
-        network="vk",
+        run_id=run_id or f"{network}-{snapshot_date}-{uuid.uuid4().hex[:8]}",
+        network=network,
         snapshot_date=snapshot_date,
         warehouse=str(warehouse),
-        batches=plan_batches(i for i in ids if i is not None),
+        batches=extractor.plan_batches(addresses),
         pages_registered=len(pages),
+        addresses=addresses,
         unresolved=unresolved,
         registry_errors=len(registry.errors),
-        resolve_stats={k: v - before[k] for k, v in _client_counters(client).items()},
+        resolve_stats={k: v - before[k] for k, v in extractor.counters().items()},
     )
     plan.save()
     return plan
 
 
-def _client_counters(client: VkClient) -> dict[str, float]:
-    s = client.stats
-    return {
-        "requests": s.requests,
-        "retries": s.retries,
-        "rate_limited": s.rate_limited,
-        "wait_seconds": s.wait_seconds,
-    }
+def failed_plan(
+    network: str,
+    snapshot_date: date,
+    registry: ValidationResult,
+    warehouse: Path,
+    reason: str,
+    *,
+    run_id: str | None = None,
+) -> ExtractPlan:
+    """A plan for a network that could not be planned: its known pages will be recorded failed."""
+    pages = [p for p in registry.pages if p.network == network]
+    plan = ExtractPlan(
+        run_id=run_id or f"{network}-{snapshot_date}-{uuid.uuid4().hex[:8]}",
+        network=network,
+        snapshot_date=snapshot_date,
+        warehouse=str(warehouse),
+        batches=[],
+        pages_registered=len(pages),
+        addresses=_addresses(pages, _known_refs(warehouse, network)),
+        registry_errors=len(registry.errors),
+        failure=reason,
+    )
+    plan.save()
+    return plan
 
 
-def _page_id(page: RegistryPage, known: dict[str, str | None]) -> str | None:
-    return page.ref.value if page.ref.kind == "id" else known.get(page.ref.value)
-
-
-def fetch_vk_batch(plan: ExtractPlan, index: int, client: VkClient) -> Path:
+def fetch_batch(plan: ExtractPlan, index: int, extractor: NetworkExtractor) -> Path:
     """Fetch batch `index` of the plan into a staging file; the file is complete or absent."""
-    result = fetch_batch(client, plan.batches[index], plan.snapshot_date, plan.run_id)
+    refs = plan.batches[index]
+    addresses = {
+        r: PageAddress(*plan.addresses.get(r, (None, None)))  # type: ignore[misc]
+        for r in refs
+    }
+    result = extractor.fetch_batch(refs, plan.snapshot_date, plan.run_id, addresses)
     path = plan.staging_dir / f"batch-{index:05d}.json"
     payload = {
         "rows": [asdict(r) for r in result.rows],
@@ -262,19 +303,34 @@ def fetch_vk_batch(plan: ExtractPlan, index: int, client: VkClient) -> Path:
             "retries": result.retries,
             "rate_limited": result.rate_limited,
             "wait_seconds": result.wait_seconds,
+            "deferred": result.deferred,
         },
     }
     _write_json_atomic(path, payload)
     return path
 
 
-def load_vk_batches(plan: ExtractPlan, *, cleanup: bool = True) -> RunSummary:
+def load_batches(plan: ExtractPlan, *, cleanup: bool = True) -> RunSummary:
     """Load every batch file of the plan in one transaction and record the run."""
     rows: list[SnapshotRow] = []
     totals = {"requests": 0, "retries": 0, "rate_limited": 0, "wait_seconds": 0.0}
     for k in totals:
         totals[k] += plan.resolve_stats.get(k, 0)
+    deferred = 0
     missing: list[int] = []
+    if plan.failure:
+        rows.extend(
+            SnapshotRow(
+                plan.network,
+                ref,
+                plan.snapshot_date,
+                None,
+                "error",
+                error=f"extraction could not start: {plan.failure}"[:500],
+                run_id=plan.run_id,
+            )
+            for ref in sorted(plan.addresses)
+        )
     for index, batch in enumerate(plan.batches):
         path = plan.staging_dir / f"batch-{index:05d}.json"
         if not path.exists():
@@ -282,7 +338,7 @@ def load_vk_batches(plan: ExtractPlan, *, cleanup: bool = True) -> RunSummary:
             missing.append(index)
             rows.extend(
                 SnapshotRow(
-                    "vk",
+                    plan.network,
                     ref,
                     plan.snapshot_date,
                     None,
@@ -296,21 +352,30 @@ def load_vk_batches(plan: ExtractPlan, *, cleanup: bool = True) -> RunSummary:
         data = json.loads(path.read_text())
         for k in totals:
             totals[k] += data["stats"][k]
+        deferred += data["stats"].get("deferred", 0)
         for r in data["rows"]:
             r["snapshot_date"] = date.fromisoformat(r["snapshot_date"])
             rows.append(SnapshotRow(**r))
     ok = sum(r.status == "ok" for r in rows)
     failed = [r for r in rows if r.status == "error"]
     unavailable = len(rows) - ok - len(failed)
-    if rows and len(failed) == len(rows):
+    # a name that could not be resolved because the network failed is missing data; one the
+    # network does not know is a dead registry address, reported but not an incomplete run
+    unresolved_failed = [u for u in plan.unresolved if u.get("status") == "error"]
+    incomplete = bool(failed or missing or unresolved_failed or plan.failure)
+    if incomplete and ok + unavailable == 0:
         status = "failed"
-    elif failed or missing:
+    elif incomplete:
         status = "partial"
     else:
         status = "success"
     notes = []
+    if plan.failure:
+        notes.append(f"extraction could not start: {plan.failure}")
     if missing:
         notes.append(f"batches without result: {missing}")
+    if deferred:
+        notes.append(f"{deferred} pages deferred by the network's flood control")
     if failed:
         sample = ", ".join(f"{r.page_ref} ({r.error})" for r in failed[:3])
         notes.append(f"failed pages e.g. {sample}")
@@ -337,6 +402,7 @@ def load_vk_batches(plan: ExtractPlan, *, cleanup: bool = True) -> RunSummary:
             kept_existing=written.kept_existing,
             status=status,
             message="; ".join(notes),
+            pages_deferred=deferred,
         )
         record_run(
             con,
@@ -356,12 +422,31 @@ def load_vk_batches(plan: ExtractPlan, *, cleanup: bool = True) -> RunSummary:
                 wait_seconds=summary.wait_seconds,
                 status=status,
                 message=summary.message or None,
+                pages_deferred=deferred,
             ),
         )
     if cleanup:
         shutil.rmtree(plan.staging_dir, ignore_errors=True)
     log.info("%s", summary.describe())
     return summary
+
+
+def extract_network(
+    network: str,
+    snapshot_date: date,
+    *,
+    registry: ValidationResult,
+    warehouse: Path,
+    extractor: NetworkExtractor,
+    progress=None,
+) -> RunSummary:
+    """One network's whole extraction for one date, in this process (the CLI's path)."""
+    plan = plan_extract(network, snapshot_date, registry, warehouse, extractor)
+    for index in range(len(plan.batches)):
+        fetch_batch(plan, index, extractor)
+        if progress is not None:
+            progress(index + 1, len(plan.batches))
+    return load_batches(plan)
 
 
 def extract_vk(
@@ -372,10 +457,14 @@ def extract_vk(
     client: VkClient,
     progress=None,
 ) -> RunSummary:
-    """The whole VK extraction for one date, in this process (the CLI's path)."""
-    plan = plan_vk_extract(snapshot_date, registry, warehouse, client)
-    for index in range(len(plan.batches)):
-        fetch_vk_batch(plan, index, client)
-        if progress is not None:
-            progress(index + 1, len(plan.batches))
-    return load_vk_batches(plan)
+    """The VK extraction for one date with a ready VkClient (tests, benchmarks, the demo)."""
+    from extractors.vk.extract import VkExtractor
+
+    return extract_network(
+        "vk",
+        snapshot_date,
+        registry=registry,
+        warehouse=warehouse,
+        extractor=VkExtractor(client),
+        progress=progress,
+    )

@@ -56,6 +56,8 @@ def top_pages(
 ) -> TopResult:
     """TOP-n pages by growth = members_on(end) - members_on(start), ranked per network.
 
+    network='all' ranks pages of every network together; another value keeps one network.
+
     page_ref in the rows is the reference as written in the registry. Pages whose start or end
     is unknown (or, for by='pct', whose start is under min_members_for_pct) are in `excluded`.
     """

@@ -43,16 +43,9 @@ def region_for(registry: ValidationResult) -> int:
 
 def vk_token() -> str:
     """VK_TOKEN from the environment, else the password of the Airflow connection `vk_api`."""
-    token = os.environ.get("VK_TOKEN")
-    if token:
-        return token
-    try:
-        from airflow.sdk import Connection
+    from gospulse.networks import airflow_credentials
 
-        return Connection.get("vk_api").password or ""
-    except Exception as exc:  # noqa: BLE001 — a missing connection is reported as missing token
-        log.warning("no VK_TOKEN and no usable `vk_api` connection (%s)", type(exc).__name__)
-        return ""
+    return os.environ.get("VK_TOKEN") or airflow_credentials("vk").get("password") or ""
 
 
 def check_registry() -> dict:
@@ -62,54 +55,82 @@ def check_registry() -> dict:
         log.warning("registry %s", err)
     if not registry.pages:
         raise ValueError(f"registry has no valid pages ({len(registry.errors)} bad rows)")
+    by_network = {n: sum(p.network == n for p in registry.pages) for n in ("vk", "tg", "ok")}
     return {
         "pages": len(registry.pages),
+        "pages_by_network": by_network,
         "bad_rows": len(registry.errors),
         "region_code": region_for(registry),
     }
 
 
-def plan_vk(logical_date: str) -> list[dict]:
-    """Resolve new screen names and batch the VK ids; one entry per mapped fetch task."""
-    from gospulse.pipeline import plan_vk_extract, vk_client_from_env
+def plan_network(network: str, logical_date: str) -> list[dict]:
+    """Resolve new names and batch the network's ids; one entry per mapped fetch task.
+
+    A network that cannot even be planned (service down, credentials rejected) gets a plan
+    that records the failure, so its load still writes what happened and the other networks
+    carry on.
+    """
+    from gospulse.networks import airflow_credentials, extractor_for
+    from gospulse.pipeline import failed_plan, plan_extract
 
     registry = _registry()
     snapshot_date = snapshot_date_for(datetime.fromisoformat(logical_date), region_for(registry))
-    log.info("logical date %s → snapshot date %s", logical_date, snapshot_date)
-    plan = plan_vk_extract(
-        snapshot_date, registry, warehouse_path(), vk_client_from_env(vk_token())
-    )
-    return [{"plan": str(plan.plan_file), "index": i} for i in range(len(plan.batches))] or [
-        {"plan": str(plan.plan_file), "index": -1}
+    if not any(p.network == network for p in registry.pages):
+        log.info("no %s pages registered: nothing to extract", network)
+        return [{"network": network, "plan": None, "index": -1}]
+    log.info("%s: logical date %s → snapshot date %s", network, logical_date, snapshot_date)
+    warehouse = warehouse_path()
+    try:
+        extractor = extractor_for(network, airflow_credentials(network))
+        try:
+            plan = plan_extract(network, snapshot_date, registry, warehouse, extractor)
+        finally:
+            extractor.close()
+    except Exception as exc:  # noqa: BLE001 — recorded in the plan, reported by load and summary
+        reason = f"{type(exc).__name__}: {exc}"
+        log.error("%s extraction cannot start: %s", network, reason)
+        plan = failed_plan(network, snapshot_date, registry, warehouse, reason)
+    refs = [
+        {"network": network, "plan": str(plan.plan_file), "index": i}
+        for i in range(len(plan.batches))
     ]
+    return refs or [{"network": network, "plan": str(plan.plan_file), "index": -1}]
 
 
-def fetch_vk(ref: dict) -> str | None:
-    """Fetch one batch of the plan into its staging file."""
-    from gospulse.pipeline import ExtractPlan, fetch_vk_batch, vk_client_from_env
+def fetch_network(ref: dict) -> str | None:
+    """Fetch one batch of a plan into its staging file."""
+    from gospulse.networks import airflow_credentials, extractor_for
+    from gospulse.pipeline import ExtractPlan, fetch_batch
 
     if ref["index"] < 0:
         return None
     plan = ExtractPlan.load(ref["plan"])
-    return str(fetch_vk_batch(plan, ref["index"], vk_client_from_env(vk_token())))
+    extractor = extractor_for(plan.network, airflow_credentials(plan.network))
+    try:
+        return str(fetch_batch(plan, ref["index"], extractor))
+    finally:
+        extractor.close()
 
 
-def load_vk(plan_refs: list[dict]) -> dict:
-    """Load every batch of the plan into the warehouse; fails the task if the network failed."""
+def load_network(plan_refs: list[dict]) -> dict:
+    """Load every batch of the network's plan into the warehouse and record the run."""
     from dataclasses import asdict
 
-    from gospulse.pipeline import ExtractPlan, load_vk_batches
+    from gospulse.pipeline import ExtractPlan, load_batches
 
-    plan = ExtractPlan.load(plan_refs[0]["plan"])
-    summary = load_vk_batches(plan)
+    first = plan_refs[0]
+    if first["plan"] is None:
+        return {"network": first["network"], "status": "skipped", "message": "no pages registered"}
+    summary = load_batches(ExtractPlan.load(first["plan"]))
     log.info("%s", summary.describe())
-    if summary.status == "failed":
-        raise RuntimeError(f"VK extraction failed for every page: {summary.message}")
     return {**asdict(summary), "snapshot_date": str(summary.snapshot_date)}
 
 
 def collect_audience(extract: dict) -> dict:
     """Read the day's due VK member lists into sketches; off when no hashing secret is set."""
+    if extract.get("status") == "skipped" or "snapshot_date" not in extract:
+        return {"enabled": False, "reason": "no VK pages extracted"}
     from dataclasses import asdict
     from datetime import date
 
@@ -141,21 +162,52 @@ def build_marts() -> dict:
     return {"summary": result.describe()}
 
 
-def summarize(extract: dict, audience: dict, build: dict) -> str:
-    """One readable paragraph for the task log: what was fetched and built."""
-    if audience.get("enabled"):
+def summarize(extracts: dict[str, dict | None], audience: dict | None, build: dict | None) -> str:
+    """One readable paragraph for the task log; fails the run if a network got no data at all.
+
+    It runs after the marts were built from whatever was loaded, so one network's outage is
+    reported (and alerts through the failed run) without holding back the others.
+    """
+    from gospulse.networks import NETWORK_NAMES
+
+    parts, failed, incomplete = [], [], []
+    day = next((e["snapshot_date"] for e in extracts.values() if e and "snapshot_date" in e), "?")
+    for network, e in extracts.items():
+        name = NETWORK_NAMES.get(network, network)
+        if e is None:
+            parts.append(f"{name} failed: its load task did not finish")
+            failed.append(name)
+            continue
+        if e["status"] == "skipped":
+            parts.append(f"{name}: skipped ({e['message']})")
+            continue
+        parts.append(
+            f"{name} {e['status']}: {e['pages_ok']} ok, {e['pages_unavailable']} unavailable, "
+            f"{e['pages_failed']} failed, {e['unresolved']} unresolved; "
+            f"{e['requests']} requests, {e['retries']} retries"
+            + (f" — {e['message']}" if e["status"] != "success" and e["message"] else "")
+        )
+        if e["status"] == "failed":
+            failed.append(name)
+        elif e["status"] == "partial":
+            incomplete.append(name)
+    if audience is None:
+        heard = "audience: step did not finish. "
+    elif audience.get("enabled"):
         heard = (
             f"audience: {audience['pages_ok']} lists read, {audience['pages_hidden']} hidden, "
             f"{audience['pages_over_budget']} over budget, {audience['pages_failed']} failed. "
         )
     else:
         heard = f"audience: off ({audience.get('reason')}). "
-    text = (
-        f"gospulse daily {extract['snapshot_date']}: VK {extract['status']}: "
-        f"{extract['pages_ok']} ok, {extract['pages_unavailable']} unavailable, "
-        f"{extract['pages_failed']} failed, {extract['unresolved']} unresolved; "
-        f"{extract['requests']} requests, {extract['retries']} retries. "
-        f"{heard}dbt: {build['summary']}"
+    built = build["summary"] if build else "marts were not rebuilt (see build_marts)"
+    verdict = (
+        f"incomplete networks: {', '.join(failed + incomplete)}"
+        if failed or incomplete
+        else "all networks complete"
     )
+    text = f"gospulse daily {day}: " + "; ".join(parts) + f". {verdict}. {heard}dbt: {built}"
     log.info("%s", text)
+    if failed:
+        raise RuntimeError(f"no data from {', '.join(failed)} for {day}: {text}")
     return text

@@ -51,8 +51,10 @@ create table if not exists raw.page_refs (
     page_ref       varchar,
     status         varchar not null,
     resolved_at    timestamp not null,
+    access_key     varchar,             -- what the network needs beside the id (Telegram)
     primary key (network, ref_kind, ref_value)
 );
+alter table raw.page_refs add column if not exists access_key varchar;
 
 -- the registry as last loaded; dbt snapshots it into SCD2 history
 create table if not exists raw.registry_pages (
@@ -106,8 +108,10 @@ create table if not exists raw.extract_runs (
     rate_limited     integer not null,
     wait_seconds     double not null,
     status           varchar not null,
-    message          varchar
+    message          varchar,
+    pages_deferred   integer not null default 0
 );
+alter table raw.extract_runs add column if not exists pages_deferred integer default 0;
 """
 
 
@@ -147,6 +151,7 @@ class ExtractRun:
     wait_seconds: float
     status: str
     message: str | None = None
+    pages_deferred: int = 0
 
 
 def warehouse_path() -> Path:

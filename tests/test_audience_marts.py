@@ -162,12 +162,12 @@ def write_world(warehouse: Path) -> Path:
             )  # fmt: skip
             if page.screen_name:
                 con.execute(
-                    "insert into raw.page_refs values (?,?,?,?,?,?)",
+                    "insert into raw.page_refs values (?,?,?,?,?,?,null)",
                     [page.network, kind, value, page.page_ref, "ok", REGISTRY_LOADED_AT],
                 )
         con.execute(
             "insert into raw.page_refs values ('vk', 'screen_name', 'ghost_page', null, "
-            "'not_found', ?)",
+            "'not_found', ?, null)",
             [REGISTRY_LOADED_AT],
         )
     return warehouse

@@ -76,6 +76,6 @@ def test_extract_then_build_from_the_command_line(tmp_path, monkeypatch, capsys)
         con.close()
 
 
-def test_extract_rejects_networks_not_supported_yet(capsys):
-    assert main(["extract", "--date", "2026-05-01", "--networks", "vk,tg"]) == 2
-    assert "not supported yet: tg" in capsys.readouterr().err
+def test_extract_rejects_unknown_networks(capsys):
+    assert main(["extract", "--date", "2026-05-01", "--networks", "vk,fb"]) == 2
+    assert "unknown network(s) fb" in capsys.readouterr().err

@@ -30,20 +30,27 @@ def test_dags_parse_without_secrets_or_services(monkeypatch):
             assert t.retries >= 1, f"{dag_id}.{t.task_id} has no retries"
             assert t.execution_timeout is not None, f"{dag_id}.{t.task_id} has no timeout"
     daily = bag.dags["gospulse_daily"]
-    assert {t.task_id for t in daily.tasks} == {
+    per_network = {
+        f"{n}.{step}"
+        for n in ("vk", "tg", "ok")
+        for step in ("plan_batches", "fetch_batch", "load_snapshots")
+    }
+    assert {t.task_id for t in daily.tasks} == per_network | {
         "validate_registry",
-        "plan_vk_batches",
-        "fetch_vk_batch",
-        "load_vk_snapshots",
         "collect_vk_audience",
         "build_marts",
         "log_summary",
     }
-    fetch = daily.get_task("fetch_vk_batch")
-    assert fetch.max_active_tis_per_dag == 1
-    # a failed batch or audience step must not keep the day's counts out of the marts
-    assert daily.get_task("load_vk_snapshots").trigger_rule == "all_done"
+    for network in ("vk", "tg", "ok"):
+        # one token per network: its batches are fetched one at a time
+        assert daily.get_task(f"{network}.fetch_batch").max_active_tis_per_dag == 1
+        # a failed batch must not keep the network's other counts out of the warehouse
+        assert daily.get_task(f"{network}.load_snapshots").trigger_rule == "all_done"
+        # networks do not wait for each other
+        assert daily.get_task(f"{network}.plan_batches").upstream_task_ids == {"validate_registry"}
+    # a failed network or audience step must not keep the day's counts out of the marts
     assert daily.get_task("build_marts").trigger_rule == "all_done"
+    assert daily.get_task("log_summary").trigger_rule == "all_done"
 
 
 @pytest.mark.slow

@@ -19,7 +19,8 @@ def warehouse(tmp_path, monkeypatch):
     monkeypatch.setenv("GOSPULSE_WAREHOUSE", str(path))
     with connect(path) as con:
         con.execute(
-            "insert into raw.page_refs values ('vk','screen_name','kuzbass_sport','555','ok',?)",
+            "insert into raw.page_refs values "
+            "('vk', 'screen_name', 'kuzbass_sport', '555', 'ok', ?, null)",
             [datetime.now()],
         )
     return path

@@ -28,13 +28,14 @@ def mart_ranking(warehouse: Path, period_start: date, scope_type: str, scope_val
             f"select {rank}, network, registry_ref, title, members_start, members_end, growth, "
             f"growth_pct from marts.mart_growth_ranking where period_type = 'month' "
             f"and period_start = ? and scope_type = ? and scope_value = ? and {rank} is not null "
-            f"order by {rank}",
+            f"and ranking_network = network order by {rank}",
             [period_start, scope_type, scope_value],
         ).fetchall()
         excluded = con.execute(
             f"select registry_ref, {reason} from marts.mart_growth_ranking "
             f"where period_type = 'month' and period_start = ? and scope_type = ? "
-            f"and scope_value = ? and {rank} is null order by registry_ref",
+            f"and scope_value = ? and {rank} is null and ranking_network = network "
+            f"order by registry_ref",
             [period_start, scope_type, scope_value],
         ).fetchall()
     return [dict(zip(RANK_KEYS, row, strict=True)) for row in ranked], excluded

@@ -204,7 +204,8 @@ def write_registry(
             )
             if page.ref_kind == "screen_name":
                 con.execute(
-                    "insert or replace into raw.page_refs values (?,?,?,?,?,?)",
+                    "insert or replace into raw.page_refs (network, ref_kind, ref_value, page_ref, "
+                    "status, resolved_at) values (?,?,?,?,?,?)",
                     [
                         "vk",
                         "screen_name",

@@ -5,7 +5,8 @@
     gives the mart's ranks.
 
     start_date, end_date  ISO dates (yyyy-mm-dd), start_date < end_date
-    region_code, sector, municipality, network, flagship_only   filters (None = all)
+    region_code, sector, municipality, network, flagship_only   filters (None = all); network
+               'all' ranks pages of every network together (otherwise ranks are per network)
     by         'abs' (growth) or 'pct' (growth %, needs members_start >= min_members_for_pct)
     n          how many ranks per network
     excluded   false: the ranked TOP-N; true: the pages left out for the same filters, with
@@ -60,7 +61,7 @@ selected_pages as (
     {%- if municipality is not none %}
         and municipality = '{{ dbt.escape_single_quotes(municipality) }}'
     {%- endif %}
-    {%- if network is not none %}
+    {%- if network is not none and network != 'all' %}
         and network = '{{ dbt.escape_single_quotes(network) }}'
     {%- endif %}
     {%- if flagship_only %}
@@ -110,7 +111,7 @@ candidates as (
 ),
 
 ranked_pages as (
-    {{ rank_pages('candidates', ['network']) }}
+    {{ rank_pages('candidates', [] if network == 'all' else ['network']) }}
 )
 
 {% if excluded %}
@@ -149,6 +150,6 @@ select
 from ranked_pages
 where {{ ranked_flag }}
     and {{ rank_column }} <= {{ top_n }}
-order by network, {{ rank_column }}
+order by {{ '' if network == 'all' else 'network, ' }}{{ rank_column }}
 {% endif %}
 {%- endmacro %}

@@ -7,10 +7,10 @@ job. A batch is what one execute request carries: up to 25 calls of up to 500 id
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 
+from extractors.base import BatchResult, PageAddress, Resolution, chunked, sorted_unique
 from extractors.vk.client import CALLS_PER_EXECUTE, VkClient
 from extractors.vk.records import (
     GROUP_FIELDS,
@@ -28,35 +28,9 @@ IDS_PER_CALL = 500
 INVALID_PARAM = 100
 
 
-@dataclass(frozen=True)
-class Resolution:
-    """What a screen name resolved to: a community id, or a status saying why not."""
-
-    screen_name: str
-    page_ref: str | None
-    status: str
-    error: str | None = None
-
-
-@dataclass
-class BatchResult:
-    """Snapshot rows of one batch and the client's counters while reading it."""
-
-    rows: list[SnapshotRow] = field(default_factory=list)
-    requests: int = 0
-    retries: int = 0
-    rate_limited: int = 0
-    wait_seconds: float = 0.0
-
-
-def chunked(items: Sequence[str], size: int) -> list[list[str]]:
-    return [list(items[i : i + size]) for i in range(0, len(items), size)]
-
-
 def plan_batches(page_refs: Iterable[str], ids_per_call: int = IDS_PER_CALL) -> list[list[str]]:
     """Split unique ids into batches of one execute request each (25 calls x 500 ids)."""
-    unique = sorted(set(page_refs), key=lambda r: (len(r), r))
-    return chunked(unique, ids_per_call * CALLS_PER_EXECUTE)
+    return chunked(sorted_unique(page_refs), ids_per_call * CALLS_PER_EXECUTE)
 
 
 def resolve_screen_names(client: VkClient, names: Sequence[str]) -> list[Resolution]:
@@ -157,3 +131,39 @@ def _take_groups(
             rows[ref] = unavailable_snapshot(
                 ref, snapshot_date, "not_found", "not returned by groups.getById", run_id
             )
+
+
+class VkExtractor:
+    """The VK daily count as the pipeline drives every network (extractors.base)."""
+
+    network = "vk"
+
+    def __init__(self, client: VkClient):
+        self.client = client
+
+    def counters(self) -> dict[str, float]:
+        s = self.client.stats
+        return {
+            "requests": s.requests,
+            "retries": s.retries,
+            "rate_limited": s.rate_limited,
+            "wait_seconds": s.wait_seconds,
+        }
+
+    def resolve(self, names: Sequence[str]) -> list[Resolution]:
+        return resolve_screen_names(self.client, names)
+
+    def plan_batches(self, page_refs: Iterable[str]) -> list[list[str]]:
+        return plan_batches(page_refs)
+
+    def fetch_batch(
+        self,
+        page_refs: Sequence[str],
+        snapshot_date: date,
+        run_id: str | None,
+        addresses: Mapping[str, PageAddress],
+    ) -> BatchResult:
+        return fetch_batch(self.client, page_refs, snapshot_date, run_id)
+
+    def close(self) -> None:
+        """Nothing to release: requests' session closes with the client."""

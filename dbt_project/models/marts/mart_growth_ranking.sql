@@ -1,7 +1,8 @@
 {#-
     Weekly and monthly growth ranks of registered pages within scopes (region, municipality,
-    sector, flagship pages of the region), each within its region and network. Attributes come
-    from the registry version valid at the period end; ranking is the shared rank_pages macro.
+    sector, flagship pages of the region), each within its region and network, and once more
+    across all networks (ranking_network 'all'). Attributes come from the registry version valid
+    at the period end; ranking is the shared rank_pages macro.
 -#}
 {%- set page_columns = [
     'period_type', 'period_start', 'period_end', 'is_complete', 'network', 'region_code',
@@ -80,9 +81,19 @@ scoped_pages as (
     {{ scope_fanout('period_pages', page_columns) }}
 ),
 
+network_scoped_pages as (
+    select scoped_pages.*, scoped_pages.network as ranking_network
+    from scoped_pages
+
+    union all
+
+    select scoped_pages.*, 'all' as ranking_network
+    from scoped_pages
+),
+
 ranked_pages as (
-    {{ rank_pages('scoped_pages', ['period_type', 'period_start', 'network', 'region_code',
-        'scope_type', 'scope_value']) }}
+    {{ rank_pages('network_scoped_pages', ['period_type', 'period_start', 'ranking_network',
+        'region_code', 'scope_type', 'scope_value']) }}
 )
 
 select
@@ -92,6 +103,7 @@ select
     is_complete,
     scope_type,
     scope_value,
+    ranking_network,
     network,
     region_code,
     page_ref,

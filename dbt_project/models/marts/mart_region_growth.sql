@@ -1,6 +1,7 @@
 {#-
-    Totals per region, network and calendar month, with month-over-month change. Growth is
-    summed over comparable pages only (known at both the previous month end and this month end).
+    Totals per region, network and calendar month, with month-over-month change; network 'all'
+    sums every network (subscriptions, not people). The arithmetic is monthly_totals, shared
+    with mart_organization_growth.
 -#}
 with page_growth as (
     select * from {{ ref('mart_page_growth') }}
@@ -37,9 +38,7 @@ month_pages as (
         registered_pages.network,
         registered_pages.page_ref,
         page_growth.members_start,
-        page_growth.members_end,
-        page_growth.members_start is not null
-            and page_growth.members_end is not null as is_comparable
+        page_growth.members_end
     from months
     inner join registered_pages
         on registered_pages.registered_on = months.month_end
@@ -49,43 +48,8 @@ month_pages as (
         and page_growth.period_start = months.month_start
 ),
 
-region_month_totals as (
-    select
-        region_code,
-        network,
-        month_start,
-        month_end,
-        is_complete,
-        cast(count(*) as bigint) as pages_total,
-        cast(sum(case when members_end is not null then 1 else 0 end) as bigint) as pages_known,
-        cast(sum(case when is_comparable then 1 else 0 end) as bigint) as pages_comparable,
-        cast(sum(members_end) as bigint) as members_total,
-        cast(sum(case when is_comparable then members_start end) as bigint)
-            as comparable_members_start,
-        cast(sum(case when is_comparable then members_end end) as bigint)
-            as comparable_members_end
-    from month_pages
-    group by region_code, network, month_start, month_end, is_complete
-),
-
-region_month_growth as (
-    select
-        region_month_totals.*,
-        {{ growth_measures('comparable_members_start', 'comparable_members_end') }}
-    from region_month_totals
-),
-
-with_previous_month as (
-    select
-        current_month.*,
-        previous_month.growth as prev_month_growth,
-        current_month.growth - previous_month.growth as growth_change
-    from region_month_growth as current_month
-    left join region_month_growth as previous_month
-        on previous_month.region_code = current_month.region_code
-        and previous_month.network = current_month.network
-        and previous_month.month_start
-            = cast({{ dbt.dateadd('month', -1, 'current_month.month_start') }} as date)
+region_months as (
+    {{ monthly_totals('month_pages', ['region_code']) }}
 )
 
 select
@@ -103,4 +67,4 @@ select
     growth_pct,
     prev_month_growth,
     growth_change
-from with_previous_month
+from region_months

@@ -1,0 +1,98 @@
+"""What every network's extractor gives the pipeline: resolutions, batches and batch results.
+
+The pipeline (gospulse.pipeline) plans, fetches and loads any network the same way; a network
+module only knows its API. Extractors never touch the warehouse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Protocol
+
+from gospulse.warehouse import SnapshotRow
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What a registry name resolved to: a stable page id, or a status saying why not.
+
+    access_key is what the network needs beside the id to address the page later (Telegram's
+    access_hash); it is stored with the mapping so the name is never resolved again.
+    """
+
+    screen_name: str
+    page_ref: str | None
+    status: str  # ok, not_found, closed, error
+    error: str | None = None
+    access_key: str | None = None
+
+
+@dataclass
+class BatchResult:
+    """Snapshot rows of one batch and the client's counters while reading it.
+
+    deferred counts pages not asked at all because the network told us to wait longer than we
+    may (Telegram FLOOD_WAIT); they are in rows with status error and say so.
+    """
+
+    rows: list[SnapshotRow] = field(default_factory=list)
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    wait_seconds: float = 0.0
+    deferred: int = 0
+
+
+@dataclass(frozen=True)
+class PageAddress:
+    """How to reach a resolved page: the registry name it came from and the network's key.
+
+    Telegram's MTProto source needs access_key (the access_hash) beside the channel id; the
+    public-preview source needs the username; VK and OK need only the id.
+    """
+
+    screen_name: str | None = None
+    access_key: str | None = None
+
+
+def chunked(items: Sequence[str], size: int) -> list[list[str]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def sorted_unique(page_refs: Iterable[str]) -> list[str]:
+    """Ids in a stable order (numeric ids by length then text), duplicates dropped."""
+    return sorted(set(page_refs), key=lambda r: (len(r), r))
+
+
+class NetworkExtractor(Protocol):
+    """One network's daily-count extractor, as the pipeline drives it."""
+
+    network: str
+
+    def counters(self) -> dict[str, float]:
+        """Running totals: requests, retries, rate_limited, wait_seconds."""
+        ...
+
+    def resolve(self, names: Sequence[str]) -> list[Resolution]:
+        """Resolve registry names to stable ids, one Resolution per name, in order."""
+        ...
+
+    def plan_batches(self, page_refs: Iterable[str]) -> list[list[str]]:
+        """Split ids into batches; each batch is one unit of work (one mapped Airflow task)."""
+        ...
+
+    def fetch_batch(
+        self,
+        page_refs: Sequence[str],
+        snapshot_date: date,
+        run_id: str | None,
+        addresses: Mapping[str, PageAddress],
+    ) -> BatchResult:
+        """Read one batch; every id comes back as exactly one row (a status, never a lost id)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections (Telegram sessions); the extractor is not used afterwards."""
+        ...
