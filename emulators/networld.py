@@ -9,12 +9,16 @@ regional bodies, municipalities and large institutions, with a larger share wher
 
 from __future__ import annotations
 
+import csv
+import io
 import random
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 
 from emulators.vk.world import EVENT_WINDOW_DAYS, REGION_CODE, World, _gauss, _unit
+from gospulse.registry import HEADER
 
 NETWORKS = ("tg", "ok")
 # chance that an organization's VK page has a twin on the network: (flagship/head, other)
@@ -135,6 +139,26 @@ class NetworkWorld:
             }
             for p in pages
         ]
+
+
+def registry_rows(world: World, networks: tuple[str, ...] = ("vk", *NETWORKS)) -> list[dict]:
+    """The region's registry over several networks: VK rows first, then Telegram, then OK."""
+    rows = world.registry_rows() if "vk" in networks else []
+    for network in NETWORKS:
+        if network in networks:
+            rows += NetworkWorld(world, network).registry_rows()
+    return rows
+
+
+def write_registry(world: World, path: Path | str, networks: tuple[str, ...]) -> int:
+    """Write the multi-network registry CSV in the format gospulse reads; returns the rows."""
+    rows = registry_rows(world, networks)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=HEADER, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    Path(path).write_text(buffer.getvalue(), encoding="utf-8", newline="")
+    return len(rows)
 
 
 def _slug(text: str) -> str:

@@ -536,11 +536,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-pages", type=int, default=DEFAULT_PAGES)
     parser.add_argument("--members-scale", type=float, default=1.0)
     parser.add_argument("--audience", action="store_true", help="also count unique people")
+    parser.add_argument(
+        "--networks", default="vk", help="networks in the registry: vk, or e.g. vk,tg,ok"
+    )
     args = parser.parse_args(argv)
     world = World(seed=args.seed, n_pages=args.n_pages, members_scale=args.members_scale)
     if args.write_registry:
-        world.write_registry(args.write_registry)
-        print(f"wrote {len(world.pages)} rows to {args.write_registry}")
+        from emulators.networld import write_registry
+
+        networks = tuple(n.strip() for n in args.networks.split(",") if n.strip())
+        n = write_registry(world, args.write_registry, networks)
+        print(f"wrote {n} rows ({', '.join(networks)}) to {args.write_registry}")
         return 0
     d30 = world.start + timedelta(days=30)
     print(
