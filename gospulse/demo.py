@@ -41,8 +41,13 @@ def report_months(last_day: date) -> tuple[tuple[date, date], tuple[date, date]]
     return month, month_bounds(month[0] - timedelta(days=1))
 
 
-def write_history_csv(world, first: date, last: date, path: Path) -> int:
-    """The world's counts for [first, last] in the import format, as a ЦУР spreadsheet export."""
+def write_history_csv(world, first: date, last: date, path: Path, net_worlds=()) -> int:
+    """The world's counts for [first, last] in the import format, as a ЦУР spreadsheet export.
+
+    net_worlds adds Telegram and OK pages (emulators.networld) as their APIs report them: a
+    private Telegram channel shows no count, and Telegram answers a deleted channel exactly as
+    a private one; a closed OK group still shows its count.
+    """
     n = 0
     with path.open("w", newline="", encoding="utf-8") as fh:
         out = csv.writer(fh, lineterminator="\n")
@@ -57,6 +62,16 @@ def write_history_csv(world, first: date, last: date, path: Path) -> int:
                 members = state.members_count if status in ("ok", "closed") else ""
                 out.writerow(["vk", page.id, d.isoformat(), members, status])
                 n += 1
+            for net in net_worlds:
+                counted = ("ok",) if net.network == "tg" else ("ok", "closed")
+                for page in net.pages:
+                    state = net.state_on(page, d)
+                    status = state.status
+                    if net.network == "tg" and status == "deleted":
+                        status = "closed"
+                    members = state.members_count if status in counted else ""
+                    out.writerow([net.network, page.id, d.isoformat(), members, status])
+                    n += 1
             d += timedelta(days=1)
     return n
 
@@ -79,21 +94,22 @@ def render_report(warehouse: Path, month: tuple[date, date], prev: tuple[date, d
 
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        region = con.execute(
+        region_rows = con.execute(
             """
-            select month_start, members_total, growth, prev_month_growth, growth_change, pages_known
+            select network, month_start, members_total, growth, prev_month_growth,
+                growth_change, pages_known
             from marts.mart_region_growth
-            where region_code = ? and network = 'vk' and month_start in (?, ?)
-            order by month_start
+            where region_code = ? and month_start in (?, ?)
+            order by network, month_start
             """,
             [REGION, prev[0], month[0]],
         ).fetchall()
         top = con.execute(
             """
-            select rank_abs, title, members_start, members_end, growth, growth_pct
+            select rank_abs, network, title, members_start, members_end, growth, growth_pct
             from marts.mart_growth_ranking
             where scope_type = 'flagship' and period_type = 'month' and period_start = ?
-              and network = 'vk' and is_ranked
+              and ranking_network = 'all' and is_ranked
             order by rank_abs
             limit 10
             """,
@@ -128,10 +144,15 @@ def render_report(warehouse: Path, month: tuple[date, date], prev: tuple[date, d
     ]
     lines = [
         "=" * 78,
-        "ДЕМОНСТРАЦИЯ: все данные ниже СМОДЕЛИРОВАНЫ (эмулятор VK), это не реальные госпаблики.",
+        "ДЕМОНСТРАЦИЯ: все данные ниже СМОДЕЛИРОВАНЫ (эмуляторы VK, Telegram и ОК),",
+        "это не реальные госпаблики.",
         "=" * 78,
-        f"{get_region(REGION).name}: аудитория госпабликов во ВКонтакте",
+        f"{get_region(REGION).name}: аудитория госпабликов во ВКонтакте, Telegram и Одноклассниках",
     ]
+    by_network: dict[str, list[tuple]] = {}
+    for network, *values in region_rows:
+        by_network.setdefault(network, []).append(tuple(values))
+    region = by_network.get("all", [])
     if len(region) == 2 and region[1][2] is not None and region[0][2] is not None:
         cur, before = region[1], region[0]
         more = "больше" if cur[4] >= 0 else "меньше"
@@ -141,12 +162,20 @@ def render_report(warehouse: Path, month: tuple[date, date], prev: tuple[date, d
             f"чем в {months_ru[prev[0].month - 1]} ({_fmt_thousands(before[2])}). "
             f"Всего подписок на {month[1]:%d.%m.%Y}: {_fmt_int(cur[1])} ({cur[5]} страниц)."
         )
+        parts = []
+        for network, name in (("vk", "ВКонтакте"), ("tg", "Telegram"), ("ok", "Одноклассники")):
+            rows = by_network.get(network, [])
+            if len(rows) == 2 and rows[1][2] is not None:
+                parts.append(f"{name} {_fmt_thousands(rows[1][2])} (всего {_fmt_int(rows[1][1])})")
+        if parts:
+            lines.append("По сетям: " + "; ".join(parts) + ".")
     else:
         lines.append("Рост по региону за два полных месяца ещё не известен (мало истории).")
     if audience is not None and audience[2] is not None:
         day, subs, unique, low, high, dup, cov = audience
         lines.append(
-            f"Уникальная аудитория на {day:%d.%m.%Y}: ≈{_ru(unique / 1e6, 2)} млн человек "
+            f"Уникальная аудитория во ВКонтакте на {day:%d.%m.%Y}: "
+            f"≈{_ru(unique / 1e6, 2)} млн человек "
             f"(95%: {_ru(low / 1e6, 2)}–{_ru(high / 1e6, 2)} млн) при {_ru(subs / 1e6, 2)} млн "
             f"подписок: в среднем каждый подписан на {_ru(dup, 1)} госпаблика; списки "
             f"подписчиков прочитаны для {cov:.0%} подписок."
@@ -155,10 +184,12 @@ def render_report(warehouse: Path, month: tuple[date, date], prev: tuple[date, d
         "",
         f"ТОП-10 флагманских страниц по приросту за {month[0]:%d.%m}–{month[1]:%d.%m.%Y}:",
     ]
-    for rank, title, start, end, growth, pct in top:
+    labels = {"vk": "VK", "tg": "TG", "ok": "OK"}
+    for rank, network, title, start, end, growth, pct in top:
         pct_text = "—" if pct is None else f"{pct:+.1f}%".replace(".", ",")
         lines.append(
-            f"{rank:>3}. {title[:52]:<52} {_fmt_int(start):>9} → {_fmt_int(end):>9}  "
+            f"{rank:>3}. {labels[network]} {title[:49]:<49} {_fmt_int(start):>9} → "
+            f"{_fmt_int(end):>9}  "
             f"{growth:+,}".replace(",", " ")
             + f" ({pct_text})"
         )

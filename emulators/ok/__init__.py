@@ -1,0 +1,1 @@
+"""A loopback emulator of the OK REST API."""

@@ -1,0 +1,1 @@
+"""Odnoklassniki (OK.ru) group counts through the OK REST API (fb.do)."""
