@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -27,7 +28,9 @@ def test_dags_parse_without_secrets_or_services(monkeypatch):
         assert dag.tags, dag_id
         assert dag.doc_md, dag_id
         for t in dag.tasks:
-            assert t.retries >= 1, f"{dag_id}.{t.task_id} has no retries"
+            # the summary only reports what was stored; everything else may meet a transient error
+            if t.task_id != "log_summary":
+                assert t.retries >= 1, f"{dag_id}.{t.task_id} has no retries"
             assert t.execution_timeout is not None, f"{dag_id}.{t.task_id} has no timeout"
     daily = bag.dags["gospulse_daily"]
     per_network = {
@@ -103,3 +106,85 @@ def test_daily_dag_run_against_the_emulator(tmp_path):
     assert not (warehouse.parent / "staging" / "vk" / "2026-03-10").exists() or not any(
         Path(warehouse.parent / "staging" / "vk" / "2026-03-10").rglob("batch-*.json")
     )
+
+
+@pytest.mark.slow
+def test_daily_dag_with_one_network_down_loads_the_others(tmp_path):
+    """VK and Telegram emulated, Odnoklassniki unreachable: two networks load, marts build,
+    and the run ends failed with a summary naming the dead network."""
+    from emulators.networld import NetworkWorld, write_registry
+    from emulators.telegram.server import TelegramEmulator
+    from gospulse.airflow_local import DagRunFailed
+
+    day = date(2026, 3, 10)
+    world = World(seed=11, start=date(2026, 3, 1), n_pages=120)
+    tg_world, ok_world = NetworkWorld(world, "tg"), NetworkWorld(world, "ok")
+    registry = tmp_path / "42_all.csv"
+    write_registry(world, registry, ("vk", "tg", "ok"))
+    warehouse = tmp_path / "warehouse" / "gospulse.duckdb"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]
+    with (
+        VkEmulator(world, rate_limit=3.0, tokens={TOKEN}) as vk,
+        TelegramEmulator(tg_world) as tg,
+    ):
+        vk.set_date(day)
+        tg.set_date(day)
+        env = {
+            "GOSPULSE_WAREHOUSE": str(warehouse),
+            "GOSPULSE_REGISTRY": str(registry),
+            "GOSPULSE_VK_API_URL": vk.base_url,
+            "VK_TOKEN": TOKEN,
+            "GOSPULSE_TG_API_URL": tg.base_url,
+            "GOSPULSE_TG_RPS": "20",
+            "GOSPULSE_OK_API_URL": f"http://127.0.0.1:{dead_port}/fb.do",
+            "GOSPULSE_OK_MAX_RETRIES": "1",
+            "OK_APP_KEY": "CBAFAKEKEY",
+            "OK_ACCESS_TOKEN": "ok-dag-test-token",
+            "OK_APP_SECRET": "ok-dag-test-app-secret",
+        }
+        home = tmp_path / "airflow"
+        with pytest.raises(DagRunFailed):
+            run_dag("gospulse_daily", datetime(2026, 3, 9, 20, 0, tzinfo=UTC), home, env)
+        output = (home / "gospulse_daily.log").read_text()
+    for secret in (TOKEN, "ok-dag-test-token", "ok-dag-test-app-secret"):
+        assert secret not in output
+    assert "no data from Odnoklassniki" in output
+    assert "incomplete networks: Odnoklassniki" in output
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        runs = dict(con.execute("select network, status from raw.extract_runs").fetchall())
+        assert runs == {"vk": "success", "tg": "success", "ok": "failed"}
+        counts = dict(
+            con.execute(
+                "select network, count(*) filter (where status <> 'error') "
+                "from raw.page_snapshots where snapshot_date = ? group by 1",
+                [day],
+            ).fetchall()
+        )
+        assert counts["vk"] == len(world.pages)
+        assert counts["tg"] == len(tg_world.pages)
+        assert counts.get("ok", 0) == 0  # OK pages registered by id are recorded as errors
+        tg_members = dict(
+            con.execute(
+                "select page_ref, members_count from raw.page_snapshots "
+                "where network = 'tg' and status = 'ok'"
+            ).fetchall()
+        )
+        for page in tg_world.pages:
+            state = tg_world.state_on(page, day)
+            if state.status == "ok":
+                assert tg_members[str(page.id)] == state.members_count
+        # the marts were built from the two networks that answered
+        daily = dict(
+            con.execute(
+                "select network, count(*) filter (where is_known) from marts.mart_page_daily "
+                "where snapshot_date = ? group by 1",
+                [day],
+            ).fetchall()
+        )
+        assert daily["vk"] > 0 and daily["tg"] > 0 and daily.get("ok", 0) == 0
+    finally:
+        con.close()
+    assert len(ok_world.pages) > 0
