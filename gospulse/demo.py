@@ -1,8 +1,9 @@
 """`gospulse demo`: a simulated Kuzbass-like region end to end, through the real extractor.
 
-The VK emulator serves a synthetic world on loopback; the demo imports the world's older history
-the way a ЦУР would load its spreadsheets, takes the daily snapshots through vk_api, builds the
-marts with dbt, runs the Airflow DAG for the last day, and prints a press-release style report.
+VK, Telegram and OK emulators serve a synthetic world on loopback; the demo imports the world's
+older history the way a ЦУР would load its spreadsheets, takes the daily snapshots through
+vk_api, telethon and signed OK calls, builds the marts with dbt, runs the Airflow DAG for the
+last day over all three networks, and prints a press-release style report.
 Every number in it is simulated, and the report says so.
 """
 
@@ -27,6 +28,8 @@ REGION = 42
 TOKEN = "demo-token-not-a-secret"
 # keys member-ID hashes; a real deployment sets its own federation-wide secret
 AUDIENCE_SECRET = "demo-audience-secret-not-for-production"
+# requests/s the demo allows the emulated Telegram and OK (production pacing: 1/s and 3/s)
+DEMO_FAST_RPS = 50.0
 
 
 def month_bounds(d: date) -> tuple[date, date]:
@@ -41,7 +44,9 @@ def report_months(last_day: date) -> tuple[tuple[date, date], tuple[date, date]]
     return month, month_bounds(month[0] - timedelta(days=1))
 
 
-def write_history_csv(world, first: date, last: date, path: Path, net_worlds=()) -> int:
+def write_history_csv(
+    world, first: date, last: date, path: Path, net_worlds=(), *, include_vk: bool = True
+) -> int:
     """The world's counts for [first, last] in the import format, as a ЦУР spreadsheet export.
 
     net_worlds adds Telegram and OK pages (emulators.networld) as their APIs report them: a
@@ -54,7 +59,7 @@ def write_history_csv(world, first: date, last: date, path: Path, net_worlds=())
         out.writerow(["network", "page_ref", "snapshot_date", "members_count", "status"])
         d = first
         while d <= last:
-            for page in world.pages:
+            for page in world.pages if include_vk else ():
                 state = world.state_on(page, d)
                 status = group_status(
                     {"deactivated": state.deactivated, "is_closed": state.is_closed}
@@ -201,12 +206,20 @@ def render_report(warehouse: Path, month: tuple[date, date], prev: tuple[date, d
 
 def run_demo(days: int = 60, *, with_airflow: bool = True, out=print) -> int:
     """Run the whole simulated region; returns the process exit code."""
+    from emulators.networld import NetworkWorld
+    from emulators.ok.server import DEFAULT_APP_KEY, DEFAULT_APP_SECRET, OkEmulator
+    from emulators.telegram.server import GET_FULL_CHANNEL, RESOLVE, TelegramEmulator
     from emulators.vk.server import VkEmulator
     from emulators.vk.world import World
+    from extractors.ok.client import ok_client_from_env
+    from extractors.ok.extract import OkExtractor
+    from extractors.telegram.client import TelegramCaller, telegram_client_from_env
+    from extractors.telegram.extract import TelegramExtractor
     from extractors.vk.client import VkClient
     from gospulse.airflow_local import run_dag
     from gospulse.history_import import import_history
     from gospulse.pipeline import (
+        extract_network,
         extract_vk,
         load_registry_into_warehouse,
         read_registry,
@@ -229,14 +242,64 @@ def run_demo(days: int = 60, *, with_airflow: bool = True, out=print) -> int:
     registry = read_registry(REGISTRY)
     out(f"registry {REGISTRY.name}: {len(registry.pages)} pages, {len(registry.errors)} bad rows")
     world = World(seed=42, start=history_from)
-    with VkEmulator(world, rate_limit=3.0, tokens={TOKEN}) as emulator:
-        if history_from < first:
-            hist = DEMO_DIR / "history.csv"
-            n = write_history_csv(world, history_from, first - timedelta(days=1), hist)
+    net_worlds = [NetworkWorld(world, "tg"), NetworkWorld(world, "ok")]
+    # Telegram and OK run faster than production pacing (1/s and 3/s) so the demo stays short;
+    # BENCHMARKS.md has their real-pace figures
+    fast = {RESOLVE: (100_000, 60.0), GET_FULL_CHANNEL: (100_000, 60.0)}
+    with (
+        VkEmulator(world, rate_limit=3.0, tokens={TOKEN}) as emulator,
+        TelegramEmulator(net_worlds[0], flood_limits=fast) as tg_emulator,
+        OkEmulator(net_worlds[1], rate_limit=DEMO_FAST_RPS, tokens={TOKEN}) as ok_emulator,
+    ):
+        extractors = {
+            "tg": TelegramExtractor(
+                TelegramCaller(
+                    telegram_client_from_env(api_url=tg_emulator.base_url),
+                    requests_per_second=DEMO_FAST_RPS,
+                )
+            ),
+            "ok": OkExtractor(
+                ok_client_from_env(
+                    DEFAULT_APP_KEY,
+                    TOKEN,
+                    application_secret_key=DEFAULT_APP_SECRET,
+                    base_url=ok_emulator.base_url,
+                    requests_per_second=DEMO_FAST_RPS,
+                )
+            ),
+        }
+
+        def extract_tg_ok(d: date) -> None:
+            tg_emulator.set_date(d)
+            ok_emulator.set_date(d)
+            for network, extractor in extractors.items():
+                summary = extract_network(
+                    network, d, registry=registry, warehouse=warehouse, extractor=extractor
+                )
+                out(summary.describe())
+
+        # Telegram and OK names are resolved on the first day, before any channel is renamed
+        # (then the id is kept); their history up to two days ago is imported, and the last two
+        # days go through their extractors. VK: imported history, then every day via vk_api.
+        extract_tg_ok(history_from)
+        for label, hist_from, hist_last, nets, with_vk in (
+            ("VK", history_from, first - timedelta(days=1), (), True),
+            (
+                "Telegram and OK",
+                history_from + timedelta(days=1),
+                last - timedelta(days=2),
+                net_worlds,
+                False,
+            ),
+        ):
+            if hist_from > hist_last:
+                continue
+            hist = DEMO_DIR / f"history-{'vk' if with_vk else 'tg-ok'}.csv"
+            n = write_history_csv(world, hist_from, hist_last, hist, nets, include_vk=with_vk)
             result = import_history(hist, warehouse)
             out(
-                f"imported {result.written.written} historical snapshots ({history_from}.."
-                f"{first - timedelta(days=1)}, {n} rows, {len(result.errors)} rejected)"
+                f"imported {result.written.written} historical {label} snapshots "
+                f"({hist_from}..{hist_last}, {n} rows, {len(result.errors)} rejected)"
             )
         client = VkClient(TOKEN, base_url=emulator.base_url, requests_per_second=3.0)
         summaries = []
@@ -248,6 +311,10 @@ def run_demo(days: int = 60, *, with_airflow: bool = True, out=print) -> int:
             f"extracted {days} days: {client.stats.requests} requests, "
             f"{client.stats.retries} retries; last day: {summaries[-1].describe()}"
         )
+        for d in (last - timedelta(days=1), last):
+            extract_tg_ok(d)
+        for extractor in extractors.values():
+            extractor.close()
         load_registry_into_warehouse(registry, warehouse)
         with tqdm(total=1, desc="dbt build", unit="build") as bar:
             result = build(warehouse)
@@ -260,6 +327,13 @@ def run_demo(days: int = 60, *, with_airflow: bool = True, out=print) -> int:
                 "GOSPULSE_REGISTRY": str(REGISTRY),
                 "GOSPULSE_VK_API_URL": emulator.base_url,
                 "VK_TOKEN": TOKEN,
+                "GOSPULSE_TG_API_URL": tg_emulator.base_url,
+                "GOSPULSE_TG_RPS": str(DEMO_FAST_RPS),
+                "GOSPULSE_OK_API_URL": ok_emulator.base_url,
+                "GOSPULSE_OK_RPS": str(DEMO_FAST_RPS),
+                "OK_APP_KEY": DEFAULT_APP_KEY,
+                "OK_ACCESS_TOKEN": TOKEN,
+                "OK_APP_SECRET": DEFAULT_APP_SECRET,
                 "GOSPULSE_AUDIENCE_SECRET": AUDIENCE_SECRET,
             }
             logical = datetime(last.year, last.month, last.day, 3, tzinfo=tz)
