@@ -79,3 +79,86 @@ def test_extract_then_build_from_the_command_line(tmp_path, monkeypatch, capsys)
 def test_extract_rejects_unknown_networks(capsys):
     assert main(["extract", "--date", "2026-05-01", "--networks", "vk,fb"]) == 2
     assert "unknown network(s) fb" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_extract_all_networks_then_top_across_networks(tmp_path, monkeypatch, capsys):
+    from emulators.networld import NetworkWorld, write_registry
+    from emulators.ok.server import DEFAULT_APP_KEY, DEFAULT_APP_SECRET, OkEmulator
+    from emulators.telegram.server import TelegramEmulator
+
+    world = World(seed=3, start=date(2026, 5, 1), n_pages=80)
+    tg_world, ok_world = NetworkWorld(world, "tg"), NetworkWorld(world, "ok")
+    write_registry(world, tmp_path / "42.csv", ("vk", "tg", "ok"))
+    warehouse = tmp_path / "wh" / "gospulse.duckdb"
+    with (
+        VkEmulator(world, rate_limit=3.0, tokens={TOKEN}) as vk,
+        TelegramEmulator(tg_world) as tg,
+        OkEmulator(ok_world, rate_limit=20.0, tokens={TOKEN}) as ok,
+    ):
+        for name, value in {
+            "GOSPULSE_WAREHOUSE": str(warehouse),
+            "GOSPULSE_REGISTRY": str(tmp_path / "42.csv"),
+            "GOSPULSE_VK_API_URL": vk.base_url,
+            "VK_TOKEN": TOKEN,
+            "GOSPULSE_TG_API_URL": tg.base_url,
+            "GOSPULSE_TG_RPS": "20",
+            "GOSPULSE_OK_API_URL": ok.base_url,
+            "GOSPULSE_OK_RPS": "20",
+            "OK_APP_KEY": DEFAULT_APP_KEY,
+            "OK_ACCESS_TOKEN": TOKEN,
+            "OK_APP_SECRET": DEFAULT_APP_SECRET,
+        }.items():
+            monkeypatch.setenv(name, value)
+        for day in ("2026-05-01", "2026-05-31"):
+            for emulator in (vk, tg, ok):
+                emulator.set_date(date.fromisoformat(day))
+            assert main(["extract", "--date", day, "--networks", "vk,tg,ok"]) == 0
+            out = capsys.readouterr().out
+            for network in ("vk", "tg", "ok"):
+                assert f"{network} {day}: success — " in out
+        assert main(["build"]) == 0
+        capsys.readouterr()
+    args = ["top", "--start", "2026-05-01", "--end", "2026-05-31", "--n", "500"]
+    assert main([*args, "--network", "all", "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()[1:]
+    networks = [line.split(",")[1] for line in lines]
+    assert set(networks) == {"vk", "tg", "ok"}  # one ranking across networks
+    ranks = [int(line.split(",")[0]) for line in lines]
+    assert ranks == list(range(1, len(lines) + 1))
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        totals = dict(
+            con.execute(
+                "select network, members_total from marts.mart_region_growth "
+                "where month_start = date '2026-05-01'"
+            ).fetchall()
+        )
+        orgs = con.execute(
+            "select count(*) from marts.mart_organization_growth "
+            "where network = 'all' and pages_total >= 2 and month_start = date '2026-05-01'"
+        ).fetchone()[0]
+    finally:
+        con.close()
+    day = date(2026, 5, 31)
+    expected = {
+        "vk": sum(
+            s.members_count
+            for s in (world.state_on(p, day) for p in world.pages)
+            if s.deactivated is None and not s.is_closed
+        ),
+        "tg": sum(
+            s.members_count
+            for s in (tg_world.state_on(p, day) for p in tg_world.pages)
+            if s.status == "ok"
+        ),
+        "ok": sum(
+            s.members_count
+            for s in (ok_world.state_on(p, day) for p in ok_world.pages)
+            if s.status == "ok"
+        ),
+    }
+    # members_on counts ok snapshots only: closed, deleted and banned pages are not summed
+    assert {k: totals[k] for k in expected} == expected
+    assert totals["all"] == sum(expected.values())
+    assert orgs > 0  # organizations with pages on several networks get a combined total
