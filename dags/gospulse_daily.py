@@ -4,7 +4,9 @@ validate registry → per network (task groups vk, tg, ok): plan batches → fet
 (mapped) → load → VK member-list sketches (when a hashing secret is configured) → dbt build →
 summary. A network that is down or rate-limited records its failure and does not hold back the
 others; the marts are built from whatever was loaded, and the summary names the incomplete
-networks (the run fails if a network got no data at all).
+networks (the run fails if a network got no data at all). Each network's batch passes a Great
+Expectations gate before it is loaded; a rejected batch is kept out of the warehouse and the
+marts are not rebuilt that day (the previous marts stay), with the reasons in the summary.
 """
 
 from __future__ import annotations
@@ -62,10 +64,10 @@ def gospulse_daily():
     # marts rebuild from whatever raw data is stored even if a network or the audience step
     # failed: the day's counts must not wait for them; the summary says what is missing
     @task(trigger_rule="all_done")
-    def build_marts() -> dict:
+    def build_marts(ti=None) -> dict:
         from gospulse.tasks import build_marts as build
 
-        return build()
+        return build({n: ti.xcom_pull(task_ids=f"{n}.load_snapshots") for n in NETWORKS})
 
     # the verdict is a pure function of what the run stored: a retry cannot change it
     @task(trigger_rule="all_done", retries=0)

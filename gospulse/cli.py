@@ -73,7 +73,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
             failed.append(network)
             continue
         print(summary.describe())
-        if summary.status == "failed":
+        if summary.status in ("failed", "rejected"):
             failed.append(network)
     return 1 if failed else 0
 

@@ -24,6 +24,7 @@ from gospulse.registry import ValidationResult, load_registry, registry_paths
 from gospulse.warehouse import (
     ExtractRun,
     SnapshotRow,
+    WriteResult,
     bulk_insert,
     connect,
     record_run,
@@ -384,8 +385,18 @@ def load_batches(plan: ExtractPlan, *, cleanup: bool = True) -> RunSummary:
             "unresolved: "
             + ", ".join(f"{u['screen_name']} ({u['status']})" for u in plan.unresolved[:5])
         )
+    gate = None
+    if ok + unavailable > 0:
+        # a network that returned nothing has nothing to gate: its error rows are the record
+        gate = gate_batch(plan, rows)
+        if not gate.success:
+            status = "rejected"
+            notes.insert(0, f"{gate.describe()}; batch kept in {plan.staging_dir}, not loaded")
     with connect(Path(plan.warehouse)) as con:
-        written = replace_snapshots(con, rows, replace_dates=[plan.snapshot_date])
+        if gate is not None and not gate.success:
+            written = WriteResult(written=0, kept_existing=0)
+        else:
+            written = replace_snapshots(con, rows, replace_dates=[plan.snapshot_date])
         summary = RunSummary(
             run_id=plan.run_id,
             network=plan.network,
@@ -425,10 +436,30 @@ def load_batches(plan: ExtractPlan, *, cleanup: bool = True) -> RunSummary:
                 pages_deferred=deferred,
             ),
         )
-    if cleanup:
+    # a rejected batch stays in staging for inspection; a rerun of the day replaces it
+    if cleanup and status != "rejected":
         shutil.rmtree(plan.staging_dir, ignore_errors=True)
     log.info("%s", summary.describe())
     return summary
+
+
+def quality_dir(warehouse: Path) -> Path:
+    """Where data-quality artefacts (GX Data Docs) of a warehouse are kept."""
+    return Path(warehouse).parent / "quality"
+
+
+def gate_batch(plan: ExtractPlan, rows: list[SnapshotRow]):
+    """The raw batch gate (expectations.raw_batch) for the plan's rows; Data Docs per date."""
+    from expectations.raw_batch import validate_batch
+
+    docs = quality_dir(Path(plan.warehouse)) / "data_docs" / plan.network / str(plan.snapshot_date)
+    return validate_batch(
+        rows,
+        network=plan.network,
+        snapshot_date=plan.snapshot_date,
+        expected_rows=len(plan.addresses),
+        docs_dir=docs,
+    )
 
 
 def extract_network(

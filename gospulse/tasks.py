@@ -151,11 +151,24 @@ def collect_audience(extract: dict) -> dict:
     return {"enabled": True, **asdict(summary), "snapshot_date": str(summary.snapshot_date)}
 
 
-def build_marts() -> dict:
-    """Load the current registry and run dbt build."""
+def build_marts(extracts: dict[str, dict | None] | None = None) -> dict:
+    """Load the current registry and run dbt build, unless a network's batch failed the gate.
+
+    A rejected batch is not in the warehouse; the marts are held at the last good build so a
+    reader never sees a day that is partly a bad batch, and the summary says why.
+    """
     from gospulse.pipeline import load_registry_into_warehouse
     from gospulse.transform import build
 
+    rejected = {
+        n: e.get("message", "")
+        for n, e in (extracts or {}).items()
+        if e and e["status"] == "rejected"
+    }
+    if rejected:
+        reason = "; ".join(f"{n}: {m}" for n, m in rejected.items())
+        log.error("marts not rebuilt, the raw gate rejected a batch — %s", reason)
+        return {"summary": None, "held": reason}
     registry = _registry()
     load_registry_into_warehouse(registry, warehouse_path())
     result = build(Path(warehouse_path()))
@@ -187,7 +200,7 @@ def summarize(extracts: dict[str, dict | None], audience: dict | None, build: di
             f"{e['requests']} requests, {e['retries']} retries"
             + (f" — {e['message']}" if e["status"] != "success" and e["message"] else "")
         )
-        if e["status"] == "failed":
+        if e["status"] in ("failed", "rejected"):
             failed.append(name)
         elif e["status"] == "partial":
             incomplete.append(name)
@@ -200,7 +213,12 @@ def summarize(extracts: dict[str, dict | None], audience: dict | None, build: di
         )
     else:
         heard = f"audience: off ({audience.get('reason')}). "
-    built = build["summary"] if build else "marts were not rebuilt (see build_marts)"
+    if build and build.get("held"):
+        built = f"marts NOT rebuilt, previous marts kept: {build['held']}"
+    elif build:
+        built = build["summary"]
+    else:
+        built = "marts were not rebuilt (see build_marts)"
     verdict = (
         f"incomplete networks: {', '.join(failed + incomplete)}"
         if failed or incomplete
@@ -209,5 +227,5 @@ def summarize(extracts: dict[str, dict | None], audience: dict | None, build: di
     text = f"gospulse daily {day}: " + "; ".join(parts) + f". {verdict}. {heard}dbt: {built}"
     log.info("%s", text)
     if failed:
-        raise RuntimeError(f"no data from {', '.join(failed)} for {day}: {text}")
+        raise RuntimeError(f"no usable data from {', '.join(failed)} for {day}: {text}")
     return text

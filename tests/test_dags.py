@@ -150,7 +150,7 @@ def test_daily_dag_with_one_network_down_loads_the_others(tmp_path):
         output = (home / "gospulse_daily.log").read_text()
     for secret in (TOKEN, "ok-dag-test-token", "ok-dag-test-app-secret"):
         assert secret not in output
-    assert "no data from Odnoklassniki" in output
+    assert "no usable data from Odnoklassniki" in output
     assert "incomplete networks: Odnoklassniki" in output
     con = duckdb.connect(str(warehouse), read_only=True)
     try:

@@ -105,13 +105,13 @@ def test_summary_names_incomplete_networks_and_fails_on_a_dead_one():
     )
     assert "incomplete networks: Telegram" in text
     assert "VK success" in text and "5 deferred" in text
-    with pytest.raises(RuntimeError, match="no data from Odnoklassniki"):
+    with pytest.raises(RuntimeError, match="no usable data from Odnoklassniki"):
         tasks.summarize(
             {"vk": _extract("vk", "success"), "ok": _extract("ok", "failed", "HTTP 502")},
             audience,
             build,
         )
-    with pytest.raises(RuntimeError, match="no data from Telegram"):
+    with pytest.raises(RuntimeError, match="no usable data from Telegram"):
         tasks.summarize({"vk": _extract("vk", "success"), "tg": None}, None, None)
     complete = tasks.summarize(
         {
