@@ -78,6 +78,37 @@ def cmd_extract(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_incidents(args: argparse.Namespace) -> int:
+    from gospulse.alerts import load_incidents
+    from gospulse.warehouse import warehouse_path
+
+    incidents = load_incidents(warehouse_path(), open_only=args.open, since=args.since)
+    if args.format == "json":
+        from dataclasses import asdict
+
+        rows = [{**asdict(i), "key": i.key} for i in incidents]
+        print(json.dumps(rows, ensure_ascii=False, default=str, indent=2))
+        return 0
+    for incident in incidents:
+        print(f"{incident.status:<6} {incident.line()}")
+    print(
+        f"{len(incidents)} incidents"
+        + (" open" if args.open else "")
+        + (f" seen since {args.since}" if args.since else ""),
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    from gospulse.transform import generate_docs
+    from gospulse.warehouse import warehouse_path
+
+    target = generate_docs(warehouse_path())
+    print(f"dbt docs written to {target} (open index.html)")
+    return 0
+
+
 def cmd_telegram_login(args: argparse.Namespace) -> int:
     import os
 
@@ -290,6 +321,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by", choices=("abs", "pct"), default="abs")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     p.set_defaults(func=cmd_top)
+
+    p = sub.add_parser("incidents", help="data-quality incidents from the marts")
+    p.add_argument("--open", action="store_true", help="only incidents still open")
+    p.add_argument("--since", type=_date, help="only incidents seen on or after this date")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(func=cmd_incidents)
+
+    p = sub.add_parser("docs", help="build the dbt docs site next to the warehouse")
+    p.set_defaults(func=cmd_docs)
 
     tg = sub.add_parser("telegram", help="Telegram commands").add_subparsers(
         dest="telegram_command", required=True

@@ -207,3 +207,23 @@ def _read_run_results(path: Path) -> list[NodeResult]:
         )
         for r in data.get("results", [])
     ]
+
+
+def docs_dir(warehouse: Path) -> Path:
+    """Where `gospulse docs` keeps the dbt docs site of a warehouse."""
+    return Path(warehouse).resolve().parent / "docs" / "dbt"
+
+
+def generate_docs(warehouse: Path) -> Path:
+    """`dbt docs generate`, then the static site (index, manifest, catalog) into docs_dir."""
+    import shutil
+
+    result = run_dbt(["docs", "generate"], warehouse=warehouse)
+    target = docs_dir(warehouse)
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("index.html", "manifest.json", "catalog.json"):
+        source = result.target_dir / name
+        if not source.exists():
+            raise DbtError(["docs", "generate"], 0, [f"{name} was not written"], result.output)
+        shutil.copy2(source, target / name)
+    return target

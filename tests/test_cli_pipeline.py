@@ -35,6 +35,11 @@ def test_extract_then_build_from_the_command_line(tmp_path, monkeypatch, capsys)
         out = capsys.readouterr()
         assert "registry: 50 pages loaded, 0 bad rows skipped" in out.err
         assert "0 failed" in out.out
+        assert main(["docs"]) == 0
+        site = warehouse.parent / "docs" / "dbt"
+        assert f"dbt docs written to {site}" in capsys.readouterr().out
+        manifest = (site / "manifest.json").read_text(encoding="utf-8")
+        assert (site / "index.html").exists() and "mart_region_growth" in manifest
         readable = [p for p in world.pages if world.members_readable(p, date(2026, 5, 2))]
         a, b = sorted(readable, key=lambda p: -world.state_on(p, date(2026, 5, 2)).members_count)[
             :2
