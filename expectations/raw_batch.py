@@ -18,7 +18,6 @@ from gospulse.warehouse import STATUSES, SnapshotRow
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_ERROR_SHARE = 0.2
 KEY = ["network", "page_ref", "snapshot_date"]
 COLUMNS = ["network", "page_ref", "snapshot_date", "members_count", "status"]
 
@@ -60,10 +59,25 @@ def build_suite(name: str, *, expected_rows: int, max_error_share: float):
     )
 
 
+def configured_max_error_share() -> float:
+    """vars.dq.raw_gate.max_error_share of dbt_project.yml, where every DQ threshold lives."""
+    import yaml
+
+    from gospulse.transform import project_dir
+
+    config = yaml.safe_load((project_dir() / "dbt_project.yml").read_text(encoding="utf-8"))
+    try:
+        return float(config["vars"]["dq"]["raw_gate"]["max_error_share"])
+    except (KeyError, TypeError) as exc:
+        raise ValueError(
+            "dbt_project.yml has no vars.dq.raw_gate.max_error_share for the raw batch gate"
+        ) from exc
+
+
 def max_error_share_from_env() -> float:
-    """GOSPULSE_RAW_GATE_MAX_ERROR_SHARE, default 0.2 (a fifth of a network's pages failing)."""
+    """GOSPULSE_RAW_GATE_MAX_ERROR_SHARE, else the configured share (0.2 as shipped)."""
     text = os.environ.get("GOSPULSE_RAW_GATE_MAX_ERROR_SHARE")
-    value = float(text) if text else DEFAULT_MAX_ERROR_SHARE
+    value = float(text) if text else configured_max_error_share()
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"GOSPULSE_RAW_GATE_MAX_ERROR_SHARE must be in [0, 1], got {value}")
     return value

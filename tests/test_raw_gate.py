@@ -145,3 +145,16 @@ def _mart_dates(warehouse) -> list:
         ).fetchall()
     finally:
         con.close()
+
+
+def test_the_threshold_lives_with_the_other_dq_thresholds(monkeypatch):
+    from expectations.raw_batch import configured_max_error_share, max_error_share_from_env
+
+    monkeypatch.delenv("GOSPULSE_RAW_GATE_MAX_ERROR_SHARE", raising=False)
+    assert configured_max_error_share() == 0.2  # vars.dq.raw_gate in dbt_project.yml
+    assert max_error_share_from_env() == 0.2
+    monkeypatch.setenv("GOSPULSE_RAW_GATE_MAX_ERROR_SHARE", "0.5")
+    assert max_error_share_from_env() == 0.5
+    monkeypatch.setenv("GOSPULSE_RAW_GATE_MAX_ERROR_SHARE", "1.5")
+    with pytest.raises(ValueError, match="must be in"):
+        max_error_share_from_env()

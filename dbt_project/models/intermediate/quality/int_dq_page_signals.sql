@@ -1,0 +1,279 @@
+{#-
+    One row per page, day and rule that fires (thresholds: the dq var in dbt_project.yml):
+      status_change       the effective status is deleted/banned/closed/not_found after an ok
+                          snapshot; fires every day it lasts (fetch errors do not interrupt it)
+      renamed             the screen name differs from the previous ok snapshot's
+      stale               no ok snapshot for stale.days days while registered, unless the page
+                          is already broken (status_change) or its whole region is missing
+                          data that day (region_pages_missing speaks for it)
+      flagship_under_min  a flagship page with members_on <= flagship_min_members
+      drop_dod / jump     a fresh value below / above yesterday's members_on by at least
+                          min_pct percent AND min_abs subscribers
+      zscore              |change - expected| >= threshold * scale, min_abs_change and
+                          min_pct_change % of yesterday (int_dq_page_change_scores); not on
+                          days when drop_dod or jump already fired for the page
+    observed_value, expected_low and expected_high share value_unit; NULL bounds are unbounded.
+-#}
+{%- set broken = dq_setting('status_change', 'statuses') -%}
+{%- set always_critical = dq_setting('status_change', 'always_critical') -%}
+with page_days as (
+    select * from {{ ref('int_dq_page_days') }}
+),
+
+change_scores as (
+    select * from {{ ref('int_dq_page_change_scores') }}
+),
+
+region_outages as (
+    select distinct region_code, network, signal_date
+    from {{ ref('int_dq_region_signals') }}
+    where rule = 'region_pages_missing'
+),
+
+status_changes as (
+    select
+        network,
+        page_ref,
+        snapshot_date as signal_date,
+        'status_change' as rule,
+        case
+            {%- if always_critical %}
+            when effective_status in {{ dq_string_list(always_critical) }} then 'critical'
+            {%- endif %}
+            when is_flagship then {{ dq_severity('status_change', 'flagship_severity') }}
+            else {{ dq_severity('status_change') }}
+        end as severity,
+        cast(null as double precision) as observed_value,
+        'status' as value_unit,
+        cast(null as double precision) as expected_low,
+        cast(null as double precision) as expected_high,
+        'page ' || effective_status as headline,
+        'status ' || effective_status || ', last ok snapshot '
+            || cast(last_ok_date as varchar) as detail
+    from page_days
+    where effective_status in {{ dq_string_list(broken) }}
+        and last_ok_date is not null
+),
+
+renames as (
+    select
+        network,
+        page_ref,
+        snapshot_date as signal_date,
+        'renamed' as rule,
+        case
+            when is_flagship then {{ dq_severity('renamed', 'flagship_severity') }}
+            else {{ dq_severity('renamed') }}
+        end as severity,
+        cast(null as double precision) as observed_value,
+        'screen_name' as value_unit,
+        cast(null as double precision) as expected_low,
+        cast(null as double precision) as expected_high,
+        'screen name changed to ' || screen_name as headline,
+        'screen name ' || previous_screen_name || ' -> ' || screen_name
+            || ' (previous ok snapshot ' || cast(previous_ok_date as varchar) || ')' as detail
+    from page_days
+    where status = 'ok'
+        and lower(screen_name) <> lower(previous_screen_name)
+),
+
+stale_pages as (
+    select
+        page_days.network,
+        page_days.page_ref,
+        page_days.snapshot_date as signal_date,
+        'stale' as rule,
+        {{ dq_severity('stale') }} as severity,
+        cast(page_days.days_without_ok as double precision) as observed_value,
+        'days' as value_unit,
+        cast(0 as double precision) as expected_low,
+        cast({{ dq_setting('stale', 'days') }} - 1 as double precision) as expected_high,
+        'no data for ' || cast(page_days.days_without_ok as varchar) || ' days' as headline,
+        'no ok snapshot for ' || cast(page_days.days_without_ok as varchar)
+            || ' days (status ' || page_days.status || ', last ok snapshot '
+            || coalesce(cast(page_days.last_ok_date as varchar), 'never') || ')' as detail
+    from page_days
+    left join region_outages
+        on region_outages.region_code = page_days.region_code
+        and region_outages.network in (page_days.network, 'all')
+        and region_outages.signal_date = page_days.snapshot_date
+    where page_days.days_without_ok >= {{ dq_setting('stale', 'days') }}
+        and page_days.effective_status not in {{ dq_string_list(broken) }}
+        and region_outages.region_code is null
+),
+
+flagships_under_min as (
+    select
+        network,
+        page_ref,
+        snapshot_date as signal_date,
+        'flagship_under_min' as rule,
+        {{ dq_severity('flagship_under_min') }} as severity,
+        cast(members_count as double precision) as observed_value,
+        'members' as value_unit,
+        cast({{ var('flagship_min_members') }} + 1 as double precision) as expected_low,
+        cast(null as double precision) as expected_high,
+        'flagship page at ' || cast(members_count as varchar) || ' subscribers' as headline,
+        cast(members_count as varchar) || ' subscribers, a flagship needs more than '
+            || cast({{ var('flagship_min_members') }} as varchar) as detail
+    from page_days
+    where is_flagship
+        and members_count <= {{ var('flagship_min_members') }}
+),
+
+day_changes as (
+    select
+        network,
+        page_ref,
+        snapshot_date,
+        is_flagship,
+        members_prev,
+        members_count,
+        members_count - members_prev as change,
+        case
+            when members_prev > 0
+                then round(cast(100.0 * (members_count - members_prev) / members_prev
+                    as numeric), 1)
+        end as change_pct
+    from page_days
+    where is_fresh and members_prev is not null
+),
+
+drops as (
+    select
+        network,
+        page_ref,
+        snapshot_date as signal_date,
+        'drop_dod' as rule,
+        case
+            when members_prev - members_count >= {{ dq_setting('drop_dod', 'critical_abs') }}
+                and 100.0 * (members_prev - members_count)
+                    >= {{ dq_setting('drop_dod', 'critical_pct') }} * members_prev
+                then {{ dq_severity('drop_dod', 'critical_severity') }}
+            else {{ dq_severity('drop_dod') }}
+        end as severity,
+        cast(members_count as double precision) as observed_value,
+        'members' as value_unit,
+        cast(members_prev - greatest(
+            {{ dq_setting('drop_dod', 'min_abs') }},
+            members_prev * {{ dq_setting('drop_dod', 'min_pct') }} / 100.0
+        ) as double precision) as expected_low,
+        cast(null as double precision) as expected_high,
+        'subscribers fell by ' || cast(members_prev - members_count as varchar)
+            || ' (' || cast(change_pct as varchar) || ' %)' as headline,
+        cast(members_prev as varchar) || ' -> ' || cast(members_count as varchar)
+            || ' subscribers (' || cast(change_pct as varchar) || ' %)' as detail
+    from day_changes
+    where members_prev - members_count >= {{ dq_setting('drop_dod', 'min_abs') }}
+        and 100.0 * (members_prev - members_count)
+            >= {{ dq_setting('drop_dod', 'min_pct') }} * members_prev
+),
+
+jumps as (
+    select
+        network,
+        page_ref,
+        snapshot_date as signal_date,
+        'jump' as rule,
+        {{ dq_severity('jump') }} as severity,
+        cast(members_count as double precision) as observed_value,
+        'members' as value_unit,
+        cast(null as double precision) as expected_low,
+        cast(members_prev + greatest(
+            {{ dq_setting('jump', 'min_abs') }},
+            members_prev * {{ dq_setting('jump', 'min_pct') }} / 100.0
+        ) as double precision) as expected_high,
+        'subscribers rose by ' || cast(members_count - members_prev as varchar)
+            || coalesce(' (+' || cast(change_pct as varchar) || ' %)', '') as headline,
+        cast(members_prev as varchar) || ' -> ' || cast(members_count as varchar)
+            || ' subscribers' || coalesce(' (+' || cast(change_pct as varchar) || ' %)', '')
+            as detail
+    from day_changes
+    where members_count - members_prev >= {{ dq_setting('jump', 'min_abs') }}
+        and 100.0 * (members_count - members_prev)
+            >= {{ dq_setting('jump', 'min_pct') }} * members_prev
+),
+
+zscore_bands as (
+    select
+        change_scores.*,
+        greatest(
+            {{ dq_setting('zscore', 'threshold') }} * change_scores.change_scale,
+            {{ dq_setting('zscore', 'min_abs_change') }},
+            change_scores.members_prev * {{ dq_setting('zscore', 'min_pct_change') }} / 100.0
+        ) as half_width
+    from change_scores
+    where change_scores.z_score is not null
+),
+
+zscores as (
+    select
+        zscore_bands.network,
+        zscore_bands.page_ref,
+        zscore_bands.snapshot_date as signal_date,
+        'zscore' as rule,
+        {{ dq_severity('zscore') }} as severity,
+        cast(zscore_bands.change as double precision) as observed_value,
+        'change' as value_unit,
+        cast(zscore_bands.expected_change - zscore_bands.half_width as double precision)
+            as expected_low,
+        cast(zscore_bands.expected_change + zscore_bands.half_width as double precision)
+            as expected_high,
+        'unusual ' || case when zscore_bands.change < zscore_bands.expected_change
+            then 'fall' else 'rise' end || ' of ' || cast(zscore_bands.change as varchar)
+            || ' subscribers' as headline,
+        'change ' || cast(zscore_bands.change as varchar) || ', expected '
+            || cast(round(cast(zscore_bands.expected_change as numeric), 1) as varchar)
+            || ' (z ' || cast(round(cast(zscore_bands.z_score as numeric), 1) as varchar)
+            || case when zscore_bands.is_seasonal then ', same weekday' else '' end
+            || ')' as detail
+    from zscore_bands
+    left join drops
+        on drops.network = zscore_bands.network
+        and drops.page_ref = zscore_bands.page_ref
+        and drops.signal_date = zscore_bands.snapshot_date
+    left join jumps
+        on jumps.network = zscore_bands.network
+        and jumps.page_ref = zscore_bands.page_ref
+        and jumps.signal_date = zscore_bands.snapshot_date
+    where abs(zscore_bands.change - zscore_bands.expected_change) >= zscore_bands.half_width
+        and drops.page_ref is null
+        and jumps.page_ref is null
+),
+
+page_signals as (
+    select * from status_changes
+    union all
+    select * from renames
+    union all
+    select * from stale_pages
+    union all
+    select * from flagships_under_min
+    union all
+    select * from drops
+    union all
+    select * from jumps
+    union all
+    select * from zscores
+)
+
+select
+    page_signals.network,
+    page_signals.page_ref,
+    page_signals.signal_date,
+    page_signals.rule,
+    page_signals.severity,
+    page_signals.observed_value,
+    page_signals.value_unit,
+    page_signals.expected_low,
+    page_signals.expected_high,
+    coalesce(page_days.title, page_signals.page_ref) || ': ' || page_signals.headline as title,
+    page_signals.detail,
+    page_days.registry_ref,
+    page_days.region_code,
+    page_days.is_flagship
+from page_signals
+inner join page_days
+    on page_days.network = page_signals.network
+    and page_days.page_ref = page_signals.page_ref
+    and page_days.snapshot_date = page_signals.signal_date
