@@ -1,9 +1,11 @@
 """Daily snapshot of every registered page on VK, Telegram and Odnoklassniki.
 
 validate registry → per network (task groups vk, tg, ok): plan batches → fetch each batch
-(mapped) → load → VK member-list sketches (when a hashing secret is configured) → dbt build →
-summary. A network that is down or rate-limited records its failure and does not hold back the
-others; the marts are built from whatever was loaded, and the summary names the incomplete
+(mapped) → load → VK member-list sketches (when a hashing secret is configured) → dbt build
+(marts and data-quality incidents) → alerts for new incidents → summary.
+
+A network that is down or rate-limited records its failure and does not hold back the others;
+the marts are built from whatever was loaded, and the summary names the incomplete
 networks (the run fails if a network got no data at all). Each network's batch passes a Great
 Expectations gate before it is loaded; a rejected batch is kept out of the warehouse and the
 marts are not rebuilt that day (the previous marts stay), with the reasons in the summary.
@@ -69,6 +71,13 @@ def gospulse_daily():
 
         return build({n: ti.xcom_pull(task_ids=f"{n}.load_snapshots") for n in NETWORKS})
 
+    # new data-quality incidents go out even when a network failed: that is when they matter
+    @task(trigger_rule="all_done")
+    def send_incident_alerts(ti=None) -> dict:
+        from gospulse.tasks import notify_incidents
+
+        return notify_incidents(ti.xcom_pull(task_ids="build_marts"))
+
     # the verdict is a pure function of what the run stored: a retry cannot change it
     @task(trigger_rule="all_done", retries=0)
     def log_summary(ti=None) -> str:
@@ -78,6 +87,7 @@ def gospulse_daily():
             {n: ti.xcom_pull(task_ids=f"{n}.load_snapshots") for n in NETWORKS},
             ti.xcom_pull(task_ids="collect_vk_audience"),
             ti.xcom_pull(task_ids="build_marts"),
+            ti.xcom_pull(task_ids="send_incident_alerts"),
         )
 
     registry = validate_registry()
@@ -92,7 +102,7 @@ def gospulse_daily():
     audience = collect_vk_audience(loads["vk"])
     built = build_marts()
     [audience, loads["tg"], loads["ok"]] >> built
-    built >> log_summary()
+    built >> send_incident_alerts() >> log_summary()
 
 
 gospulse_daily()

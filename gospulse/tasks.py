@@ -175,7 +175,12 @@ def build_marts(extracts: dict[str, dict | None] | None = None) -> dict:
     return {"summary": result.describe()}
 
 
-def summarize(extracts: dict[str, dict | None], audience: dict | None, build: dict | None) -> str:
+def summarize(
+    extracts: dict[str, dict | None],
+    audience: dict | None,
+    build: dict | None,
+    alerts: dict | None = None,
+) -> str:
     """One readable paragraph for the task log; fails the run if a network got no data at all.
 
     It runs after the marts were built from whatever was loaded, so one network's outage is
@@ -225,7 +230,25 @@ def summarize(extracts: dict[str, dict | None], audience: dict | None, build: di
         else "all networks complete"
     )
     text = f"gospulse daily {day}: " + "; ".join(parts) + f". {verdict}. {heard}dbt: {built}"
+    if alerts:
+        sent = ", ".join(f"{n} by {c}" for c, n in alerts.get("sent", {}).items()) or "none sent"
+        broken = "".join(f"; {c} FAILED: {why}" for c, why in alerts.get("failed", {}).items())
+        text += f". alerts: {alerts.get('new', 0)} new incidents, {sent}{broken}"
     log.info("%s", text)
     if failed:
         raise RuntimeError(f"no usable data from {', '.join(failed)} for {day}: {text}")
     return text
+
+
+def notify_incidents(build: dict | None) -> dict:
+    """Send the open data-quality incidents not sent yet, through every configured channel."""
+    from gospulse.alerts import notifiers_from_env, notify_new_incidents
+
+    if not build or build.get("held") or not build.get("summary"):
+        return {"sent": {}, "failed": {}, "note": "marts not rebuilt: no new incidents evaluated"}
+    registry = _registry()
+    result = notify_new_incidents(
+        warehouse_path(), notifiers_from_env(), region_label=str(region_for(registry))
+    )
+    log.info("alerts: %s", result.describe())
+    return {"new": result.new, "sent": result.sent, "failed": result.failed}

@@ -42,6 +42,7 @@ def test_dags_parse_without_secrets_or_services(monkeypatch):
         "validate_registry",
         "collect_vk_audience",
         "build_marts",
+        "send_incident_alerts",
         "log_summary",
     }
     for network in ("vk", "tg", "ok"):
