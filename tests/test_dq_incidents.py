@@ -20,10 +20,10 @@ from types import SimpleNamespace
 
 import pytest
 
+from emulators.vk.direct import snapshot_rows
 from emulators.vk.server import Faults, VkEmulator
 from emulators.vk.world import Page, PageState, World
 from extractors.vk.client import VkClient
-from extractors.vk.records import snapshot_from_group
 from gospulse import transform
 from gospulse.pipeline import extract_vk, load_registry_into_warehouse
 from gospulse.registry import validate_registry
@@ -67,23 +67,7 @@ def day(n: int) -> date:
 
 
 def world_rows(world: World, d: date) -> list[SnapshotRow]:
-    """What the extractor stores for every page on d, from groups.getById-shaped objects."""
-    rows = []
-    for page in world.pages:
-        state = world.state_on(page, d)
-        group = {
-            "id": page.id,
-            "name": "DELETED" if state.deactivated == "deleted" else state.name,
-            "screen_name": state.screen_name,
-            "is_closed": state.is_closed,
-            "verified": int(page.verified),
-        }
-        if state.deactivated:
-            group["deactivated"] = state.deactivated
-        else:
-            group["members_count"] = state.members_count
-        rows.append(snapshot_from_group(group, d, run_id=f"direct-{d}"))
-    return rows
+    return snapshot_rows(world, d)
 
 
 def stored_rows(warehouse: Path, d: date) -> set[tuple]:
