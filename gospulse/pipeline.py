@@ -15,7 +15,7 @@ import os
 import shutil
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from extractors.base import NetworkExtractor, PageAddress
@@ -34,6 +34,26 @@ from gospulse.warehouse import (
 log = logging.getLogger(__name__)
 
 DEFAULT_REGISTRY = Path("registry")
+
+# A name the network said does not exist (not_found, deleted…) is asked again only after this
+# many days: name resolution is the tightly limited call (Telegram: ~30 a minute), and a dead
+# address in the registry must not eat that budget every morning. Network errors retry each run.
+RERESOLVE_DAYS_ENV = "GOSPULSE_RERESOLVE_DAYS"
+DEFAULT_RERESOLVE_DAYS = 7
+
+
+def reresolve_days() -> int:
+    """Days before a definitively unresolvable name is tried again ($GOSPULSE_RERESOLVE_DAYS)."""
+    raw = os.environ.get(RERESOLVE_DAYS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_RERESOLVE_DAYS
+    try:
+        days = int(raw)
+    except ValueError:
+        raise ValueError(f"{RERESOLVE_DAYS_ENV}={raw!r} is not a whole number of days") from None
+    if days < 0:
+        raise ValueError(f"{RERESOLVE_DAYS_ENV}={raw!r} must not be negative")
+    return days
 
 
 @dataclass
@@ -191,6 +211,20 @@ def _known_refs(warehouse: Path, network: str) -> dict[str, tuple[str, str | Non
     return {name: (ref, key) for name, ref, key in rows}
 
 
+def _recently_unresolvable(
+    warehouse: Path, network: str, within_days: int
+) -> dict[str, tuple[str, datetime]]:
+    """Names the network recently said do not exist: name -> (status, when it said so)."""
+    with connect(warehouse) as con:
+        rows = con.execute(
+            "select ref_value, status, resolved_at from raw.page_refs "
+            "where network = ? and ref_kind = 'screen_name' and status not in ('ok', 'error') "
+            "and resolved_at > ?",
+            [network, datetime.now() - timedelta(days=within_days)],
+        ).fetchall()
+    return {name: (status, at) for name, status, at in rows}
+
+
 def _addresses(
     pages: list, known: dict[str, tuple[str, str | None]]
 ) -> dict[str, list[str | None]]:
@@ -217,8 +251,18 @@ def plan_extract(
     """Resolve the network's new registry names (kept for good) and batch the ids."""
     pages = [p for p in registry.pages if p.network == network]
     known = _known_refs(warehouse, network)
-    names = sorted({p.ref.value for p in pages if p.ref.kind == "screen_name"} - set(known))
-    unresolved: list[dict[str, str | None]] = []
+    wanted = {p.ref.value for p in pages if p.ref.kind == "screen_name"} - set(known)
+    dead = _recently_unresolvable(warehouse, network, reresolve_days())
+    unresolved: list[dict[str, str | None]] = [
+        {
+            "screen_name": name,
+            "status": dead[name][0],
+            "error": f"not asked again until {reresolve_days()} days after "
+            f"{dead[name][1]:%Y-%m-%d %H:%M}",
+        }
+        for name in sorted(wanted & set(dead))
+    ]
+    names = sorted(wanted - set(dead))
     before = extractor.counters()
     if names:
         log.info("resolving %d new %s names", len(names), network)

@@ -99,7 +99,7 @@ def test_statuses_and_counts_match_the_world(world, registry, emulator, tmp_path
         assert rows[str(e.page_id)][2] == e.new_screen_name
         assert rows[str(e.page_id)][1] is not None
     assert rows["999999999"] == (None, "not_found", None)
-    # an unknown name is tried again and reported on every run until the registry is fixed
+    # an unknown name is reported on every run until the registry is fixed
     assert summary.unresolved == 1
     assert "no_such_page_anywhere (not_found)" in summary.message
     with connect(warehouse, read_only=True) as con:
@@ -112,9 +112,10 @@ def test_statuses_and_counts_match_the_world(world, registry, emulator, tmp_path
             "where snapshot_date = ?",
             [day],
         ).fetchall()
-    assert runs == [("success", summary.pages_ok, summary.pages_unavailable, 0, 2)]
-    # 300 ids fit one groups.getById call: one execute for the day, one to re-try the name
-    assert client.stats.requests - before == 2
+    assert runs == [("success", summary.pages_ok, summary.pages_unavailable, 0, 1)]
+    # 300 ids fit one groups.getById call: one execute for the day; the dead name is not asked
+    # again within the re-resolve period (the next test)
+    assert client.stats.requests - before == 1
     assert client.stats.rate_limited == 0
 
 
@@ -218,10 +219,46 @@ def test_slow_responses_time_out_and_are_retried_then_recorded(world, registry, 
     emulator.faults = Faults()
     time.sleep(1.6)  # the last delayed answer is still on its way
     assert emulator.stats.abandoned >= 1
-    # first try and two retries, for the batch and for the registry's unresolvable name
-    assert slow.stats.errors.get("ReadTimeout", 0) == 6
+    # first try and two retries for the batch; the registry's dead name is not asked again
+    assert slow.stats.errors.get("ReadTimeout", 0) == 3
     assert summary.status == "failed"
     rows = stored(warehouse, day)
     assert {status for _, status, _ in rows.values()} == {"error"}
     assert all(members is None for members, _, _ in rows.values())
     assert "ReadTimeout" in summary.message
+
+
+def test_a_dead_name_is_asked_again_only_after_the_reresolve_period(
+    world, registry, emulator, tmp_path, monkeypatch
+):
+    warehouse = tmp_path / "w.duckdb"
+    client = client_for(emulator)
+
+    def asked_at():
+        with connect(warehouse, read_only=True) as con:
+            return con.execute(
+                "select status, resolved_at from raw.page_refs "
+                "where ref_value = 'no_such_page_anywhere'"
+            ).fetchone()
+
+    emulator.set_date(START)
+    extract_vk(START, registry=registry, warehouse=warehouse, client=client)
+    first = asked_at()
+    assert first[0] == "not_found"
+    emulator.set_date(START + timedelta(days=1))
+    summary = extract_vk(
+        START + timedelta(days=1), registry=registry, warehouse=warehouse, client=client
+    )
+    # not asked again (the stored answer is untouched) yet still reported as unresolved
+    assert asked_at() == first
+    assert summary.unresolved == 1
+    assert "no_such_page_anywhere (not_found)" in summary.message
+
+    monkeypatch.setenv("GOSPULSE_RERESOLVE_DAYS", "0")
+    extract_vk(START + timedelta(days=1), registry=registry, warehouse=warehouse, client=client)
+    again = asked_at()
+    assert again[0] == "not_found" and again[1] > first[1]
+
+    monkeypatch.setenv("GOSPULSE_RERESOLVE_DAYS", "weekly")
+    with pytest.raises(ValueError, match="GOSPULSE_RERESOLVE_DAYS='weekly'"):
+        extract_vk(START + timedelta(days=2), registry=registry, warehouse=warehouse, client=client)
