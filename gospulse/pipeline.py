@@ -20,6 +20,7 @@ from pathlib import Path
 
 from extractors.base import NetworkExtractor, PageAddress
 from extractors.vk.client import VkClient
+from extractors.vk.pool import VkClientPool, split_tokens
 from gospulse.registry import ValidationResult, load_registry, registry_paths
 from gospulse.warehouse import (
     ExtractRun,
@@ -149,14 +150,22 @@ def _write_json_atomic(path: Path, data: object) -> None:
     os.replace(tmp, path)
 
 
-def vk_client_from_env(token: str | None = None) -> VkClient:
-    """A VK client configured from VK_TOKEN, GOSPULSE_VK_API_URL and GOSPULSE_VK_RPS."""
-    return VkClient(
-        token if token is not None else os.environ.get("VK_TOKEN", ""),
-        base_url=os.environ.get("GOSPULSE_VK_API_URL") or None,
-        requests_per_second=float(os.environ.get("GOSPULSE_VK_RPS", "3")),
-        max_retries=int(os.environ.get("GOSPULSE_VK_MAX_RETRIES", "5")),
-    )
+def vk_client_from_env(token: str | None = None) -> VkClient | VkClientPool:
+    """A VK client from VK_TOKEN, GOSPULSE_VK_API_URL, GOSPULSE_VK_RPS and friends.
+
+    Several comma-separated tokens, or GOSPULSE_VK_CONNECTIONS_PER_TOKEN above 1, give a
+    VkClientPool that spreads requests over the tokens, each within its own rate limit.
+    """
+    tokens = split_tokens(token if token is not None else os.environ.get("VK_TOKEN", ""))
+    options = {
+        "base_url": os.environ.get("GOSPULSE_VK_API_URL") or None,
+        "requests_per_second": float(os.environ.get("GOSPULSE_VK_RPS", "3")),
+        "max_retries": int(os.environ.get("GOSPULSE_VK_MAX_RETRIES", "5")),
+    }
+    connections = int(os.environ.get("GOSPULSE_VK_CONNECTIONS_PER_TOKEN", "1"))
+    if len(tokens) > 1 or connections > 1:
+        return VkClientPool(tokens, connections_per_token=connections, **options)
+    return VkClient(tokens[0] if tokens else "", **options)
 
 
 def read_registry(spec: str | Path | None = None) -> ValidationResult:

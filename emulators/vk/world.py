@@ -379,12 +379,18 @@ def _make_spec(
     weights: list[float],
     titles: set[str],
 ) -> _Spec:
+    # One region's title pool holds ~10k distinct titles; a federal-size benchmark world would
+    # spend minutes drawing duplicates, so past that size a title is numbered after a few tries.
+    # Worlds up to 10k pages draw exactly as before (the demo world must not change).
+    huge = len(titles) >= 10_000
     for attempt in range(500):
         muni = rng.choices(MUNICIPALITIES, weights)[0]
         fitting = [t for t in templates if t.fits(muni)]
         template = rng.choices(fitting, [t.weight for t in fitting])[0]
         title, org, slug = _fill(template, muni, rng)
-        if attempt > 400:  # pool exhausted (huge worlds): make the title unique
+        if huge and attempt >= 2:  # numbered by the page count, so unique at once
+            title, slug = f"{title} ({len(titles)})", f"{slug[:24]}_{len(titles)}"
+        elif attempt > 400:  # pool exhausted: make the title unique
             title, slug = f"{title} ({attempt})", f"{slug[:26]}_{attempt}"
         if title in titles:
             continue

@@ -72,11 +72,15 @@ class VkClient:
         backoff_seconds: float = 0.5,
         timeout: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
+        limiter: SlidingWindowLimiter | None = None,
     ) -> None:
+        """`limiter` is shared by clients of one token (VkClientPool); else one per client."""
         if not token:
             raise VkAuthError("no VK token: set VK_TOKEN or the vk_api Airflow connection")
         self._session = VkEndpointSession(
-            base_url or VK_DEFAULT_BASE, SlidingWindowLimiter(requests_per_second), timeout=timeout
+            base_url or VK_DEFAULT_BASE,
+            limiter or SlidingWindowLimiter(requests_per_second),
+            timeout=timeout,
         )
         self._vk = vk_api.VkApi(
             token=token, api_version=API_VERSION, session=self._session, config=jconfig.MemoryConfig
@@ -135,6 +139,10 @@ class VkClient:
                 self.stats.wait_seconds += pause
             todo = again
         return [r for r in results if r is not None]
+
+    def close(self) -> None:
+        """Close the HTTP connections."""
+        self._session.close()
 
     def call(self, method: str, params: dict[str, Any]) -> Any:
         """One plain API call (no execute), with the same retries."""

@@ -12,6 +12,7 @@ from datetime import date
 
 from extractors.base import BatchResult, PageAddress, Resolution, chunked, sorted_unique
 from extractors.vk.client import CALLS_PER_EXECUTE, VkClient
+from extractors.vk.pool import VkClientPool
 from extractors.vk.records import (
     GROUP_FIELDS,
     groups_from_response,
@@ -28,9 +29,11 @@ IDS_PER_CALL = 500
 INVALID_PARAM = 100
 
 
-def plan_batches(page_refs: Iterable[str], ids_per_call: int = IDS_PER_CALL) -> list[list[str]]:
-    """Split unique ids into batches of one execute request each (25 calls x 500 ids)."""
-    return chunked(sorted_unique(page_refs), ids_per_call * CALLS_PER_EXECUTE)
+def plan_batches(
+    page_refs: Iterable[str], ids_per_call: int = IDS_PER_CALL, requests_per_batch: int = 1
+) -> list[list[str]]:
+    """Split unique ids into batches of `requests_per_batch` execute requests (25 x 500 ids)."""
+    return chunked(sorted_unique(page_refs), ids_per_call * CALLS_PER_EXECUTE * requests_per_batch)
 
 
 def resolve_screen_names(client: VkClient, names: Sequence[str]) -> list[Resolution]:
@@ -138,7 +141,7 @@ class VkExtractor:
 
     network = "vk"
 
-    def __init__(self, client: VkClient):
+    def __init__(self, client: VkClient | VkClientPool):
         self.client = client
 
     def counters(self) -> dict[str, float]:
@@ -154,7 +157,8 @@ class VkExtractor:
         return resolve_screen_names(self.client, names)
 
     def plan_batches(self, page_refs: Iterable[str]) -> list[list[str]]:
-        return plan_batches(page_refs)
+        # a batch keeps every token of a pool busy: one execute request per connection
+        return plan_batches(page_refs, requests_per_batch=getattr(self.client, "parallelism", 1))
 
     def fetch_batch(
         self,
@@ -166,4 +170,5 @@ class VkExtractor:
         return fetch_batch(self.client, page_refs, snapshot_date, run_id)
 
     def close(self) -> None:
-        """Nothing to release: requests' session closes with the client."""
+        """Release the client's connections (and a pool's threads)."""
+        self.client.close()
