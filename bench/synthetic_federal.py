@@ -29,7 +29,16 @@ MEAN_MEMBERS = 575  # 115 M subscriptions / 200,000 pages
 DAYS_PER_INSERT = 30  # bounds DuckDB's memory per statement
 
 
-def write_registry(con: duckdb.DuckDBPyConnection, pages: int, seed: int) -> None:
+def network_of(i: str, all_vk: bool) -> str:
+    """SQL for page i's network: 60 % VK, 15 % Telegram, 25 % OK, or all VK (audience bench)."""
+    if all_vk:
+        return "'vk'"
+    return f"case when {i} % 20 < 12 then 'vk' when {i} % 20 < 15 then 'tg' else 'ok' end"
+
+
+def write_registry(
+    con: duckdb.DuckDBPyConnection, pages: int, seed: int, *, all_vk: bool = False
+) -> None:
     """raw.registry_pages: pages spread over every region, 40 municipalities each, by id."""
     regions = sorted(REGIONS)
     con.execute("delete from raw.registry_pages")
@@ -53,8 +62,7 @@ def write_registry(con: duckdb.DuckDBPyConnection, pages: int, seed: int) -> Non
         from (
             select
                 i,
-                case when i % 20 < 12 then 'vk' when i % 20 < 15 then 'tg' else 'ok' end
-                    as network,
+                {network_of("i", all_vk)} as network,
                 (10000000 + i)::varchar as page_ref,
                 regions[1 + (hash(i, {seed}, 'r') % {len(regions)})::int] as region_code,
                 ? as sectors
@@ -66,7 +74,13 @@ def write_registry(con: duckdb.DuckDBPyConnection, pages: int, seed: int) -> Non
 
 
 def write_snapshots(
-    con: duckdb.DuckDBPyConnection, pages: int, days: int, end: date, seed: int
+    con: duckdb.DuckDBPyConnection,
+    pages: int,
+    days: int,
+    end: date,
+    seed: int,
+    *,
+    all_vk: bool = False,
 ) -> None:
     """raw.page_snapshots for every page and day in [end - days + 1, end]."""
     start = end - timedelta(days=days - 1)
@@ -80,8 +94,7 @@ def write_snapshots(
                 select
                     i,
                     (10000000 + i)::varchar as page_ref,
-                    case when i % 20 < 12 then 'vk' when i % 20 < 15 then 'tg' else 'ok' end
-                        as network,
+                    {network_of("i", all_vk)} as network,
                     -- heavy-tailed sizes: exp of a uniform, scaled to the mean
                     exp(7.0 * ((hash(i, {seed}, 'b') % 1000000) / 1000000.0))
                         * {MEAN_MEMBERS} / 157.0 as base,

@@ -1,0 +1,235 @@
+"""Benchmark: unique audience at federal scale — 200,000 page sketches merged into every scope.
+
+A synthetic federal population (46 M people, ~115 M subscriptions, each person following 1–4
+pages, page popularity heavy-tailed) is folded into one HLL and one theta sketch per page, as the
+audience collector stores them (raw.member_sketches; people are drawn as random 64-bit values,
+which is what keyed hashes of member ids look like). The registry spreads the pages over every
+region, 40 municipalities and the sectors (bench/synthetic_federal.py). Then, timed:
+
+- `dbt run` of int_audience_unions, the dbt Python model that unions page sketches into every
+  scope (region, municipality, sector, flagship, organization) for the day;
+- the national unique count from the regions' union sketches (gospulse.audience.federal), as a
+  federal aggregator merges them.
+
+Exact unique counts per region, per region x sector and nationally come from the synthetic
+ground truth, computed once with numpy.
+
+    .venv/bin/python bench/bench_audience_union.py            # 46 M people, 200,000 pages
+    .venv/bin/python bench/bench_audience_union.py --quick    # 4.6 M people, 20,000 pages
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+from datetime import date, datetime
+from pathlib import Path
+
+import datasketches as ds
+import duckdb
+import numpy as np
+import pandas as pd
+from synthetic_federal import write_registry  # bench/ is on sys.path when run as a script
+
+from gospulse.audience.federal import national_unique
+from gospulse.audience.sketches import HLL_LG_K, HLL_TYPE, THETA_LG_K
+from gospulse.transform import build, run_dbt
+from gospulse.warehouse import RAW_DDL
+
+DAY = date(2026, 10, 31)
+FOLLOWS_PER_PERSON = 2.5
+
+
+def distinct(a: np.ndarray) -> np.ndarray:
+    """Sorted distinct values by sort + compare: numpy 2's hash-based unique is far slower here."""
+    a = np.sort(a)
+    return a[np.concatenate(([True], a[1:] != a[:-1]))] if a.size else a
+
+
+def distinct_counts(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values and how often each occurs (sorted)."""
+    a = np.sort(a)
+    starts = np.flatnonzero(np.concatenate(([True], a[1:] != a[:-1])))
+    return a[starts], np.diff(np.concatenate((starts, [a.size])))
+
+
+def follows(people: int, pages: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(person, page) pairs, unique, sorted by page: 1–4 follows per person, heavy-tailed pages."""
+    rng = np.random.default_rng(seed)
+    per_person = 1 + (rng.random((people, 3)) < 0.5).sum(axis=1)
+    person = np.repeat(np.arange(people, dtype=np.int64), per_person)
+    weights = 1.0 / (np.arange(pages) + 1) ** 0.8
+    order = rng.permutation(pages)  # popular pages are spread over regions and sectors
+    page = order[rng.choice(pages, size=person.size, p=weights / weights.sum())]
+    pairs = distinct(person * pages + page)
+    person, page = pairs // pages, pairs % pages
+    by_page = np.argsort(page, kind="stable")
+    return person[by_page], page[by_page]
+
+
+def page_sketches(
+    person: np.ndarray, page: np.ndarray, pages: int, values: np.ndarray
+) -> list[tuple[int, bytes, bytes]]:
+    """(members, hll bytes, theta bytes) per page, with the collector's sketch settings."""
+    bounds = np.searchsorted(page, np.arange(pages + 1))
+    out = []
+    for p in range(pages):
+        hll = ds.hll_sketch(HLL_LG_K, HLL_TYPE)
+        theta = ds.update_theta_sketch(THETA_LG_K)
+        members = values[person[bounds[p] : bounds[p + 1]]].tolist()
+        for v in members:
+            hll.update(v)
+            theta.update(v)
+        out.append(
+            (len(members), bytes(hll.serialize_compact()), bytes(theta.compact().serialize()))
+        )
+    return out
+
+
+def write_warehouse(warehouse: Path, pages: int, sketches, seed: int) -> pd.DataFrame:
+    """Registry (all VK), the day's snapshots and member sketches; returns the registry."""
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute(RAW_DDL)
+        write_registry(con, pages, seed, all_vk=True)
+        registry = con.execute(
+            "select ref_value::bigint - 10000000 as page, ref_value as page_ref, region_code, "
+            "sector from raw.registry_pages order by page"
+        ).df()
+        now = datetime.now()
+        frame = pd.DataFrame(
+            {
+                "network": "vk",
+                "page_ref": registry["page_ref"],
+                "snapshot_date": DAY,
+                "status": "ok",
+                "members_count": [m for m, _, _ in sketches],
+                "members_read": [m for m, _, _ in sketches],
+                "hll_lg_k": HLL_LG_K,
+                "hll_sketch": [h for _, h, _ in sketches],
+                "theta_lg_k": THETA_LG_K,
+                "theta_sketch": [t for _, _, t in sketches],
+                "error": None,
+                "run_id": "bench",
+                "loaded_at": now,
+            }
+        )
+        con.register("frame", frame)
+        con.execute("insert into raw.member_sketches select * from frame")
+        con.execute(
+            """
+            insert into raw.page_snapshots
+            select network, page_ref, snapshot_date, members_count, 'ok', 'p' || page_ref,
+                'page ' || page_ref, true, null, 'synthetic', 'bench', loaded_at
+            from frame
+            """
+        )
+        con.unregister("frame")
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    return registry
+
+
+def exact_counts(person, page, registry: pd.DataFrame) -> dict:
+    """Exact unique people nationally, per region and per (region, sector)."""
+    region_of = registry["region_code"].to_numpy(dtype=np.int64)[page]
+    sector_codes, sector_index = np.unique(registry["sector"].to_numpy(), return_inverse=True)
+    sector_of = sector_index.astype(np.int64)[page]
+    out = {"national": int(distinct(person).size)}
+    keys = distinct(person * 100 + region_of)
+    regions, counts = distinct_counts(keys % 100)
+    out["region"] = {str(int(r)): int(c) for r, c in zip(regions, counts, strict=True)}
+    n_sectors = len(sector_codes)
+    keys = distinct((person * 100 + region_of) * n_sectors + sector_of)
+    pairs, counts = distinct_counts(keys % (100 * n_sectors))
+    out["sector"] = {
+        (str(int(k // n_sectors)), str(sector_codes[k % n_sectors])): int(c)
+        for k, c in zip(pairs, counts, strict=True)
+    }
+    return out
+
+
+def relative_errors(estimates: dict, exact: dict) -> list[float]:
+    return [abs(estimates[k] - v) / v for k, v in exact.items() if v >= 1000]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="10x smaller")
+    parser.add_argument("--seed", type=int, default=8)
+    args = parser.parse_args()
+    people, pages = (4_600_000, 20_000) if args.quick else (46_000_000, 200_000)
+
+    t0 = time.perf_counter()
+    person, page = follows(people, pages, args.seed)
+    values = np.random.default_rng(args.seed + 1).integers(1, 2**63 - 1, size=people)
+    sketches = page_sketches(person, page, pages, values)
+    warehouse = Path(tempfile.mkdtemp(prefix="gospulse-bench-audience-")) / "w.duckdb"
+    registry = write_warehouse(warehouse, pages, sketches, args.seed)
+    exact = exact_counts(person, page, registry)
+    print(
+        f"{people:,} people, {person.size:,} subscriptions, {pages:,} page sketches; "
+        f"setup {time.perf_counter() - t0:.0f} s"
+    )
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, "
+        f"{platform.python_implementation()} {platform.python_version()}"
+    )
+    del person, page, sketches
+
+    t0 = time.perf_counter()
+    build(warehouse)  # every model once, so the timed run below finds its parents built
+    print(f"first full dbt build (not timed for the target): {time.perf_counter() - t0:.0f} s")
+    walls = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        result = run_dbt(["run", "--select", "int_audience_unions"], warehouse=warehouse)
+        walls.append(time.perf_counter() - t0)
+    model_seconds = [n.execution_time for n in result.nodes]
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        rows = con.execute(
+            "select scope_type, scope_value, region_code, unique_estimate, union_hll_sketch "
+            "from intermediate.int_audience_unions where network = 'vk'"
+        ).fetchall()
+    finally:
+        con.close()
+    regions = {v: est for t, v, _, est, _ in rows if t == "region"}
+    sectors = {(str(r), v): est for t, v, r, est, _ in rows if t == "sector"}
+    blobs = [bytes(b) for t, _, _, _, b in rows if t == "region"]
+    t0 = time.perf_counter()
+    national = national_unique(blobs)
+    merge = time.perf_counter() - t0
+
+    scopes = len(rows)
+    union_s = statistics.median(walls)
+    print(
+        f"int_audience_unions: {scopes:,} scopes from {pages:,} page sketches in "
+        f"{statistics.median(model_seconds):.1f} s (dbt run {union_s:.1f} s, runs "
+        f"{', '.join(f'{w:.1f}' for w in walls)}); target < 60 s, ratio {union_s / 60:.2f}"
+    )
+    err = (national.value - exact["national"]) / exact["national"]
+    print(
+        f"national unique from {len(blobs)} region sketches: {national.value:,.0f} vs exact "
+        f"{exact['national']:,} ({err:+.2%}; target |error| <= 2%, exact inside the 95% bounds "
+        f"{national.lower <= exact['national'] <= national.upper}); merge {merge:.3f} s"
+    )
+    for name, estimates, truth in (
+        ("region", regions, exact["region"]),
+        ("region x sector", sectors, exact["sector"]),
+    ):
+        errors = relative_errors(estimates, truth)
+        print(
+            f"{name} scopes ({len(errors)} with >= 1,000 people): |error| median "
+            f"{statistics.median(errors):.2%}, max {max(errors):.2%}"
+        )
+
+
+if __name__ == "__main__":
+    main()
