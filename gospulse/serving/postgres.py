@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import duckdb
 import psycopg2
+import psycopg2.errors
 import psycopg2.extensions
 from psycopg2 import sql
 
@@ -36,6 +38,9 @@ SWAPPED_SCHEMAS = ("staging", "intermediate", "marts")
 NEXT_SUFFIX = "__next"
 OLD_SUFFIX = "__old"
 PUBLISH_INFO_TABLE = "publish_info"
+# the swap gives up a lock attempt before Postgres' deadlock_timeout (1 s) would pick a victim
+LOCK_TIMEOUT = "500ms"
+SWAP_ATTEMPTS = 120
 # DuckDB column types and the Postgres types that hold the same values
 _PG_TYPES = {
     "VARCHAR": "text",
@@ -265,29 +270,57 @@ def _record_build(con: psycopg2.extensions.connection, run_id: str) -> dict[str,
     return counts
 
 
-def swap_in(con: psycopg2.extensions.connection) -> None:
-    """Rename live → __old, __next → live and drop __old, for every schema, in ONE transaction."""
-    with con.cursor() as cur:
-        for schema in SWAPPED_SCHEMAS:
-            cur.execute("select 1 from pg_namespace where nspname = %s", [schema + NEXT_SUFFIX])
-            if cur.fetchone() is None:
-                raise PublishError(f"no schema {schema + NEXT_SUFFIX} to swap in")
-        _drop_schemas(cur, OLD_SUFFIX)
-        for schema in SWAPPED_SCHEMAS:
-            cur.execute(
-                sql.SQL("alter schema {} rename to {}").format(
-                    sql.Identifier(schema), sql.Identifier(schema + OLD_SUFFIX)
+def swap_in(con: psycopg2.extensions.connection, *, attempts: int = SWAP_ATTEMPTS) -> None:
+    """Rename live → __old, __next → live and drop __old, for every schema, in ONE transaction.
+
+    The transaction first takes every live relation's lock with a lock_timeout shorter than
+    Postgres' deadlock_timeout: a reader holding one mart while asking for another makes the
+    swap back off and retry, instead of a deadlock that could abort the reader.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            with con.cursor() as cur:
+                cur.execute(
+                    sql.SQL("set local lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT))
                 )
-                if _schema_exists(cur, schema)
-                else sql.SQL("select 1")
-            )
-            cur.execute(
-                sql.SQL("alter schema {} rename to {}").format(
-                    sql.Identifier(schema + NEXT_SUFFIX), sql.Identifier(schema)
+                for schema in SWAPPED_SCHEMAS:
+                    if not _schema_exists(cur, schema + NEXT_SUFFIX):
+                        raise PublishError(f"no schema {schema + NEXT_SUFFIX} to swap in")
+                cur.execute(
+                    "select quote_ident(n.nspname) || '.' || quote_ident(c.relname) "
+                    "from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+                    "where n.nspname = any(%s) and c.relkind in ('r', 'v', 'm', 'p') "
+                    "order by n.nspname, c.relname",
+                    [list(SWAPPED_SCHEMAS)],
                 )
-            )
-        _drop_schemas(cur, OLD_SUFFIX)
-    con.commit()
+                live = [name for (name,) in cur.fetchall()]
+                if live:
+                    cur.execute(f"lock table {', '.join(live)} in access exclusive mode")
+                _drop_schemas(cur, OLD_SUFFIX)
+                for schema in SWAPPED_SCHEMAS:
+                    if _schema_exists(cur, schema):
+                        cur.execute(
+                            sql.SQL("alter schema {} rename to {}").format(
+                                sql.Identifier(schema), sql.Identifier(schema + OLD_SUFFIX)
+                            )
+                        )
+                    cur.execute(
+                        sql.SQL("alter schema {} rename to {}").format(
+                            sql.Identifier(schema + NEXT_SUFFIX), sql.Identifier(schema)
+                        )
+                    )
+                _drop_schemas(cur, OLD_SUFFIX)
+            con.commit()
+            return
+        except (psycopg2.errors.LockNotAvailable, psycopg2.errors.DeadlockDetected) as exc:
+            con.rollback()
+            if attempt == attempts:
+                raise PublishError(
+                    f"could not swap the new marts in after {attempts} attempts: readers kept "
+                    f"the live marts locked ({exc}); the live marts were kept"
+                ) from exc
+            # readers hold locks for one query; give them a moment before trying again
+            time.sleep(min(0.05 * attempt, 1.0))
 
 
 def _schema_exists(cur: psycopg2.extensions.cursor, schema: str) -> bool:
