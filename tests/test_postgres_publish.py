@@ -265,3 +265,28 @@ def test_config_from_env(monkeypatch):
     monkeypatch.setenv("GOSPULSE_PG_PORT", "abc")
     with pytest.raises(ValueError, match="GOSPULSE_PG_PORT"):
         PgConfig.from_env()
+
+
+def _exposures(target_dir: Path) -> dict[str, list[str]]:
+    manifest = json.loads((target_dir / "manifest.json").read_text(encoding="utf-8"))
+    return {
+        e["name"]: e["depends_on"]["nodes"]
+        for e in manifest["exposures"].values()
+        if e["type"] == "dashboard"
+    }
+
+
+def test_dashboards_are_exposures_on_the_marts(world):
+    duck = _exposures(world.duck.target_dir)
+    postgres = _exposures(world.first.dbt.target_dir)
+    assert set(duck) == {
+        "region_growth_dashboard",
+        "flagship_compliance_dashboard",
+        "data_quality_dashboard",
+        "audience_dashboard",
+    }
+    # the audience dashboard needs the DuckDB-only audience marts
+    assert set(postgres) == set(duck) - {"audience_dashboard"}
+    for name, nodes in duck.items():
+        assert nodes and all(n.startswith("model.gospulse.mart_") for n in nodes), name
+    assert "model.gospulse.mart_flagship_compliance" in duck["flagship_compliance_dashboard"]
