@@ -107,7 +107,7 @@ def pg_marts(config: PgConfig) -> dict[str, list[tuple]]:
 def world(pg: PgConfig, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     warehouse = build_world(tmp_path_factory.mktemp("pg") / "gospulse.duckdb")
     duck = transform.build(warehouse)
-    first = publish_to_postgres(warehouse, pg)
+    first = publish_to_postgres(warehouse, pg, snapshot_date=LAST_DAY)
     return SimpleNamespace(warehouse=warehouse, duck=duck, first=first)
 
 
@@ -201,8 +201,8 @@ def test_reader_sees_only_complete_builds_during_publishes(world, pg, tmp_path):
     )
     try:
         time.sleep(1.0)
+        # publish reads only the raw tables: no DuckDB build is needed between publishes
         _more_days(world.warehouse, 3)
-        transform.build(world.warehouse)
         second = publish_to_postgres(world.warehouse, pg)
         # second data change: 103 changes sector, 108 leaves the registry, two more days
         changed = {k: p for k, p in PAGES.items() if k != "108"}
@@ -290,3 +290,28 @@ def test_dashboards_are_exposures_on_the_marts(world):
     for name, nodes in duck.items():
         assert nodes and all(n.startswith("model.gospulse.mart_") for n in nodes), name
     assert "model.gospulse.mart_flagship_compliance" in duck["flagship_compliance_dashboard"]
+
+
+def test_raw_gate_on_postgres_passes_the_good_day(world):
+    assert set(world.first.gate) == {"vk"}
+    assert world.first.gate["vk"].success and world.first.gate["vk"].checked == 6
+
+
+def test_raw_gate_on_postgres_refuses_a_bad_day(world, pg, tmp_path):
+    before = pg_marts(pg)
+    info = pg_query(pg, "select run_id, mart, row_count from marts.publish_info order by mart")
+    bad = tmp_path / "bad.duckdb"
+    shutil.copy(world.warehouse, bad)
+    day = LAST_DAY + timedelta(days=20)
+    refs = ["101", "103", "104", "105", "110"]
+    rows = [SnapshotRow("vk", ref, day, None, "error", error="timeout") for ref in refs[:3]]
+    rows += [SnapshotRow("vk", ref, day, 1000, "ok") for ref in refs[3:]]
+    with connect(bad) as con:
+        replace_snapshots(con, rows)
+    # 3 of 5 pages failed: more than the 20 % the suite allows; dbt alone would accept the day
+    with pytest.raises(PublishError, match=r"raw gate .* rejected .*3 of 5 pages failed"):
+        publish_to_postgres(bad, pg, snapshot_date=day)
+    assert pg_marts(pg) == before
+    assert pg_query(pg, "select run_id, mart, row_count from marts.publish_info order by mart") == (
+        info
+    )

@@ -19,8 +19,9 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import psycopg2
@@ -118,6 +119,8 @@ class PublishResult:
     raw_rows: dict[str, int]
     mart_rows: dict[str, int]
     dbt: transform.DbtRunResult
+    # the raw gate's verdict per network (expectations.raw_batch.GateResult), when one ran
+    gate: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> str:
         """One line for logs."""
@@ -351,13 +354,35 @@ def build_next(
 
 
 def publish_to_postgres(
-    warehouse: Path, config: PgConfig | None = None, *, vars: dict | None = None
+    warehouse: Path,
+    config: PgConfig | None = None,
+    *,
+    snapshot_date: date | None = None,
+    vars: dict | None = None,
 ) -> PublishResult:
-    """Sync raw, build into side schemas and swap them in; the live marts change only on success."""
+    """Sync raw, gate the day, build into side schemas and swap them in.
+
+    With snapshot_date, the synced day of raw.page_snapshots must pass the raw batch gate
+    (GX on Postgres, gospulse.serving.postgres_gate) before anything is built; the live marts
+    change only when the gate and the whole dbt build succeed.
+    """
     config = config or PgConfig.from_env()
+    warehouse = Path(warehouse)
     run_id = uuid.uuid4().hex
-    raw_rows = sync_raw(Path(warehouse), config)
-    result = build_next(Path(warehouse), config, vars=vars)
+    raw_rows = sync_raw(warehouse, config)
+    gate: dict[str, Any] = {}
+    if snapshot_date is not None:
+        from gospulse.serving.postgres_gate import expected_rows, validate_synced_day
+
+        gate = validate_synced_day(config, snapshot_date, expected_rows(warehouse, snapshot_date))
+        failed = {n: g for n, g in gate.items() if not g.success}
+        if failed:
+            reasons = "; ".join(f"{n}: {g.describe()}" for n, g in failed.items())
+            raise PublishError(
+                f"raw gate on Postgres {config.describe()} rejected {snapshot_date}: {reasons}; "
+                "nothing was built and the live marts were kept"
+            )
+    result = build_next(warehouse, config, vars=vars)
     with _pg(config) as con:
         try:
             mart_rows = _record_build(con, run_id)
@@ -368,4 +393,6 @@ def publish_to_postgres(
                 f"swapping the new marts in on Postgres {config.describe()} failed; "
                 f"the live marts were kept: {exc}"
             ) from exc
-    return PublishResult(run_id=run_id, raw_rows=raw_rows, mart_rows=mart_rows, dbt=result)
+    return PublishResult(
+        run_id=run_id, raw_rows=raw_rows, mart_rows=mart_rows, dbt=result, gate=gate
+    )
