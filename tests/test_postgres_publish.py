@@ -315,3 +315,18 @@ def test_raw_gate_on_postgres_refuses_a_bad_day(world, pg, tmp_path):
     assert pg_query(pg, "select run_id, mart, row_count from marts.publish_info order by mart") == (
         info
     )
+
+
+def test_cli_command_reports_an_unreachable_postgres(world, monkeypatch, capsys):
+    import argparse
+
+    from gospulse.serving.postgres_cli import add_commands
+
+    parser = argparse.ArgumentParser(prog="gospulse")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["publish-postgres", "--date", "2025-03-10"])
+    assert args.date.isoformat() == "2025-03-10"
+    monkeypatch.setenv("GOSPULSE_WAREHOUSE", str(world.warehouse))
+    monkeypatch.setenv("GOSPULSE_PG_PORT", "1")
+    with pytest.raises(PublishError, match="cannot connect to Postgres postgres@127.0.0.1:1/"):
+        args.func(args)
