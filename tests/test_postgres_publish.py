@@ -10,18 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import shutil
 import subprocess
 import sys
 import time
-import uuid
 from datetime import datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
 
-import psycopg2
 import pytest
 
 from gospulse import transform
@@ -31,11 +27,13 @@ from gospulse.serving.postgres import (
     publish_to_postgres,
 )
 from gospulse.warehouse import SnapshotRow, connect, replace_snapshots
+from tests.pg_fixtures import normalized_rows as _rows
+from tests.pg_fixtures import pg_database, pg_query  # noqa: F401 — the `pg` fixture
 from tests.warehouse_fixtures import LAST_DAY, PAGES, build_world, write_registry
 
 pytestmark = pytest.mark.slow
 
-# marts built on both adapters (the audience marts need DuckDB's Python models)
+# the marts of the fixture world (tests/test_postgres_audience.py compares the audience marts)
 MARTS = (
     "mart_page_daily",
     "mart_page_growth",
@@ -49,54 +47,9 @@ MARTS = (
 READER = Path(__file__).with_name("pg_marts_reader.py")
 
 
-def _admin() -> psycopg2.extensions.connection:
-    con = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
-    con.autocommit = True
-    return con
-
-
-@pytest.fixture(scope="module")
-def pg() -> PgConfig:
-    """A fresh database on the local Postgres, dropped after the module."""
-    try:
-        admin = _admin()
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"Postgres at 127.0.0.1:5432 is unreachable: {exc}")
-    name = f"gospulse_test_{uuid.uuid4().hex[:10]}"
-    with admin.cursor() as cur:
-        cur.execute(f'create database "{name}"')
-    try:
-        yield PgConfig(dbname=name)
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'drop database if exists "{name}" with (force)')
-        admin.close()
-
-
-def _normalize(value: object) -> object:
-    """Values both adapters agree on: numbers as floats rounded to 6 decimals."""
-    if isinstance(value, Decimal | float) and not (isinstance(value, float) and math.isnan(value)):
-        return round(float(value), 6)
-    return value
-
-
-def _rows(rows: list[tuple]) -> list[tuple]:
-    return sorted((tuple(_normalize(v) for v in row) for row in rows), key=repr)
-
-
 def duckdb_marts(warehouse: Path) -> dict[str, list[tuple]]:
     with connect(warehouse, read_only=True) as con:
         return {m: _rows(con.execute(f"select * from marts.{m}").fetchall()) for m in MARTS}
-
-
-def pg_query(config: PgConfig, query: str, params: list | None = None) -> list[tuple]:
-    con = config.connect()
-    try:
-        with con.cursor() as cur:
-            cur.execute(query, params)
-            return cur.fetchall()
-    finally:
-        con.close()
 
 
 def pg_marts(config: PgConfig) -> dict[str, list[tuple]]:
@@ -115,17 +68,29 @@ def test_dbt_build_on_postgres_passes_every_test(world):
     result = world.first.dbt
     assert result.success and result.tests_failed == 0
     assert result.snapshots == 1
-    # every model but the two Python models and the three audience marts on them
-    assert result.models == world.duck.models - 5
-    # every data and unit test DuckDB runs, except those of the DuckDB-only audience models
-    duck_only = ("int_audience_unions", "int_audience_page_overlaps", "mart_audience")
-    expected = {
-        n.unique_id
-        for n in world.duck.nodes
-        if n.resource_type in ("test", "unit_test") and not any(m in n.unique_id for m in duck_only)
-    }
-    ran = {n.unique_id for n in result.nodes if n.resource_type in ("test", "unit_test")}
-    assert ran == expected and len(ran) >= 90
+    # the same models: the two audience Python models are replaced by Postgres-only SQL models
+    assert result.models == world.duck.models
+    models = {n.unique_id for n in result.nodes if n.resource_type == "model"}
+    assert {"model.gospulse.int_audience_unions_pg", "model.gospulse.mart_audience"} <= models
+    assert "model.gospulse.int_audience_unions" not in models
+
+    # every data and unit test DuckDB runs, except the Python models' tests and the unit tests
+    # whose given rows stand in for a Python model
+    def duck_only(uid: str) -> bool:
+        return uid.startswith("unit_test.gospulse.mart_audience") or any(
+            f"{m}_" in uid or uid.endswith(m)
+            for m in ("int_audience_unions", "int_audience_page_overlaps")
+        )
+
+    def pg_only(uid: str) -> bool:
+        return "_pg_" in uid or uid.endswith("_pg")
+
+    tests = ("test", "unit_test")
+    expected = {n.unique_id for n in world.duck.nodes if n.resource_type in tests}
+    expected = {u for u in expected if not duck_only(u)}
+    ran = {n.unique_id for n in result.nodes if n.resource_type in tests}
+    assert {u for u in ran if not pg_only(u)} == expected and len(expected) >= 90
+    assert {u for u in ran if pg_only(u)}  # the stand-ins are tested too
     assert all(n.status == "pass" for n in result.nodes if n.unique_id in ran)
 
 
@@ -285,8 +250,7 @@ def test_dashboards_are_exposures_on_the_marts(world):
         "data_quality_dashboard",
         "audience_dashboard",
     }
-    # the audience dashboard needs the DuckDB-only audience marts
-    assert set(postgres) == set(duck) - {"audience_dashboard"}
+    assert set(postgres) == set(duck)
     for name, nodes in duck.items():
         assert nodes and all(n.startswith("model.gospulse.mart_") for n in nodes), name
     assert "model.gospulse.mart_flagship_compliance" in duck["flagship_compliance_dashboard"]

@@ -34,6 +34,12 @@ from gospulse.warehouse import connect
 
 # the raw tables dbt's sources read (models/staging/raw/_raw__sources.yml)
 RAW_TABLES = ("page_snapshots", "page_refs", "registry_pages", "member_sketches", "extract_runs")
+# dbt-postgres cannot run the two dbt Python models of the audience: their rows, computed by the
+# DuckDB build with gospulse.audience, are loaded as raw tables that Postgres-only models read
+DERIVED_TABLES = {
+    "audience_unions": "intermediate.int_audience_unions",
+    "audience_page_overlaps": "intermediate.int_audience_page_overlaps",
+}
 # schemas dbt builds models into; each is built as <name>__next and swapped in
 SWAPPED_SCHEMAS = ("staging", "intermediate", "marts")
 NEXT_SUFFIX = "__next"
@@ -141,17 +147,19 @@ def _pg(config: PgConfig) -> Iterator[psycopg2.extensions.connection]:
 
 
 def _raw_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+    schema, name = table.split(".")
     rows = con.execute(
         "select column_name, data_type from information_schema.columns "
-        "where table_schema = 'raw' and table_name = ? order by ordinal_position",
-        [table],
+        "where table_schema = ? and table_name = ? order by ordinal_position",
+        [schema, name],
     ).fetchall()
     if not rows:
-        raise PublishError(f"warehouse has no table raw.{table}")
+        hint = "" if schema == "raw" else ": run the DuckDB build (gospulse build) first"
+        raise PublishError(f"warehouse has no table {table}{hint}")
     columns = []
     for name, duck_type in rows:
         if duck_type not in _PG_TYPES:
-            raise PublishError(f"raw.{table}.{name}: no Postgres type for DuckDB {duck_type}")
+            raise PublishError(f"{table}.{name}: no Postgres type for DuckDB {duck_type}")
         columns.append((name, _PG_TYPES[duck_type]))
     return columns
 
@@ -166,9 +174,9 @@ def _raw_csv(con: duckdb.DuckDBPyConnection, table: str, columns: list[tuple[str
     )
     # DuckDB writes CSV to a file; a private temp folder keeps concurrent publishes apart
     with tempfile.TemporaryDirectory(prefix="gospulse-pg-") as folder:
-        path = Path(folder) / f"{table}.csv"
+        path = Path(folder) / "table.csv"
         con.execute(
-            f"copy (select {select} from raw.{table}) to '{path}' "
+            f"copy (select {select} from {table}) to '{path}' "
             f"(format csv, header false, nullstr '{_NULL}')"
         )
         return path.read_text(encoding="utf-8")
@@ -177,14 +185,18 @@ def _raw_csv(con: duckdb.DuckDBPyConnection, table: str, columns: list[tuple[str
 def sync_raw(warehouse: Path, config: PgConfig) -> dict[str, int]:
     """Replace Postgres schema raw's tables with the warehouse's, in one transaction (COPY).
 
+    Besides the raw tables, the rows of the DuckDB build's two audience Python models are
+    copied (DERIVED_TABLES), so the warehouse must have been built with dbt first.
+
     Tables are created when missing and gain columns the warehouse has gained; rows are
     replaced with DELETE (not TRUNCATE) so a concurrent reader keeps its consistent view.
     """
     exports: dict[str, tuple[list[tuple[str, str]], str]] = {}
     with connect(warehouse, read_only=True) as duck:
-        for table in RAW_TABLES:
-            columns = _raw_columns(duck, table)
-            exports[table] = (columns, _raw_csv(duck, table, columns))
+        sources = {t: f"raw.{t}" for t in RAW_TABLES} | DERIVED_TABLES
+        for table, source in sources.items():
+            columns = _raw_columns(duck, source)
+            exports[table] = (columns, _raw_csv(duck, source, columns))
     counts: dict[str, int] = {}
     with _pg(config) as con:
         try:
