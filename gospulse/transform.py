@@ -128,13 +128,25 @@ def dbt_executable() -> Path:
 
 
 def run_dbt(
-    args: list[str], *, warehouse: Path, vars: dict[str, Any] | None = None
+    args: list[str],
+    *,
+    warehouse: Path,
+    vars: dict[str, Any] | None = None,
+    target: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> DbtRunResult:
-    """Run `dbt <args>` on the warehouse; raise DbtError when dbt exits non-zero."""
+    """Run `dbt <args>` on the warehouse; raise DbtError when dbt exits non-zero.
+
+    target picks a profiles.yml output (default: the profile's, duckdb); another target keeps
+    its dbt state in its own folder so it never overwrites the DuckDB run's artifacts. env adds
+    variables for the dbt process only (e.g. the Postgres connection settings).
+    """
     warehouse = Path(warehouse).resolve()
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     project = project_dir()
     state = dbt_state_dir(warehouse)
+    if target is not None and target != "duckdb":
+        state = state / target
     target_dir, log_dir = state / "target", state / "logs"
     run_results = target_dir / "run_results.json"
     run_results.unlink(missing_ok=True)
@@ -153,8 +165,11 @@ def run_dbt(
     ]
     if vars:
         command += ["--vars", json.dumps(vars, default=str)]
-    env = {
+    if target is not None:
+        command += ["--target", target]
+    process_env = {
         **os.environ,
+        **(env or {}),
         "GOSPULSE_WAREHOUSE": str(warehouse),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DBT_USE_COLORS": "false",
@@ -163,7 +178,7 @@ def run_dbt(
     proc = subprocess.run(
         command,
         cwd=project,
-        env=env,
+        env=process_env,
         capture_output=True,
         text=True,
         encoding="utf-8",

@@ -9,7 +9,7 @@ with scope_pages as (
 ),
 
 unions as (
-    select * from {{ ref('int_audience_unions') }}
+    select * from {{ ref('int_audience_unions' if target.type == 'duckdb' else 'int_audience_unions_pg') }}
 ),
 
 network_totals as (
