@@ -1,7 +1,7 @@
 """The FastAPI application: marts from the published copy as JSON, CSV or Parquet, and bundles.
 
-Every request opens the published copy read-only (never the writer's warehouse) and closes it,
-so a publication swapped in between two requests is seen by the second one.
+Requests read the published copy only (never the writer's warehouse), through a connection
+kept per file generation: a publication swapped in between two requests is seen by the second.
 """
 
 # no `from __future__ import annotations`: FastAPI must see the dependencies and the mart enum,
@@ -13,6 +13,7 @@ import io
 import math
 import tarfile
 import tempfile
+from contextlib import AbstractContextManager
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -37,10 +38,11 @@ from gospulse.api.queries import (
     mart_names,
 )
 from gospulse.api.ratelimit import RateLimiter
+from gospulse.api.reader import NotPublished, PublishedReader
 from gospulse.api.tokens import Client, TokenStore
 from gospulse.networks import NETWORKS
 from gospulse.serving.layout import latest_bundle
-from gospulse.serving.publish import open_published, read_publication
+from gospulse.serving.publish import read_publication
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
@@ -170,11 +172,15 @@ def create_app(
     # the enum documents the marts at start-up; a request is still checked against the file
     MartName: Any = enum.Enum("MartName", {n: n for n in names}, type=str) if names else str
 
-    def open_copy():
-        try:
-            return open_published(published)
-        except FileNotFoundError as exc:
-            raise HTTPException(503, str(exc)) from exc
+    reader = PublishedReader(published)
+    app.state.reader = reader
+
+    def open_copy() -> AbstractContextManager[Any]:
+        return reader.cursor()
+
+    @app.exception_handler(NotPublished)
+    def not_published(request: Request, exc: NotPublished) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503)
 
     def authenticate(
         creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
@@ -206,11 +212,8 @@ def create_app(
     @app.get("/health", response_model=Health, responses=_errors(503))
     def health() -> Health:
         """Liveness plus which run the published copy holds; no token needed."""
-        con = open_copy()
-        try:
+        with open_copy() as con:
             meta = read_publication(con)
-        finally:
-            con.close()
         return Health(
             status="ok",
             run_id=meta["run_id"],
@@ -221,12 +224,9 @@ def create_app(
     @app.get("/marts", response_model=MartList, responses=_errors(401, 429, 503))
     def marts_index(client: Annotated[Client, Depends(authenticate)]) -> MartList:
         """Every mart with its columns, total rows and the filters it accepts."""
-        con = open_copy()
-        try:
+        with open_copy() as con:
             meta = read_publication(con)
             marts = list_marts(con)
-        finally:
-            con.close()
         return MartList(
             run_id=meta["run_id"],
             snapshot_date=meta["snapshot_date"],
@@ -278,8 +278,7 @@ def create_app(
             municipality=municipality,
         )
         fmt = _pick_format(format, request.headers.get("accept"))
-        con = open_copy()
-        try:
+        with open_copy() as con:
             meta = read_publication(con)
             marts = list_marts(con)
             try:
@@ -308,8 +307,6 @@ def create_app(
                 )
             cursor = con.execute(query.rows_sql(), page_params)
             rows = [[_cell(v) for v in row] for row in cursor.fetchall()]
-        finally:
-            con.close()
         types = dict(marts[mart_name])
         if fmt is Format.csv:
             out = io.StringIO()
