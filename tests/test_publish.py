@@ -22,6 +22,7 @@ from gospulse.serving.publish import (
     TEMP_SUFFIX,
     PublishError,
     open_published,
+    publish_after_build,
     publish_marts,
     read_publication,
 )
@@ -212,3 +213,40 @@ def test_reader_in_another_process_only_sees_complete_runs_during_builds(tmp_pat
     for r in reads:
         assert r["seen"] == r["expected"] == published[r["run_id"]]
         assert r["tables"] == sorted(published[r["run_id"]])
+
+
+def test_publish_after_build_skips_held_builds_and_keeps_the_old_copy(tmp_path: Path) -> None:
+    warehouse = _tiny_warehouse(tmp_path / "w.duckdb", 4)
+    done = publish_after_build(
+        {"summary": "dbt build: ok"}, warehouse, run_id="r1", snapshot_date=date(2025, 3, 1)
+    )
+    assert done == {
+        "published": True,
+        "path": str(published_path(warehouse)),
+        "run_id": "r1",
+        "snapshot_date": "2025-03-01",
+        "tables": 1,
+        "rows": 4,
+    }
+    _tiny_warehouse(warehouse, 9)
+    held = publish_after_build(
+        {"summary": None, "held": "vk: gate rejected"},
+        warehouse,
+        run_id="r2",
+        snapshot_date=date(2025, 3, 2),
+    )
+    assert held == {"published": False, "reason": "vk: gate rejected"}
+    assert publish_after_build(None, warehouse, run_id="r3", snapshot_date=date(2025, 3, 3)) == {
+        "published": False,
+        "reason": "marts were not rebuilt",
+    }
+    con = open_published(published_path(warehouse))
+    try:
+        meta = read_publication(con)
+        assert (meta["run_id"], meta["dbt_summary"], meta["row_counts"]) == (
+            "r1",
+            "dbt build: ok",
+            {"mart_x": 4},
+        )
+    finally:
+        con.close()

@@ -231,3 +231,28 @@ def read_publication(con: duckdb.DuckDBPyConnection) -> dict:
         "dbt_summary": summary,
         "row_counts": json.loads(counts),
     }
+
+
+def publish_after_build(
+    build: dict | None, warehouse: Path | str, *, run_id: str, snapshot_date: date
+) -> dict:
+    """The DAG step after build_marts: publish only a build that ran, say why not otherwise.
+
+    `build` is build_marts' return value ({"summary": ...} or {"summary": None, "held": ...});
+    a held or failed build leaves the previous publication in place. Returns JSON-able facts.
+    """
+    if not build or not build.get("summary"):
+        reason = (build or {}).get("held") or "marts were not rebuilt"
+        log.warning("publication kept at the previous run: %s", reason)
+        return {"published": False, "reason": reason}
+    pub = publish_marts(
+        warehouse, run_id=run_id, snapshot_date=snapshot_date, dbt_summary=build["summary"]
+    )
+    return {
+        "published": True,
+        "path": str(pub.path),
+        "run_id": run_id,
+        "snapshot_date": snapshot_date.isoformat(),
+        "tables": len(pub.row_counts),
+        "rows": sum(pub.row_counts.values()),
+    }
