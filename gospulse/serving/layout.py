@@ -1,6 +1,6 @@
 """Where published artefacts live next to a warehouse, so every reader finds them the same way.
 
-    <warehouse dir>/published/marts.duckdb          read-only copy of the marts (atomic swap)
+    <warehouse dir>/published/gospulse_marts.duckdb read-only copy of the marts (atomic swap)
     <bundle root>/region=<code>/<snapshot date>/<bundle id>/manifest.json + files
     <bundle root>/region=<code>/LATEST              relative path of the newest complete bundle
 
@@ -14,7 +14,9 @@ from pathlib import Path
 
 BUNDLE_DIR_ENV = "GOSPULSE_BUNDLE_DIR"
 PUBLISHED_DIR = "published"
-PUBLISHED_FILE = "marts.duckdb"
+# not "marts.duckdb": DuckDB names a database after its file, and a catalog called "marts"
+# makes every `marts.<table>` in a BI tool an ambiguous reference (catalog or schema)
+PUBLISHED_FILE = "gospulse_marts.duckdb"
 LATEST_FILE = "LATEST"
 
 

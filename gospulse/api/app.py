@@ -1,0 +1,370 @@
+"""The FastAPI application: marts from the published copy as JSON, CSV or Parquet, and bundles.
+
+Requests read the published copy only (never the writer's warehouse), through a connection
+kept per file generation: a publication swapped in between two requests is seen by the second.
+"""
+
+# no `from __future__ import annotations`: FastAPI must see the dependencies and the mart enum,
+# which are local to create_app, as objects rather than unresolvable strings
+import base64
+import csv
+import enum
+import io
+import math
+import tarfile
+import tempfile
+from contextlib import AbstractContextManager
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+
+from gospulse.api.queries import (
+    END_COLUMNS,
+    PAGE_REGION_MART,
+    START_COLUMNS,
+    Filters,
+    NotScopable,
+    QueryError,
+    UnknownMart,
+    build_query,
+    list_marts,
+    mart_names,
+)
+from gospulse.api.ratelimit import RateLimiter
+from gospulse.api.reader import NotPublished, PublishedReader
+from gospulse.api.tokens import Client, TokenStore
+from gospulse.networks import NETWORKS
+from gospulse.serving.layout import latest_bundle
+from gospulse.serving.publish import read_publication
+
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 100
+CSV_TYPE = "text/csv"
+PARQUET_TYPE = "application/vnd.apache.parquet"
+TAR_TYPE = "application/gzip"
+
+# "all" is the cross-network total rows of the aggregate marts
+Network = enum.Enum("Network", {n: n for n in (*NETWORKS, "all")}, type=str)
+
+
+class Format(enum.StrEnum):
+    """Response formats of a mart's rows."""
+
+    json = "json"
+    csv = "csv"
+    parquet = "parquet"
+
+
+class ErrorBody(BaseModel):
+    detail: str
+
+
+class Health(BaseModel):
+    status: str
+    run_id: str
+    snapshot_date: date
+    published_at: datetime
+
+
+class Column(BaseModel):
+    name: str
+    type: str
+
+
+class MartInfo(BaseModel):
+    name: str
+    rows: int
+    columns: list[Column]
+    filters: list[str]
+
+
+class MartList(BaseModel):
+    run_id: str
+    snapshot_date: date
+    marts: list[MartInfo]
+
+
+Cell = str | int | float | bool | None
+
+
+class MartPage(BaseModel):
+    mart: str
+    run_id: str
+    snapshot_date: date
+    total: int
+    limit: int
+    offset: int
+    next: str | None
+    columns: list[Column]
+    rows: list[dict[str, Cell]]
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorBody} for code in codes}
+
+
+def _cell(value: Any) -> Cell:
+    """A DuckDB value as JSON/CSV text: ISO dates, base64 blobs (sketches), no NaN."""
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _csv_cell(value: Cell) -> Cell:
+    """Booleans as true/false, the way SQL tools and DuckDB's CSV reader expect them."""
+    return ("true" if value else "false") if isinstance(value, bool) else value
+
+
+def _filters_of(columns: set[str], has_page_region: bool) -> list[str]:
+    """Which query filters a mart accepts, for the mart list."""
+    found = []
+    if "region_code" in columns or ({"network", "page_ref"} <= columns and has_page_region):
+        found.append("region")
+    if any(c in columns for c in START_COLUMNS) and any(c in columns for c in END_COLUMNS):
+        found += ["from", "to"]
+    found += [c for c in ("network", "sector", "municipality") if c in columns]
+    return found
+
+
+def _pick_format(fmt: Format | None, accept: str | None) -> Format:
+    """?format= wins; else the Accept header; else JSON."""
+    if fmt is not None:
+        return fmt
+    accept = (accept or "").lower()
+    if CSV_TYPE in accept:
+        return Format.csv
+    if "parquet" in accept:
+        return Format.parquet
+    return Format.json
+
+
+def create_app(
+    published: Path,
+    tokens: TokenStore,
+    *,
+    bundle_dir: Path | None = None,
+    rate: float = 10.0,
+    burst: int = 20,
+) -> FastAPI:
+    """The API over one published copy; marts known at start-up become the OpenAPI enum."""
+    published = Path(published)
+    limiter = RateLimiter(rate, burst)
+    bearer = HTTPBearer(auto_error=False, description="gospulse API token: gsp_<id>_<secret>")
+    app = FastAPI(
+        title="gospulse API",
+        version="1",
+        description="Read-only marts of gospulse: growth, rankings, audience, data quality.",
+    )
+    names = mart_names(published)
+    # the enum documents the marts at start-up; a request is still checked against the file
+    MartName: Any = enum.Enum("MartName", {n: n for n in names}, type=str) if names else str
+
+    reader = PublishedReader(published)
+    app.state.reader = reader
+
+    def open_copy() -> AbstractContextManager[Any]:
+        return reader.cursor()
+
+    @app.exception_handler(NotPublished)
+    def not_published(request: Request, exc: NotPublished) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503)
+
+    def authenticate(
+        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Client:
+        if creds is None:
+            raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+        client = tokens.verify(creds.credentials)
+        if client is None:
+            raise HTTPException(
+                401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"}
+            )
+        wait = limiter.take(client.token_id)
+        if wait:
+            raise HTTPException(
+                429,
+                f"rate limit of {limiter.rate:g}/s (burst {limiter.burst}) exceeded",
+                headers={"Retry-After": RateLimiter.retry_after(wait)},
+            )
+        return client
+
+    def scope(client: Client, region: int | None) -> list[int] | None:
+        """The regions a query is limited to: the asked one (if allowed) or the token's."""
+        if region is not None:
+            if not client.may_read(region):
+                raise HTTPException(403, f"token {client.token_id} may not read region {region}")
+            return [region]
+        return None if client.all_regions else client.region_codes()
+
+    @app.get("/health", response_model=Health, responses=_errors(503))
+    def health() -> Health:
+        """Liveness plus which run the published copy holds; no token needed."""
+        with open_copy() as con:
+            meta = read_publication(con)
+        return Health(
+            status="ok",
+            run_id=meta["run_id"],
+            snapshot_date=meta["snapshot_date"],
+            published_at=meta["published_at"],
+        )
+
+    @app.get("/marts", response_model=MartList, responses=_errors(401, 429, 503))
+    def marts_index(client: Annotated[Client, Depends(authenticate)]) -> MartList:
+        """Every mart with its columns, total rows and the filters it accepts."""
+        with open_copy() as con:
+            meta = read_publication(con)
+            marts = list_marts(con)
+        return MartList(
+            run_id=meta["run_id"],
+            snapshot_date=meta["snapshot_date"],
+            marts=[
+                MartInfo(
+                    name=name,
+                    rows=meta["row_counts"].get(name, 0),
+                    columns=[Column(name=c, type=t) for c, t in cols],
+                    filters=_filters_of({c for c, _ in cols}, PAGE_REGION_MART in marts),
+                )
+                for name, cols in sorted(marts.items())
+            ],
+        )
+
+    @app.get(
+        "/marts/{mart}",
+        response_model=MartPage,
+        responses={
+            200: {
+                "content": {CSV_TYPE: {}, PARQUET_TYPE: {}},
+                "description": "rows as JSON (default), CSV or Parquet; "
+                "CSV/Parquet carry X-Total-Count and a Link rel=next header",
+            },
+            **_errors(400, 401, 403, 404, 429, 503),
+        },
+    )
+    def mart_rows(
+        request: Request,
+        client: Annotated[Client, Depends(authenticate)],
+        mart: Annotated[MartName, PathParam(description="a mart of the published copy")],
+        region: Annotated[int | None, Query(ge=1, le=99)] = None,
+        date_from: Annotated[date | None, Query(alias="from")] = None,
+        date_to: Annotated[date | None, Query(alias="to")] = None,
+        network: Network | None = None,
+        sector: Annotated[str | None, Query(max_length=100)] = None,
+        municipality: Annotated[str | None, Query(max_length=100)] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+        format: Format | None = None,
+    ) -> Any:
+        """One page of a mart's rows in a stable order, filtered and scoped to the token."""
+        mart_name = mart.value if isinstance(mart, enum.Enum) else mart
+        filters = Filters(
+            regions=scope(client, region),
+            date_from=date_from,
+            date_to=date_to,
+            network=network.value if network is not None else None,
+            sector=sector,
+            municipality=municipality,
+        )
+        fmt = _pick_format(format, request.headers.get("accept"))
+        with open_copy() as con:
+            meta = read_publication(con)
+            marts = list_marts(con)
+            try:
+                query = build_query(marts, mart_name, filters)
+            except UnknownMart as exc:
+                raise HTTPException(404, str(exc)) from exc
+            except NotScopable as exc:
+                raise HTTPException(403, str(exc)) from exc
+            except QueryError as exc:
+                raise HTTPException(400, str(exc)) from exc
+            total = con.execute(query.count_sql(), query.params).fetchone()[0]
+            page_params = [*query.params, limit, offset]
+            nxt = (
+                str(request.url.include_query_params(offset=offset + limit))
+                if offset + limit < total
+                else None
+            )
+            headers = {"X-Total-Count": str(total)}
+            if nxt:
+                headers["Link"] = f'<{nxt}>; rel="next"'
+            if fmt is Format.parquet:
+                return Response(
+                    _parquet(con, query.rows_sql(), page_params),
+                    media_type=PARQUET_TYPE,
+                    headers=headers,
+                )
+            cursor = con.execute(query.rows_sql(), page_params)
+            rows = [[_cell(v) for v in row] for row in cursor.fetchall()]
+        types = dict(marts[mart_name])
+        if fmt is Format.csv:
+            out = io.StringIO()
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(query.columns)
+            writer.writerows([_csv_cell(v) for v in row] for row in rows)
+            return Response(out.getvalue(), media_type=CSV_TYPE, headers=headers)
+        body = MartPage(
+            mart=mart_name,
+            run_id=meta["run_id"],
+            snapshot_date=meta["snapshot_date"],
+            total=total,
+            limit=limit,
+            offset=offset,
+            next=nxt,
+            columns=[Column(name=c, type=types[c]) for c in query.columns],
+            rows=[dict(zip(query.columns, row, strict=True)) for row in rows],
+        )
+        return JSONResponse(body.model_dump(mode="json"), headers=headers)
+
+    @app.get(
+        "/bundles/{region}/latest",
+        response_class=Response,
+        responses={
+            200: {"content": {TAR_TYPE: {}}, "description": "the bundle directory as .tar.gz"},
+            **_errors(401, 403, 404, 429),
+        },
+    )
+    def latest_region_bundle(
+        client: Annotated[Client, Depends(authenticate)],
+        region: Annotated[int, PathParam(ge=1, le=99)],
+    ) -> Response:
+        """The newest export bundle of a region as a gzipped tar of its directory."""
+        scope(client, region)
+        bundle = latest_bundle(bundle_dir, region) if bundle_dir is not None else None
+        if bundle is None:
+            raise HTTPException(404, f"no export bundle for region {region} yet")
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            tar.add(bundle, arcname=bundle.name)
+        return Response(
+            buffer.getvalue(),
+            media_type=TAR_TYPE,
+            headers={
+                "Content-Disposition": f'attachment; filename="region-{region:02d}-'
+                f'{bundle.name}.tar.gz"',
+                "X-Bundle-Id": bundle.name,
+            },
+        )
+
+    return app
+
+
+def _parquet(con, sql: str, params: list) -> bytes:
+    """Rows as a Parquet file, written by DuckDB (COPY takes no parameters, a temp table does)."""
+    con.execute(f"create temp table api_result as {sql}", params)
+    with tempfile.TemporaryDirectory(prefix="gospulse-api-") as tmp:
+        target = Path(tmp) / "rows.parquet"
+        literal = "'" + str(target).replace("'", "''") + "'"
+        con.execute(f"copy temp.api_result to {literal} (format parquet)")
+        return target.read_bytes()

@@ -1,0 +1,153 @@
+"""Queries over the published copy, built only from its catalog: no request string becomes SQL.
+
+A mart name must be a table of the published file's `marts` schema, filters map to fixed column
+names that the mart must have, and every value is a bound parameter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+MARTS_SCHEMA = "marts"
+
+# the columns a period filter uses, first match wins: a row is in [from, to] when its own
+# start is on or after `from` and its end on or before `to`
+START_COLUMNS = ("period_start", "month_start", "snapshot_date", "audience_date", "as_of_date")
+END_COLUMNS = ("period_end", "month_end", "snapshot_date", "audience_date", "as_of_date")
+# marts without region_code are scoped through the page's region in this mart
+PAGE_REGION_MART = "mart_page_health"
+
+
+class QueryError(ValueError):
+    """A request asks for something the mart cannot answer (HTTP 400)."""
+
+
+class UnknownMart(LookupError):
+    """No such mart in the published copy (HTTP 404)."""
+
+
+class NotScopable(PermissionError):
+    """A region-scoped client asked for a mart that cannot be filtered by region (HTTP 403)."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a request filters on; None means no filter."""
+
+    regions: list[int] | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    network: str | None = None
+    sector: str | None = None
+    municipality: str | None = None
+
+
+@dataclass(frozen=True)
+class MartQuery:
+    """A whitelisted select: the SQL text holds only catalog names, the values are parameters."""
+
+    mart: str
+    columns: list[str]
+    where: str
+    params: list = field(default_factory=list)
+
+    def rows_sql(self) -> str:
+        cols = ", ".join(quote(c) for c in self.columns)
+        # every column in order gives a total, stable order for pagination
+        order = ", ".join(f"{quote(c)} nulls first" for c in self.columns)
+        return (
+            f"select {cols} from {MARTS_SCHEMA}.{quote(self.mart)}{self.where} "
+            f"order by {order} limit ? offset ?"
+        )
+
+    def count_sql(self) -> str:
+        return f"select count(*) from {MARTS_SCHEMA}.{quote(self.mart)}{self.where}"
+
+
+def quote(identifier: str) -> str:
+    """A quoted identifier; identifiers only ever come from the published file's catalog."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def list_marts(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
+    """Every mart of the published copy with its (column, type) pairs in table order."""
+    marts: dict[str, list[tuple[str, str]]] = {}
+    for table, column, dtype in con.execute(
+        "select table_name, column_name, data_type from duckdb_columns() "
+        "where database_name = current_database() and schema_name = ? "
+        "order by table_name, column_index",
+        [MARTS_SCHEMA],
+    ).fetchall():
+        marts.setdefault(table, []).append((column, dtype))
+    return marts
+
+
+def mart_names(published: Path) -> list[str]:
+    """The marts of a published file, for the OpenAPI enum; empty when none is published yet."""
+    from gospulse.serving.publish import open_published
+
+    if not published.is_file():
+        return []
+    con = open_published(published)
+    try:
+        return sorted(list_marts(con))
+    finally:
+        con.close()
+
+
+def build_query(marts: dict[str, list[tuple[str, str]]], mart: str, filters: Filters) -> MartQuery:
+    """The select for one mart under the filters; raises QueryError/UnknownMart/NotScopable."""
+    if mart not in marts:
+        raise UnknownMart(f"no mart {mart!r}; available: {', '.join(sorted(marts))}")
+    columns = [c for c, _ in marts[mart]]
+    has = set(columns)
+    clauses: list[str] = []
+    params: list = []
+
+    if filters.regions is not None:
+        if "region_code" in has:
+            clauses.append(f"region_code in ({', '.join(['?'] * len(filters.regions))})")
+            params.extend(filters.regions)
+        elif {"network", "page_ref"} <= has and PAGE_REGION_MART in marts:
+            clauses.append(
+                f"(network, page_ref) in (select network, page_ref from "
+                f"{MARTS_SCHEMA}.{quote(PAGE_REGION_MART)} "
+                f"where region_code in ({', '.join(['?'] * len(filters.regions))}))"
+            )
+            params.extend(filters.regions)
+        else:
+            raise NotScopable(f"mart {mart!r} has no region; only tokens for all regions read it")
+
+    for name, value in (
+        ("network", filters.network),
+        ("sector", filters.sector),
+        ("municipality", filters.municipality),
+    ):
+        if value is None:
+            continue
+        if name not in has:
+            raise QueryError(f"mart {mart!r} has no column {name!r} to filter on")
+        clauses.append(f"{quote(name)} = ?")
+        params.append(value)
+
+    if filters.date_from is not None or filters.date_to is not None:
+        start = next((c for c in START_COLUMNS if c in has), None)
+        end = next((c for c in END_COLUMNS if c in has), None)
+        if start is None or end is None:
+            raise QueryError(f"mart {mart!r} has no date column to filter a period on")
+        if filters.date_from is not None and filters.date_to is not None:
+            if filters.date_from > filters.date_to:
+                raise QueryError(f"from {filters.date_from} is after to {filters.date_to}")
+        if filters.date_from is not None:
+            clauses.append(f"{quote(start)} >= ?")
+            params.append(filters.date_from)
+        if filters.date_to is not None:
+            clauses.append(f"{quote(end)} <= ?")
+            params.append(filters.date_to)
+
+    where = (" where " + " and ".join(clauses)) if clauses else ""
+    return MartQuery(mart, columns, where, params)

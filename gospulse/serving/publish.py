@@ -1,0 +1,258 @@
+"""Publish a read-only copy of the marts that BI tools and the API read while the pipeline writes.
+
+The copy is built in a new file next to the target and moved onto it with os.replace, which is
+atomic on POSIX: a reader opens either the previous complete copy or the new complete one, and a
+reader that already holds the old file keeps its inode. The publisher never opens the published
+file itself, so a reader's DuckDB lock can never block it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+
+from gospulse.serving.layout import published_path
+
+log = logging.getLogger(__name__)
+
+MARTS_SCHEMA = "marts"
+META_SCHEMA = "meta"
+TEMP_PREFIX = ".marts-"
+TEMP_SUFFIX = ".duckdb.tmp"
+LOCK_FILE = ".publish.lock"
+
+
+class PublishError(RuntimeError):
+    """Publishing failed; the previous published copy is untouched."""
+
+
+@dataclass(frozen=True)
+class Publication:
+    """What one publication holds: where it went, which run, and each table's row count."""
+
+    path: Path
+    run_id: str
+    snapshot_date: date
+    published_at: datetime
+    row_counts: dict[str, int]
+
+
+def _quote(identifier: str) -> str:
+    """A DuckDB identifier; table names come from the catalog, never from a request."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal for ATTACH, which takes no bound parameters; paths are ours."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+@contextmanager
+def _publish_lock(directory: Path) -> Iterator[None]:
+    """One publisher per target at a time, so a temp file is only ever cleaned by its owner."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / LOCK_FILE, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _clean_temp_files(directory: Path) -> None:
+    """Remove the leftovers of publishers that died mid-copy (we hold the lock, none is live)."""
+    for leftover in directory.glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}*"):
+        log.warning("removing unfinished publication %s", leftover)
+        leftover.unlink(missing_ok=True)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename durable: the directory entry must reach the disk, not only the file."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _copy_marts(
+    warehouse: Path,
+    temp: Path,
+    *,
+    run_id: str,
+    snapshot_date: date,
+    published_at: datetime,
+    dbt_summary: str | None,
+) -> dict[str, int]:
+    """Copy every marts table of the warehouse into a new file with its publication record."""
+    con = duckdb.connect(str(temp))
+    try:
+        con.execute(f"attach {_literal(str(warehouse))} as src (read_only)")
+        tables = [
+            name
+            for (name,) in con.execute(
+                "select table_name from duckdb_tables() "
+                "where database_name = 'src' and schema_name = ? order by table_name",
+                [MARTS_SCHEMA],
+            ).fetchall()
+        ]
+        if not tables:
+            raise PublishError(
+                f"{warehouse} has no tables in schema {MARTS_SCHEMA!r}: run dbt build first"
+            )
+        con.execute(f"create schema {MARTS_SCHEMA}")
+        con.execute(f"create schema {META_SCHEMA}")
+        counts: dict[str, int] = {}
+        for name in tables:
+            table = f"{MARTS_SCHEMA}.{_quote(name)}"
+            con.execute(f"create table {table} as select * from src.{table}")
+            counts[name] = con.execute(f"select count(*) from {table}").fetchone()[0]
+        con.execute("detach src")
+        con.execute(
+            f"create table {META_SCHEMA}.publication ("
+            " run_id varchar not null, snapshot_date date not null,"
+            " published_at timestamptz not null, source_warehouse varchar not null,"
+            " dbt_summary varchar, row_counts json not null)"
+        )
+        con.execute(
+            f"insert into {META_SCHEMA}.publication values (?, ?, ?, ?, ?, ?)",
+            [
+                run_id,
+                snapshot_date,
+                published_at,
+                str(warehouse),
+                dbt_summary,
+                json.dumps(counts, sort_keys=True),
+            ],
+        )
+        con.execute(
+            f"create table {META_SCHEMA}.published_tables ("
+            " table_name varchar primary key, row_count bigint not null)"
+        )
+        con.executemany(
+            f"insert into {META_SCHEMA}.published_tables values (?, ?)", list(counts.items())
+        )
+        # everything into the main file: the published copy must be complete without a WAL
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    wal = temp.with_name(temp.name + ".wal")
+    if wal.exists():
+        raise PublishError(f"{temp} still has a write-ahead log after checkpoint and close")
+    return counts
+
+
+def publish_marts(
+    warehouse: Path | str,
+    *,
+    run_id: str,
+    snapshot_date: date,
+    dbt_summary: str | None = None,
+    target: Path | str | None = None,
+) -> Publication:
+    """Copy the warehouse's marts into a new file and atomically swap it onto the published path.
+
+    The warehouse must not be held by a writer at this moment (the pipeline calls this after its
+    dbt build). On any failure the previous published copy stays as it was.
+    """
+    warehouse = Path(warehouse).resolve()
+    if not warehouse.is_file():
+        raise FileNotFoundError(f"warehouse {warehouse} does not exist: nothing to publish")
+    destination = Path(target) if target is not None else published_path(warehouse)
+    directory = destination.parent
+    published_at = datetime.now(UTC)
+    with _publish_lock(directory):
+        _clean_temp_files(directory)
+        temp = directory / f"{TEMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex}{TEMP_SUFFIX}"
+        try:
+            counts = _copy_marts(
+                warehouse,
+                temp,
+                run_id=run_id,
+                snapshot_date=snapshot_date,
+                published_at=published_at,
+                dbt_summary=dbt_summary,
+            )
+            with open(temp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(temp, destination)
+            _fsync_dir(directory)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            temp.with_name(temp.name + ".wal").unlink(missing_ok=True)
+            raise
+    log.info("published %d mart tables of run %s to %s", len(counts), run_id, destination)
+    return Publication(destination, run_id, snapshot_date, published_at, counts)
+
+
+def open_published(path: Path | str) -> duckdb.DuckDBPyConnection:
+    """Open a published copy read-only; the caller closes it.
+
+    The file is attached to a private in-memory database rather than opened with
+    duckdb.connect(path): DuckDB caches instances by path within a process, and a cached instance
+    would keep serving the replaced inode after a swap. Tables are reachable as marts.<name>.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no published marts at {path}: run a build and publish first")
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(f"attach {_literal(str(path))} as published (read_only)")
+        con.execute("use published")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def read_publication(con: duckdb.DuckDBPyConnection) -> dict:
+    """The publication record of an open published copy, with row counts as a dict."""
+    row = con.execute(
+        f"select run_id, snapshot_date, published_at, dbt_summary, row_counts "
+        f"from {META_SCHEMA}.publication"
+    ).fetchone()
+    if row is None:
+        raise PublishError("published copy has an empty meta.publication")
+    run_id, snapshot, published_at, summary, counts = row
+    return {
+        "run_id": run_id,
+        "snapshot_date": snapshot,
+        "published_at": published_at,
+        "dbt_summary": summary,
+        "row_counts": json.loads(counts),
+    }
+
+
+def publish_after_build(
+    build: dict | None, warehouse: Path | str, *, run_id: str, snapshot_date: date
+) -> dict:
+    """The DAG step after build_marts: publish only a build that ran, say why not otherwise.
+
+    `build` is build_marts' return value ({"summary": ...} or {"summary": None, "held": ...});
+    a held or failed build leaves the previous publication in place. Returns JSON-able facts.
+    """
+    if not build or not build.get("summary"):
+        reason = (build or {}).get("held") or "marts were not rebuilt"
+        log.warning("publication kept at the previous run: %s", reason)
+        return {"published": False, "reason": reason}
+    pub = publish_marts(
+        warehouse, run_id=run_id, snapshot_date=snapshot_date, dbt_summary=build["summary"]
+    )
+    return {
+        "published": True,
+        "path": str(pub.path),
+        "run_id": run_id,
+        "snapshot_date": snapshot_date.isoformat(),
+        "tables": len(pub.row_counts),
+        "rows": sum(pub.row_counts.values()),
+    }
