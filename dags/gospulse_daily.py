@@ -2,7 +2,9 @@
 
 validate registry → per network (task groups vk, tg, ok): plan batches → fetch each batch
 (mapped) → load → VK member-list sketches (when a hashing secret is configured) → dbt build
-(marts and data-quality incidents) → alerts for new incidents → summary.
+(marts and data-quality incidents) → alerts for new incidents, and publication: a read-only
+copy of the marts swapped in for BI and the API, the region's export bundle for federal
+aggregators, and (GOSPULSE_PG_PUBLISH=1) the marts on Postgres → summary.
 
 A network that is down or rate-limited records its failure and does not hold back the others;
 the marts are built from whatever was loaded, and the summary names the incomplete
@@ -78,6 +80,25 @@ def gospulse_daily():
 
         return notify_incidents(ti.xcom_pull(task_ids="build_marts"))
 
+    # readers (BI, the API) open this copy, never the warehouse the next run writes
+    @task(trigger_rule="all_done")
+    def publish_marts(ti=None, run_id=None, logical_date=None) -> dict:
+        from gospulse.tasks import publish_marts as publish
+
+        return publish(ti.xcom_pull(task_ids="build_marts"), run_id, logical_date.isoformat())
+
+    @task
+    def write_export_bundle(published: dict, run_id=None, logical_date=None) -> dict:
+        from gospulse.tasks import write_export_bundle as write
+
+        return write(published, run_id, logical_date.isoformat())
+
+    @task
+    def publish_postgres(published: dict, logical_date=None) -> dict:
+        from gospulse.tasks import publish_postgres as publish
+
+        return publish(published, logical_date.isoformat())
+
     # the verdict is a pure function of what the run stored: a retry cannot change it
     @task(trigger_rule="all_done", retries=0)
     def log_summary(ti=None) -> str:
@@ -88,6 +109,11 @@ def gospulse_daily():
             ti.xcom_pull(task_ids="collect_vk_audience"),
             ti.xcom_pull(task_ids="build_marts"),
             ti.xcom_pull(task_ids="send_incident_alerts"),
+            {
+                "published": ti.xcom_pull(task_ids="publish_marts"),
+                "bundle": ti.xcom_pull(task_ids="write_export_bundle"),
+                "postgres": ti.xcom_pull(task_ids="publish_postgres"),
+            },
         )
 
     registry = validate_registry()
@@ -102,7 +128,12 @@ def gospulse_daily():
     audience = collect_vk_audience(loads["vk"])
     built = build_marts()
     [audience, loads["tg"], loads["ok"]] >> built
-    built >> send_incident_alerts() >> log_summary()
+    # one process at a time opens the warehouse file: alerts write to it, then publication
+    # reads it (DuckDB: a writer and a reader in two processes exclude each other)
+    alerts = send_incident_alerts()
+    published = publish_marts()
+    built >> alerts >> published
+    [alerts, write_export_bundle(published), publish_postgres(published)] >> log_summary()
 
 
 gospulse_daily()

@@ -7,7 +7,7 @@ import csv
 import json
 import logging
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from gospulse.registry import RegistryFileError, registry_paths, validate_registry
@@ -186,7 +186,25 @@ def cmd_build(args: argparse.Namespace) -> int:
     )
     result = build(warehouse_path())
     print(result.describe())
+    published = publish_built(warehouse_path(), result.summary())
+    print(f"published read-only copy: {published}", file=sys.stderr)
     return 0
+
+
+def publish_built(warehouse: Path, dbt_summary: str) -> Path:
+    """After a CLI build: swap the read-only copy of the marts in, dated by the newest data."""
+    from gospulse.serving.publish import publish_marts
+    from gospulse.warehouse import connect
+
+    with connect(warehouse, read_only=True) as con:
+        (newest,) = con.execute("select max(snapshot_date) from raw.page_snapshots").fetchone()
+    publication = publish_marts(
+        warehouse,
+        run_id=f"cli-{datetime.now(UTC):%Y%m%dT%H%M%S}",
+        snapshot_date=newest or date.today(),
+        dbt_summary=dbt_summary,
+    )
+    return publication.path
 
 
 def cmd_top(args: argparse.Namespace) -> int:
@@ -343,6 +361,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, default=60)
     p.add_argument("--skip-airflow", action="store_true", help="do not run the Airflow DAG")
     p.set_defaults(func=cmd_demo)
+
+    from gospulse.api.commands import add_commands as add_api_commands
+    from gospulse.serving import postgres_cli
+
+    postgres_cli.add_commands(sub)
+    add_api_commands(sub)
     return parser
 
 

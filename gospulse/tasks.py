@@ -180,6 +180,7 @@ def summarize(
     audience: dict | None,
     build: dict | None,
     alerts: dict | None = None,
+    serving: dict[str, dict | None] | None = None,
 ) -> str:
     """One readable paragraph for the task log; fails the run if a network got no data at all.
 
@@ -234,9 +235,16 @@ def summarize(
         sent = ", ".join(f"{n} by {c}" for c, n in alerts.get("sent", {}).items()) or "none sent"
         broken = "".join(f"; {c} FAILED: {why}" for c, why in alerts.get("failed", {}).items())
         text += f". alerts: {alerts.get('new', 0)} new incidents, {sent}{broken}"
+    serving_failed: list[str] = []
+    if serving is not None:
+        served, serving_failed = describe_serving(serving)
+        text += f". serving: {served}"
     log.info("%s", text)
     if failed:
         raise RuntimeError(f"no usable data from {', '.join(failed)} for {day}: {text}")
+    if serving_failed:
+        # readers would silently see yesterday's marts: the run must not look green
+        raise RuntimeError(f"serving failed ({', '.join(serving_failed)}) for {day}: {text}")
     return text
 
 
@@ -252,3 +260,81 @@ def notify_incidents(build: dict | None) -> dict:
     )
     log.info("alerts: %s", result.describe())
     return {"new": result.new, "sent": result.sent, "failed": result.failed}
+
+
+def _snapshot_date(logical_date: str):
+    return snapshot_date_for(datetime.fromisoformat(logical_date), region_for(_registry()))
+
+
+def publish_marts(build: dict | None, run_id: str, logical_date: str) -> dict:
+    """Swap the marts' read-only copy onto published/ after a build that ran."""
+    from gospulse.serving.publish import publish_after_build
+
+    return publish_after_build(
+        build, Path(warehouse_path()), run_id=run_id, snapshot_date=_snapshot_date(logical_date)
+    )
+
+
+def write_export_bundle(published: dict | None, run_id: str, logical_date: str) -> dict:
+    """The region's export bundle for federal aggregators, from the copy just published."""
+    from gospulse.serving.bundle import write_bundle
+    from gospulse.serving.layout import bundle_root, published_path
+
+    if not published or not published.get("published"):
+        reason = (published or {}).get("reason") or "the marts were not published"
+        return {"written": False, "reason": reason}
+    warehouse = Path(warehouse_path())
+    bundle = write_bundle(
+        published_path(warehouse),
+        bundle_root(warehouse),
+        region_code=region_for(_registry()),
+        snapshot_date=_snapshot_date(logical_date),
+        run_id=run_id,
+    )
+    files = bundle.manifest["files"]
+    log.info("export bundle %s: %d files", bundle.path, len(files))
+    return {"written": True, "path": str(bundle.path), "files": len(files)}
+
+
+POSTGRES_SWITCH = "GOSPULSE_PG_PUBLISH"
+
+
+def publish_postgres(published: dict | None, logical_date: str) -> dict:
+    """Copy raw to Postgres, build the marts there and swap them in (when switched on)."""
+    if os.environ.get(POSTGRES_SWITCH, "").strip().lower() not in ("1", "true", "yes"):
+        return {"enabled": False, "reason": f"{POSTGRES_SWITCH} is not set"}
+    if not published or not published.get("published"):
+        reason = (published or {}).get("reason") or "the marts were not published"
+        return {"enabled": True, "published": False, "reason": reason}
+    from gospulse.serving.postgres import PgConfig, publish_to_postgres
+
+    result = publish_to_postgres(
+        Path(warehouse_path()), PgConfig.from_env(), snapshot_date=_snapshot_date(logical_date)
+    )
+    log.info("postgres: %s", result.describe())
+    return {"enabled": True, "published": True, "summary": result.describe()}
+
+
+def describe_serving(serving: dict[str, dict | None]) -> tuple[str, list[str]]:
+    """One clause on what was served, and the serving steps that failed outright."""
+    failed = [step for step, result in serving.items() if result is None]
+    parts = []
+    copy, bundle, pg = (serving.get(k) for k in ("published", "bundle", "postgres"))
+    if copy:
+        parts.append(
+            f"published copy: {copy['rows']} rows in {copy['tables']} marts"
+            if copy.get("published")
+            else f"published copy kept from an earlier run ({copy.get('reason')})"
+        )
+    if bundle:
+        parts.append(
+            f"export bundle {bundle['path']}" if bundle.get("written") else "no export bundle"
+        )
+    if pg:
+        parts.append(
+            f"postgres: {pg['summary']}"
+            if pg.get("published")
+            else f"postgres: not published ({pg.get('reason')})"
+        )
+    parts += [f"{step} FAILED (see its task log)" for step in failed]
+    return "; ".join(parts), failed

@@ -10,6 +10,8 @@ import pytest
 from emulators.vk.server import VkEmulator
 from emulators.vk.world import World
 from gospulse.cli import main
+from gospulse.serving.layout import published_path
+from gospulse.serving.publish import open_published, read_publication
 
 TOKEN = "cli-token"
 
@@ -35,6 +37,11 @@ def test_extract_then_build_from_the_command_line(tmp_path, monkeypatch, capsys)
         out = capsys.readouterr()
         assert "registry: 50 pages loaded, 0 bad rows skipped" in out.err
         assert "0 failed" in out.out
+        # a CLI build publishes the read-only copy too, dated by the newest snapshot
+        assert f"published read-only copy: {published_path(warehouse)}" in out.err
+        copy = open_published(published_path(warehouse))
+        assert read_publication(copy)["snapshot_date"] == date(2026, 5, 2)
+        copy.close()
         assert main(["docs"]) == 0
         site = warehouse.parent / "docs" / "dbt"
         assert f"dbt docs written to {site}" in capsys.readouterr().out

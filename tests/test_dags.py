@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -12,6 +13,9 @@ import pytest
 from emulators.vk.server import VkEmulator
 from emulators.vk.world import World
 from gospulse.airflow_local import DAGS_FOLDER, run_dag
+from gospulse.serving.layout import bundle_root, latest_bundle, published_path
+from gospulse.serving.publish import open_published, read_publication
+from tests.pg_fixtures import pg_database, pg_query  # noqa: F401 (pg is a fixture)
 
 TOKEN = "dag-test-token"
 
@@ -43,6 +47,9 @@ def test_dags_parse_without_secrets_or_services(monkeypatch):
         "collect_vk_audience",
         "build_marts",
         "send_incident_alerts",
+        "publish_marts",
+        "write_export_bundle",
+        "publish_postgres",
         "log_summary",
     }
     for network in ("vk", "tg", "ok"):
@@ -55,10 +62,17 @@ def test_dags_parse_without_secrets_or_services(monkeypatch):
     # a failed network or audience step must not keep the day's counts out of the marts
     assert daily.get_task("build_marts").trigger_rule == "all_done"
     assert daily.get_task("log_summary").trigger_rule == "all_done"
+    # the marts that were built are published even if alerting failed; one process at a time
+    # opens the warehouse: alerts write to it before publication reads it
+    assert daily.get_task("publish_marts").trigger_rule == "all_done"
+    assert daily.get_task("publish_marts").upstream_task_ids == {"send_incident_alerts"}
+    assert daily.get_task("send_incident_alerts").upstream_task_ids == {"build_marts"}
+    for step in ("write_export_bundle", "publish_postgres"):
+        assert daily.get_task(step).upstream_task_ids == {"publish_marts"}
 
 
 @pytest.mark.slow
-def test_daily_dag_run_against_the_emulator(tmp_path):
+def test_daily_dag_run_against_the_emulator(tmp_path, pg):
     start = date(2026, 3, 1)
     world = World(seed=11, start=start, n_pages=120)
     registry = tmp_path / "42_dag.csv"
@@ -74,6 +88,8 @@ def test_daily_dag_run_against_the_emulator(tmp_path):
             "GOSPULSE_VK_API_URL": emulator.base_url,
             "VK_TOKEN": TOKEN,
             "GOSPULSE_AUDIENCE_SECRET": "dag-test-audience-secret",
+            "GOSPULSE_PG_PUBLISH": "1",
+            "GOSPULSE_PG_DBNAME": pg.dbname,
         }
         output = run_dag("gospulse_daily", logical, tmp_path / "airflow", env)
         assert emulator.stats.requests_total >= 1
@@ -104,6 +120,22 @@ def test_daily_dag_run_against_the_emulator(tmp_path):
         assert len(region) == 1 and region[0][0] == readable and region[0][1] > 0
     finally:
         con.close()
+    # served three ways: the read-only copy, the export bundle, the marts on Postgres
+    published = open_published(published_path(warehouse))
+    try:
+        assert read_publication(published)["snapshot_date"] == date(2026, 3, 10)
+        assert published.execute(
+            "select count(*) from marts.mart_page_daily where snapshot_date = date '2026-03-10'"
+        ).fetchone() == (len(world.pages),)
+    finally:
+        published.close()
+    bundle = latest_bundle(bundle_root(warehouse), 42)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["snapshot_date"] == "2026-03-10" and manifest["region"]["code"] == 42
+    assert pg_query(
+        pg, "select count(*) from marts.mart_page_daily where snapshot_date = '2026-03-10'"
+    ) == [(len(world.pages),)]
+    assert "serving: published copy" in output and "export bundle" in output
     assert not (warehouse.parent / "staging" / "vk" / "2026-03-10").exists() or not any(
         Path(warehouse.parent / "staging" / "vk" / "2026-03-10").rglob("batch-*.json")
     )
