@@ -8,7 +8,7 @@ national and per-federal-district growth, cross-region rankings and the national
 audience merged from the regions' sketches.
 
 A rejected bundle keeps that region's previous data and its reason is in the summary and in
-federal.pulls; the run then fails at the end so somebody looks, after the others loaded.
+bundles.pulls; the run then fails at the end so somebody looks, after the others loaded.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ _GROWTH_SELECT = """
         case when sum(g.comparable_members_start) > 0
              then sum(g.growth)::double / sum(g.comparable_members_start) end as growth_pct
     from bundles.mart_region_growth g
-    join federal.regions r on r.region_code = g.bundle_region_code
+    join marts.dim_region r on r.region_code = g.bundle_region_code
     group by {keys} g.network, g.month_start, g.month_end
 """
 
@@ -66,26 +66,26 @@ def build_federal_marts(federal_warehouse: Path | str) -> FederalBuild:
         has_growth = _has_table(con, "mart_region_growth")
         con.execute("begin transaction")
         try:
-            con.execute("create or replace table federal.regions (region_code integer "
+            con.execute("create or replace table marts.dim_region (region_code integer "
                         "primary key, region_name varchar, federal_district varchar, "
                         "federal_district_name varchar)")  # fmt: skip
             con.executemany(
-                "insert into federal.regions values (?,?,?,?)",
+                "insert into marts.dim_region values (?,?,?,?)",
                 [(r.code, r.name, r.federal_district, FEDERAL_DISTRICTS[r.federal_district])
                  for r in REGIONS.values()],
             )  # fmt: skip
             if has_growth:
                 con.execute(
-                    "create or replace table federal.mart_national_growth as "
+                    "create or replace table marts.mart_national_growth as "
                     + _GROWTH_SELECT.format(keys="")
                 )
                 con.execute(
-                    "create or replace table federal.mart_district_growth as "
+                    "create or replace table marts.mart_district_growth as "
                     + _GROWTH_SELECT.format(keys="r.federal_district,")
                 )
                 con.execute(
                     """
-                    create or replace table federal.mart_region_ranking as
+                    create or replace table marts.mart_region_ranking as
                     select
                         g.network, g.month_start, g.month_end, g.is_complete,
                         g.bundle_region_code as region_code, r.region_name,
@@ -98,7 +98,7 @@ def build_federal_marts(federal_warehouse: Path | str) -> FederalBuild:
                                          g.growth_pct is null
                                          order by g.growth_pct desc) end as rank_pct
                     from bundles.mart_region_growth g
-                    join federal.regions r on r.region_code = g.bundle_region_code
+                    join marts.dim_region r on r.region_code = g.bundle_region_code
                     """
                 )
             _build_audience(con)
@@ -107,9 +107,9 @@ def build_federal_marts(federal_warehouse: Path | str) -> FederalBuild:
             con.execute("rollback")
             raise
         rows = {
-            m: con.execute(f"select count(*) from federal.{m}").fetchone()[0]
+            m: con.execute(f"select count(*) from marts.{m}").fetchone()[0]
             for m in FEDERAL_MARTS
-            if _has_table(con, m, schema="federal")
+            if _has_table(con, m, schema="marts")
         }
     finally:
         con.close()
@@ -135,7 +135,7 @@ def _build_audience(con: duckdb.DuckDBPyConnection) -> None:
     rows = con.execute(
         "select s.bundle_region_code, s.network, s.audience_date, s.hll_lg_k, s.sketch, "
         "r.federal_district from bundles.region_sketches s "
-        "join federal.regions r on r.region_code = s.bundle_region_code"
+        "join marts.dim_region r on r.region_code = s.bundle_region_code"
     ).fetchall()
     groups: dict[tuple[str, str, str, object], list[RegionSketch]] = defaultdict(list)
     for code, network, day, lg_k, blob, district in rows:
@@ -152,7 +152,7 @@ def _build_audience(con: duckdb.DuckDBPyConnection) -> None:
         )  # fmt: skip
     con.execute(
         """
-        create or replace table federal.mart_national_audience (
+        create or replace table marts.mart_national_audience (
             scope_type varchar not null,     -- national | district
             scope_value varchar not null,    -- RU, or the federal district code
             network varchar not null,
@@ -167,5 +167,5 @@ def _build_audience(con: duckdb.DuckDBPyConnection) -> None:
     )
     if out:
         con.executemany(
-            "insert into federal.mart_national_audience values (?,?,?,?,?,?,?,?,?)", out
+            "insert into marts.mart_national_audience values (?,?,?,?,?,?,?,?,?)", out
         )

@@ -9,7 +9,7 @@ Per region: read LATEST, download the bundle into a temp dir, check the manifest
 schema_version against SUPPORTED_SCHEMA_VERSIONS and every file's size, sha256 and row
 count. A bundle failing any check is rejected with the region, bundle and file in the reason
 and nothing of that region changes; a good one replaces the region's rows in every
-`bundles.<mart>` table in one transaction. Every attempt is a row of federal.pulls.
+`bundles.<mart>` table in one transaction. Every attempt is a row of bundles.pulls.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ SOURCES_ENV = "GOSPULSE_FEDERAL_SOURCES"
 
 PULLS_DDL = """
 create schema if not exists bundles;
-create schema if not exists federal;
-create table if not exists federal.pulls (
+create schema if not exists marts;
+create table if not exists bundles.pulls (
     pulled_at timestamp not null,
     source varchar not null,
     region_code integer not null,
@@ -127,6 +127,10 @@ def pull(sources: list[str], federal_warehouse: Path | str) -> list[PullResult]:
     if not sources:
         raise ValueError(f"no bundle sources given (set {SOURCES_ENV} or pass --from)")
     federal_warehouse = Path(federal_warehouse)
+    if federal_warehouse.stem in ("bundles", "marts"):
+        # DuckDB names the catalog after the file; it would shadow the schema of that name
+        raise ValueError(f"federal warehouse {federal_warehouse}: a file named after the "
+                         "schema bundles or marts makes DuckDB names ambiguous")  # fmt: skip
     federal_warehouse.parent.mkdir(parents=True, exist_ok=True)
     results: list[PullResult] = []
     con = duckdb.connect(str(federal_warehouse))
@@ -142,7 +146,7 @@ def pull(sources: list[str], federal_warehouse: Path | str) -> list[PullResult]:
                     continue
                 results.append(result)
                 con.execute(
-                    "insert into federal.pulls values (?,?,?,?,?,?,?)",
+                    "insert into bundles.pulls values (?,?,?,?,?,?,?)",
                     [datetime.now(UTC).replace(tzinfo=None), source, code, result.bundle_id,
                      result.snapshot_date, result.status, result.reason],
                 )  # fmt: skip
