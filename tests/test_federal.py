@@ -424,3 +424,18 @@ def test_federal_dag_run(good_root, tmp_path):
     assert set(_loaded(wh)) == {42, 77}
     statuses = federal(wh, "select region_code, status from bundles.pulls order by 1")
     assert statuses == [(42, "loaded"), (77, "loaded")]
+
+
+def test_contract_lists_every_bundle_column(regions, tmp_path):
+    contract = (Path(__file__).parent.parent / "docs" / "bundle_contract.md").read_text(
+        encoding="utf-8"
+    )
+    info = bundle(regions, tmp_path, 42)
+    for entry in info.manifest["files"]:
+        if entry["kind"] != "mart":
+            continue
+        heading = f"### `marts/{entry['mart']}.parquet`"
+        assert heading in contract, entry["mart"]
+        section = contract.split(heading, 1)[1].split("\n### ", 1)[0]
+        for column in entry["columns"]:
+            assert f"| `{column['name']}` |" in section, (entry["mart"], column["name"])
