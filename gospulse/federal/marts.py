@@ -166,6 +166,4 @@ def _build_audience(con: duckdb.DuckDBPyConnection) -> None:
         """
     )
     if out:
-        con.executemany(
-            "insert into marts.mart_national_audience values (?,?,?,?,?,?,?,?,?)", out
-        )
+        con.executemany("insert into marts.mart_national_audience values (?,?,?,?,?,?,?,?,?)", out)
