@@ -1,0 +1,57 @@
+"""Federal roll-up of the regions' export bundles.
+
+pull → build: every region's latest bundle is fetched from the sources in
+$GOSPULSE_FEDERAL_SOURCES (local paths, http(s)://, s3:// — comma-separated), verified
+against its manifest (schema version, size, sha256 and row count of every file) and loaded
+into the federal DuckDB ($GOSPULSE_FEDERAL_WAREHOUSE); then the federal marts are rebuilt:
+national and per-federal-district growth, cross-region rankings and the national unique
+audience merged from the regions' sketches.
+
+A rejected bundle keeps that region's previous data and its reason is in the summary and in
+bundles.pulls; the run then fails at the end so somebody looks, after the others loaded.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import CronTriggerTimetable, dag, task
+
+from gospulse.dag_defaults import DEFAULT_ARGS, REGION_TZ, START_DATE
+
+
+@dag(
+    dag_id="gospulse_federal",
+    # after the regions' daily runs (03:00 in each region's time) have written their bundles
+    schedule=CronTriggerTimetable("0 9 * * *", timezone=REGION_TZ),
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["gospulse", "federal"],
+    doc_md=__doc__,
+)
+def gospulse_federal():
+    @task
+    def pull_and_build() -> dict:
+        import os
+
+        from gospulse.federal.cli import federal_warehouse_path, run_federal_pull
+        from gospulse.federal.pull import SOURCES_ENV, parse_sources
+
+        summary = run_federal_pull(
+            parse_sources(os.environ.get(SOURCES_ENV)), federal_warehouse_path()
+        )
+        return {k: v for k, v in summary.items() if k != "lines"} | {"lines": summary["lines"]}
+
+    @task
+    def report(summary: dict) -> None:
+        for line in summary["lines"]:
+            print(line)
+        if summary["rejected"]:
+            raise RuntimeError(
+                "bundles rejected (previous data kept): " + "; ".join(summary["rejected"].values())
+            )
+
+    report(pull_and_build())
+
+
+gospulse_federal()

@@ -1,0 +1,87 @@
+"""Command-line entry points `gospulse federal pull` and `gospulse bundle`, for cli.py to
+register with add_commands(subparsers)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from datetime import date
+from pathlib import Path
+
+FEDERAL_WAREHOUSE_ENV = "GOSPULSE_FEDERAL_WAREHOUSE"
+
+
+def federal_warehouse_path() -> Path:
+    """$GOSPULSE_FEDERAL_WAREHOUSE, else data/federal.duckdb."""
+    return Path(os.environ.get(FEDERAL_WAREHOUSE_ENV, "data/federal.duckdb"))
+
+
+def run_federal_pull(sources: list[str], warehouse: Path) -> dict:
+    """Pull, load and rebuild the federal marts; a summary dict (for the DAG and the CLI)."""
+    from gospulse.federal.marts import build_federal_marts
+    from gospulse.federal.pull import pull
+
+    results = pull(sources, warehouse)
+    build = build_federal_marts(warehouse)
+    return {
+        "loaded": [r.region_code for r in results if r.status == "loaded"],
+        "unchanged": [r.region_code for r in results if r.status == "unchanged"],
+        "rejected": {str(r.region_code): r.reason for r in results if r.status == "rejected"},
+        "marts": build.rows,
+        "lines": [r.describe() for r in results] + [build.describe()],
+    }
+
+
+def cmd_federal_pull(args: argparse.Namespace) -> int:
+    """Exit 0 when every region loaded or was unchanged, 1 when any bundle was rejected."""
+    from gospulse.federal.pull import SOURCES_ENV, parse_sources
+
+    sources = parse_sources(args.sources or os.environ.get(SOURCES_ENV))
+    summary = run_federal_pull(sources, Path(args.warehouse or federal_warehouse_path()))
+    for line in summary["lines"]:
+        print(line)
+    return 1 if summary["rejected"] else 0
+
+
+def cmd_bundle(args: argparse.Namespace) -> int:
+    """Write one region's export bundle from a warehouse's marts."""
+    from gospulse.serving.bundle import write_bundle
+    from gospulse.serving.layout import bundle_root
+    from gospulse.warehouse import warehouse_path
+
+    warehouse = Path(args.warehouse) if args.warehouse else warehouse_path()
+    root = Path(args.root) if args.root else bundle_root(warehouse)
+    info = write_bundle(
+        warehouse,
+        root,
+        region_code=args.region,
+        snapshot_date=args.date or date.today(),
+        run_id=args.run_id,
+    )
+    rows = sum(f["rows"] for f in info.manifest["files"] if f["kind"] == "mart")
+    print(f"bundle {info.path}: {len(info.manifest['files'])} files, {rows} mart rows")
+    return 0
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Register `federal pull` and `bundle` on the main parser's subparsers."""
+    federal = subparsers.add_parser("federal", help="federal roll-up of regions' bundles")
+    fsub = federal.add_subparsers(dest="federal_command", required=True)
+    p = fsub.add_parser("pull", help="pull, verify and load the latest bundles; build marts")
+    p.add_argument(
+        "--from",
+        dest="sources",
+        help="bundle roots (paths, http(s)://, s3://), comma-separated; "
+        "default $GOSPULSE_FEDERAL_SOURCES",
+    )
+    p.add_argument("--warehouse", help=f"federal DuckDB file (default ${FEDERAL_WAREHOUSE_ENV} "
+                   "or data/federal.duckdb)")  # fmt: skip
+    p.set_defaults(func=cmd_federal_pull)
+
+    b = subparsers.add_parser("bundle", help="write this region's export bundle")
+    b.add_argument("--region", type=int, required=True, help="region code, e.g. 42")
+    b.add_argument("--date", type=date.fromisoformat, help="snapshot date (default today)")
+    b.add_argument("--warehouse", help="DuckDB file with the marts (default the warehouse)")
+    b.add_argument("--root", help="bundle root (default $GOSPULSE_BUNDLE_DIR or next to it)")
+    b.add_argument("--run-id", default="manual", help="written into the bundle id")
+    b.set_defaults(func=cmd_bundle)
