@@ -363,10 +363,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     from gospulse.api.commands import add_commands as add_api_commands
+    from gospulse.federal.cli import add_commands as add_federal_commands
     from gospulse.serving import postgres_cli
 
     postgres_cli.add_commands(sub)
     add_api_commands(sub)
+    add_federal_commands(sub)
     return parser
 
 
