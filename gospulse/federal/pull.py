@@ -265,6 +265,7 @@ def _load(con: duckdb.DuckDBPyConnection, local: Path, manifest: dict, source: s
             # the first region creates the table with the bundle's columns; later ones insert
             # by name so a column order difference cannot swap values
             con.execute(f"create table if not exists {table} as {select} limit 0")
+            _add_new_columns(con, entry["mart"], select)
             con.execute(f"delete from {table} where bundle_region_code = ?", [code])
             con.execute(f"insert into {table} by name {select}")
         con.execute("delete from bundles.region_sketches where bundle_region_code = ?", [code])
@@ -291,6 +292,24 @@ def _load(con: duckdb.DuckDBPyConnection, local: Path, manifest: dict, source: s
     except BaseException:
         con.execute("rollback")
         raise
+
+
+def _add_new_columns(con: duckdb.DuckDBPyConnection, mart: str, select: str) -> None:
+    """Give a bundles table the columns a newer compatible bundle added (contract: additive).
+
+    Rows of regions that sent older bundles get NULL there until they send a newer one.
+    """
+    have = {
+        name
+        for (name,) in con.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = 'bundles' and table_name = ?",
+            [mart],
+        ).fetchall()
+    }
+    for name, type_, *_ in con.execute(f"describe {select}").fetchall():
+        if name not in have:
+            con.execute(f'alter table bundles."{mart}" add column "{name}" {type_}')
 
 
 def _sql_str(value: str) -> str:
