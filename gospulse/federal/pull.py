@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -207,6 +208,10 @@ def _download_and_verify(
         raise BundleRejected(f"{where}: manifest is for region {region}")
     for entry in files:
         name = entry["name"]
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,62}", str(entry.get("mart", ""))):
+            # the mart name becomes a table name in the federal warehouse
+            raise BundleRejected(f"{where}: file {name} has an invalid mart name "
+                                 f"{entry.get('mart')!r}")  # fmt: skip
         if name.startswith("/") or ".." in name.split("/"):
             raise BundleRejected(f"{where}: file name {name!r} escapes the bundle")
         target = local / name
