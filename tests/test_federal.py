@@ -439,3 +439,42 @@ def test_contract_lists_every_bundle_column(regions, tmp_path):
         section = contract.split(heading, 1)[1].split("\n### ", 1)[0]
         for column in entry["columns"]:
             assert f"| `{column['name']}` |" in section, (entry["mart"], column["name"])
+
+
+def test_a_bundle_with_an_added_column_loads_next_to_older_ones(regions, tmp_path):
+    # the contract's compatible change: a mart gains a column; regions upgrade one by one
+    root, wh = tmp_path / "b", tmp_path / "fed.duckdb"
+    # 42 loads first and creates the table without the column; 54 brings it
+    bundle(regions, root, 42)
+    newer = tmp_path / "r54.duckdb"
+    shutil.copy(regions[54], newer)
+    with duckdb.connect(str(newer)) as con:
+        con.execute("alter table marts.mart_region_growth add column pages_new integer")
+        con.execute("update marts.mart_region_growth set pages_new = 7")
+    write_bundle(newer, root, region_code=54, snapshot_date=SNAPSHOT, run_id="newer")
+    results = pull([str(root)], wh)
+    assert [(r.region_code, r.status) for r in results] == [(42, "loaded"), (54, "loaded")]
+    got = federal(
+        wh,
+        "select bundle_region_code, count(*), min(pages_new), max(pages_new) "
+        "from bundles.mart_region_growth group by 1 order by 1",
+    )
+    n42 = regional(regions[42], "select count(*) from marts.mart_region_growth")[0][0]
+    n54 = regional(regions[54], "select count(*) from marts.mart_region_growth")[0][0]
+    assert got == [(42, n42, None, None), (54, n54, 7, 7)]
+
+
+def test_a_manifest_naming_a_table_it_should_not_is_rejected(tmp_path):
+    # a tiny hand-made marts schema: this test is about the manifest, not the marts
+    wh = tmp_path / "tiny.duckdb"
+    with duckdb.connect(str(wh)) as con:
+        con.execute("create schema marts")
+        con.execute("create table marts.mart_region_growth as select 42 as region_code")
+    info = write_bundle(wh, tmp_path / "b", region_code=42, snapshot_date=SNAPSHOT, run_id="x")
+    manifest = json.loads((info.path / MANIFEST).read_text(encoding="utf-8"))
+    manifest["files"][0]["mart"] = 'x" as select 1; drop table bundles.loaded; --'
+    (info.path / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    (result,) = pull([str(tmp_path / "b")], tmp_path / "fed.duckdb")
+    assert result.status == "rejected"
+    assert "file marts/mart_region_growth.parquet has an invalid mart name" in result.reason
+    assert federal(tmp_path / "fed.duckdb", "select count(*) from bundles.loaded") == [(0,)]

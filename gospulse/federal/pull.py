@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -207,6 +208,10 @@ def _download_and_verify(
         raise BundleRejected(f"{where}: manifest is for region {region}")
     for entry in files:
         name = entry["name"]
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,62}", str(entry.get("mart", ""))):
+            # the mart name becomes a table name in the federal warehouse
+            raise BundleRejected(f"{where}: file {name} has an invalid mart name "
+                                 f"{entry.get('mart')!r}")  # fmt: skip
         if name.startswith("/") or ".." in name.split("/"):
             raise BundleRejected(f"{where}: file name {name!r} escapes the bundle")
         target = local / name
@@ -265,6 +270,7 @@ def _load(con: duckdb.DuckDBPyConnection, local: Path, manifest: dict, source: s
             # the first region creates the table with the bundle's columns; later ones insert
             # by name so a column order difference cannot swap values
             con.execute(f"create table if not exists {table} as {select} limit 0")
+            _add_new_columns(con, entry["mart"], select)
             con.execute(f"delete from {table} where bundle_region_code = ?", [code])
             con.execute(f"insert into {table} by name {select}")
         con.execute("delete from bundles.region_sketches where bundle_region_code = ?", [code])
@@ -291,6 +297,24 @@ def _load(con: duckdb.DuckDBPyConnection, local: Path, manifest: dict, source: s
     except BaseException:
         con.execute("rollback")
         raise
+
+
+def _add_new_columns(con: duckdb.DuckDBPyConnection, mart: str, select: str) -> None:
+    """Give a bundles table the columns a newer compatible bundle added (contract: additive).
+
+    Rows of regions that sent older bundles get NULL there until they send a newer one.
+    """
+    have = {
+        name
+        for (name,) in con.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = 'bundles' and table_name = ?",
+            [mart],
+        ).fetchall()
+    }
+    for name, type_, *_ in con.execute(f"describe {select}").fetchall():
+        if name not in have:
+            con.execute(f'alter table bundles."{mart}" add column "{name}" {type_}')
 
 
 def _sql_str(value: str) -> str:
