@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # uv lives in its own small venv so that `uv sync` never removes itself from the project's
 UV     := .uv/bin/uv
 
-.PHONY: env demo test lint bench bench-networks clean
+.PHONY: env demo test lint bench bench-full bench-networks clean
 
 $(UV):
 	$(PYTHON) -m venv .uv
@@ -22,8 +22,22 @@ test: env
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
+# quick versions (10x smaller where a benchmark has a federal size); results in BENCHMARKS.md
 bench: env
 	$(BIN)/python bench/bench_vk_daily.py
+	$(BIN)/python bench/bench_vk_federal_extract.py --quick
+	$(BIN)/python bench/bench_audience_union.py --quick
+	$(BIN)/python bench/bench_federal_pull.py --regions 9
+	$(BIN)/python bench/bench_api_latency.py --clients 1 --requests 300
+
+# the full sizes: 200,000 pages, 46 M people, 85 regions (about an hour)
+bench-full: env
+	$(BIN)/python bench/bench_vk_federal_extract.py
+	$(BIN)/python bench/bench_audience_union.py
+	$(BIN)/python bench/bench_federal_pull.py
+	$(BIN)/python bench/bench_api_latency.py
+	$(BIN)/python bench/bench_api_latency.py --clients 4
+	$(BIN)/python bench/bench_dq_alarms.py --days 90
 
 # about 40 minutes: Telegram's first day resolves 399 names within 30 per 60 s
 bench-networks: env
