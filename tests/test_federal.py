@@ -478,3 +478,19 @@ def test_a_manifest_naming_a_table_it_should_not_is_rejected(tmp_path):
     assert result.status == "rejected"
     assert "file marts/mart_region_growth.parquet has an invalid mart name" in result.reason
     assert federal(tmp_path / "fed.duckdb", "select count(*) from bundles.loaded") == [(0,)]
+
+
+def test_an_older_bundle_never_replaces_newer_data(regions, tmp_path):
+    root, wh = tmp_path / "root", tmp_path / "fed.duckdb"
+    newer = write_bundle(regions[54], root, region_code=54, snapshot_date=SNAPSHOT, run_id="newer")
+    assert pull([str(root)], wh)[0].status == "loaded"
+    older = write_bundle(
+        regions[54], root, region_code=54, snapshot_date=date(2025, 3, 9), run_id="older"
+    )
+    assert latest_bundle(root, 54) == older.path  # LATEST moved back
+    (result,) = pull([str(root)], wh)
+    assert result.status == "rejected"
+    assert "snapshot 2025-03-09 is older than the loaded 2025-03-10" in result.reason
+    assert federal(wh, "select bundle_id from bundles.loaded where region_code = 54") == [
+        (newer.bundle_id,)
+    ]

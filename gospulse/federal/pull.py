@@ -170,13 +170,20 @@ def _pull_region(
         return None  # this source has nothing for the region
     bundle_id = latest.rsplit("/", 1)[-1]
     known = con.execute(
-        "select bundle_id from bundles.loaded where region_code = ?", [code]
+        "select bundle_id, snapshot_date from bundles.loaded where region_code = ?", [code]
     ).fetchone()
     if known and known[0] == bundle_id:
         return PullResult(source, code, bundle_id, "unchanged")
     with tempfile.TemporaryDirectory(prefix=f"gospulse-bundle-{code:02d}-") as tmp:
         try:
             manifest = _download_and_verify(fs, f"{region_root}/{latest}", Path(tmp), code)
+            # a LATEST moved back (restored backup, second source lagging) must not replace
+            # newer data; a rerun of the same day does
+            if known and str(manifest["snapshot_date"]) < known[1].isoformat():
+                raise BundleRejected(
+                    f"region {code:02d} bundle {bundle_id}: snapshot {manifest['snapshot_date']} "
+                    f"is older than the loaded {known[1].isoformat()} (bundle {known[0]})"
+                )
             _load(con, Path(tmp), manifest, source)
         except BundleRejected as exc:
             return PullResult(source, code, bundle_id, "rejected", str(exc))
