@@ -262,8 +262,9 @@ def notify_incidents(build: dict | None) -> dict:
     return {"new": result.new, "sent": result.sent, "failed": result.failed}
 
 
-def _snapshot_date(logical_date: str):
-    return snapshot_date_for(datetime.fromisoformat(logical_date), region_for(_registry()))
+def _snapshot_date(logical_date: str, region_code: int | None = None):
+    region = region_code if region_code is not None else region_for(_registry())
+    return snapshot_date_for(datetime.fromisoformat(logical_date), region)
 
 
 def publish_marts(build: dict | None, run_id: str, logical_date: str) -> dict:
@@ -284,11 +285,12 @@ def write_export_bundle(published: dict | None, run_id: str, logical_date: str) 
         reason = (published or {}).get("reason") or "the marts were not published"
         return {"written": False, "reason": reason}
     warehouse = Path(warehouse_path())
+    region = region_for(_registry())
     bundle = write_bundle(
         published_path(warehouse),
         bundle_root(warehouse),
-        region_code=region_for(_registry()),
-        snapshot_date=_snapshot_date(logical_date),
+        region_code=region,
+        snapshot_date=_snapshot_date(logical_date, region),
         run_id=run_id,
     )
     files = bundle.manifest["files"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import uuid
 from decimal import Decimal
 
@@ -24,6 +25,9 @@ def pg_database() -> PgConfig:
     try:
         admin = _admin()
     except psycopg2.OperationalError as exc:
+        # .ci/run starts Postgres: in CI an unreachable server is a failure, not a skip
+        if os.environ.get("CI"):
+            raise RuntimeError(f"CI: Postgres at 127.0.0.1:5432 is unreachable: {exc}") from exc
         pytest.skip(f"Postgres at 127.0.0.1:5432 is unreachable: {exc}")
     name = f"gospulse_test_{uuid.uuid4().hex[:10]}"
     with admin.cursor() as cur:
