@@ -329,6 +329,26 @@ def test_secrets_come_from_env_and_the_connections_the_code_reads_are_set(compos
     assert env["AIRFLOW__CORE__DAGS_FOLDER"] == dockerfile_env()["AIRFLOW__CORE__DAGS_FOLDER"]
 
 
+def test_documented_connection_examples_give_the_code_its_credentials(monkeypatch):
+    from gospulse.networks import airflow_credentials
+
+    lines = ENV_EXAMPLE.read_text(encoding="utf-8").splitlines()
+    expected = {
+        "vk": {"password": "TOKEN"},
+        "tg": {"login": "API_ID", "password": "API_HASH", "session": "STRING_SESSION"},
+        "ok": {"login": "APP_KEY", "password": "ACCESS_TOKEN", "application_secret_key": "SECRET"},
+    }
+    for network, conn_id in CONNECTION_IDS.items():
+        name = f"AIRFLOW_CONN_{conn_id.upper()}"
+        comment = lines[lines.index(f"{name}=") - 1]
+        example = re.search(r"'(\{.*\})'", comment)
+        assert example, f"{name}: .env.example shows no single-quoted JSON example"
+        monkeypatch.setenv(name, example.group(1))
+        credentials = airflow_credentials(network)
+        for key, value in expected[network].items():
+            assert credentials.get(key) == value, f"{name}: {key} not read from the example"
+
+
 def test_worker_is_scalable(services):
     worker = services["airflow-worker"]
     assert "container_name" not in worker, "--scale needs compose to name the containers"
