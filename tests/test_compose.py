@@ -8,6 +8,7 @@ file where one is installed.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -226,6 +227,18 @@ def test_airflow_commands_are_real_airflow_3_cli_commands(services):
     for name, argv in AIRFLOW_COMMANDS.items():
         assert services[name]["command"].split() == argv, name
         parser.parse_args(argv)  # exits (fails the test) on a command Airflow 3.3 lacks
+    # the healthchecks too: `airflow jobs check` for the job each service runs
+    for name, job in (
+        ("airflow-dag-processor", "DagProcessorJob"),
+        ("airflow-triggerer", "TriggererJob"),
+    ):
+        check = services[name]["healthcheck"]["test"][1]
+        argv = check.split()[1:5] + ["--hostname", "h"]
+        assert argv[:4] == ["jobs", "check", "--job-type", job], f"{name}: {check}"
+        parser.parse_args(argv)
+    ping = services["airflow-worker"]["healthcheck"]["test"][1]
+    app_module = re.search(r"--app (\S+)\.app ", ping).group(1)
+    assert importlib.util.find_spec(app_module), f"the worker healthcheck's {app_module} is gone"
     init = command_lines(services["airflow-init"])
     assert "airflow db migrate" in [line.strip() for line in init]
     # a wrong command must not slip through this check
@@ -300,8 +313,13 @@ def test_execution_api_points_at_the_api_server(compose, services):
     container_ports = {int(p.rsplit(":", 1)[1]) for p in services[url.hostname]["ports"]}
     assert url.port in container_ports
     assert url.path == "/execution/"
-    health = " ".join(services[url.hostname]["healthcheck"]["test"])
-    assert f"localhost:{url.port}/" in health
+    from airflow.api_fastapi.app import RESERVED_URL_PREFIXES
+    from airflow.api_fastapi.core_api.routes.public import public_router
+
+    assert url.path.rstrip("/") in RESERVED_URL_PREFIXES  # where the api-server mounts it
+    health = urlsplit(services[url.hostname]["healthcheck"]["test"][-1])
+    assert health.port == url.port, "the healthcheck must ask the api-server's own port"
+    assert health.path in {route.path for route in public_router.routes}, health.path
 
 
 def test_scheduler_healthcheck_asks_the_port_airflow_serves_it_on(compose, services):
@@ -347,6 +365,27 @@ def test_documented_connection_examples_give_the_code_its_credentials(monkeypatc
         credentials = airflow_credentials(network)
         for key, value in expected[network].items():
             assert credentials.get(key) == value, f"{name}: {key} not read from the example"
+
+
+def test_blank_optional_values_mean_off_to_the_code(monkeypatch, services):
+    # compose passes an unset optional variable as "" (not absent): the code must read that
+    # as "not configured", never as a value
+    from zoneinfo import ZoneInfo
+
+    from gospulse.alerts import notifiers_from_env
+    from gospulse.federal.pull import parse_sources
+    from gospulse.networks import airflow_credentials
+
+    env = resolved_env(services["airflow-worker"])
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    blank = {k for k, v in env.items() if v == ""}
+    assert {"GOSPULSE_ALERT_WEBHOOK_URL", "AIRFLOW_CONN_VK_API", "GOSPULSE_REGION"} <= blank
+    assert notifiers_from_env() == []
+    assert parse_sources(os.environ["GOSPULSE_FEDERAL_SOURCES"]) == []
+    for network in CONNECTION_IDS:
+        assert airflow_credentials(network).get("password") is None, network
+    assert ZoneInfo(os.environ["GOSPULSE_TIMEZONE"])
 
 
 def test_worker_is_scalable(services):
