@@ -541,6 +541,9 @@ def test_dockerignore_keeps_local_state_and_secrets_out_of_the_image():
     ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
     for entry in (".venv", ".uv", ".env", "warehouse", "dbt_project/target", "airflow_home"):
         assert entry in ignored or f"{entry}/" in ignored, entry
+    # and the filled-in .env stays out of git
+    gitignore = (ROOT / ".gitignore").read_text(encoding="utf-8").split()
+    assert ".env" in gitignore and ".env.example" not in gitignore
 
 
 @pytest.mark.xfail(
