@@ -685,7 +685,6 @@ def scratch_postgres():
     # not under pytest's tmp_path: that is private to root, and the server runs as postgres
     data = Path(tempfile.mkdtemp(prefix="gospulse-compose-pg-"))
     shutil.chown(data, "postgres")
-    request_cleanup = data
     port = _free_port()
 
     def as_postgres(*cmd: str) -> None:
@@ -694,23 +693,25 @@ def scratch_postgres():
         )
         assert proc.returncode == 0, f"{cmd[0]}: {proc.stdout}{proc.stderr}"
 
-    as_postgres(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")
-    as_postgres(
-        str(bindir / "pg_ctl"),
-        "-D",
-        str(data),
-        "-w",
-        "-l",
-        str(data / "log"),
-        "-o",
-        f"-p {port} -k {data} -c listen_addresses=127.0.0.1",
-        "start",
-    )
     try:
-        yield port, str(data)
+        as_postgres(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")
+        as_postgres(
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-w",
+            "-l",
+            str(data / "log"),
+            "-o",
+            f"-p {port} -k {data} -c listen_addresses=127.0.0.1",
+            "start",
+        )
+        try:
+            yield port, str(data)
+        finally:
+            as_postgres(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
     finally:
-        as_postgres(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
-        shutil.rmtree(request_cleanup, ignore_errors=True)
+        shutil.rmtree(data, ignore_errors=True)
 
 
 def test_postgres_init_script_creates_the_databases_and_a_read_only_bi_role(scratch_postgres):
