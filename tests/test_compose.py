@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
 
 from gospulse.cli import build_parser
 from gospulse.deploy_init import DeployConfigError, main, write_auth_password
@@ -535,6 +536,113 @@ def test_dockerfile_builds_from_the_locked_airflow_and_installs_the_lock():
     assert missing - copied == set(), f"not copied into the image: {missing - copied}"
     manifest = text.index("gospulse dbt manifest")
     assert manifest > text.rindex("uv sync"), "the manifest needs the installed project"
+
+
+def _installed(python: Path) -> set[str]:
+    listing = subprocess.run(
+        [str(ROOT / ".uv" / "bin" / "uv"), "pip", "list", "--format", "json", "--python", python],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return {re.sub(r"[-_.]+", "-", p["name"]).lower() for p in json.loads(listing.stdout)}
+
+
+@pytest.mark.slow
+def test_the_dockerfile_install_steps_give_exactly_the_lock(tmp_path):
+    """Replays the final stage's COPY and `uv sync` steps into a stand-in of the image's venv."""
+    uv = ROOT / ".uv" / "bin" / "uv"
+    if not uv.exists():
+        pytest.skip("the uv that `make env` installs (.uv/bin/uv) is missing")
+    pinned = re.search(r'"uv==([\d.]+)"', DOCKERFILE.read_text(encoding="utf-8")).group(1)
+    assert subprocess.run([uv, "--version"], capture_output=True, text=True).stdout.split()[1] == (
+        pinned
+    )
+    # the official image's ~/.local: a plain venv, holding a package uv.lock does not name
+    venv = tmp_path / "local"
+    base_python = getattr(sys, "_base_executable", sys.executable)
+    subprocess.run([base_python, "-m", "venv", "--without-pip", venv], check=True)
+    site = next(venv.glob("lib/python*/site-packages"))
+    extra = site / "image_extra_provider-1.0.dist-info"
+    extra.mkdir()
+    (extra / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: image-extra-provider\nVersion: 1.0\n"
+    )
+    (extra / "INSTALLER").write_text("pip\n")
+    (extra / "RECORD").write_text(
+        "image_extra_provider-1.0.dist-info/METADATA,,\n"
+        "image_extra_provider-1.0.dist-info/INSTALLER,,\n"
+        "image_extra_provider-1.0.dist-info/RECORD,,\n"
+    )
+    assert "image-extra-provider" in _installed(venv / "bin" / "python")
+
+    # the Dockerfile's uv settings, less the cache and bytecode ones (the build starts without
+    # a cache; here the one `make env` filled keeps this offline and quick)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "VIRTUAL_ENV"))}
+    env.update({k: v for k, v in dockerfile_env().items() if k.startswith("UV_")})
+    for key in ("UV_NO_CACHE", "UV_COMPILE_BYTECODE", "UV_LINK_MODE"):
+        env.pop(key, None)
+    env["UV_PROJECT_ENVIRONMENT"] = str(venv)
+    workdir = tmp_path / "opt-gospulse"
+    workdir.mkdir()
+    ignore = shutil.ignore_patterns("__pycache__", "target", "logs", "*.duckdb")
+    final_stage = DOCKERFILE.read_text(encoding="utf-8").replace("\\\n", " ").split("\nFROM ")[-1]
+    steps = 0
+    for line in final_stage.splitlines():
+        if line.startswith("COPY --chown=airflow:0 "):
+            *sources, dest = line.split()[2:]
+            for source in sources:
+                src, target = ROOT / source, workdir / dest
+                if src.is_dir():
+                    shutil.copytree(src, target, ignore=ignore, dirs_exist_ok=True)
+                else:
+                    shutil.copy2(src, target / src.name if dest.endswith("/") else target)
+        elif line.startswith("RUN ") and re.search(r"/uv sync ", line):
+            args = line.split("/uv sync ", 1)[1].split()
+            proc = subprocess.run(
+                [uv, "sync", *args], cwd=workdir, env=env, capture_output=True, text=True
+            )
+            assert proc.returncode == 0, f"uv sync {' '.join(args)}: {proc.stderr[-2000:]}"
+            steps += 1
+    assert steps == 2, "expected the dependency layer and the project layer"
+
+    installed = _installed(venv / "bin" / "python")
+    exported = subprocess.run(
+        [uv, "export", "--frozen", "--no-dev", "--no-emit-project", "--no-hashes"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    # the lock's packages for this platform (markers evaluated: the image is Linux, 3.11 too)
+    requirements = [
+        Requirement(line) for line in exported.splitlines() if line and line[0].isalnum()
+    ]
+    locked = {
+        re.sub(r"[-_.]+", "-", r.name).lower()
+        for r in requirements
+        if r.marker is None or r.marker.evaluate()
+    }
+    assert "image-extra-provider" not in installed, "uv sync must remove what the lock omits"
+    assert installed - {"pip", "setuptools"} == locked | {"gospulse"}
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    code = (
+        "import importlib, sys\n"
+        "for name in sys.argv[1:]:\n"
+        "    print(importlib.import_module(name).__file__)\n"
+    )
+    where = subprocess.run(
+        [venv / "bin" / "python", "-c", code, *packages],
+        cwd=tmp_path,  # not the checkout, whose packages `python -c` would import first
+        capture_output=True,
+        text=True,
+    )
+    assert where.returncode == 0, where.stderr[-2000:]
+    for package, path in zip(packages, where.stdout.split(), strict=True):
+        assert Path(path).is_relative_to(workdir), f"{package} runs from {path}, not the image"
+    cli = subprocess.run([venv / "bin" / "gospulse", "--help"], capture_output=True, text=True)
+    assert cli.returncode == 0, cli.stderr
 
 
 def test_dockerignore_keeps_local_state_and_secrets_out_of_the_image():
