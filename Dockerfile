@@ -59,6 +59,7 @@ RUN --mount=from=uv,source=/tmp/uv,target=/tmp/uv \
 # on them. Set here too so `docker run` of the image alone behaves the same.
 ENV GOSPULSE_WAREHOUSE=/opt/gospulse/warehouse/gospulse.duckdb \
     GOSPULSE_BUNDLE_DIR=/opt/gospulse/warehouse/bundles \
+    GOSPULSE_FEDERAL_WAREHOUSE=/opt/gospulse/warehouse/federal.duckdb \
     GOSPULSE_REGISTRY=/opt/gospulse/registry \
     GOSPULSE_DBT_PROJECT_DIR=/opt/gospulse/dbt_project \
     GOSPULSE_DBT_MANIFEST=/opt/gospulse/dbt_project/target/manifest.json \

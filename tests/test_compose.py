@@ -25,8 +25,10 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 
+from gospulse.api.tokens import default_tokens_path
 from gospulse.cli import build_parser
 from gospulse.deploy_init import DeployConfigError, main, write_auth_password
+from gospulse.federal.cli import federal_warehouse_path
 from gospulse.networks import CONNECTION_IDS
 from gospulse.serving.layout import bundle_root, published_path
 from gospulse.serving.postgres import PgConfig
@@ -123,6 +125,11 @@ def substitute(text: str) -> str:
 def resolved_env(service: dict) -> dict[str, str]:
     """A service's environment as a container sees it with .env.example's values."""
     return {k: substitute(str(v)) for k, v in (service.get("environment") or {}).items()}
+
+
+def container_env(service: dict) -> dict[str, str]:
+    """What a process in the service's container sees: the image's ENV, then the compose file's."""
+    return {**dockerfile_env(), **resolved_env(service)}
 
 
 def dockerfile_env() -> dict[str, str]:
@@ -416,7 +423,7 @@ def test_depends_on_waits_for_health_or_completion(services):
 
 def test_worker_volumes_hold_the_paths_the_code_derives(monkeypatch, compose, services):
     worker = services["airflow-worker"]
-    for key, value in resolved_env(worker).items():
+    for key, value in container_env(worker).items():
         monkeypatch.setenv(key, value)
     declared = set(compose["volumes"])
 
@@ -427,6 +434,8 @@ def test_worker_volumes_hold_the_paths_the_code_derives(monkeypatch, compose, se
         "bundles": bundle_root(warehouse),
         "published copy": published_path(warehouse),
         "dbt target and logs": dbt_state_dir(warehouse),
+        "federal warehouse": federal_warehouse_path(),
+        "API token file": default_tokens_path(),
     }
     for what, path in writable.items():
         mount = mount_of(worker, path)
