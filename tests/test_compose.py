@@ -663,11 +663,6 @@ def test_dockerignore_keeps_local_state_and_secrets_out_of_the_image():
     assert ".env" in gitignore and ".env.example" not in gitignore
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="uv.lock has no asyncpg: Airflow 3 opens its Postgres metadata DB with an async "
-    "engine too, so every service fails at import (add asyncpg to pyproject, then drop this)",
-)
 def test_the_locked_environment_can_open_a_postgres_metadata_db(tmp_path):
     # the same import the Dockerfile's last step runs; no connection is made
     env = {
