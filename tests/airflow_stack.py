@@ -268,7 +268,8 @@ class AirflowStack:
         while time.monotonic() < deadline:
             self._check_alive()
             state = self._health()
-            worker_ready = "ready." in self.log_path("celery-worker").read_text(errors="replace")
+            worker_log = self.log_path("celery-worker").read_text(errors="replace")
+            worker_ready = f"{self.worker_name} ready." in worker_log
             if (
                 state
                 and all(
@@ -342,6 +343,16 @@ class AirflowStack:
             folder = folder / f"map_index={ti['map_index']}"
         attempts = sorted(folder.glob("attempt=*.log"))
         return attempts[-1] if attempts else None
+
+    def lock_conflicts(self, dag_id: str, run_id: str) -> dict[str, list[str]]:
+        """Task attempts that failed to open a DuckDB file another process held, by task."""
+        folder = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}"
+        found: dict[str, list[str]] = {}
+        for log in sorted(folder.rglob("attempt=*.log")):
+            if "Could not set lock on file" in log.read_text(errors="replace"):
+                task = str(log.parent.relative_to(folder)).replace("task_id=", "")
+                found.setdefault(task, []).append(log.stem)
+        return found
 
     def describe_failure(self, dag_id: str, run_id: str, state: str | None, tis: list[dict]) -> str:
         """Which tasks did not succeed, with the tails of their logs and of every component."""

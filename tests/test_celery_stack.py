@@ -11,7 +11,9 @@ import json
 import os
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from importlib.util import find_spec
 
 import duckdb
 import pytest
@@ -23,10 +25,15 @@ from emulators.vk.server import VkEmulator
 from emulators.vk.world import World
 from gospulse.serving.layout import bundle_root, latest_bundle, published_path
 from gospulse.serving.publish import open_published, read_publication
-from tests.airflow_stack import AirflowStack, tail
+from tests.airflow_stack import AirflowStack
 from tests.pg_fixtures import pg_database  # noqa: F401 (pg is a fixture)
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+# run after `airflow db migrate`, as the compose init service does: the pools the DAGs use,
+# once `gospulse airflow pools` exists (gospulse/airflow_pools.py)
+SETUP_COMMANDS = (
+    [["gospulse", "airflow", "pools"]] if find_spec("gospulse.airflow_pools") is not None else []
+)
 VK_TOKEN = "celery-stack-vk-token"
 OK_TOKEN = "celery-stack-ok-token"
 DAY = date(2026, 3, 10)
@@ -34,9 +41,18 @@ DAY = date(2026, 3, 10)
 LOGICAL = datetime(2026, 3, 9, 20, 0, tzinfo=UTC)
 
 
-@pytest.fixture(name="redis_prefix")
-def redis_key_prefix():
-    """A key prefix of our own on the local Redis; every key under it is deleted afterwards."""
+@dataclass(frozen=True)
+class RedisBroker:
+    """The local Redis as Celery broker, with a key prefix of this test's own."""
+
+    url: str
+    prefix: str
+    client: object
+
+
+@pytest.fixture(name="redis_broker")
+def redis_broker_with_prefix():
+    """The local Redis and a fresh key prefix; every key under it is deleted afterwards."""
     import redis
 
     client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, socket_connect_timeout=3)
@@ -50,7 +66,7 @@ def redis_key_prefix():
         pytest.skip(f"Redis at {REDIS_HOST}:{REDIS_PORT} is unreachable: {exc}")
     prefix = f"gospulse-test-{uuid.uuid4().hex[:10]}:"
     try:
-        yield prefix
+        yield RedisBroker(f"redis://{REDIS_HOST}:{REDIS_PORT}/0", prefix, client)
     finally:
         keys = list(client.scan_iter(match=f"{prefix}*"))
         if keys:
@@ -64,7 +80,7 @@ def _conn(**fields) -> str:
 
 
 @pytest.mark.slow
-def test_daily_dag_runs_on_celery_workers_against_the_emulators(tmp_path, pg, redis_prefix):
+def test_daily_dag_runs_on_celery_workers_against_the_emulators(tmp_path, pg, redis_broker):
     world = World(seed=11, start=date(2026, 3, 1), n_pages=120)
     tg_world, ok_world = NetworkWorld(world, "tg"), NetworkWorld(world, "ok")
     registry = tmp_path / "42_all.csv"
@@ -82,9 +98,10 @@ def test_daily_dag_runs_on_celery_workers_against_the_emulators(tmp_path, pg, re
         stack = AirflowStack(
             home=tmp_path / "airflow",
             sql_alchemy_conn=f"postgresql+psycopg2://postgres@127.0.0.1:5432/{pg.dbname}",
-            broker_url=f"redis://{REDIS_HOST}:{REDIS_PORT}/0",
+            broker_url=redis_broker.url,
             queue=queue,
-            redis_prefix=redis_prefix,
+            redis_prefix=redis_broker.prefix,
+            setup_commands=SETUP_COMMANDS,
             extra_env={
                 "GOSPULSE_WAREHOUSE": str(warehouse),
                 "GOSPULSE_REGISTRY": str(registry),
@@ -111,6 +128,10 @@ def test_daily_dag_runs_on_celery_workers_against_the_emulators(tmp_path, pg, re
             stack.wait_dag("gospulse_daily")
             run_id = stack.trigger("gospulse_daily", LOGICAL.isoformat(), f"celery_{queue}")
             tis = stack.wait_run("gospulse_daily", run_id, timeout=480)
+            # Celery's keys live under our prefix only: other deployments on this Redis never
+            # see our queue, and the fixture can remove everything we wrote
+            keys = [k.decode() for k in redis_broker.client.scan_iter(match=f"*{queue}*")]
+            assert keys and all(k.startswith(redis_broker.prefix) for k in keys), keys
         finally:
             stack.stop()
         assert vk.stats.requests_total >= 1 and tg.stats.requests_total >= 1
@@ -119,6 +140,7 @@ def test_daily_dag_runs_on_celery_workers_against_the_emulators(tmp_path, pg, re
 
     # every task ran on the Celery worker of our queue, not in the scheduler's process
     ran = [ti for ti in tis if ti["state"] == "success"]
+    assert ran == tis, [(ti["task_id"], ti["map_index"], ti["state"]) for ti in tis]
     assert {ti["queue"] for ti in tis} == {queue}
     assert {t["task_id"] for t in ran} >= {"validate_registry", "build_marts", "publish_marts"}
     worker_log = stack.log_path("celery-worker").read_text(errors="replace")
@@ -179,11 +201,12 @@ def test_daily_dag_runs_on_celery_workers_against_the_emulators(tmp_path, pg, re
         published.close()
     manifest = json.loads((latest_bundle(bundle_root(warehouse), 42) / "manifest.json").read_text())
     assert manifest["snapshot_date"] == DAY.isoformat() and manifest["region"]["code"] == 42
-    # the attempts each task needed: more than one means a retry (e.g. a DuckDB lock conflict)
+    # tasks of the three networks run at once on the worker and may collide on the DuckDB
+    # file; a retry recovers, so this is reported (the pools that serialise them are the fix)
     retried = {
         f"{ti['task_id']}[{ti['map_index']}]": ti["try_number"]
         for ti in tis
         if ti["try_number"] > 1
     }
     print(f"tasks retried: {retried or 'none'}")
-    print(tail(stack.log_path("scheduler"), 5))
+    print(f"DuckDB lock conflicts: {stack.lock_conflicts('gospulse_daily', run_id) or 'none'}")
