@@ -341,7 +341,8 @@ class AirflowStack:
         folder = folder / f"task_id={ti['task_id']}"
         if ti.get("map_index", -1) >= 0:
             folder = folder / f"map_index={ti['map_index']}"
-        attempts = sorted(folder.glob("attempt=*.log"))
+        # numerically: attempt=10 comes after attempt=9
+        attempts = sorted(folder.glob("attempt=*.log"), key=lambda p: int(p.stem.split("=")[1]))
         return attempts[-1] if attempts else None
 
     def lock_conflicts(self, dag_id: str, run_id: str) -> dict[str, list[str]]:
