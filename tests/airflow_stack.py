@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -28,6 +29,8 @@ from gospulse.airflow_local import DAGS_FOLDER
 AIRFLOW = Path(sys.executable).parent / "airflow"
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "celery-worker")
 FINISHED = {"success", "failed"}
+# DuckDB names the process that holds the file: "Conflicting lock is held in <exe> (PID 123)"
+LOCK_HOLDER = re.compile(r"Conflicting lock is held in .*? \(PID (\d+)\)")
 
 
 class StackError(RuntimeError):
@@ -345,14 +348,22 @@ class AirflowStack:
         attempts = sorted(folder.glob("attempt=*.log"), key=lambda p: int(p.stem.split("=")[1]))
         return attempts[-1] if attempts else None
 
-    def lock_conflicts(self, dag_id: str, run_id: str) -> dict[str, list[str]]:
-        """Task attempts that failed to open a DuckDB file another process held, by task."""
+    def lock_conflicts(
+        self, dag_id: str, run_id: str, tis: list[dict] | None = None
+    ) -> dict[str, list[str]]:
+        """Task attempts that could not open a DuckDB file another process held, by task, each
+        with the task holding the lock when `tis` (with their pids) can tell."""
         folder = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}"
+        by_pid = {ti.get("pid"): ti["task_id"] for ti in tis or [] if ti.get("pid")}
         found: dict[str, list[str]] = {}
         for log in sorted(folder.rglob("attempt=*.log")):
-            if "Could not set lock on file" in log.read_text(errors="replace"):
-                task = str(log.parent.relative_to(folder)).replace("task_id=", "")
-                found.setdefault(task, []).append(log.stem)
+            text = log.read_text(errors="replace")
+            if "Could not set lock on file" not in text:
+                continue
+            task = str(log.parent.relative_to(folder)).replace("task_id=", "")
+            holders = {by_pid.get(int(pid), f"pid {pid}") for pid in LOCK_HOLDER.findall(text)}
+            held_by = f" (held by {', '.join(sorted(holders))})" if holders else ""
+            found.setdefault(task, []).append(f"{log.stem}{held_by}")
         return found
 
     def describe_failure(self, dag_id: str, run_id: str, state: str | None, tis: list[dict]) -> str:

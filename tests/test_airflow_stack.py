@@ -32,7 +32,11 @@ def test_a_failed_run_names_its_failed_tasks_with_their_latest_logs(tmp_path):
     _write(fetch / "attempt=2.log", "second try: HTTP 500 from the VK emulator\n")
     _write(fetch / "attempt=10.log", "tenth try: token rejected\n")
     plan = run / "task_id=ok.plan_batches"
-    _write(plan / "attempt=1.log", 'IO Error: Could not set lock on file "gospulse.duckdb"\n')
+    _write(
+        plan / "attempt=1.log",
+        'IO Error: Could not set lock on file "gospulse.duckdb": Conflicting lock is held in '
+        "/usr/bin/python3.11 (PID 4242). See also https://duckdb.org/docs\n",
+    )
     _write(plan / "attempt=2.log", "planned 1 batch\n")
     _write(stack.log_path("scheduler"), "scheduler line 1\nscheduler: run failed\n")
     tis = [
@@ -50,7 +54,13 @@ def test_a_failed_run_names_its_failed_tasks_with_their_latest_logs(tmp_path):
     assert "validate_registry" not in message
     assert "scheduler: run failed" in message
     assert "celery-worker.log does not exist" in message
-    assert stack.lock_conflicts("gospulse_daily", "r1") == {"ok.plan_batches": ["attempt=1"]}
+    tis[0]["pid"] = 4242
+    assert stack.lock_conflicts("gospulse_daily", "r1", tis) == {
+        "ok.plan_batches": ["attempt=1 (held by validate_registry)"]
+    }
+    assert stack.lock_conflicts("gospulse_daily", "r1") == {
+        "ok.plan_batches": ["attempt=1 (held by pid 4242)"]
+    }
 
 
 def test_stop_kills_a_component_and_children_that_ignore_sigterm(tmp_path):

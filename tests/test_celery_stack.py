@@ -209,4 +209,4 @@ def test_daily_dag_runs_on_celery_workers_against_the_emulators(tmp_path, pg, re
         if ti["try_number"] > 1
     }
     print(f"tasks retried: {retried or 'none'}")
-    print(f"DuckDB lock conflicts: {stack.lock_conflicts('gospulse_daily', run_id) or 'none'}")
+    print(f"DuckDB lock conflicts: {stack.lock_conflicts('gospulse_daily', run_id, tis) or 'none'}")
