@@ -58,7 +58,7 @@ def redis_broker_with_prefix():
     client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, socket_connect_timeout=3)
     try:
         client.ping()
-    except redis.exceptions.ConnectionError as exc:
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
         # .ci/run starts Redis: in CI an unreachable server is a failure, not a skip
         if os.environ.get("CI"):
             where = f"{REDIS_HOST}:{REDIS_PORT}"
