@@ -7,7 +7,6 @@ process group and log file; `stop()` ends every one of them, whatever happened b
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -50,30 +49,6 @@ def tail(path: Path, lines: int = 40) -> str:
         return f"({path} does not exist)"
     text = path.read_text(errors="replace").splitlines()
     return "\n".join(text[-lines:])
-
-
-def _async_database_env() -> dict[str, str]:
-    """No async metadata engine when asyncpg is missing (uv.lock does not pin it).
-
-    Airflow derives a `postgresql+asyncpg` URL and fails at import without the driver; an
-    empty value leaves the async engine unset. Only features this deployment does not use
-    need it (multi-team, the run-waiting endpoint, the task state store); the official image
-    ships asyncpg, so with the driver installed the stack uses it as production does.
-    """
-    if importlib.util.find_spec("asyncpg") is not None:
-        return {}
-    return {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": ""}
-
-
-def _celery_compat_env() -> dict[str, str]:
-    """PYTHONPATH with the celery 5.7 shim (tests/celery_compat) while the lock needs it."""
-    from celery.backends import database
-
-    if hasattr(database, "retry"):
-        return {}
-    shim = str(Path(__file__).resolve().parent / "celery_compat")
-    path = os.environ.get("PYTHONPATH")
-    return {"PYTHONPATH": f"{shim}{os.pathsep}{path}" if path else shim}
 
 
 @dataclass
@@ -157,8 +132,6 @@ class AirflowStack:
             # a throw-away loopback deployment: every request is an admin, no login needed
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.sql_alchemy_conn,
-            **_async_database_env(),
-            **_celery_compat_env(),
             "AIRFLOW__CELERY__BROKER_URL": self.broker_url,
             "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{self.sql_alchemy_conn}",
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(self.worker_concurrency),
