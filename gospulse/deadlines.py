@@ -23,23 +23,34 @@ class DeadlineConfigError(ValueError):
     """GOSPULSE_DAILY_DEADLINE_HOURS is not a positive number."""
 
 
-def deadline_hours(env: dict[str, str] | None = None) -> float:
-    """Hours after queueing by which the daily run must be done (parse time, not secret)."""
+def deadline_hours(env: dict[str, str] | None = None) -> float | None:
+    """Hours after queueing by which the daily run must be done (parse time, not secret).
+
+    "off" declares no deadline: `airflow dags test` in Airflow 3.3.2 crashes when a run with
+    a deadline succeeds (it looks the alerts up by the DAG's unserialized definitions), so
+    gospulse/airflow_local.py turns it off there; schedulers evaluate it normally.
+    """
     raw = (os.environ if env is None else env).get(HOURS_ENV, "").strip()
     if not raw:
         return DEFAULT_HOURS
+    if raw.lower() == "off":
+        return None
     try:
         hours = float(raw)
     except ValueError:
-        raise DeadlineConfigError(f"{HOURS_ENV}={raw!r} is not a number of hours") from None
+        raise DeadlineConfigError(
+            f"{HOURS_ENV}={raw!r} is not a number of hours or 'off'"
+        ) from None
     if hours <= 0:
         raise DeadlineConfigError(f"{HOURS_ENV}={hours}: must be positive")
     return hours
 
 
-def daily_deadline(hours: float | None = None) -> DeadlineAlert:
+def daily_deadline(hours: float | None = None) -> DeadlineAlert | None:
     """The DeadlineAlert gospulse_daily carries: late `hours` after the run was queued."""
     hours = deadline_hours() if hours is None else hours
+    if hours is None:
+        return None
     return DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
         interval=timedelta(hours=hours),

@@ -179,6 +179,7 @@ def test_a_backfill_day_is_refused_before_anything_is_written(vk_env, monkeypatc
 def test_deadline_hours_from_env():
     assert deadline_hours({}) == 4.0
     assert deadline_hours({"GOSPULSE_DAILY_DEADLINE_HOURS": "1.5"}) == 1.5
+    assert deadline_hours({"GOSPULSE_DAILY_DEADLINE_HOURS": "off"}) is None
     with pytest.raises(DeadlineConfigError, match="GOSPULSE_DAILY_DEADLINE_HOURS"):
         deadline_hours({"GOSPULSE_DAILY_DEADLINE_HOURS": "-1"})
 
