@@ -196,6 +196,12 @@ def build_marts(extracts: dict[str, dict | None] | None = None) -> dict:
         reason = "; ".join(f"{n}: {m}" for n, m in rejected.items())
         log.error("marts not rebuilt, the raw gate rejected a batch — %s", reason)
         return {"summary": None, "held": reason}
+    if extracts and all(e is None for e in extracts.values()):
+        # no network's load finished (e.g. a backfill day refused by the past-date guard):
+        # nothing new is stored, and marts published now would carry this run's date
+        reason = "no network loaded data in this run"
+        log.error("marts not rebuilt: %s", reason)
+        return {"summary": None, "held": reason}
     registry = _registry()
     load_registry_into_warehouse(registry, warehouse_path())
     result = build(Path(warehouse_path()))

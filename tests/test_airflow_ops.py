@@ -241,3 +241,22 @@ def test_a_failing_alert_channel_fails_the_deadline_callback(monkeypatch):
     finally:
         webhook.close()
     assert len(webhook.requests) == 1
+
+
+def test_marts_are_held_when_no_network_loaded_anything(tmp_path, monkeypatch):
+    """A refused backfill day loads nothing: no dbt run, and nothing published under its date."""
+    monkeypatch.setenv("GOSPULSE_WAREHOUSE", str(tmp_path / "absent" / "gospulse.duckdb"))
+    held = tasks.build_marts({"vk": None, "tg": None, "ok": None})
+    assert held == {"summary": None, "held": "no network loaded data in this run"}
+    assert not (tmp_path / "absent").exists()
+    from gospulse.serving.publish import publish_after_build
+
+    assert (
+        publish_after_build(
+            held,
+            tmp_path / "absent" / "gospulse.duckdb",
+            run_id="r",
+            snapshot_date=date(2026, 5, 1),
+        )["published"]
+        is False
+    )
