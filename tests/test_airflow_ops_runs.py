@@ -253,3 +253,69 @@ def test_daily_run_with_two_vk_tokens_from_the_connection(tmp_path):
     assert marts_extra["snapshot_date"] == "2026-03-10" and marts_extra["rows"] > 0
     assert bundle_extra["region"] == 42 and bundle_extra["snapshot_date"] == "2026-03-10"
     assert bundle_extra["path"].startswith(str(warehouse.parent))
+
+
+ASSET_PROBE_DAG = '''
+"""A step that produced nothing and one that did: the asset probe of test_airflow_ops_runs."""
+import pendulum
+from airflow.sdk import dag, task
+
+from gospulse.assets import gospulse_export_bundle, gospulse_marts
+
+
+@dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1), tags=["test"], doc_md=__doc__)
+def asset_probe():
+    @task(outlets=[gospulse_marts])
+    def nothing_published(ti=None, outlet_events=None):
+        from gospulse.assets import announce_marts
+
+        held = {"published": False, "reason": "marts held: the raw gate rejected vk"}
+        return announce_marts(held, ti, outlet_events)
+
+    @task(outlets=[gospulse_export_bundle])
+    def bundle_written(ti=None, outlet_events=None):
+        from gospulse.assets import announce_bundle
+
+        written = {"written": True, "path": "/b/region=42/x", "files": 9, "region": 42,
+                   "snapshot_date": "2026-03-10"}
+        return announce_bundle(written, ti, outlet_events)
+
+    @task(trigger_rule="all_done")
+    def reader(ti=None):
+        print("reader saw:", ti.xcom_pull(task_ids="nothing_published")["reason"])
+
+    [nothing_published(), bundle_written()] >> reader()
+
+
+asset_probe()
+'''
+
+
+def test_a_no_op_step_is_skipped_without_an_asset_event(tmp_path):
+    dags, home = tmp_path / "dags", tmp_path / "airflow"
+    dags.mkdir()
+    (dags / "asset_probe.py").write_text(ASSET_PROBE_DAG)
+    output = run_dag("asset_probe", datetime(2026, 3, 10, tzinfo=UTC), home, dags_folder=dags)
+    # the skipped step's result still reaches the steps that report on it
+    assert "reader saw: marts held: the raw gate rejected vk" in output
+    db = sqlite3.connect(home / "airflow.db")
+    try:
+        states = dict(db.execute("select task_id, state from task_instance").fetchall())
+        events = db.execute(
+            "select a.name, e.extra from asset_event e join asset a on a.id = e.asset_id"
+        ).fetchall()
+    finally:
+        db.close()
+    assert states == {
+        "nothing_published": "skipped",
+        "bundle_written": "success",
+        "reader": "success",
+    }
+    [(name, extra)] = events
+    assert name == "gospulse_export_bundle"
+    assert json.loads(extra) == {
+        "region": 42,
+        "snapshot_date": "2026-03-10",
+        "path": "/b/region=42/x",
+        "files": 9,
+    }
