@@ -4,6 +4,8 @@ each fetching its share within its rate, and asset events recorded for marts and
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -123,6 +125,7 @@ def test_secrets_from_connections_and_env_are_masked_in_task_logs(tmp_path):
             env=env,
             stdout=api_log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
             _wait_for(f"http://127.0.0.1:{port}/api/v2/monitor/health", api, home)
@@ -134,7 +137,7 @@ def test_secrets_from_connections_and_env_are_masked_in_task_logs(tmp_path):
                 timeout=600,
             )
         finally:
-            api.terminate()
+            os.killpg(api.pid, signal.SIGTERM)
             api.wait(60)
     (home / "dags-test.log").write_text(run.stdout + run.stderr)
     assert run.returncode == 0, f"mask_probe failed, see {home / 'dags-test.log'}"
@@ -319,3 +322,114 @@ def test_a_no_op_step_is_skipped_without_an_asset_event(tmp_path):
         "path": "/b/region=42/x",
         "files": 9,
     }
+
+
+DEADLINE_PROBE_DAG = '''
+"""A run that outlives gospulse's deadline (15 s here): the deadline probe."""
+import time
+
+import pendulum
+from airflow.sdk import dag, task
+
+from gospulse.deadlines import daily_deadline
+
+
+@dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1), tags=["test"], doc_md=__doc__,
+     deadline=daily_deadline(hours=15 / 3600))
+def deadline_probe():
+    @task
+    def slow():
+        time.sleep(150)
+
+    slow()
+
+
+deadline_probe()
+'''
+
+
+def test_the_deadline_fires_under_a_real_scheduler_and_alerts(tmp_path):
+    """api-server, scheduler and dag-processor (LocalExecutor, SQLite): the scheduler finds the
+    missed deadline and the executor runs gospulse's callback, which posts to the webhook."""
+    from tests.alert_receivers import HttpReceiver
+
+    dags, home = tmp_path / "dags", tmp_path / "airflow"
+    dags.mkdir()
+    home.mkdir()
+    (dags / "deadline_probe.py").write_text(DEADLINE_PROBE_DAG)
+    port = _free_port()
+    hook = HttpReceiver()
+    env = airflow_env(
+        home,
+        {
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+            "AIRFLOW__API_AUTH__JWT_SECRET": "deadline-probe-jwt-secret-0123456789abcdef",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "GOSPULSE_ALERT_WEBHOOK_URL": hook.url + "/late",
+            "GOSPULSE_ALERT_TG_BOT_TOKEN": "",
+            "GOSPULSE_ALERT_EMAIL_TO": "",
+        },
+        dags,
+    )
+    airflow = str(Path(sys.executable).parent / "airflow")
+    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
+    services = {
+        "api-server": ["api-server", "--host", "127.0.0.1", "--port", str(port)],
+        "scheduler": ["scheduler"],
+        "dag-processor": ["dag-processor"],
+    }
+    procs = []
+    try:
+        for name, args in services.items():
+            with (home / f"{name}.log").open("w") as out:
+                # own process group: the scheduler's log server child is stopped with it
+                proc = subprocess.Popen(
+                    [airflow, *args],
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            procs.append(proc)
+        _wait_until(lambda: _serialized(home, "deadline_probe"), 300, "deadline_probe parsed")
+        subprocess.run(
+            [airflow, "dags", "trigger", "deadline_probe"], env=env, check=True, capture_output=True
+        )
+        _wait_until(lambda: hook.requests, 240, "the late-run webhook")
+    finally:
+        for p in procs:
+            os.killpg(p.pid, signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+        hook.close()
+    [(path, payload)] = hook.requests
+    assert path == "/late" and payload["incidents"] == []
+    subject = payload["subject"]
+    assert subject.startswith("gospulse daily run late: deadline_probe run manual__"), subject
+    assert "is still running" in subject
+
+
+def _serialized(home: Path, dag_id: str) -> bool:
+    db = sqlite3.connect(home / "airflow.db", timeout=30)
+    try:
+        return bool(
+            db.execute("select 1 from serialized_dag where dag_id = ?", [dag_id]).fetchone()
+        )
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        db.close()
+
+
+def _wait_until(check, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(2)
+    raise TimeoutError(f"no {what} after {timeout:.0f}s")
