@@ -11,13 +11,30 @@ the marts are built from whatever was loaded, and the summary names the incomple
 networks (the run fails if a network got no data at all). Each network's batch passes a Great
 Expectations gate before it is loaded; a rejected batch is kept out of the warehouse and the
 marts are not rebuilt that day (the previous marts stay), with the reasons in the summary.
+
+Tokens: each network fetches with one task per token (`vk.fetch_batch_t0`, `…_t1`, …, counts
+from GOSPULSE_VK_TOKEN_COUNT / GOSPULSE_TG_SESSION_COUNT / GOSPULSE_OK_TOKEN_COUNT), each in
+its own one-slot pool (`vk_token_<i>`, `tg_session_<i>`, `ok_token_<i>`; create them with
+`gospulse airflow pools`). Secrets live in the connections `vk_api`, `telegram`, `ok_api`.
+
+Assets: `publish_marts` updates `gospulse_marts`, `write_export_bundle` updates
+`gospulse_export_bundle` (which schedules gospulse_federal); a step that produced nothing is
+skipped and emits no event. Deadline: if the run is not done GOSPULSE_DAILY_DEADLINE_HOURS
+(default 4) after it was queued, a "daily run late" alert goes to the GOSPULSE_ALERT_* channels.
+
+A run only extracts for today (or yesterday): a backfill of older dates fails in plan_batches,
+since the networks only answer current counts; past days come from `gospulse import-snapshots`.
+Operations (rerun a day, backfill, rotate a token, add a region): docs/operations.md.
 """
 
 from __future__ import annotations
 
 from airflow.sdk import CronTriggerTimetable, TaskGroup, dag, task
 
+from gospulse.assets import gospulse_export_bundle, gospulse_marts
 from gospulse.dag_defaults import DEFAULT_ARGS, REGION_TZ, START_DATE
+from gospulse.deadlines import daily_deadline
+from gospulse.token_slots import fetch_task_id, pool_name, share_task_id, token_count
 
 NETWORKS = ("vk", "tg", "ok")
 
@@ -31,6 +48,7 @@ NETWORKS = ("vk", "tg", "ok")
     default_args=DEFAULT_ARGS,
     tags=["gospulse", "vk", "tg", "ok", "daily"],
     doc_md=__doc__,
+    deadline=daily_deadline(),
 )
 def gospulse_daily():
     @task
@@ -40,17 +58,25 @@ def gospulse_daily():
         return check_registry()
 
     @task
-    def plan_batches(network: str, logical_date=None) -> list[dict]:
+    def plan_batches(network: str, tokens: int, logical_date=None) -> list[dict]:
         from gospulse.tasks import plan_network
 
-        return plan_network(network, logical_date.isoformat())
+        return plan_network(network, logical_date.isoformat(), tokens)
 
-    # one token per network: its batches run one at a time so the token's rate limit holds
+    # Airflow maps only over a whole task result, so each token's share is its own small task
+    @task
+    def batches_of_token(refs: list[dict], token: int) -> list[dict]:
+        from gospulse.tasks import batches_of_token as share
+
+        return share(refs, token)
+
+    # each token's batches run in its one-slot pool (see gospulse/airflow_pools.py for why
+    # one slot); max_active_tis_per_dag keeps that true even if a pool was given more slots
     @task(max_active_tis_per_dag=1)
-    def fetch_batch(ref: dict) -> str | None:
+    def fetch_batch(ref: dict, token: int, tokens: int) -> str | None:
         from gospulse.tasks import fetch_network
 
-        return fetch_network(ref)
+        return fetch_network(ref, token, tokens)
 
     # a batch task that failed for good leaves its pages recorded as failed, not the run
     @task(trigger_rule="all_done")
@@ -81,23 +107,28 @@ def gospulse_daily():
         return notify_incidents(ti.xcom_pull(task_ids="build_marts"))
 
     # readers (BI, the API) open this copy, never the warehouse the next run writes
-    @task(trigger_rule="all_done")
-    def publish_marts(ti=None, run_id=None, logical_date=None) -> dict:
+    @task(trigger_rule="all_done", outlets=[gospulse_marts])
+    def publish_marts(ti=None, run_id=None, logical_date=None, outlet_events=None) -> dict:
+        from gospulse.assets import announce_marts
         from gospulse.tasks import publish_marts as publish
 
-        return publish(ti.xcom_pull(task_ids="build_marts"), run_id, logical_date.isoformat())
+        result = publish(ti.xcom_pull(task_ids="build_marts"), run_id, logical_date.isoformat())
+        return announce_marts(result, ti, outlet_events)
 
-    @task
-    def write_export_bundle(published: dict, run_id=None, logical_date=None) -> dict:
+    # publish_marts is skipped when it published nothing: the bundle step still runs and says so
+    @task(trigger_rule="none_failed", outlets=[gospulse_export_bundle])
+    def write_export_bundle(ti=None, run_id=None, logical_date=None, outlet_events=None) -> dict:
+        from gospulse.assets import announce_bundle
         from gospulse.tasks import write_export_bundle as write
 
-        return write(published, run_id, logical_date.isoformat())
+        result = write(ti.xcom_pull(task_ids="publish_marts"), run_id, logical_date.isoformat())
+        return announce_bundle(result, ti, outlet_events)
 
-    @task
-    def publish_postgres(published: dict, logical_date=None) -> dict:
+    @task(trigger_rule="none_failed")
+    def publish_postgres(ti=None, logical_date=None) -> dict:
         from gospulse.tasks import publish_postgres as publish
 
-        return publish(published, logical_date.isoformat())
+        return publish(ti.xcom_pull(task_ids="publish_marts"), logical_date.isoformat())
 
     # the verdict is a pure function of what the run stored: a retry cannot change it
     @task(trigger_rule="all_done", retries=0)
@@ -120,11 +151,18 @@ def gospulse_daily():
     loads = {}
     for network in NETWORKS:
         with TaskGroup(group_id=network, tooltip=f"daily counts of {network} pages"):
-            refs = plan_batches(network)
+            tokens = token_count(network)
+            refs = plan_batches(network, tokens)
             registry >> refs
-            fetched = fetch_batch.expand(ref=refs)
             loads[network] = load_snapshots(refs)
-            fetched >> loads[network]
+            for i in range(tokens):
+                share = batches_of_token.override(task_id=share_task_id(i))(refs, i)
+                fetched = (
+                    fetch_batch.override(task_id=fetch_task_id(i), pool=pool_name(network, i))
+                    .partial(token=i, tokens=tokens)
+                    .expand(ref=share)
+                )
+                fetched >> loads[network]
     audience = collect_vk_audience(loads["vk"])
     built = build_marts()
     [audience, loads["tg"], loads["ok"]] >> built
@@ -133,7 +171,9 @@ def gospulse_daily():
     alerts = send_incident_alerts()
     published = publish_marts()
     built >> alerts >> published
-    [alerts, write_export_bundle(published), publish_postgres(published)] >> log_summary()
+    bundle, postgres = write_export_bundle(), publish_postgres()
+    published >> [bundle, postgres]
+    [alerts, bundle, postgres] >> log_summary()
 
 
 gospulse_daily()

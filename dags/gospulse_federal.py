@@ -9,19 +9,28 @@ audience merged from the regions' sketches.
 
 A rejected bundle keeps that region's previous data and its reason is in the summary and in
 bundles.pulls; the run then fails at the end so somebody looks, after the others loaded.
+
+Schedule: whenever a region's bundle lands (the `gospulse_export_bundle` Asset, updated by
+gospulse_daily here or by a remote region through `POST /api/v2/assets/events`, see
+docs/operations.md), and at 09:00 regardless, so a region that did not report is still pulled.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import CronTriggerTimetable, dag, task
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
+from gospulse.assets import gospulse_export_bundle
 from gospulse.dag_defaults import DEFAULT_ARGS, REGION_TZ, START_DATE
 
 
 @dag(
     dag_id="gospulse_federal",
-    # after the regions' daily runs (03:00 in each region's time) have written their bundles
-    schedule=CronTriggerTimetable("0 9 * * *", timezone=REGION_TZ),
+    # a region's new bundle, or 09:00: after the regions' daily runs (03:00 in each region's
+    # time) should have written theirs
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("0 9 * * *", timezone=REGION_TZ),
+        assets=gospulse_export_bundle,
+    ),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,

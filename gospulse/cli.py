@@ -362,6 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-airflow", action="store_true", help="do not run the Airflow DAG")
     p.set_defaults(func=cmd_demo)
 
+    from gospulse.airflow_pools import add_commands as add_airflow_commands
     from gospulse.api.commands import add_commands as add_api_commands
     from gospulse.federal.cli import add_commands as add_federal_commands
     from gospulse.serving import postgres_cli
@@ -369,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     postgres_cli.add_commands(sub)
     add_api_commands(sub)
     add_federal_commands(sub)
+    add_airflow_commands(sub)
     return parser
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, date, datetime
 
 from gospulse.regions import get_region
@@ -16,3 +17,52 @@ def snapshot_date_for(logical_date: datetime, region_code: int) -> date:
 
 def utc(dt: datetime) -> datetime:
     return dt.astimezone(UTC)
+
+
+# a live API only answers today's counts: a run this many days after its snapshot date is
+# refused instead of recording today's numbers under a past day ("none": the source's clock
+# is simulated, as with the emulators)
+MAX_LAG_ENV = "GOSPULSE_SNAPSHOT_MAX_LAG_DAYS"
+DEFAULT_MAX_LAG_DAYS = 1
+
+
+class PastSnapshotError(ValueError):
+    """A run asked for a snapshot date the networks can no longer answer for."""
+
+
+def max_snapshot_lag(env: dict[str, str] | None = None) -> int | None:
+    """Days a snapshot date may lie behind the region's today (None: no limit)."""
+    raw = (os.environ if env is None else env).get(MAX_LAG_ENV, "").strip().lower()
+    if not raw:
+        return DEFAULT_MAX_LAG_DAYS
+    if raw == "none":
+        return None
+    try:
+        days = int(raw)
+    except ValueError:
+        raise ValueError(f"{MAX_LAG_ENV}={raw!r}: expected a number of days or 'none'") from None
+    if days < 0:
+        raise ValueError(f"{MAX_LAG_ENV}={days}: must not be negative")
+    return days
+
+
+def check_snapshot_lag(
+    network: str, snapshot_date: date, region_code: int, now: datetime | None = None
+) -> None:
+    """Refuse to extract for a day further back than the allowed lag (backfills, old reruns).
+
+    Networks report current subscriber counts only; past days come from
+    `gospulse import-snapshots`, never from re-extraction.
+    """
+    limit = max_snapshot_lag()
+    if limit is None:
+        return
+    today = (now or datetime.now(UTC)).astimezone(get_region(region_code).tz).date()
+    lag = (today - snapshot_date).days
+    if lag > limit:
+        raise PastSnapshotError(
+            f"{network}: snapshot date {snapshot_date} is {lag} days before today ({today}) in "
+            f"region {region_code}; the network only answers today's counts, so extracting now "
+            f"would record them under a past day. Load past days with `gospulse import-snapshots`"
+            f" (or raise {MAX_LAG_ENV}, now {limit}, if a late run is acceptable)"
+        )

@@ -1,6 +1,8 @@
 """Which extractor reads which network, configured from env vars or Airflow connections.
 
-Secrets are looked up here and handed to the clients; nothing in this module logs them.
+Secrets are looked up here and handed to the clients; nothing in this module logs them, and
+every secret found is registered with Airflow's masker so that nothing else can either.
+With several tokens per network (one Airflow pool each), a fetch task uses only its own.
 """
 
 from __future__ import annotations
@@ -10,6 +12,9 @@ import os
 from dataclasses import dataclass, field
 
 from extractors.base import NetworkExtractor
+from extractors.vk.pool import split_tokens
+from gospulse.masking import mask_secrets
+from gospulse.token_slots import COUNT_ENV, pick
 
 log = logging.getLogger(__name__)
 
@@ -17,6 +22,12 @@ NETWORKS = ("vk", "tg", "ok")
 NETWORK_NAMES = {"vk": "VK", "tg": "Telegram", "ok": "Odnoklassniki"}
 # Airflow connection ids that hold each network's credentials
 CONNECTION_IDS = {"vk": "vk_api", "tg": "telegram", "ok": "ok_api"}
+# env vars that hold secrets (they win over the connection's values)
+SECRET_ENV = {
+    "vk": ("VK_TOKEN",),
+    "tg": ("TG_API_HASH", "TG_SESSION"),
+    "ok": ("OK_ACCESS_TOKEN", "OK_APP_SECRET", "OK_SESSION_SECRET"),
+}
 
 
 class NetworkConfigError(ValueError):
@@ -45,7 +56,13 @@ def parse_networks(text: str | None) -> list[str]:
 
 
 def airflow_credentials(network: str) -> Credentials:
-    """The network's Airflow connection (login, password, extra) when one exists, else empty."""
+    """The network's Airflow connection (login, password, extra) when one exists, else empty.
+
+    Inside a task, Connection.get asks the task SDK, which reads `AIRFLOW_CONN_<ID>` (JSON or
+    URI form), the secrets backend or the metadata DB. Airflow masks the password and the extra
+    as whole strings; the single tokens of a list and the values inside the extra are masked
+    here, since a client may log one of them alone.
+    """
     conn_id = CONNECTION_IDS[network]
     try:
         from airflow.sdk import Connection
@@ -57,35 +74,86 @@ def airflow_credentials(network: str) -> Credentials:
     values = {"login": conn.login or "", "password": conn.password or ""}
     extra = conn.extra_dejson or {}
     values.update({k: str(v) for k, v in extra.items() if v is not None})
+    # the login of vk_api/ok_api is an app id or key: not secret, but harmless to hide too
+    mask_secrets(*(v for k, v in values.items() if k != "login"))
     return Credentials(values)
 
 
-def extractor_for(network: str, credentials: Credentials | None = None) -> NetworkExtractor:
-    """The network's extractor; env vars win over the Airflow connection's values."""
+def _secret_env(network: str) -> None:
+    mask_secrets(*(os.environ.get(name) for name in SECRET_ENV[network]))
+
+
+def _one_of(
+    value: str | None, index: int | None, count: int | None, what: str, source: str
+) -> str | None:
+    """The whole setting, or token `index` of its comma-separated list when one is asked for.
+
+    With a count of 1 the task keeps the whole list: one process then spreads its requests over
+    every listed token with one rate limiter each (VkClientPool), as before pools existed.
+    """
+    if index is None or (count or 1) == 1:
+        return value
+    return pick(split_tokens(value), index, count or 1, what=what, source=source)
+
+
+def _source(network: str, env_name: str) -> str:
+    conn = CONNECTION_IDS[network]
+    return f"{env_name} / connection {conn!r} (count from {COUNT_ENV[network]})"
+
+
+def extractor_for(
+    network: str,
+    credentials: Credentials | None = None,
+    *,
+    token_index: int | None = None,
+    token_count: int | None = None,
+) -> NetworkExtractor:
+    """The network's extractor; env vars win over the Airflow connection's values.
+
+    With `token_index`, only that token (Telegram: session) of the comma-separated list is
+    used, so the fetch task running in pool `<prefix>_<index>` spends only its own allowance.
+    """
     creds = credentials or Credentials()
+    _secret_env(network)
     if network == "vk":
         from extractors.vk.extract import VkExtractor
         from gospulse.pipeline import vk_client_from_env
 
-        return VkExtractor(vk_client_from_env(os.environ.get("VK_TOKEN") or creds.get("password")))
+        tokens = os.environ.get("VK_TOKEN") or creds.get("password")
+        token = _one_of(tokens, token_index, token_count, "VK token", _source("vk", "VK_TOKEN"))
+        return VkExtractor(vk_client_from_env(token))
     if network == "tg":
         from extractors.telegram.extract import telegram_extractor_from_env
 
+        sessions = os.environ.get("TG_SESSION") or creds.get("session")
         return telegram_extractor_from_env(
             api_id=os.environ.get("TG_API_ID") or creds.get("login"),
             api_hash=os.environ.get("TG_API_HASH") or creds.get("password"),
-            session=os.environ.get("TG_SESSION") or creds.get("session"),
+            session=_one_of(
+                sessions, token_index, token_count, "Telegram session", _source("tg", "TG_SESSION")
+            )
+            if sessions
+            else None,
         )
     if network == "ok":
         from extractors.ok.client import ok_client_from_env
         from extractors.ok.extract import OkExtractor
 
+        tokens = os.environ.get("OK_ACCESS_TOKEN") or creds.get("password")
+        # a session secret belongs to one access token: several come in the same order
+        session_secrets = os.environ.get("OK_SESSION_SECRET") or creds.get("session_secret_key")
+        where = _source("ok", "OK_ACCESS_TOKEN")
         return OkExtractor(
             ok_client_from_env(
                 application_key=os.environ.get("OK_APP_KEY") or creds.get("login"),
-                access_token=os.environ.get("OK_ACCESS_TOKEN") or creds.get("password"),
-                session_secret_key=os.environ.get("OK_SESSION_SECRET")
-                or creds.get("session_secret_key"),
+                access_token=_one_of(tokens, token_index, token_count, "OK token", where)
+                if tokens
+                else None,
+                session_secret_key=_one_of(
+                    session_secrets, token_index, token_count, "OK session secret", where
+                )
+                if session_secrets
+                else None,
                 application_secret_key=os.environ.get("OK_APP_SECRET")
                 or creds.get("application_secret_key"),
             )

@@ -64,25 +64,33 @@ def check_registry() -> dict:
     }
 
 
-def plan_network(network: str, logical_date: str) -> list[dict]:
+def plan_network(network: str, logical_date: str, token_count: int = 1) -> list[dict]:
     """Resolve new names and batch the network's ids; one entry per mapped fetch task.
 
+    Each entry names the token (0..token_count-1) whose fetch task takes it, dealt round-robin.
     A network that cannot even be planned (service down, credentials rejected) gets a plan
     that records the failure, so its load still writes what happened and the other networks
-    carry on.
+    carry on. A snapshot date the network can no longer answer for is refused outright.
     """
+    from gospulse.dates import check_snapshot_lag
     from gospulse.networks import airflow_credentials, extractor_for
     from gospulse.pipeline import failed_plan, plan_extract
+    from gospulse.token_slots import spread
 
     registry = _registry()
-    snapshot_date = snapshot_date_for(datetime.fromisoformat(logical_date), region_for(registry))
+    region = region_for(registry)
+    snapshot_date = snapshot_date_for(datetime.fromisoformat(logical_date), region)
     if not any(p.network == network for p in registry.pages):
         log.info("no %s pages registered: nothing to extract", network)
-        return [{"network": network, "plan": None, "index": -1}]
+        return [{"network": network, "plan": None, "index": -1, "token": 0}]
+    check_snapshot_lag(network, snapshot_date, region)
     log.info("%s: logical date %s → snapshot date %s", network, logical_date, snapshot_date)
     warehouse = warehouse_path()
     try:
-        extractor = extractor_for(network, airflow_credentials(network))
+        # names are resolved with the first token; batches are sized for one token's task
+        extractor = extractor_for(
+            network, airflow_credentials(network), token_index=0, token_count=token_count
+        )
         try:
             plan = plan_extract(network, snapshot_date, registry, warehouse, extractor)
         finally:
@@ -91,22 +99,41 @@ def plan_network(network: str, logical_date: str) -> list[dict]:
         reason = f"{type(exc).__name__}: {exc}"
         log.error("%s extraction cannot start: %s", network, reason)
         plan = failed_plan(network, snapshot_date, registry, warehouse, reason)
+    if plan.batches and token_count > 1:
+        plan.batches = spread(plan.batches, token_count)
+        plan.save()
     refs = [
-        {"network": network, "plan": str(plan.plan_file), "index": i}
+        {"network": network, "plan": str(plan.plan_file), "index": i, "token": i % token_count}
         for i in range(len(plan.batches))
     ]
-    return refs or [{"network": network, "plan": str(plan.plan_file), "index": -1}]
+    return refs or [{"network": network, "plan": str(plan.plan_file), "index": -1, "token": 0}]
 
 
-def fetch_network(ref: dict) -> str | None:
-    """Fetch one batch of a plan into its staging file."""
+def batches_of_token(refs: list[dict], token: int) -> list[dict]:
+    """The plan entries dealt to token `token` (the no-pages/failed-plan entry goes to token 0)."""
+    return [r for r in refs if r.get("token", 0) == token]
+
+
+def fetch_network(ref: dict, token_index: int | None = None, token_count: int = 1) -> str | None:
+    """Fetch one batch of a plan into its staging file, with token `token_index` only."""
     from gospulse.networks import airflow_credentials, extractor_for
     from gospulse.pipeline import ExtractPlan, fetch_batch
 
     if ref["index"] < 0:
         return None
+    if token_index is not None and ref.get("token", 0) != token_index:
+        # the pool of one token must never carry another token's requests
+        raise ValueError(
+            f"{ref['network']} batch {ref['index']} is dealt to token {ref.get('token', 0)}, "
+            f"not to token {token_index}"
+        )
     plan = ExtractPlan.load(ref["plan"])
-    extractor = extractor_for(plan.network, airflow_credentials(plan.network))
+    extractor = extractor_for(
+        plan.network,
+        airflow_credentials(plan.network),
+        token_index=token_index,
+        token_count=token_count,
+    )
     try:
         return str(fetch_batch(plan, ref["index"], extractor))
     finally:
@@ -168,6 +195,12 @@ def build_marts(extracts: dict[str, dict | None] | None = None) -> dict:
     if rejected:
         reason = "; ".join(f"{n}: {m}" for n, m in rejected.items())
         log.error("marts not rebuilt, the raw gate rejected a batch — %s", reason)
+        return {"summary": None, "held": reason}
+    if extracts and all(e is None for e in extracts.values()):
+        # no network's load finished (e.g. a backfill day refused by the past-date guard):
+        # nothing new is stored, and marts published now would carry this run's date
+        reason = "no network loaded data in this run"
+        log.error("marts not rebuilt: %s", reason)
         return {"summary": None, "held": reason}
     registry = _registry()
     load_registry_into_warehouse(registry, warehouse_path())
@@ -295,7 +328,13 @@ def write_export_bundle(published: dict | None, run_id: str, logical_date: str) 
     )
     files = bundle.manifest["files"]
     log.info("export bundle %s: %d files", bundle.path, len(files))
-    return {"written": True, "path": str(bundle.path), "files": len(files)}
+    return {
+        "written": True,
+        "path": str(bundle.path),
+        "files": len(files),
+        "region": region,
+        "snapshot_date": bundle.manifest.get("snapshot_date"),
+    }
 
 
 POSTGRES_SWITCH = "GOSPULSE_PG_PUBLISH"

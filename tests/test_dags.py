@@ -23,7 +23,15 @@ TOKEN = "dag-test-token"
 def test_dags_parse_without_secrets_or_services(monkeypatch):
     from airflow.dag_processing.dagbag import DagBag
 
-    for var in ("VK_TOKEN", "GOSPULSE_WAREHOUSE", "GOSPULSE_REGISTRY", "GOSPULSE_VK_API_URL"):
+    for var in (
+        "VK_TOKEN",
+        "GOSPULSE_WAREHOUSE",
+        "GOSPULSE_REGISTRY",
+        "GOSPULSE_VK_API_URL",
+        "GOSPULSE_VK_TOKEN_COUNT",
+        "GOSPULSE_TG_SESSION_COUNT",
+        "GOSPULSE_OK_TOKEN_COUNT",
+    ):
         monkeypatch.delenv(var, raising=False)
     bag = DagBag(dag_folder=str(DAGS_FOLDER))
     assert bag.import_errors == {}
@@ -40,7 +48,7 @@ def test_dags_parse_without_secrets_or_services(monkeypatch):
     per_network = {
         f"{n}.{step}"
         for n in ("vk", "tg", "ok")
-        for step in ("plan_batches", "fetch_batch", "load_snapshots")
+        for step in ("plan_batches", "batches_t0", "fetch_batch_t0", "load_snapshots")
     }
     assert {t.task_id for t in daily.tasks} == per_network | {
         "validate_registry",
@@ -53,8 +61,10 @@ def test_dags_parse_without_secrets_or_services(monkeypatch):
         "log_summary",
     }
     for network in ("vk", "tg", "ok"):
-        # one token per network: its batches are fetched one at a time
-        assert daily.get_task(f"{network}.fetch_batch").max_active_tis_per_dag == 1
+        # one token per network by default: its batches are fetched one at a time, in its pool
+        fetch = daily.get_task(f"{network}.fetch_batch_t0")
+        assert fetch.max_active_tis_per_dag == 1
+        assert fetch.pool == {"vk": "vk_token_0", "tg": "tg_session_0", "ok": "ok_token_0"}[network]
         # a failed batch must not keep the network's other counts out of the warehouse
         assert daily.get_task(f"{network}.load_snapshots").trigger_rule == "all_done"
         # networks do not wait for each other

@@ -76,7 +76,7 @@ def test_network_that_cannot_start_is_recorded_with_the_reason(env, monkeypatch)
 
 def test_networks_without_pages_are_skipped(env):
     refs = tasks.plan_network("ok", "2026-05-01T03:00:00+07:00")
-    assert refs == [{"network": "ok", "plan": None, "index": -1}]
+    assert refs == [{"network": "ok", "plan": None, "index": -1, "token": 0}]
     assert tasks.load_network(refs)["status"] == "skipped"
 
 

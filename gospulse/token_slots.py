@@ -1,0 +1,98 @@
+"""One Airflow pool per API token: how many tokens a network has, their pools, who fetches what.
+
+A network's token count is a non-secret number read at parse time (the tokens themselves stay
+in connections and are only read inside a running task); the DAG makes one mapped fetch task
+per token, each in its own pool, and the plan's batches are dealt out to them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
+
+# env var holding each network's token (or Telegram session) count, and its pools' prefix
+COUNT_ENV = {
+    "vk": "GOSPULSE_VK_TOKEN_COUNT",
+    "tg": "GOSPULSE_TG_SESSION_COUNT",
+    "ok": "GOSPULSE_OK_TOKEN_COUNT",
+}
+POOL_PREFIX = {"vk": "vk_token", "tg": "tg_session", "ok": "ok_token"}
+# every dbt task on the DuckDB warehouse: one writer of the file at a time
+DBT_POOL = "gospulse_dbt"
+
+
+class TokenSlotError(ValueError):
+    """A token count or token index that does not fit what is configured."""
+
+
+def token_count(network: str, env: dict[str, str] | None = None) -> int:
+    """The network's number of tokens from GOSPULSE_<NET>_TOKEN_COUNT (default 1)."""
+    name = COUNT_ENV[network]
+    raw = (os.environ if env is None else env).get(name, "").strip()
+    if not raw:
+        return 1
+    try:
+        count = int(raw)
+    except ValueError:
+        raise TokenSlotError(f"{name}={raw!r} is not a whole number") from None
+    if count < 1:
+        raise TokenSlotError(f"{name}={count}: a network needs at least one token")
+    return count
+
+
+def pool_name(network: str, index: int) -> str:
+    """The pool that token `index` of the network runs in, e.g. vk_token_0."""
+    return f"{POOL_PREFIX[network]}_{index}"
+
+
+def fetch_task_id(index: int) -> str:
+    """The fetch task of token `index` inside the network's task group."""
+    return f"fetch_batch_t{index}"
+
+
+def share_task_id(index: int) -> str:
+    """The task that picks token `index`'s batches out of the plan."""
+    return f"batches_t{index}"
+
+
+def deal(items: Sequence[T], tokens: int) -> list[list[T]]:
+    """Deal items round-robin to `tokens` hands: sizes differ by at most one."""
+    if tokens < 1:
+        raise TokenSlotError(f"cannot deal batches to {tokens} tokens")
+    return [list(items[i::tokens]) for i in range(tokens)]
+
+
+def spread(batches: list[list[str]], tokens: int) -> list[list[str]]:
+    """Re-cut batches so that every token gets work when there are fewer batches than tokens.
+
+    A small region fits one batch; with several tokens it is split into `tokens` equal parts
+    (as many as there are pages), so each token's task fetches its share at the same time.
+    """
+    if len(batches) >= tokens:
+        return batches
+    refs = [r for b in batches for r in b]
+    parts = min(tokens, len(refs))
+    if parts <= 1:
+        return batches
+    size, extra = divmod(len(refs), parts)
+    out, start = [], 0
+    for i in range(parts):
+        end = start + size + (i < extra)
+        out.append(refs[start:end])
+        start = end
+    return out
+
+
+def pick(values: Sequence[str], index: int, count: int, *, what: str, source: str) -> str:
+    """Value `index` of a configured list; a missing one is an error naming where it was read."""
+    if index >= count:
+        raise TokenSlotError(f"token index {index} is beyond the configured count {count}")
+    if index >= len(values):
+        raise TokenSlotError(
+            f"{what} {index + 1} of {count} is wanted, but {source} holds "
+            f"{len(values)}; add tokens there or lower the count"
+        )
+    return values[index]

@@ -1,0 +1,435 @@
+"""Real `airflow dags test` runs: secrets from connections masked in task logs, two VK tokens
+each fetching its share within its rate, and asset events recorded for marts and bundle."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import deque
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from emulators.vk.server import VkEmulator
+from emulators.vk.world import World
+from gospulse.airflow_local import airflow_env, run_dag
+
+pytestmark = pytest.mark.slow
+
+VK_TOKENS = ("vk-token-alpha-0001", "vk-token-bravo-0002")
+TG_SESSION = "1BVtsOK8Bu-fake-session-string-for-masking"
+TG_API_HASH = "0123456789abcdef-tg-api-hash"
+OK_TOKENS = ("ok-access-token-aaaa", "ok-access-token-bbbb")
+OK_SESSION_SECRETS = "ok-session-secret-1111,ok-session-secret-2222"
+OK_APP_SECRET = "ok-application-secret-key-zz"
+
+# a DAG that deliberately logs every secret it was given, after gospulse has read them the way
+# the fetch tasks do; Airflow's masker must print *** in their place
+PROBE_DAG = '''
+"""Logs the secrets it reads: the masking probe of tests/test_airflow_ops_runs.py."""
+import logging
+import os
+
+import pendulum
+from airflow.sdk import dag, task
+
+
+@dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1), tags=["test"], doc_md=__doc__)
+def mask_probe():
+    @task
+    def log_secrets():
+        from gospulse.networks import airflow_credentials, extractor_for
+
+        log = logging.getLogger("mask_probe")
+        creds = {n: airflow_credentials(n) for n in ("vk", "tg", "ok")}
+        for network in ("vk", "ok"):
+            extractor_for(network, creds[network], token_index=1, token_count=2).close()
+        try:
+            extractor_for("tg", creds["tg"], token_index=1, token_count=2).close()
+        except Exception as exc:  # the fake session is refused; its secrets are masked first
+            log.warning("tg extractor refused: %s", type(exc).__name__)
+        log.warning("probe vk second token=%s", creds["vk"].get("password").split(",")[1])
+        log.warning("probe tg session=%s", creds["tg"].get("session"))
+        log.warning("probe ok app secret=%s", creds["ok"].get("application_secret_key"))
+        log.warning("probe ok second token=%s", creds["ok"].get("password").split(",")[1])
+        log.warning("probe env tg hash=%s", os.environ["TG_API_HASH"])
+        log.warning("probe env ok session=%s", os.environ["OK_SESSION_SECRET"].split(",")[1])
+        print("probe printed vk token=" + creds["vk"].get("password").split(",")[0])
+
+    log_secrets()
+
+
+mask_probe()
+'''
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_secrets_from_connections_and_env_are_masked_in_task_logs(tmp_path):
+    """The task runs as in production: a LocalExecutor starts the task process under Airflow's
+    supervisor, which talks to a real api-server and writes the task log file. (`airflow dags
+    test` without an executor prints task logs through the CLI's logging, which masks nothing
+    in Airflow 3.3, not even a connection's password, so it cannot show masking.)"""
+    dags, home = tmp_path / "dags", tmp_path / "airflow"
+    dags.mkdir()
+    home.mkdir()
+    (dags / "mask_probe.py").write_text(PROBE_DAG)
+    port = _free_port()
+    env = airflow_env(
+        home,
+        {
+            # JSON form for VK and OK, URI form for Telegram: the task SDK reads both
+            "AIRFLOW_CONN_VK_API": json.dumps(
+                {"conn_type": "generic", "password": ",".join(VK_TOKENS)}
+            ),
+            "AIRFLOW_CONN_TELEGRAM": f"generic://12345:{TG_API_HASH}@/?session={TG_SESSION}",
+            "AIRFLOW_CONN_OK_API": json.dumps(
+                {
+                    "conn_type": "generic",
+                    "login": "CBAPROBEKEY",
+                    "password": ",".join(OK_TOKENS),
+                    "extra": {"application_secret_key": OK_APP_SECRET},
+                }
+            ),
+            # secrets from env vars: Airflow knows nothing of these, only gospulse masks them
+            "TG_API_HASH": TG_API_HASH,
+            "OK_SESSION_SECRET": OK_SESSION_SECRETS,
+            "VK_TOKEN": "",
+            "TG_SESSION": "",
+            "OK_ACCESS_TOKEN": "",
+            "OK_APP_SECRET": "",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+            "AIRFLOW__API_AUTH__JWT_SECRET": "mask-probe-jwt-secret-0123456789abcdef",
+        },
+        dags,
+    )
+    airflow = str(Path(sys.executable).parent / "airflow")
+    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
+    with (home / "api-server.log").open("w") as api_log:
+        api = subprocess.Popen(
+            [airflow, "api-server", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=api_log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            _wait_for(f"http://127.0.0.1:{port}/api/v2/monitor/health", api, home)
+            run = subprocess.run(
+                [airflow, "dags", "test", "--use-executor", "mask_probe", "2026-03-10"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+        finally:
+            os.killpg(api.pid, signal.SIGTERM)
+            api.wait(60)
+    (home / "dags-test.log").write_text(run.stdout + run.stderr)
+    assert run.returncode == 0, f"mask_probe failed, see {home / 'dags-test.log'}"
+    [task_log] = (home / "logs").rglob("task_id=log_secrets/attempt=1.log")
+    events = [json.loads(line).get("event", "") for line in task_log.read_text().splitlines()]
+    for line in (
+        # only one of the two tokens of the connection's password: Airflow masks the whole
+        # password, gospulse each token of it
+        "probe vk second token=***",
+        "probe tg session=***",
+        "probe ok app secret=***",
+        "probe ok second token=***",
+        "probe env tg hash=***",
+        "probe env ok session=***",
+        "probe printed vk token=***",
+    ):
+        assert line in events, f"{line!r} not in {task_log}"
+    text = task_log.read_text()
+    for secret in (*VK_TOKENS, TG_SESSION, TG_API_HASH, *OK_TOKENS, OK_APP_SECRET):
+        assert secret not in text, "a secret reached the task log"
+    for secret in OK_SESSION_SECRETS.split(","):
+        assert secret not in text
+
+
+def _wait_for(url: str, process: subprocess.Popen, home: Path, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"api-server exited {process.returncode}, see {home}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            time.sleep(1)
+    raise TimeoutError(f"api-server not healthy at {url} after {timeout:.0f}s, see {home}")
+
+
+class CountingVkEmulator(VkEmulator):
+    """The VK emulator, also keeping when each token's requests arrived."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.arrivals: dict[str, list[float]] = {}
+
+    def handle(self, method, params):
+        import time
+
+        self.arrivals.setdefault(params.get("access_token", ""), []).append(time.monotonic())
+        return super().handle(method, params)
+
+
+def _max_per_window(times: list[float], window: float = 1.0) -> int:
+    recent: deque[float] = deque()
+    most = 0
+    for t in sorted(times):
+        recent.append(t)
+        while recent[0] <= t - window:
+            recent.popleft()
+        most = max(most, len(recent))
+    return most
+
+
+def test_daily_run_with_two_vk_tokens_from_the_connection(tmp_path):
+    world = World(seed=11, start=date(2026, 3, 1), n_pages=120)
+    registry = tmp_path / "42_dag.csv"
+    world.write_registry(registry)
+    warehouse = tmp_path / "warehouse" / "gospulse.duckdb"
+    home = tmp_path / "airflow"
+    with CountingVkEmulator(world, rate_limit=3.0, tokens=set(VK_TOKENS)) as emulator:
+        emulator.set_date(date(2026, 3, 10))
+        env = {
+            "GOSPULSE_WAREHOUSE": str(warehouse),
+            "GOSPULSE_REGISTRY": str(registry),
+            "GOSPULSE_VK_API_URL": emulator.base_url,
+            # the tokens come from the connection only
+            "VK_TOKEN": "",
+            "AIRFLOW_CONN_VK_API": json.dumps(
+                {"conn_type": "generic", "password": ",".join(VK_TOKENS)}
+            ),
+            "GOSPULSE_VK_TOKEN_COUNT": "2",
+            "GOSPULSE_AUDIENCE_SECRET": "",
+        }
+        output = run_dag("gospulse_daily", datetime(2026, 3, 9, 20, 0, tzinfo=UTC), home, env)
+        stats = emulator.stats
+    for token in VK_TOKENS:
+        assert token not in output
+    # both tokens did a share of the fetching, and neither ever went over 3 requests a second
+    by_token = dict(stats.by_token)
+    assert set(by_token) == set(VK_TOKENS), by_token
+    assert all(n >= 1 for n in by_token.values())
+    assert stats.rate_limited == 0
+    for token, times in emulator.arrivals.items():
+        assert _max_per_window(times) <= 3, f"{token[:8]}… exceeded 3 requests/s"
+    assert "vk.fetch_batch_t0" in output and "vk.fetch_batch_t1" in output
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        assert con.execute(
+            "select count(*) from raw.page_snapshots where snapshot_date = date '2026-03-10'"
+        ).fetchone() == (len(world.pages),)
+        assert con.execute("select status from raw.extract_runs").fetchall() == [("success",)]
+    finally:
+        con.close()
+    db = sqlite3.connect(home / "airflow.db")
+    try:
+        pools = dict(db.execute("select pool, slots from slot_pool").fetchall())
+        events = db.execute(
+            "select a.name, e.extra from asset_event e join asset a on a.id = e.asset_id "
+            "order by e.id"
+        ).fetchall()
+    finally:
+        db.close()
+    assert {"vk_token_0": 1, "vk_token_1": 1, "gospulse_dbt": 1}.items() <= pools.items()
+    # one event per asset, saying which day and (for the bundle) which region and path
+    assert [name for name, _ in events] == ["gospulse_marts", "gospulse_export_bundle"]
+    marts_extra, bundle_extra = (json.loads(extra) for _, extra in events)
+    assert marts_extra["snapshot_date"] == "2026-03-10" and marts_extra["rows"] > 0
+    assert bundle_extra["region"] == 42 and bundle_extra["snapshot_date"] == "2026-03-10"
+    assert bundle_extra["path"].startswith(str(warehouse.parent))
+
+
+ASSET_PROBE_DAG = '''
+"""A step that produced nothing and one that did: the asset probe of test_airflow_ops_runs."""
+import pendulum
+from airflow.sdk import dag, task
+
+from gospulse.assets import gospulse_export_bundle, gospulse_marts
+
+
+@dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1), tags=["test"], doc_md=__doc__)
+def asset_probe():
+    @task(outlets=[gospulse_marts])
+    def nothing_published(ti=None, outlet_events=None):
+        from gospulse.assets import announce_marts
+
+        held = {"published": False, "reason": "marts held: the raw gate rejected vk"}
+        return announce_marts(held, ti, outlet_events)
+
+    @task(outlets=[gospulse_export_bundle])
+    def bundle_written(ti=None, outlet_events=None):
+        from gospulse.assets import announce_bundle
+
+        written = {"written": True, "path": "/b/region=42/x", "files": 9, "region": 42,
+                   "snapshot_date": "2026-03-10"}
+        return announce_bundle(written, ti, outlet_events)
+
+    @task(trigger_rule="all_done")
+    def reader(ti=None):
+        print("reader saw:", ti.xcom_pull(task_ids="nothing_published")["reason"])
+
+    [nothing_published(), bundle_written()] >> reader()
+
+
+asset_probe()
+'''
+
+
+def test_a_no_op_step_is_skipped_without_an_asset_event(tmp_path):
+    dags, home = tmp_path / "dags", tmp_path / "airflow"
+    dags.mkdir()
+    (dags / "asset_probe.py").write_text(ASSET_PROBE_DAG)
+    output = run_dag("asset_probe", datetime(2026, 3, 10, tzinfo=UTC), home, dags_folder=dags)
+    # the skipped step's result still reaches the steps that report on it
+    assert "reader saw: marts held: the raw gate rejected vk" in output
+    db = sqlite3.connect(home / "airflow.db")
+    try:
+        states = dict(db.execute("select task_id, state from task_instance").fetchall())
+        events = db.execute(
+            "select a.name, e.extra from asset_event e join asset a on a.id = e.asset_id"
+        ).fetchall()
+    finally:
+        db.close()
+    assert states == {
+        "nothing_published": "skipped",
+        "bundle_written": "success",
+        "reader": "success",
+    }
+    [(name, extra)] = events
+    assert name == "gospulse_export_bundle"
+    assert json.loads(extra) == {
+        "region": 42,
+        "snapshot_date": "2026-03-10",
+        "path": "/b/region=42/x",
+        "files": 9,
+    }
+
+
+DEADLINE_PROBE_DAG = '''
+"""A run that outlives gospulse's deadline (15 s here): the deadline probe."""
+import time
+
+import pendulum
+from airflow.sdk import dag, task
+
+from gospulse.deadlines import daily_deadline
+
+
+@dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1), tags=["test"], doc_md=__doc__,
+     deadline=daily_deadline(hours=15 / 3600))
+def deadline_probe():
+    @task
+    def slow():
+        time.sleep(150)
+
+    slow()
+
+
+deadline_probe()
+'''
+
+
+def test_the_deadline_fires_under_a_real_scheduler_and_alerts(tmp_path):
+    """api-server, scheduler and dag-processor (LocalExecutor, SQLite): the scheduler finds the
+    missed deadline and the executor runs gospulse's callback, which posts to the webhook."""
+    from tests.alert_receivers import HttpReceiver
+
+    dags, home = tmp_path / "dags", tmp_path / "airflow"
+    dags.mkdir()
+    home.mkdir()
+    (dags / "deadline_probe.py").write_text(DEADLINE_PROBE_DAG)
+    port = _free_port()
+    hook = HttpReceiver()
+    env = airflow_env(
+        home,
+        {
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+            "AIRFLOW__API_AUTH__JWT_SECRET": "deadline-probe-jwt-secret-0123456789abcdef",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "GOSPULSE_ALERT_WEBHOOK_URL": hook.url + "/late",
+            "GOSPULSE_ALERT_TG_BOT_TOKEN": "",
+            "GOSPULSE_ALERT_EMAIL_TO": "",
+        },
+        dags,
+    )
+    airflow = str(Path(sys.executable).parent / "airflow")
+    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
+    services = {
+        "api-server": ["api-server", "--host", "127.0.0.1", "--port", str(port)],
+        "scheduler": ["scheduler"],
+        "dag-processor": ["dag-processor"],
+    }
+    procs = []
+    try:
+        for name, args in services.items():
+            with (home / f"{name}.log").open("w") as out:
+                # own process group: the scheduler's log server child is stopped with it
+                proc = subprocess.Popen(
+                    [airflow, *args],
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            procs.append(proc)
+        _wait_until(lambda: _serialized(home, "deadline_probe"), 300, "deadline_probe parsed")
+        subprocess.run(
+            [airflow, "dags", "trigger", "deadline_probe"], env=env, check=True, capture_output=True
+        )
+        _wait_until(lambda: hook.requests, 240, "the late-run webhook")
+    finally:
+        for p in procs:
+            os.killpg(p.pid, signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+        hook.close()
+    [(path, payload)] = hook.requests
+    assert path == "/late" and payload["incidents"] == []
+    subject = payload["subject"]
+    assert subject.startswith("gospulse daily run late: deadline_probe run manual__"), subject
+    assert "is still running" in subject
+
+
+def _serialized(home: Path, dag_id: str) -> bool:
+    db = sqlite3.connect(home / "airflow.db", timeout=30)
+    try:
+        return bool(
+            db.execute("select 1 from serialized_dag where dag_id = ?", [dag_id]).fetchone()
+        )
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        db.close()
+
+
+def _wait_until(check, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(2)
+    raise TimeoutError(f"no {what} after {timeout:.0f}s")
