@@ -66,11 +66,8 @@ ONE_SHOT = {"airflow-init"}
 # then delete them here, and the ordinary checks cover them.
 PENDING_ENV = {
     "GOSPULSE_DBT_MANIFEST",
-    "GOSPULSE_VK_TOKEN_COUNT",
-    "GOSPULSE_TG_SESSION_COUNT",
-    "GOSPULSE_OK_TOKEN_COUNT",
 }
-PENDING_COMMANDS = {("dbt", "manifest"), ("airflow", "pools")}
+PENDING_COMMANDS = {("dbt", "manifest")}
 
 SOURCE_DIRS = ("gospulse", "extractors", "expectations", "dags", "dbt_project")
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|FERNET|JWT|TOKEN$|^AIRFLOW_CONN_")
