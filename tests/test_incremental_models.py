@@ -136,8 +136,9 @@ def test_incremental_models_equal_a_full_refresh_after_each_change(tmp_path):
     extract_day(warehouse, day_rows(new_day, PAGES), new_day)
     assert_equals_full_refresh(warehouse, tmp_path, "new-day")
 
-    # 2. a rerun of an old day: other counts, 202 deleted that day, 206 no longer returned
-    rerun_day = FIRST_DAY + timedelta(20)
+    # 2. a rerun of an old day: other counts, 202 deleted that day, 206 no longer returned;
+    # the day before 205's gap and 204's error, so the new counts are carried into later days
+    rerun_day = FIRST_DAY + timedelta(11)
     rerun = [r for r in day_rows(rerun_day, PAGES, shift=400) if r.page_ref != "206"]
     rerun = [
         SnapshotRow("vk", "202", rerun_day, None, "deleted", source="api")
