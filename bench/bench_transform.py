@@ -41,6 +41,7 @@ FULL_TARGET_S = 600
 INCREMENTAL_TARGET_S = 60
 MEMORY_TARGET_BYTES = 8 * 1024**3
 SEED = 8
+INCREMENTAL_MODELS = ("int_page_days_filled", "mart_page_daily")
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,19 @@ class Measured:
     peak_bytes: int
     result: DbtRunResult
 
+    def models_named(self, names: tuple[str, ...]) -> str:
+        """The execution time of the named models, e.g. the incremental ones."""
+        return "; ".join(
+            f"{x.unique_id.split('.')[-1]} {x.execution_time:.1f} s"
+            for x in self.result.nodes
+            if x.unique_id.split(".")[-1] in names
+        )
+
     def slowest(self, n: int = 5) -> str:
         """The n slowest models, for the notes: where the time goes."""
         models = [x for x in self.result.nodes if x.resource_type == "model"]
         models.sort(key=lambda x: -x.execution_time)
-        return ", ".join(
+        return "; ".join(
             f"{x.unique_id.split('.')[-1]} {x.execution_time:.1f} s" for x in models[:n]
         )
 
@@ -154,6 +163,7 @@ def bench_duckdb(root: Path, pages: int, days: int) -> None:
         + f" ({incremental.result.summary()}); peak {incremental.peak_bytes / 1024**3:.2f} GiB"
     )
     print(f"  slowest models: {incremental.slowest()}")
+    print(f"  incremental models: {incremental.models_named(INCREMENTAL_MODELS)}")
 
 
 def _fresh_pg_database(name: str) -> PgConfig:
@@ -204,6 +214,7 @@ def main() -> None:
         "--pg-pages", type=int, help="pages of the Postgres comparison (default pages / 10)"
     )
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--only-postgres", action="store_true", help="only the Postgres part")
     parser.add_argument("--memory-limit", default="6GB", help="DuckDB memory_limit for dbt")
     parser.add_argument("--keep", action="store_true", help="keep the warehouses afterwards")
     args = parser.parse_args()
@@ -220,7 +231,8 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="gospulse-bench-transform-"))
     database = f"gospulse_bench_{os.getpid()}"
     try:
-        bench_duckdb(root, pages, args.days)
+        if not args.only_postgres:
+            bench_duckdb(root, pages, args.days)
         if not args.skip_postgres:
             bench_postgres(root, pg_pages, args.days, database)
     finally:
