@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -121,14 +121,17 @@ def measured(run: Callable[[], DbtRunResult]) -> Measured:
     return Measured(time.perf_counter() - t0, sum(peaks.values()), result)
 
 
-def append_day(warehouse: Path, pages: int, days: int) -> None:
-    """The next day's snapshots of every page, continuing the synthetic series."""
+def append_day(warehouse: Path, pages: int, days: int) -> date:
+    """The next day's snapshots of every page, continuing the synthetic series; its date."""
     con = duckdb.connect(str(warehouse))
     try:
-        write_snapshots(con, pages, days, END, SEED, append_days=1)
+        (last,) = con.execute("select max(snapshot_date) from raw.page_snapshots").fetchone()
+        appended = (last - END).days
+        write_snapshots(con, pages, days, END, SEED, append_days=1, appended=appended)
         con.execute("checkpoint")
     finally:
         con.close()
+    return last + timedelta(days=1)
 
 
 def dbt_build(warehouse: Path, **kwargs) -> Measured:
@@ -137,6 +140,43 @@ def dbt_build(warehouse: Path, **kwargs) -> Measured:
 
 def line(name: str, seconds: float, target: float) -> str:
     return f"{name}: {seconds:.1f} s; target < {target:.0f} s, ratio {seconds / target:.2f}"
+
+
+def bench_incremental_only(
+    warehouse: Path, pages: int, days: int, select: list[str], pg: PgConfig | None
+) -> None:
+    """One more day on an already built synthetic warehouse (--reuse), only `select`ed models:
+    the incremental models' own day, without the full-table models downstream of them; with
+    pg (--reuse-pg, a database the earlier run built), the same day there too."""
+    day = append_day(warehouse, pages, days)
+    run = measured(lambda: run_dbt(["build", "--select", *select], warehouse=warehouse))
+    print(
+        line(f"incremental day {day}, dbt build --select {' '.join(select)}", run.seconds, 60)
+        + f" ({run.result.summary()}); peak {run.peak_bytes / 1024**3:.2f} GiB"
+    )
+    print(f"  models: {run.models_named(tuple(run_models(run)))}")
+    if pg is not None:
+        t0 = time.perf_counter()
+        sync_raw(warehouse, pg)
+        copy_s = time.perf_counter() - t0
+        pg_run = measured(
+            lambda: run_dbt(
+                ["build", "--select", *select],
+                warehouse=warehouse,
+                target="postgres",
+                env=pg.dbt_env(),
+            )
+        )
+        print(
+            f"  same day on Postgres {pg.describe()}: {pg_run.seconds:.1f} s "
+            f"({pg_run.result.summary()}); Postgres / DuckDB ratio "
+            f"{pg_run.seconds / run.seconds:.1f} (copying raw, not included: {copy_s:.0f} s)"
+        )
+        print(f"  Postgres models: {pg_run.models_named(tuple(run_models(pg_run)))}")
+
+
+def run_models(run: Measured) -> list[str]:
+    return [x.unique_id.split(".")[-1] for x in run.result.nodes if x.resource_type == "model"]
 
 
 def bench_duckdb(root: Path, pages: int, days: int) -> None:
@@ -155,8 +195,7 @@ def bench_duckdb(root: Path, pages: int, days: int) -> None:
         f"ratio {full.peak_bytes / MEMORY_TARGET_BYTES:.2f}"
     )
     print(f"  slowest models: {full.slowest()}")
-    append_day(warehouse, pages, days)
-    day = END + timedelta(days=1)
+    day = append_day(warehouse, pages, days)
     incremental = dbt_build(warehouse)
     print(
         line(f"incremental dbt build of {day}", incremental.seconds, INCREMENTAL_TARGET_S)
@@ -217,6 +256,16 @@ def main() -> None:
     parser.add_argument("--only-postgres", action="store_true", help="only the Postgres part")
     parser.add_argument("--memory-limit", default="6GB", help="DuckDB memory_limit for dbt")
     parser.add_argument("--keep", action="store_true", help="keep the warehouses afterwards")
+    parser.add_argument(
+        "--reuse", type=Path, help="a warehouse built by an earlier --keep run: only add a day"
+    )
+    parser.add_argument("--reuse-pg", help="with --reuse: the Postgres database it was built in")
+    parser.add_argument(
+        "--select",
+        nargs="+",
+        default=["+mart_page_daily"],
+        help="models of the --reuse day (default: the incremental ones and their parents)",
+    )
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # progress shows when piped to a file
     pages = args.pages or (20_000 if args.quick else 200_000)
@@ -228,6 +277,10 @@ def main() -> None:
         f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 1024**3:.0f} GiB RAM, "
         f"load {os.getloadavg()[0]:.1f}; DuckDB memory_limit {args.memory_limit}"
     )
+    if args.reuse:
+        pg = PgConfig(dbname=args.reuse_pg) if args.reuse_pg else None
+        bench_incremental_only(args.reuse, pages, args.days, args.select, pg)
+        return
     root = Path(tempfile.mkdtemp(prefix="gospulse-bench-transform-"))
     database = f"gospulse_bench_{os.getpid()}"
     try:

@@ -82,15 +82,16 @@ def write_snapshots(
     *,
     all_vk: bool = False,
     append_days: int = 0,
+    appended: int = 0,
 ) -> None:
     """raw.page_snapshots for every page and day in [end - days + 1, end].
 
-    With append_days, the table is kept and only the next append_days days after `end` are
-    added, continuing the same series (the transform benchmark's incremental day).
+    With append_days, the table is kept and only the append_days days after `end` + appended
+    are added, continuing the same series (the transform benchmark's incremental day).
     """
     start = end - timedelta(days=days - 1)
     if append_days:
-        day_range = range(days, days + append_days)
+        day_range = range(days + appended, days + appended + append_days)
     else:
         con.execute("delete from raw.page_snapshots")
         day_range = range(0, days)
