@@ -29,8 +29,9 @@ bench: env
 	$(BIN)/python bench/bench_audience_union.py --quick
 	$(BIN)/python bench/bench_federal_pull.py --regions 9
 	$(BIN)/python bench/bench_api_latency.py --clients 1 --requests 300
+	$(BIN)/python bench/bench_transform.py --quick
 
-# the full sizes: 200,000 pages, 46 M people, 85 regions (about an hour)
+# the full sizes: 200,000 pages, 46 M people, 85 regions, 146 M snapshot rows (hours)
 bench-full: env
 	$(BIN)/python bench/bench_vk_federal_extract.py
 	$(BIN)/python bench/bench_audience_union.py
@@ -38,6 +39,7 @@ bench-full: env
 	$(BIN)/python bench/bench_api_latency.py
 	$(BIN)/python bench/bench_api_latency.py --clients 4
 	$(BIN)/python bench/bench_dq_alarms.py --days 90
+	$(BIN)/python bench/bench_transform.py
 
 # about 40 minutes: Telegram's first day resolves 399 names within 30 per 60 s
 bench-networks: env

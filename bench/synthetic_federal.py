@@ -81,12 +81,22 @@ def write_snapshots(
     seed: int,
     *,
     all_vk: bool = False,
+    append_days: int = 0,
+    appended: int = 0,
 ) -> None:
-    """raw.page_snapshots for every page and day in [end - days + 1, end]."""
+    """raw.page_snapshots for every page and day in [end - days + 1, end].
+
+    With append_days, the table is kept and only the append_days days after `end` + appended
+    are added, continuing the same series (the transform benchmark's incremental day).
+    """
     start = end - timedelta(days=days - 1)
-    con.execute("delete from raw.page_snapshots")
-    for first in range(0, days, DAYS_PER_INSERT):
-        last = min(days, first + DAYS_PER_INSERT)
+    if append_days:
+        day_range = range(days + appended, days + appended + append_days)
+    else:
+        con.execute("delete from raw.page_snapshots")
+        day_range = range(0, days)
+    for first in range(day_range.start, day_range.stop, DAYS_PER_INSERT):
+        last = min(day_range.stop, first + DAYS_PER_INSERT)
         con.execute(
             f"""
             insert into raw.page_snapshots

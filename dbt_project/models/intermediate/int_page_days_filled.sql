@@ -1,9 +1,23 @@
 {#-
     One row per registered page and day from its first snapshot to the latest snapshot date,
     with members_on(page, day) (see the members_on macro) and that day's own status.
+
+    Incremental (delete+insert of whole days): a build recomputes only the days whose rows can
+    differ from what the last build wrote (macro page_days_to_rebuild: the days each newly
+    loaded raw row reaches through the carry window, the span of any page whose first day or
+    registration changed, and the new calendar days). source_loaded_at, the load time of the
+    day's own raw row, is both lineage and the high-water mark of what the last build saw.
 -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='snapshot_date',
+        on_schema_change='fail',
+    )
+}}
 with snapshots as (
-    select network, page_ref, snapshot_date, members_count, status
+    select network, page_ref, snapshot_date, members_count, status, loaded_at
     from {{ ref('stg_raw__page_snapshots') }}
 ),
 
@@ -29,14 +43,26 @@ page_first_snapshots as (
     group by snapshots.network, snapshots.page_ref
 ),
 
+{% if is_incremental() %}
+days_to_build as (
+    {{ page_days_to_rebuild(
+        'snapshots', 'registered_pages', 'page_first_snapshots', 'calendar_days', this
+    ) }}
+),
+{% else %}
+days_to_build as (
+    select date_day from calendar_days
+),
+{% endif %}
+
 page_days as (
     select
         page_first_snapshots.network,
         page_first_snapshots.page_ref,
-        calendar_days.date_day as as_of_date
+        days_to_build.date_day as as_of_date
     from page_first_snapshots
-    inner join calendar_days
-        on calendar_days.date_day >= page_first_snapshots.first_snapshot_date
+    inner join days_to_build
+        on days_to_build.date_day >= page_first_snapshots.first_snapshot_date
 ),
 
 members as (
@@ -52,7 +78,8 @@ filled_days as (
         members.value_date,
         coalesce(members.value_date < members.as_of_date, false) as is_carried,
         coalesce(day_snapshots.status, 'missing') as status,
-        members.members_count is not null as is_known
+        members.members_count is not null as is_known,
+        day_snapshots.loaded_at as source_loaded_at
     from members
     left join snapshots as day_snapshots
         on day_snapshots.network = members.network

@@ -1,6 +1,53 @@
+{#-
+    The published daily series: int_page_days_filled as it is. Incremental like it (delete+insert
+    of whole days): the days to rewrite are found the same way, comparing the intermediate
+    model (which already reflects raw) with what this mart last wrote, so a build that skipped
+    the mart (a failed test upstream) is caught up by the next one.
+-#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='snapshot_date',
+        on_schema_change='fail',
+    )
+}}
 with page_days as (
     select * from {{ ref('int_page_days_filled') }}
+),
+
+{% if is_incremental() %}
+filled_rows as (
+    select network, page_ref, snapshot_date, source_loaded_at as loaded_at
+    from page_days
+),
+
+filled_pages as (
+    select network, page_ref, min(snapshot_date) as first_snapshot_date
+    from page_days
+    group by network, page_ref
+),
+
+filled_days as (
+    select distinct snapshot_date as date_day
+    from page_days
+),
+
+days_to_build as (
+    {{ page_days_to_rebuild('filled_rows', 'filled_pages', 'filled_pages', 'filled_days', this) }}
+),
+
+page_days_to_build as (
+    select page_days.*
+    from page_days
+    inner join days_to_build
+        on days_to_build.date_day = page_days.snapshot_date
 )
+{% else %}
+page_days_to_build as (
+    select * from page_days
+)
+{% endif %}
 
 select
     network,
@@ -10,5 +57,6 @@ select
     value_date,
     is_carried,
     status,
-    is_known
-from page_days
+    is_known,
+    source_loaded_at
+from page_days_to_build

@@ -12,7 +12,7 @@
                   its own weekday's median (pooled over weekdays, so it is not inflated by the
                   weekly pattern), never below min_scale;
       z           (change - expected) / scale; NULL until min_history_days changes exist.
-    The training join is bounded (training_days rows per page-day): linear in history.
+    The training join is bounded (training_days equality lookups per page-day): linear in history.
 -#}
 {%- set training_days = dq_setting('zscore', 'training_days') | int -%}
 {%- set detection_days = dq_setting('zscore', 'detection_days') | int -%}
@@ -33,21 +33,37 @@ daily_changes as (
     where is_fresh and is_prev_fresh
 ),
 
-training_changes as (
+{#- each scored day asks for its training days by date, joined on equality: a range join on
+    the page alone would pair every day of a page's history with every other -#}
+training_days_back as (
+    {% for days_back in range(detection_days, detection_days + training_days) -%}
+    select {{ days_back }} as days_back{{ ' union all' if not loop.last }}
+    {% endfor %}
+),
+
+training_asks as (
     select
         scored.network,
         scored.page_ref,
         scored.snapshot_date,
-        past.change as past_change,
-        mod({{ dbt.datediff('past.snapshot_date', 'scored.snapshot_date', 'day') }}, 7)
-            as weekday_lag
+        mod(training_days_back.days_back, 7) as weekday_lag,
+        {{ add_days('scored.snapshot_date', '-training_days_back.days_back') }} as past_date
     from daily_changes as scored
+    cross join training_days_back
+),
+
+training_changes as (
+    select
+        training_asks.network,
+        training_asks.page_ref,
+        training_asks.snapshot_date,
+        past.change as past_change,
+        training_asks.weekday_lag
+    from training_asks
     inner join daily_changes as past
-        on past.network = scored.network
-        and past.page_ref = scored.page_ref
-        and past.snapshot_date
-            >= {{ add_days('scored.snapshot_date', -(detection_days + training_days - 1)) }}
-        and past.snapshot_date <= {{ add_days('scored.snapshot_date', -detection_days) }}
+        on past.network = training_asks.network
+        and past.page_ref = training_asks.page_ref
+        and past.snapshot_date = training_asks.past_date
 ),
 
 weekday_medians as (

@@ -1,0 +1,305 @@
+"""Benchmark: the dbt transform at federal scale — a full build, then one incremental day.
+
+A synthetic federal warehouse (bench/synthetic_federal.py: 200,000 pages over every region,
+730 days of daily snapshots, ~146 M rows) is built with a full `dbt build` (snapshot, every
+model, every test), timed, with the peak memory of the dbt process; then one more day is
+appended to raw (as a daily extraction would) and `dbt build` runs again, now incremental.
+Finally the same incremental day runs on Postgres (`--target postgres`, raw copied there with
+gospulse.serving.postgres.sync_raw) and on DuckDB over the same, smaller warehouse
+(`--pg-pages`): their ratio. Each figure is printed with its target and ratio.
+
+    .venv/bin/python bench/bench_transform.py            # 200,000 pages (~146 M rows)
+    .venv/bin/python bench/bench_transform.py --quick    # 20,000 pages (~14.6 M rows)
+
+DuckDB runs with its default threads (one per core) and GOSPULSE_DUCKDB_MEMORY_LIMIT
+(`--memory-limit`, default 6GB: under the 8 GB target, the rest spills to disk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import psycopg2
+from synthetic_federal import END, write_federal_raw, write_snapshots  # bench/ is on sys.path
+
+from gospulse.serving.postgres import PgConfig, sync_raw
+from gospulse.transform import DbtRunResult, run_dbt
+
+FULL_TARGET_S = 600
+INCREMENTAL_TARGET_S = 60
+MEMORY_TARGET_BYTES = 8 * 1024**3
+SEED = 8
+INCREMENTAL_MODELS = ("int_page_days_filled", "mart_page_daily")
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One dbt invocation: wall seconds, peak RSS of the dbt process tree, and its result."""
+
+    seconds: float
+    peak_bytes: int
+    result: DbtRunResult
+
+    def models_named(self, names: tuple[str, ...]) -> str:
+        """The execution time of the named models, e.g. the incremental ones."""
+        return "; ".join(
+            f"{x.unique_id.split('.')[-1]} {x.execution_time:.1f} s"
+            for x in self.result.nodes
+            if x.unique_id.split(".")[-1] in names
+        )
+
+    def slowest(self, n: int = 5) -> str:
+        """The n slowest models, for the notes: where the time goes."""
+        models = [x for x in self.result.nodes if x.resource_type == "model"]
+        models.sort(key=lambda x: -x.execution_time)
+        return "; ".join(
+            f"{x.unique_id.split('.')[-1]} {x.execution_time:.1f} s" for x in models[:n]
+        )
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below pid, from /proc (dbt may start helpers)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended while we looked
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _peak_rss(pid: int) -> int:
+    """VmHWM (peak resident set) of one process in bytes; 0 if it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def measured(run: Callable[[], DbtRunResult]) -> Measured:
+    """Run a dbt invocation, sampling the peak RSS of every process it starts (4 times a
+    second; VmHWM is each process's own high-water mark, so a short peak is not missed)."""
+    peaks: dict[int, int] = {}
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.25):
+            for pid in _descendants(os.getpid()):
+                peaks[pid] = max(peaks.get(pid, 0), _peak_rss(pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    t0 = time.perf_counter()
+    try:
+        result = run()
+    finally:
+        done.set()
+        sampler.join()
+    return Measured(time.perf_counter() - t0, sum(peaks.values()), result)
+
+
+def append_day(warehouse: Path, pages: int, days: int) -> date:
+    """The next day's snapshots of every page, continuing the synthetic series; its date."""
+    con = duckdb.connect(str(warehouse))
+    try:
+        (last,) = con.execute("select max(snapshot_date) from raw.page_snapshots").fetchone()
+        appended = (last - END).days
+        write_snapshots(con, pages, days, END, SEED, append_days=1, appended=appended)
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    return last + timedelta(days=1)
+
+
+def dbt_build(warehouse: Path, **kwargs) -> Measured:
+    return measured(lambda: run_dbt(["build"], warehouse=warehouse, **kwargs))
+
+
+def line(name: str, seconds: float, target: float) -> str:
+    return f"{name}: {seconds:.1f} s; target < {target:.0f} s, ratio {seconds / target:.2f}"
+
+
+def bench_incremental_only(
+    warehouse: Path, pages: int, days: int, select: list[str], pg: PgConfig | None
+) -> None:
+    """One more day on an already built synthetic warehouse (--reuse), only `select`ed models:
+    the incremental models' own day, without the full-table models downstream of them; with
+    pg (--reuse-pg, a database the earlier run built), the same day there too."""
+    day = append_day(warehouse, pages, days)
+    run = measured(lambda: run_dbt(["build", "--select", *select], warehouse=warehouse))
+    print(
+        line(f"incremental day {day}, dbt build --select {' '.join(select)}", run.seconds, 60)
+        + f" ({run.result.summary()}); peak {run.peak_bytes / 1024**3:.2f} GiB"
+    )
+    print(f"  models: {run.models_named(tuple(run_models(run)))}")
+    if pg is not None:
+        t0 = time.perf_counter()
+        sync_raw(warehouse, pg)
+        copy_s = time.perf_counter() - t0
+        pg_run = measured(
+            lambda: run_dbt(
+                ["build", "--select", *select],
+                warehouse=warehouse,
+                target="postgres",
+                env=pg.dbt_env(),
+            )
+        )
+        print(
+            f"  same day on Postgres {pg.describe()}: {pg_run.seconds:.1f} s "
+            f"({pg_run.result.summary()}); Postgres / DuckDB ratio "
+            f"{pg_run.seconds / run.seconds:.1f} (copying raw, not included: {copy_s:.0f} s)"
+        )
+        print(f"  Postgres models: {pg_run.models_named(tuple(run_models(pg_run)))}")
+
+
+def run_models(run: Measured) -> list[str]:
+    return [x.unique_id.split(".")[-1] for x in run.result.nodes if x.resource_type == "model"]
+
+
+def bench_duckdb(root: Path, pages: int, days: int) -> None:
+    """Full build, then one incremental day, on DuckDB at the chosen size."""
+    warehouse = root / "duckdb" / "gospulse.duckdb"
+    raw = write_federal_raw(warehouse, pages=pages, days=days, seed=SEED)
+    print(
+        f"synthetic warehouse: {pages:,} pages x {days} days = {raw['rows']:,} snapshot rows, "
+        f"{raw['subscriptions_last_day']:,} subscriptions on the last day "
+        f"(generated in {raw['seconds']:.0f} s, not timed)"
+    )
+    full = dbt_build(warehouse)
+    print(line("full dbt build", full.seconds, FULL_TARGET_S) + f" ({full.result.summary()})")
+    print(
+        f"peak memory of dbt (RSS): {full.peak_bytes / 1024**3:.2f} GiB; target < 8 GiB, "
+        f"ratio {full.peak_bytes / MEMORY_TARGET_BYTES:.2f}"
+    )
+    print(f"  slowest models: {full.slowest()}")
+    day = append_day(warehouse, pages, days)
+    incremental = dbt_build(warehouse)
+    print(
+        line(f"incremental dbt build of {day}", incremental.seconds, INCREMENTAL_TARGET_S)
+        + f" ({incremental.result.summary()}); peak {incremental.peak_bytes / 1024**3:.2f} GiB"
+    )
+    print(f"  slowest models: {incremental.slowest()}")
+    print(f"  incremental models: {incremental.models_named(INCREMENTAL_MODELS)}")
+
+
+def _fresh_pg_database(name: str) -> PgConfig:
+    admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f'drop database if exists "{name}" with (force)')
+            cur.execute(f'create database "{name}"')
+    finally:
+        admin.close()
+    return PgConfig(dbname=name)
+
+
+def bench_postgres(root: Path, pages: int, days: int, database: str) -> None:
+    """The same incremental day on Postgres and on DuckDB, over the same smaller warehouse."""
+    warehouse = root / "pg" / "gospulse.duckdb"
+    raw = write_federal_raw(warehouse, pages=pages, days=days, seed=SEED)
+    pg = _fresh_pg_database(database)
+    print(f"Postgres comparison: {pages:,} pages, {raw['rows']:,} rows, database {database}")
+    duck_full = dbt_build(warehouse)
+    sync_raw(warehouse, pg)  # after the DuckDB build: it carries the audience models' rows
+    pg_full = dbt_build(warehouse, target="postgres", env=pg.dbt_env())
+    print(
+        f"  full build: DuckDB {duck_full.seconds:.1f} s, Postgres {pg_full.seconds:.1f} s "
+        f"(ratio {pg_full.seconds / duck_full.seconds:.1f})"
+    )
+    append_day(warehouse, pages, days)
+    duck_day = dbt_build(warehouse)
+    t0 = time.perf_counter()
+    sync_raw(warehouse, pg)
+    copy_s = time.perf_counter() - t0
+    pg_day = dbt_build(warehouse, target="postgres", env=pg.dbt_env())
+    print(
+        f"  incremental day: DuckDB {duck_day.seconds:.1f} s, Postgres {pg_day.seconds:.1f} s; "
+        f"Postgres / DuckDB ratio {pg_day.seconds / duck_day.seconds:.1f} "
+        f"(copying raw to Postgres, not included: {copy_s:.0f} s)"
+    )
+    print(f"  Postgres slowest models: {pg_day.slowest()}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="10x smaller: 20,000 pages")
+    parser.add_argument("--pages", type=int, help="pages (default 200,000, quick 20,000)")
+    parser.add_argument("--days", type=int, default=730)
+    parser.add_argument(
+        "--pg-pages", type=int, help="pages of the Postgres comparison (default pages / 10)"
+    )
+    parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--only-postgres", action="store_true", help="only the Postgres part")
+    parser.add_argument("--memory-limit", default="6GB", help="DuckDB memory_limit for dbt")
+    parser.add_argument("--keep", action="store_true", help="keep the warehouses afterwards")
+    parser.add_argument(
+        "--reuse", type=Path, help="a warehouse built by an earlier --keep run: only add a day"
+    )
+    parser.add_argument("--reuse-pg", help="with --reuse: the Postgres database it was built in")
+    parser.add_argument(
+        "--select",
+        nargs="+",
+        default=["+mart_page_daily"],
+        help="models of the --reuse day (default: the incremental ones and their parents)",
+    )
+    args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # progress shows when piped to a file
+    pages = args.pages or (20_000 if args.quick else 200_000)
+    pg_pages = args.pg_pages or max(pages // 10, 100)
+    os.environ["GOSPULSE_DUCKDB_MEMORY_LIMIT"] = args.memory_limit
+
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, "
+        f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 1024**3:.0f} GiB RAM, "
+        f"load {os.getloadavg()[0]:.1f}; DuckDB memory_limit {args.memory_limit}"
+    )
+    if args.reuse:
+        pg = PgConfig(dbname=args.reuse_pg) if args.reuse_pg else None
+        bench_incremental_only(args.reuse, pages, args.days, args.select, pg)
+        return
+    root = Path(tempfile.mkdtemp(prefix="gospulse-bench-transform-"))
+    database = f"gospulse_bench_{os.getpid()}"
+    try:
+        if not args.only_postgres:
+            bench_duckdb(root, pages, args.days)
+        if not args.skip_postgres:
+            bench_postgres(root, pg_pages, args.days, database)
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+            if not args.skip_postgres:
+                admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
+                admin.autocommit = True
+                with admin.cursor() as cur:
+                    cur.execute(f'drop database if exists "{database}" with (force)')
+                admin.close()
+        else:
+            print(f"kept: {root}")
+
+
+if __name__ == "__main__":
+    main()
