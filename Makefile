@@ -29,7 +29,7 @@ bench: env
 	$(BIN)/python bench/bench_audience_union.py --quick
 	$(BIN)/python bench/bench_federal_pull.py --regions 9
 	$(BIN)/python bench/bench_api_latency.py --clients 1 --requests 300
-	$(BIN)/python bench/bench_transform.py --quick
+	$(BIN)/python bench/bench_transform.py --quick --skip-postgres  # Postgres side: bench-full (see BENCHMARKS.md)
 
 # the full sizes: 200,000 pages, 46 M people, 85 regions, 146 M snapshot rows (hours)
 bench-full: env
