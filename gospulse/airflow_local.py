@@ -21,6 +21,11 @@ class DagRunFailed(RuntimeError):
 def airflow_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     """Environment for an Airflow child process with its metadata DB under `home`."""
     return {
+        # cosmos reports usage to a third party from every dbt task unless told not to
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        # `dags test` runs every task in one process, where an in-process dbt would leave its
+        # DuckDB handle open for the tasks after it (see gospulse.airflow_dbt.invocation_mode)
+        "GOSPULSE_DBT_INVOCATION": "subprocess",
         **os.environ,
         **(extra or {}),
         "AIRFLOW_HOME": str(home),

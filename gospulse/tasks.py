@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
@@ -151,6 +152,16 @@ def collect_audience(extract: dict) -> dict:
     return {"enabled": True, **asdict(summary), "snapshot_date": str(summary.snapshot_date)}
 
 
+def _rejected(extracts: dict[str, dict | None] | None) -> str | None:
+    """Why the marts must not be rebuilt today: the raw gate's reasons, or None."""
+    rejected = {
+        n: e.get("message", "")
+        for n, e in (extracts or {}).items()
+        if e and e["status"] == "rejected"
+    }
+    return "; ".join(f"{n}: {m}" for n, m in rejected.items()) or None
+
+
 def build_marts(extracts: dict[str, dict | None] | None = None) -> dict:
     """Load the current registry and run dbt build, unless a network's batch failed the gate.
 
@@ -160,19 +171,60 @@ def build_marts(extracts: dict[str, dict | None] | None = None) -> dict:
     from gospulse.pipeline import load_registry_into_warehouse
     from gospulse.transform import build
 
-    rejected = {
-        n: e.get("message", "")
-        for n, e in (extracts or {}).items()
-        if e and e["status"] == "rejected"
-    }
-    if rejected:
-        reason = "; ".join(f"{n}: {m}" for n, m in rejected.items())
+    reason = _rejected(extracts)
+    if reason:
         log.error("marts not rebuilt, the raw gate rejected a batch — %s", reason)
         return {"summary": None, "held": reason}
     registry = _registry()
     load_registry_into_warehouse(registry, warehouse_path())
     result = build(Path(warehouse_path()))
     return {"summary": result.describe()}
+
+
+def prepare_dbt(extracts: dict[str, dict | None]) -> dict:
+    """Before the dbt tasks: load the current registry, or say why the marts are held.
+
+    Returns {"warehouse": absolute path} for the dbt tasks, or {"held": reason} when the raw
+    gate rejected a batch (the DAG then skips every dbt task and the previous marts stay).
+    """
+    from gospulse.pipeline import load_registry_into_warehouse
+
+    reason = _rejected(extracts)
+    if reason:
+        log.error("marts not rebuilt, the raw gate rejected a batch — %s", reason)
+        return {"held": reason}
+    warehouse = warehouse_path().resolve()
+    loaded = load_registry_into_warehouse(_registry(), warehouse)
+    log.info("registry loaded into %s (%d pages) for the dbt tasks", warehouse, loaded)
+    return {"warehouse": str(warehouse)}
+
+
+def dbt_verdict(extracts: dict[str, dict | None], states: dict[str, str | None]) -> dict:
+    """build_marts' result from the states of the dbt tasks: same shape as build_marts().
+
+    {"summary": ...} when every dbt task succeeded; {"summary": None, "held": ...} when the raw
+    gate held the marts; {"summary": None, "failed": ...} naming the dbt tasks that failed, so
+    nothing downstream publishes a half-built set of marts.
+    """
+    reason = _rejected(extracts)
+    if reason:
+        return {"summary": None, "held": reason}
+    if not states:
+        return {"summary": None, "failed": "no dbt task ran"}
+    failed = sorted(t for t, s in states.items() if s == "failed")
+    not_run = sorted(t for t, s in states.items() if s not in ("success", "failed"))
+    if failed or not_run:
+        text = f"dbt task(s) failed: {', '.join(failed) or 'none'}"
+        if not_run:
+            more = ", …" if len(not_run) > 5 else ""
+            text += f"; {len(not_run)} not run ({', '.join(not_run[:5])}{more})"
+        log.error("marts not rebuilt — %s", text)
+        return {"summary": None, "failed": text}
+    kinds = Counter(t.rsplit(".", 1)[-1].rsplit("_", 1)[-1] for t in states)
+    return {
+        "summary": f"dbt tasks: {kinds['run']} models, {kinds['snapshot']} snapshots, "
+        f"{kinds['test']} test tasks, all succeeded"
+    }
 
 
 def summarize(
@@ -221,6 +273,8 @@ def summarize(
         heard = f"audience: off ({audience.get('reason')}). "
     if build and build.get("held"):
         built = f"marts NOT rebuilt, previous marts kept: {build['held']}"
+    elif build and build.get("failed"):
+        built = f"marts NOT rebuilt, previous marts kept: {build['failed']}"
     elif build:
         built = build["summary"]
     else:
@@ -242,6 +296,9 @@ def summarize(
     log.info("%s", text)
     if failed:
         raise RuntimeError(f"no usable data from {', '.join(failed)} for {day}: {text}")
+    if build and build.get("failed"):
+        # the marts stay at the previous day: the run must not look green
+        raise RuntimeError(f"dbt failed for {day}: {text}")
     if serving_failed:
         # readers would silently see yesterday's marts: the run must not look green
         raise RuntimeError(f"serving failed ({', '.join(serving_failed)}) for {day}: {text}")
