@@ -31,6 +31,9 @@ def airflow_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, st
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # cosmos keeps dbt's partial-parse state per DAG id; runs of the same DAG from other
+        # checkouts or tests must not share it
+        "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos"),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
     }
 
