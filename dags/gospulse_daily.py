@@ -1,10 +1,12 @@
 """Daily snapshot of every registered page on VK, Telegram and Odnoklassniki.
 
 validate registry → per network (task groups vk, tg, ok): plan batches → fetch each batch
-(mapped) → load → VK member-list sketches (when a hashing secret is configured) → dbt build
-(marts and data-quality incidents) → alerts for new incidents, and publication: a read-only
-copy of the marts swapped in for BI and the API, the region's export bundle for federal
-aggregators, and (GOSPULSE_PG_PUBLISH=1) the marts on Postgres → summary.
+(mapped) → load → VK member-list sketches (when a hashing secret is configured) → registry into
+the warehouse → dbt (task group `dbt`: one task per model and snapshot, each model followed by
+its tests; marts and data-quality incidents) → build_marts (the dbt tasks' verdict) → alerts
+for new incidents, and publication: a read-only copy of the marts swapped in for BI and the
+API, the region's export bundle for federal aggregators, and (GOSPULSE_PG_PUBLISH=1) the
+marts on Postgres → summary.
 
 A network that is down or rate-limited records its failure and does not hold back the others;
 the marts are built from whatever was loaded, and the summary names the incomplete
@@ -25,12 +27,19 @@ skipped and emits no event. Deadline: if the run is not done GOSPULSE_DAILY_DEAD
 A run only extracts for today (or yesterday): a backfill of older dates fails in plan_batches,
 since the networks only answer current counts; past days come from `gospulse import-snapshots`.
 Operations (rerun a day, backfill, rotate a token, add a region): docs/operations.md.
+
+A failed dbt model or test skips what depends on it, keeps the previous published marts, and
+fails the run with the failing dbt task named in the summary.
+
+The dbt tasks are rendered from the manifest written by `gospulse dbt manifest`.
 """
 
 from __future__ import annotations
 
 from airflow.sdk import CronTriggerTimetable, TaskGroup, dag, task
 
+from gospulse.airflow_dbt import dbt_task_group
+from gospulse.airflow_pools import WAREHOUSE_POOL
 from gospulse.assets import gospulse_export_bundle, gospulse_marts
 from gospulse.dag_defaults import DEFAULT_ARGS, REGION_TZ, START_DATE
 from gospulse.deadlines import daily_deadline
@@ -57,7 +66,9 @@ def gospulse_daily():
 
         return check_registry()
 
-    @task
+    # every task that opens the warehouse file holds the one slot of WAREHOUSE_POOL: DuckDB
+    # allows one process at a time, and Celery workers would otherwise run them at once
+    @task(pool=WAREHOUSE_POOL)
     def plan_batches(network: str, tokens: int, logical_date=None) -> list[dict]:
         from gospulse.tasks import plan_network
 
@@ -79,13 +90,13 @@ def gospulse_daily():
         return fetch_network(ref, token, tokens)
 
     # a batch task that failed for good leaves its pages recorded as failed, not the run
-    @task(trigger_rule="all_done")
+    @task(trigger_rule="all_done", pool=WAREHOUSE_POOL)
     def load_snapshots(refs: list[dict]) -> dict:
         from gospulse.tasks import load_network
 
         return load_network(refs)
 
-    @task
+    @task(pool=WAREHOUSE_POOL)
     def collect_vk_audience(extract: dict) -> dict:
         from gospulse.tasks import collect_audience
 
@@ -93,21 +104,39 @@ def gospulse_daily():
 
     # marts rebuild from whatever raw data is stored even if a network or the audience step
     # failed: the day's counts must not wait for them; the summary says what is missing
-    @task(trigger_rule="all_done")
-    def build_marts(ti=None) -> dict:
-        from gospulse.tasks import build_marts as build
+    @task(trigger_rule="all_done", pool=WAREHOUSE_POOL)
+    def load_registry(ti=None) -> dict:
+        from airflow.exceptions import AirflowSkipException
 
-        return build({n: ti.xcom_pull(task_ids=f"{n}.load_snapshots") for n in NETWORKS})
+        from gospulse.tasks import prepare_dbt
+
+        prepared = prepare_dbt({n: ti.xcom_pull(task_ids=f"{n}.load_snapshots") for n in NETWORKS})
+        if "held" in prepared:
+            # skipping here skips every dbt task: the previous marts stay untouched
+            raise AirflowSkipException(f"marts held: {prepared['held']}")
+        return prepared
+
+    # the dbt tasks' verdict in build_marts' old shape, for alerts, publication and the summary
+    @task(trigger_rule="all_done")
+    def build_marts(ti=None, run_id=None) -> dict:
+        from gospulse.tasks import dbt_verdict
+
+        states = ti.get_task_states(
+            dag_id=ti.dag_id, run_ids=[run_id], task_ids=["load_registry"], task_group_id="dbt"
+        ).get(run_id, {})
+        return dbt_verdict(
+            {n: ti.xcom_pull(task_ids=f"{n}.load_snapshots") for n in NETWORKS}, states
+        )
 
     # new data-quality incidents go out even when a network failed: that is when they matter
-    @task(trigger_rule="all_done")
+    @task(trigger_rule="all_done", pool=WAREHOUSE_POOL)
     def send_incident_alerts(ti=None) -> dict:
         from gospulse.tasks import notify_incidents
 
         return notify_incidents(ti.xcom_pull(task_ids="build_marts"))
 
     # readers (BI, the API) open this copy, never the warehouse the next run writes
-    @task(trigger_rule="all_done", outlets=[gospulse_marts])
+    @task(trigger_rule="all_done", outlets=[gospulse_marts], pool=WAREHOUSE_POOL)
     def publish_marts(ti=None, run_id=None, logical_date=None, outlet_events=None) -> dict:
         from gospulse.assets import announce_marts
         from gospulse.tasks import publish_marts as publish
@@ -124,7 +153,7 @@ def gospulse_daily():
         result = write(ti.xcom_pull(task_ids="publish_marts"), run_id, logical_date.isoformat())
         return announce_bundle(result, ti, outlet_events)
 
-    @task(trigger_rule="none_failed")
+    @task(trigger_rule="none_failed", pool=WAREHOUSE_POOL)
     def publish_postgres(ti=None, logical_date=None) -> dict:
         from gospulse.tasks import publish_postgres as publish
 
@@ -164,10 +193,16 @@ def gospulse_daily():
                 )
                 fetched >> loads[network]
     audience = collect_vk_audience(loads["vk"])
+    prepared = load_registry()
+    [audience, loads["tg"], loads["ok"]] >> prepared
+    dbt = dbt_task_group("dbt", "{{ ti.xcom_pull(task_ids='load_registry')['warehouse'] }}")
     built = build_marts()
-    [audience, loads["tg"], loads["ok"]] >> built
-    # one process at a time opens the warehouse file: alerts write to it, then publication
-    # reads it (DuckDB: a writer and a reader in two processes exclude each other)
+    prepared >> dbt >> built
+    # One process at a time opens the warehouse file (DuckDB: a writer and a reader in two
+    # processes exclude each other). The chain orders the registry load, the dbt tasks, alerts
+    # (which write) and publication (which reads); the networks' plans and loads and the dbt
+    # models on parallel branches would run at once on Celery workers, so each of them holds
+    # the one slot of WAREHOUSE_POOL; max_active_runs=1 keeps a second run out.
     alerts = send_incident_alerts()
     published = publish_marts()
     built >> alerts >> published

@@ -24,11 +24,19 @@ def airflow_env(
 ) -> dict[str, str]:
     """Environment for an Airflow child process with its metadata DB under `home`."""
     return {
+        # cosmos reports usage to a third party from every dbt task unless told not to
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        # `dags test` runs every task in one process, where an in-process dbt would leave its
+        # DuckDB handle open for the tasks after it (see gospulse.airflow_dbt.invocation_mode)
+        "GOSPULSE_DBT_INVOCATION": "subprocess",
         **os.environ,
         **(extra or {}),
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # cosmos keeps dbt's partial-parse state per DAG id; runs of the same DAG from other
+        # checkouts or tests must not share it
+        "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos"),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
     }
 
@@ -67,7 +75,7 @@ def run_dag(
     # deadline (gospulse.deadlines explains); the scheduler, which evaluates it, is unaffected
     full_env = airflow_env(home, {**(env or {}), DEADLINE_ENV: "off"}, dags_folder)
     _airflow(["db", "migrate"], full_env, home / "db-migrate.log", timeout)
-    # the fetch tasks run in one pool per token and dbt in gospulse_dbt: they must exist
+    # the fetch tasks run in one pool per token, warehouse tasks in gospulse_warehouse
     _airflow(["airflow", "pools"], full_env, home / "pools.log", timeout, command="gospulse")
     return _airflow(
         ["dags", "test", dag_id, logical_date.isoformat()],

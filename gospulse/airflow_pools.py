@@ -1,9 +1,9 @@
 """`gospulse airflow pools`: create or update every Airflow pool the gospulse DAGs use.
 
 One pool per API token (vk_token_<i>, tg_session_<i>, ok_token_<i>, counts from
-GOSPULSE_*_TOKEN_COUNT) and gospulse_dbt for the dbt tasks. Run after `airflow db migrate`
-(compose init service, test harnesses, gospulse/airflow_local.py); running it again only
-resets the slots. Pools of tokens no longer counted are left alone (they are then unused).
+GOSPULSE_*_TOKEN_COUNT) and gospulse_warehouse for every task that opens the warehouse. Run
+after `airflow db migrate` (compose init service, test harnesses, gospulse/airflow_local.py);
+running it again only resets the slots. Pools of tokens no longer counted are left alone.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from gospulse.token_slots import COUNT_ENV, DBT_POOL, pool_name, token_count
+from gospulse.token_slots import COUNT_ENV, pool_name, token_count
 
 # why one slot: a token's rate limiter lives in the process that fetches with it, so two
 # tasks holding the same token at once would each allow the full rate and together double
@@ -19,8 +19,12 @@ from gospulse.token_slots import COUNT_ENV, DBT_POOL, pool_name, token_count
 # a task may still keep several requests in flight under its one limiter
 # (GOSPULSE_VK_CONNECTIONS_PER_TOKEN).
 TOKEN_POOL_SLOTS = 1
-# DuckDB allows one writing process per file: two dbt tasks must never overlap
-DBT_POOL_SLOTS = 1
+# DuckDB lets one process open a file for writing, and a reader in another process blocks the
+# writer: every task that opens the warehouse file (planning, loading, audience, the registry
+# load, each dbt model and test, alerts, publication) takes this pool's only slot. Three
+# networks planning or loading at once on Celery workers did collide on the file without it.
+WAREHOUSE_POOL = "gospulse_warehouse"
+WAREHOUSE_POOL_SLOTS = 1
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,11 @@ class PoolSpec:
 def wanted_pools(env: dict[str, str] | None = None) -> list[PoolSpec]:
     """Every pool the DAGs need with the token counts of `env` (default: the environment)."""
     pools = [
-        PoolSpec(DBT_POOL, DBT_POOL_SLOTS, "gospulse: dbt on the DuckDB warehouse, one writer")
+        PoolSpec(
+            WAREHOUSE_POOL,
+            WAREHOUSE_POOL_SLOTS,
+            "gospulse: tasks that open the DuckDB warehouse file, one process at a time",
+        )
     ]
     for network, count_env in COUNT_ENV.items():
         count = token_count(network, env)

@@ -109,6 +109,14 @@ def cmd_docs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dbt_manifest(args: argparse.Namespace) -> int:
+    from gospulse.dbt_manifest import manifest_nodes, write_manifest
+
+    path = write_manifest(Path(args.output) if args.output else None)
+    print(f"dbt manifest written to {path} ({len(manifest_nodes(path))} models and snapshots)")
+    return 0
+
+
 def cmd_telegram_login(args: argparse.Namespace) -> int:
     import os
 
@@ -348,6 +356,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("docs", help="build the dbt docs site next to the warehouse")
     p.set_defaults(func=cmd_docs)
+
+    dbt = sub.add_parser("dbt", help="dbt project commands").add_subparsers(
+        dest="dbt_command", required=True
+    )
+    p = dbt.add_parser("manifest", help="run dbt parse and write the manifest the DAG renders")
+    p.add_argument("--output", help="manifest file (default: GOSPULSE_DBT_MANIFEST)")
+    p.set_defaults(func=cmd_dbt_manifest)
 
     tg = sub.add_parser("telegram", help="Telegram commands").add_subparsers(
         dest="telegram_command", required=True

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
@@ -72,6 +73,8 @@ def plan_network(network: str, logical_date: str, token_count: int = 1) -> list[
     that records the failure, so its load still writes what happened and the other networks
     carry on. A snapshot date the network can no longer answer for is refused outright.
     """
+    import duckdb
+
     from gospulse.dates import check_snapshot_lag
     from gospulse.networks import airflow_credentials, extractor_for
     from gospulse.pipeline import failed_plan, plan_extract
@@ -95,6 +98,10 @@ def plan_network(network: str, logical_date: str, token_count: int = 1) -> list[
             plan = plan_extract(network, snapshot_date, registry, warehouse, extractor)
         finally:
             extractor.close()
+    except duckdb.Error:
+        # the warehouse, not the network, failed (e.g. another process holds the file): let the
+        # task fail and retry rather than record the network's whole day as failed
+        raise
     except Exception as exc:  # noqa: BLE001 — recorded in the plan, reported by load and summary
         reason = f"{type(exc).__name__}: {exc}"
         log.error("%s extraction cannot start: %s", network, reason)
@@ -178,6 +185,29 @@ def collect_audience(extract: dict) -> dict:
     return {"enabled": True, **asdict(summary), "snapshot_date": str(summary.snapshot_date)}
 
 
+def _held_reason(extracts: dict[str, dict | None] | None) -> str | None:
+    """Why the marts must not be rebuilt today, or None.
+
+    A batch the raw gate rejected is not in the warehouse, so marts built now would be partly
+    a bad day; and when no network's load finished at all (e.g. a backfill day refused by the
+    past-date guard) nothing new is stored, so marts published now would carry this run's date.
+    """
+    rejected = {
+        n: e.get("message", "")
+        for n, e in (extracts or {}).items()
+        if e and e["status"] == "rejected"
+    }
+    if rejected:
+        reason = "; ".join(f"{n}: {m}" for n, m in rejected.items())
+        log.error("marts not rebuilt, the raw gate rejected a batch — %s", reason)
+        return reason
+    if extracts and all(e is None for e in extracts.values()):
+        reason = "no network loaded data in this run"
+        log.error("marts not rebuilt: %s", reason)
+        return reason
+    return None
+
+
 def build_marts(extracts: dict[str, dict | None] | None = None) -> dict:
     """Load the current registry and run dbt build, unless a network's batch failed the gate.
 
@@ -187,25 +217,58 @@ def build_marts(extracts: dict[str, dict | None] | None = None) -> dict:
     from gospulse.pipeline import load_registry_into_warehouse
     from gospulse.transform import build
 
-    rejected = {
-        n: e.get("message", "")
-        for n, e in (extracts or {}).items()
-        if e and e["status"] == "rejected"
-    }
-    if rejected:
-        reason = "; ".join(f"{n}: {m}" for n, m in rejected.items())
-        log.error("marts not rebuilt, the raw gate rejected a batch — %s", reason)
-        return {"summary": None, "held": reason}
-    if extracts and all(e is None for e in extracts.values()):
-        # no network's load finished (e.g. a backfill day refused by the past-date guard):
-        # nothing new is stored, and marts published now would carry this run's date
-        reason = "no network loaded data in this run"
-        log.error("marts not rebuilt: %s", reason)
+    reason = _held_reason(extracts)
+    if reason:
         return {"summary": None, "held": reason}
     registry = _registry()
     load_registry_into_warehouse(registry, warehouse_path())
     result = build(Path(warehouse_path()))
     return {"summary": result.describe()}
+
+
+def prepare_dbt(extracts: dict[str, dict | None]) -> dict:
+    """Before the dbt tasks: load the current registry, or say why the marts are held.
+
+    Returns {"warehouse": absolute path} for the dbt tasks, or {"held": reason} when the raw
+    gate rejected a batch (the DAG then skips every dbt task and the previous marts stay).
+    """
+    from gospulse.pipeline import load_registry_into_warehouse
+
+    reason = _held_reason(extracts)
+    if reason:
+        return {"held": reason}
+    warehouse = warehouse_path().resolve()
+    loaded = load_registry_into_warehouse(_registry(), warehouse)
+    log.info("registry loaded into %s (%d pages) for the dbt tasks", warehouse, loaded)
+    return {"warehouse": str(warehouse)}
+
+
+def dbt_verdict(extracts: dict[str, dict | None], states: dict[str, str | None]) -> dict:
+    """build_marts' result from the states of the dbt tasks: same shape as build_marts().
+
+    {"summary": ...} when every dbt task succeeded; {"summary": None, "held": ...} when the raw
+    gate held the marts; {"summary": None, "failed": ...} naming the dbt tasks that failed, so
+    nothing downstream publishes a half-built set of marts.
+    """
+    reason = _held_reason(extracts)
+    if reason:
+        return {"summary": None, "held": reason}
+    if not states:
+        return {"summary": None, "failed": "no dbt task ran"}
+    failed = sorted(t for t, s in states.items() if s == "failed")
+    not_run = sorted(t for t, s in states.items() if s not in ("success", "failed"))
+    if failed or not_run:
+        text = f"dbt task(s) failed: {', '.join(failed) or 'none'}"
+        if not_run:
+            more = ", …" if len(not_run) > 5 else ""
+            text += f"; {len(not_run)} not run ({', '.join(not_run[:5])}{more})"
+        log.error("marts not rebuilt — %s", text)
+        return {"summary": None, "failed": text}
+    kinds = Counter(t.rsplit(".", 1)[-1].rsplit("_", 1)[-1] for t in states)
+    return {
+        "summary": f"dbt tasks: {kinds['run']} models, {kinds['snapshot']} snapshots, "
+        f"{kinds['test']} test tasks, all succeeded"
+    }
 
 
 def summarize(
@@ -254,6 +317,8 @@ def summarize(
         heard = f"audience: off ({audience.get('reason')}). "
     if build and build.get("held"):
         built = f"marts NOT rebuilt, previous marts kept: {build['held']}"
+    elif build and build.get("failed"):
+        built = f"marts NOT rebuilt, previous marts kept: {build['failed']}"
     elif build:
         built = build["summary"]
     else:
@@ -275,6 +340,9 @@ def summarize(
     log.info("%s", text)
     if failed:
         raise RuntimeError(f"no usable data from {', '.join(failed)} for {day}: {text}")
+    if build and build.get("failed"):
+        # the marts stay at the previous day: the run must not look green
+        raise RuntimeError(f"dbt failed for {day}: {text}")
     if serving_failed:
         # readers would silently see yesterday's marts: the run must not look green
         raise RuntimeError(f"serving failed ({', '.join(serving_failed)}) for {day}: {text}")

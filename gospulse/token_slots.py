@@ -20,8 +20,6 @@ COUNT_ENV = {
     "ok": "GOSPULSE_OK_TOKEN_COUNT",
 }
 POOL_PREFIX = {"vk": "vk_token", "tg": "tg_session", "ok": "ok_token"}
-# every dbt task on the DuckDB warehouse: one writer of the file at a time
-DBT_POOL = "gospulse_dbt"
 
 
 class TokenSlotError(ValueError):

@@ -58,7 +58,7 @@ def test_one_fetch_task_and_pool_per_token_at_counts_1_and_3(monkeypatch):
     pools = {p.name: p.slots for p in wanted_pools(env)}
     assert {t.pool for t in fetch.values()} <= set(pools)
     assert pools == {
-        "gospulse_dbt": 1,
+        "gospulse_warehouse": 1,
         "vk_token_0": 1,
         "vk_token_1": 1,
         "vk_token_2": 1,

@@ -249,7 +249,7 @@ def test_daily_run_with_two_vk_tokens_from_the_connection(tmp_path):
         ).fetchall()
     finally:
         db.close()
-    assert {"vk_token_0": 1, "vk_token_1": 1, "gospulse_dbt": 1}.items() <= pools.items()
+    assert {"vk_token_0": 1, "vk_token_1": 1, "gospulse_warehouse": 1}.items() <= pools.items()
     # one event per asset, saying which day and (for the bundle) which region and path
     assert [name for name, _ in events] == ["gospulse_marts", "gospulse_export_bundle"]
     marts_extra, bundle_extra = (json.loads(extra) for _, extra in events)

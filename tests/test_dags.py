@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -18,11 +21,17 @@ from gospulse.serving.publish import open_published, read_publication
 from tests.pg_fixtures import pg_database, pg_query  # noqa: F401 (pg is a fixture)
 
 TOKEN = "dag-test-token"
+# one task per dbt model and test (about 60, ~5 s each, one at a time) on a shared machine
+DAG_RUN_TIMEOUT = 2400
+
+
+def _dag_bag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS_FOLDER))
 
 
 def test_dags_parse_without_secrets_or_services(monkeypatch):
-    from airflow.dag_processing.dagbag import DagBag
-
     for var in (
         "VK_TOKEN",
         "GOSPULSE_WAREHOUSE",
@@ -33,15 +42,16 @@ def test_dags_parse_without_secrets_or_services(monkeypatch):
         "GOSPULSE_OK_TOKEN_COUNT",
     ):
         monkeypatch.delenv(var, raising=False)
-    bag = DagBag(dag_folder=str(DAGS_FOLDER))
+    bag = _dag_bag()
     assert bag.import_errors == {}
     assert "gospulse_daily" in bag.dags
     for dag_id, dag in bag.dags.items():
         assert dag.tags, dag_id
         assert dag.doc_md, dag_id
         for t in dag.tasks:
-            # the summary only reports what was stored; everything else may meet a transient error
-            if t.task_id != "log_summary":
+            # the summary only reports what was stored, a dbt test only judges the data just
+            # built; everything else may meet a transient error
+            if t.task_id != "log_summary" and not _is_dbt_test(t.task_id):
                 assert t.retries >= 1, f"{dag_id}.{t.task_id} has no retries"
             assert t.execution_timeout is not None, f"{dag_id}.{t.task_id} has no timeout"
     daily = bag.dags["gospulse_daily"]
@@ -50,9 +60,10 @@ def test_dags_parse_without_secrets_or_services(monkeypatch):
         for n in ("vk", "tg", "ok")
         for step in ("plan_batches", "batches_t0", "fetch_batch_t0", "load_snapshots")
     }
-    assert {t.task_id for t in daily.tasks} == per_network | {
+    assert {t.task_id for t in daily.tasks if not t.task_id.startswith("dbt.")} == per_network | {
         "validate_registry",
         "collect_vk_audience",
+        "load_registry",
         "build_marts",
         "send_incident_alerts",
         "publish_marts",
@@ -70,10 +81,17 @@ def test_dags_parse_without_secrets_or_services(monkeypatch):
         # networks do not wait for each other
         assert daily.get_task(f"{network}.plan_batches").upstream_task_ids == {"validate_registry"}
     # a failed network or audience step must not keep the day's counts out of the marts
+    assert daily.get_task("load_registry").trigger_rule == "all_done"
+    assert daily.get_task("load_registry").upstream_task_ids == {
+        "collect_vk_audience",
+        "tg.load_snapshots",
+        "ok.load_snapshots",
+    }
+    # the verdict of the dbt tasks is taken whatever they did
     assert daily.get_task("build_marts").trigger_rule == "all_done"
     assert daily.get_task("log_summary").trigger_rule == "all_done"
     # the marts that were built are published even if alerting failed; one process at a time
-    # opens the warehouse: alerts write to it before publication reads it
+    # opens the warehouse: the dbt tasks, then alerts write to it, then publication reads it
     assert daily.get_task("publish_marts").trigger_rule == "all_done"
     assert daily.get_task("publish_marts").upstream_task_ids == {"send_incident_alerts"}
     assert daily.get_task("send_incident_alerts").upstream_task_ids == {"build_marts"}
@@ -81,7 +99,171 @@ def test_dags_parse_without_secrets_or_services(monkeypatch):
         assert daily.get_task(step).upstream_task_ids == {"publish_marts"}
 
 
+def _is_dbt_test(task_id: str) -> bool:
+    return task_id.startswith("dbt.") and task_id.endswith(".test")
+
+
+def _manifest_models(kind: str) -> dict[str, dict]:
+    from gospulse.dbt_manifest import manifest_path
+
+    data = json.loads(manifest_path().read_text())
+    return {
+        n["name"]: n
+        for n in data["nodes"].values()
+        if n["resource_type"] == kind and n["package_name"] == "gospulse"
+    }
+
+
+def _tested_models() -> set[str]:
+    from gospulse.dbt_manifest import manifest_path
+
+    data = json.loads(manifest_path().read_text())
+    return {
+        parent.split(".")[-1]
+        for n in data["nodes"].values()
+        if n["resource_type"] == "test"
+        for parent in n["depends_on"]["nodes"]
+        if parent.startswith("model.gospulse.")
+    }
+
+
+def test_every_dbt_model_is_a_task_followed_by_its_tests_in_the_warehouse_pool():
+    from gospulse.airflow_pools import WAREHOUSE_POOL
+
+    daily = _dag_bag().dags["gospulse_daily"]
+    tasks = {t.task_id: t for t in daily.tasks}
+    models, snapshots = _manifest_models("model"), _manifest_models("snapshot")
+    # both Python models (DataSketches unions and overlaps) and the SCD2 registry history
+    assert {"int_audience_unions", "int_audience_page_overlaps"} <= set(models)
+    assert set(snapshots) == {"snap_registry_pages"}
+    tested = _tested_models()
+    for name in models:
+        if name in tested:
+            run, test = tasks[f"dbt.{name}.run"], tasks[f"dbt.{name}.test"]
+            assert test.upstream_task_ids == {run.task_id}, name
+        else:
+            run = tasks[f"dbt.{name}_run"]
+        # a model runs after the tests of every model it reads
+        for parent in models[name]["depends_on"]["nodes"]:
+            kind, parent_name = parent.split(".")[0], parent.split(".")[-1]
+            if kind == "model" and parent_name in tested:
+                assert f"dbt.{parent_name}.test" in run.upstream_task_ids, (name, parent)
+    assert "dbt.snap_registry_pages_snapshot" in tasks
+    dbt_tasks = [t for t in daily.tasks if t.task_id.startswith("dbt.")]
+    assert len(dbt_tasks) == len(models) + len(tested & set(models)) + len(snapshots)
+    # one task at a time opens the DuckDB file: every dbt task, and every other task that
+    # opens it (the stack test saw two networks' plans collide on it before this pool)
+    assert {t.pool for t in dbt_tasks} == {WAREHOUSE_POOL}
+    opens_warehouse = {
+        *(f"{n}.{step}" for n in ("vk", "tg", "ok") for step in ("plan_batches", "load_snapshots")),
+        "collect_vk_audience",
+        "load_registry",
+        "send_incident_alerts",
+        "publish_marts",
+        "publish_postgres",
+    }
+    for task_id in opens_warehouse:
+        assert daily.get_task(task_id).pool == WAREHOUSE_POOL, task_id
+    roots = [t for t in dbt_tasks if not t.upstream_task_ids - {"load_registry"}]
+    assert roots and all(t.upstream_task_ids == {"load_registry"} for t in roots)
+    assert {t.task_id for t in dbt_tasks if not t.downstream_task_ids} <= set(
+        daily.get_task("build_marts").upstream_task_ids
+    )
+
+
+def test_dag_parse_never_runs_dbt(tmp_path):
+    """A parse in a fresh interpreter where dbt can be neither run nor imported still renders
+    every dbt task: it reads the manifest and nothing else."""
+    script = f"""
+import os, sys
+sys.modules["dbt.cli.main"] = None  # any dbtRunner use (cosmos' in-process `dbt ls`) fails
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder={str(DAGS_FOLDER)!r})
+assert bag.import_errors == {{}}, bag.import_errors
+print(sum(t.task_id.startswith("dbt.") for t in bag.dags["gospulse_daily"].tasks))
+"""
+    env = _parse_env(tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert int(proc.stdout.split()[-1]) > 40
+
+
+def _parse_env(tmp_path: Path) -> dict[str, str]:
+    # no dbt executable on PATH and no secrets or warehouse in the environment
+    path = os.pathsep.join(
+        p for p in os.environ["PATH"].split(os.pathsep) if not (Path(p) / "dbt").exists()
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GOSPULSE_", "VK_", "TG_", "OK_", "AIRFLOW_CONN_"))
+    }
+    return {**env, "PATH": path, "AIRFLOW_HOME": str(tmp_path / "airflow")}
+
+
+def test_the_dbt_verdict_names_the_failed_task_and_nothing_is_published(tmp_path):
+    from gospulse.serving.publish import publish_after_build
+    from gospulse.tasks import dbt_verdict, summarize
+
+    extracts = {
+        "vk": {
+            "status": "success",
+            "snapshot_date": "2026-03-10",
+            "pages_ok": 3,
+            "pages_unavailable": 0,
+            "pages_failed": 0,
+            "unresolved": 0,
+            "requests": 1,
+            "retries": 0,
+            "message": "",
+        }
+    }
+    states = {
+        "load_registry": "success",
+        "dbt.stg_a.run": "success",
+        "dbt.stg_a.test": "success",
+        "dbt.stg_b_run": "success",
+        "dbt.snap_registry_pages_snapshot": "success",
+    }
+    assert dbt_verdict(extracts, states) == {
+        "summary": "dbt tasks: 2 models, 1 snapshots, 1 test tasks, all succeeded"
+    }
+    broken = dbt_verdict(
+        extracts, {**states, "dbt.stg_a.test": "failed", "dbt.stg_b_run": "upstream_failed"}
+    )
+    assert broken["summary"] is None
+    assert broken["failed"] == "dbt task(s) failed: dbt.stg_a.test; 1 not run (dbt.stg_b_run)"
+    published = publish_after_build(
+        broken, tmp_path / "gospulse.duckdb", run_id="r", snapshot_date=date(2026, 3, 10)
+    )
+    assert published == {"published": False, "reason": broken["failed"]}
+    with pytest.raises(RuntimeError, match="dbt failed for 2026-03-10: .*dbt.stg_a.test"):
+        summarize(extracts, None, broken, serving={"published": published})
+
+
+def test_a_missing_manifest_names_the_command_that_writes_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("GOSPULSE_DBT_MANIFEST", str(tmp_path / "nowhere" / "manifest.json"))
+    errors = _dag_bag().import_errors
+    (message,) = [m for path, m in errors.items() if path.endswith("gospulse_daily.py")]
+    assert "gospulse dbt manifest" in message and str(tmp_path / "nowhere") in message
+
+
+def test_the_manifest_matches_the_dbt_project(tmp_path):
+    """`make env` rewrites the manifest; this catches one that lags behind the models anyway
+    (a model, snapshot or test added or removed since): a fresh `dbt parse` must agree."""
+    from gospulse.dbt_manifest import manifest_nodes, manifest_path, write_manifest
+
+    kinds = ("model", "snapshot", "seed", "test", "unit_test")
+    fresh = write_manifest(tmp_path / "manifest.json")
+    assert manifest_nodes(manifest_path(), kinds) == manifest_nodes(fresh, kinds), (
+        f"{manifest_path()} is stale: run `gospulse dbt manifest`"
+    )
+
+
 @pytest.mark.slow
+@pytest.mark.timeout(DAG_RUN_TIMEOUT)
 def test_daily_dag_run_against_the_emulator(tmp_path, pg):
     start = date(2026, 3, 1)
     world = World(seed=11, start=start, n_pages=120)
@@ -152,6 +334,7 @@ def test_daily_dag_run_against_the_emulator(tmp_path, pg):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(DAG_RUN_TIMEOUT)
 def test_daily_dag_with_one_network_down_loads_the_others(tmp_path):
     """VK and Telegram emulated, Odnoklassniki unreachable: two networks load, marts build,
     and the run ends failed with a summary naming the dead network."""
@@ -231,3 +414,65 @@ def test_daily_dag_with_one_network_down_loads_the_others(tmp_path):
     finally:
         con.close()
     assert len(ok_world.pages) > 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(DAG_RUN_TIMEOUT)
+def test_a_failing_dbt_test_skips_downstream_models_and_nothing_is_published(tmp_path):
+    """A real raw row that breaks a dbt data test: one screen name stored in two spellings in
+    raw.page_refs (distinct keys there, one key after staging lowercases it), so the
+    uniqueness test of stg_raw__page_refs fails. Every model reading it is skipped, the
+    published marts are not written, and the failed run names the dbt task."""
+    import sqlite3
+
+    from gospulse.airflow_local import DagRunFailed
+    from gospulse.warehouse import connect
+
+    world = World(seed=5, start=date(2026, 3, 1), n_pages=20)
+    registry = tmp_path / "42_dag.csv"
+    world.write_registry(registry)
+    warehouse = tmp_path / "warehouse" / "gospulse.duckdb"
+    warehouse.parent.mkdir()
+    with connect(warehouse) as con:
+        con.executemany(
+            "insert into raw.page_refs (network, ref_kind, ref_value, page_ref, status, "
+            "resolved_at) values ('vk', 'screen_name', ?, '999999', 'ok', now())",
+            [["Ghost_Page"], ["ghost_page"]],
+        )
+    home = tmp_path / "airflow"
+    with VkEmulator(world, rate_limit=3.0, tokens={TOKEN}) as emulator:
+        emulator.set_date(date(2026, 3, 10))
+        env = {
+            "GOSPULSE_WAREHOUSE": str(warehouse),
+            "GOSPULSE_REGISTRY": str(registry),
+            "GOSPULSE_VK_API_URL": emulator.base_url,
+            "VK_TOKEN": TOKEN,
+        }
+        with pytest.raises(DagRunFailed):
+            run_dag("gospulse_daily", datetime(2026, 3, 9, 20, 0, tzinfo=UTC), home, env)
+    output = (home / "gospulse_daily.log").read_text()
+    with sqlite3.connect(home / "airflow.db") as meta:
+        states = dict(meta.execute("select task_id, state from task_instance").fetchall())
+    assert states["dbt.stg_raw__page_refs.test"] == "failed"
+    # what reads the broken model is skipped, what does not is still built
+    for model in ("int_registry_pages_resolved", "mart_page_daily", "mart_audience"):
+        assert states[f"dbt.{model}.run"] == "upstream_failed", model
+    assert states["dbt.stg_raw__page_snapshots.run"] == "success"
+    assert states["load_registry"] == "success" and states["build_marts"] == "success"
+    assert states["log_summary"] == "failed"
+    assert "dbt task(s) failed: dbt.stg_raw__page_refs.test" in output
+    assert "published copy kept from an earlier run" in output
+    assert not published_path(warehouse).exists()
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        marts = con.execute(
+            "select count(*) from information_schema.tables where table_schema = 'marts'"
+        ).fetchone()[0]
+        assert marts == 0
+        # the day itself was loaded: only the marts were held back
+        assert con.execute("select count(*) from raw.page_snapshots").fetchone() == (
+            len(world.pages),
+        )
+    finally:
+        con.close()
+    assert TOKEN not in output

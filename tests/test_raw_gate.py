@@ -127,6 +127,11 @@ def test_a_half_failed_batch_is_not_loaded_and_marts_are_held(tmp_path, monkeypa
     held = tasks.build_marts({"vk": {**summary.__dict__, "snapshot_date": str(DAY)}})
     assert held["summary"] is None and "raw gate failed" in held["held"]
     assert _mart_dates(warehouse) == before  # the previous marts stay
+    # the daily DAG's path: its registry load holds (and skips the dbt tasks), and the verdict
+    # of the skipped dbt tasks is the same held build
+    extracts = {"vk": {**summary.__dict__, "snapshot_date": str(DAY)}}
+    assert tasks.prepare_dbt(extracts) == {"held": held["held"]}
+    assert tasks.dbt_verdict(extracts, {"load_registry": "skipped"}) == held
     text_error = None
     try:
         tasks.summarize({"vk": {**summary.__dict__, "snapshot_date": str(DAY)}}, None, held)

@@ -238,11 +238,13 @@ def publish_after_build(
 ) -> dict:
     """The DAG step after build_marts: publish only a build that ran, say why not otherwise.
 
-    `build` is build_marts' return value ({"summary": ...} or {"summary": None, "held": ...});
-    a held or failed build leaves the previous publication in place. Returns JSON-able facts.
+    `build` is build_marts' return value ({"summary": ...}, or {"summary": None} with "held"
+    or "failed" saying why); a held or failed build leaves the previous publication in place.
+    Returns JSON-able facts.
     """
     if not build or not build.get("summary"):
-        reason = (build or {}).get("held") or "marts were not rebuilt"
+        build = build or {}
+        reason = build.get("held") or build.get("failed") or "marts were not rebuilt"
         log.warning("publication kept at the previous run: %s", reason)
         return {"published": False, "reason": reason}
     pub = publish_marts(

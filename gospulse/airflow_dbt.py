@@ -1,0 +1,93 @@
+"""The dbt project as Airflow tasks (astronomer-cosmos), rendered from the prebuilt manifest.
+
+One task per model and snapshot, each model followed by a task running its tests, so the
+Airflow UI shows which model or test broke and everything downstream of it is skipped.
+Parsing reads only the manifest (`gospulse dbt manifest`): no dbt process, no warehouse, no
+secrets at parse time.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from gospulse.airflow_pools import WAREHOUSE_POOL
+from gospulse.dbt_manifest import require_manifest
+from gospulse.transform import project_dir
+
+DBT_PROFILE = "gospulse"
+DBT_TARGET = "duckdb"
+# `runner` (dbt inside the task's process) or `subprocess` (a dbt process per task)
+INVOCATION_ENV = "GOSPULSE_DBT_INVOCATION"
+
+
+def invocation_mode():
+    """How each dbt task invokes dbt: $GOSPULSE_DBT_INVOCATION, default in-process (runner).
+
+    In-process saves the interpreter start-up and dbt import of every task; it is safe where
+    each task instance has a process of its own (every executor). `airflow dags test` runs all
+    tasks in one process, where dbt-duckdb's cached database handle would outlive the dbt task
+    and clash with the read-only connections after it: gospulse.airflow_local picks subprocess.
+    """
+    from cosmos.constants import InvocationMode
+
+    value = os.environ.get(INVOCATION_ENV, "runner").strip().lower()
+    modes = {"runner": InvocationMode.DBT_RUNNER, "subprocess": InvocationMode.SUBPROCESS}
+    if value not in modes:
+        raise ValueError(f"{INVOCATION_ENV}={value!r}: expected runner or subprocess")
+    return modes[value]
+
+
+def dbt_task_group(group_id: str, warehouse: str):
+    """A cosmos DbtTaskGroup of the whole project on the DuckDB target.
+
+    `warehouse` (usually a template) becomes GOSPULSE_WAREHOUSE for every dbt task: the
+    profile's default path is relative and cosmos runs dbt in a temporary copy of the project,
+    so the absolute path has to be handed over explicitly.
+    """
+    from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+    from cosmos.constants import ExecutionMode, LoadMode, TestBehavior
+    from cosmos.operators.local import DbtTestLocalOperator
+
+    project = project_dir()
+    group = DbtTaskGroup(
+        group_id=group_id,
+        project_config=ProjectConfig(
+            dbt_project_path=project,
+            manifest_path=require_manifest(),
+            # no packages.yml: skipping `dbt deps` saves a dbt invocation per task
+            install_dbt_deps=False,
+            env_vars={"GOSPULSE_WAREHOUSE": warehouse},
+        ),
+        profile_config=ProfileConfig(
+            profile_name=DBT_PROFILE,
+            target_name=DBT_TARGET,
+            profiles_yml_filepath=project / "profiles.yml",
+        ),
+        execution_config=ExecutionConfig(
+            execution_mode=ExecutionMode.LOCAL,
+            invocation_mode=invocation_mode(),
+            dbt_executable_path=Path(sys.executable).parent / "dbt",
+        ),
+        render_config=RenderConfig(
+            load_method=LoadMode.DBT_MANIFEST,
+            test_behavior=TestBehavior.AFTER_EACH,
+            # the Assets readers may use are the published marts and the export bundle; the
+            # warehouse's own tables are never read while the pipeline writes them
+            emit_datasets=False,
+        ),
+        operator_args={
+            # two dbt tasks of a run (or of a backfill next to it) never open the warehouse
+            # together, nor with any other task that does
+            "pool": WAREHOUSE_POOL,
+            "execution_timeout": timedelta(minutes=30),
+        },
+    )
+    for task in group.iter_tasks():
+        if isinstance(task, DbtTestLocalOperator):
+            # a data test's verdict is a function of the data just built: a retry only delays
+            # the failure (and the skip of everything downstream) by the retry delay
+            task.retries = 0
+    return group
