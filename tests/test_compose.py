@@ -60,15 +60,6 @@ AIRFLOW_COMMANDS = {
 REQUIRED_SERVICES = AIRFLOW_SERVICES | {"postgres", "redis", "superset"}
 ONE_SHOT = {"airflow-init"}
 
-# Names fixed by issue 7's shared contract whose code is written on other branches (cosmos:
-# `gospulse dbt manifest`, GOSPULSE_DBT_MANIFEST; airflowops: `gospulse airflow pools`, the
-# token counts). test_pending_contract_names_are_still_pending fails once the code reads them:
-# then delete them here, and the ordinary checks cover them.
-PENDING_ENV = {
-    "GOSPULSE_DBT_MANIFEST",
-}
-PENDING_COMMANDS = {("dbt", "manifest")}
-
 SOURCE_DIRS = ("gospulse", "extractors", "expectations", "dags", "dbt_project")
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|FERNET|JWT|TOKEN$|^AIRFLOW_CONN_")
 COMPOSE_VAR = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
@@ -271,8 +262,6 @@ def test_gospulse_commands_in_compose_and_dockerfile_exist(services):
     assert ["airflow", "pools"] in invocations, "airflow-init must create the pools"
     parser = build_parser()
     for argv in invocations:
-        if tuple(argv[:2]) in PENDING_COMMANDS:
-            continue
         parser.parse_args(argv)
 
 
@@ -502,18 +491,8 @@ def test_gospulse_variables_set_in_containers_are_read_by_the_code(compose, serv
         names |= set(service.get("environment") or {})
     names = {n for n in names if n.startswith("GOSPULSE_")}
     assert len(names) > 15, sorted(names)
-    unread = {n for n in names - PENDING_ENV if n not in code}
+    unread = {n for n in names if n not in code}
     assert unread == set(), f"set for the containers but read by no code: {sorted(unread)}"
-
-
-def test_pending_contract_names_are_still_pending():
-    code = source_text()
-    now_read = {n for n in PENDING_ENV if n in code}
-    assert now_read == set(), f"the code reads {sorted(now_read)} now: drop them from PENDING_ENV"
-    parser = build_parser()
-    for argv in PENDING_COMMANDS:
-        with pytest.raises(SystemExit, match="2"):
-            parser.parse_args(list(argv))  # once it parses, drop it from PENDING_COMMANDS
 
 
 # ---------------------------------------------------------------- Dockerfile
