@@ -79,7 +79,9 @@ def _conn(**fields) -> str:
     return json.dumps({"conn_type": "generic", **fields})
 
 
+# about 60 dbt model and test tasks run one at a time (the warehouse pool) after extraction
 @pytest.mark.slow
+@pytest.mark.timeout(2400)
 def test_daily_dag_runs_on_celery_workers_against_the_emulators(tmp_path, pg, redis_broker):
     world = World(seed=11, start=date(2026, 3, 1), n_pages=120)
     tg_world, ok_world = NetworkWorld(world, "tg"), NetworkWorld(world, "ok")
@@ -127,7 +129,7 @@ def test_daily_dag_runs_on_celery_workers_against_the_emulators(tmp_path, pg, re
             stack.start()
             stack.wait_dag("gospulse_daily")
             run_id = stack.trigger("gospulse_daily", LOGICAL.isoformat(), f"celery_{queue}")
-            tis = stack.wait_run("gospulse_daily", run_id, timeout=480)
+            tis = stack.wait_run("gospulse_daily", run_id, timeout=1800)
             # Celery's keys live under our prefix only: other deployments on this Redis never
             # see our queue, and the fixture can remove everything we wrote
             keys = [k.decode() for k in redis_broker.client.scan_iter(match=f"*{queue}*")]
