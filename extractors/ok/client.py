@@ -39,6 +39,7 @@ from typing import Any
 
 import requests
 
+from extractors.shared_window import SharedStarts
 from extractors.vk.session import SlidingWindowLimiter
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,8 @@ class OkClient:
         self._secret = secret
         self.url = endpoint_url(base_url)
         # 50 ms of slack: OK's window is unknown and its clock is not ours
-        self._limiter = SlidingWindowLimiter(requests_per_second, margin=0.05)
+        shared = SharedStarts.for_token(self.url, access_token or application_key)
+        self._limiter = SlidingWindowLimiter(requests_per_second, margin=0.05, shared=shared)
         self._http = requests.Session()
         self._http.headers["User-Agent"] = "gospulse (+https://github.com/gospulse)"
         self.timeout = timeout

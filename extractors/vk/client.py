@@ -14,6 +14,7 @@ import vk_api
 from vk_api.exceptions import ApiError, ApiHttpError
 from vk_api.requests_pool import VkRequestsPool
 
+from extractors.shared_window import SharedStarts
 from extractors.vk.session import VK_DEFAULT_BASE, SlidingWindowLimiter, VkEndpointSession
 
 log = logging.getLogger(__name__)
@@ -77,11 +78,11 @@ class VkClient:
         """`limiter` is shared by clients of one token (VkClientPool); else one per client."""
         if not token:
             raise VkAuthError("no VK token: set VK_TOKEN or the vk_api Airflow connection")
-        self._session = VkEndpointSession(
-            base_url or VK_DEFAULT_BASE,
-            limiter or SlidingWindowLimiter(requests_per_second),
-            timeout=timeout,
-        )
+        base_url = base_url or VK_DEFAULT_BASE
+        if limiter is None:
+            shared = SharedStarts.for_token(base_url, token)
+            limiter = SlidingWindowLimiter(requests_per_second, shared=shared)
+        self._session = VkEndpointSession(base_url, limiter, timeout=timeout)
         self._vk = vk_api.VkApi(
             token=token, api_version=API_VERSION, session=self._session, config=jconfig.MemoryConfig
         )

@@ -15,8 +15,9 @@ from contextlib import contextmanager
 from dataclasses import fields
 from typing import Any
 
+from extractors.shared_window import SharedStarts
 from extractors.vk.client import CALLS_PER_EXECUTE, CallResult, ClientStats, VkAuthError, VkClient
-from extractors.vk.session import SlidingWindowLimiter
+from extractors.vk.session import VK_DEFAULT_BASE, SlidingWindowLimiter
 
 
 def split_tokens(value: str | None) -> list[str]:
@@ -48,7 +49,8 @@ class VkClientPool:
         self.tokens = len(tokens)
         self._clients: list[VkClient] = []
         for token in tokens:
-            limiter = SlidingWindowLimiter(requests_per_second)
+            shared = SharedStarts.for_token(base_url or VK_DEFAULT_BASE, token)
+            limiter = SlidingWindowLimiter(requests_per_second, shared=shared)
             self._clients += [
                 VkClient(token, base_url=base_url, limiter=limiter, **client_options)
                 for _ in range(connections_per_token)

@@ -14,6 +14,8 @@ from collections.abc import Callable
 
 import requests
 
+from extractors.shared_window import SharedStarts
+
 VK_DEFAULT_BASE = "https://api.vk.ru/method/"
 
 
@@ -28,7 +30,9 @@ class SlidingWindowLimiter:
         margin: float = 0.02,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        shared: SharedStarts | None = None,
     ) -> None:
+        """`shared` keeps the starts in a file, so other processes using the token count them."""
         if rate <= 0:
             raise ValueError(f"rate must be positive, got {rate}")
         # a fractional rate (2.5/s) becomes 5 requests per 2 s, keeping the long-run average
@@ -40,9 +44,13 @@ class SlidingWindowLimiter:
         self._lock = threading.Lock()
         self._clock = clock
         self._sleep = sleep
+        self._shared = shared
 
     def acquire(self) -> float:
         """Block until a request may start; return the seconds waited."""
+        if self._shared is not None:
+            with self._lock:
+                return self._shared.acquire(self._slots, self._window, self._sleep)
         waited = 0.0
         with self._lock:
             now = self._clock()
