@@ -23,7 +23,11 @@ from gospulse.warehouse import SnapshotRow, connect, replace_snapshots
 
 FIRST_DAY = date(2026, 3, 1)
 DAYS = 40
-INCREMENTAL_MODELS = ("intermediate.int_page_days_filled", "marts.mart_page_daily")
+INCREMENTAL_MODELS = (
+    "intermediate.int_page_days_filled",
+    "marts.mart_page_daily",
+    "marts.mart_page_growth",
+)
 # page_ref -> (region, base members, daily slope)
 PAGES = {
     "201": (42, 5000, 12),
@@ -99,14 +103,17 @@ def model_rows(warehouse: Path) -> dict[str, list[tuple]]:
 def assert_equals_full_refresh(warehouse: Path, tmp_path: Path, step: str) -> None:
     """Build incrementally, then compare with a --full-refresh build of a copy of the file."""
     result = build(warehouse)
-    for name in ("int_page_days_filled", "mart_page_daily"):
+    for name in (m.split(".")[1] for m in INCREMENTAL_MODELS):
         node = next(n for n in result.nodes if n.unique_id.endswith(f".{name}"))
         # the incremental branch really ran (not a silent full rebuild)
         assert "high_water" in (node.compiled_code or ""), f"{step}: {name} was not incremental"
     copy = tmp_path / f"full-{step}" / "w.duckdb"
     copy.parent.mkdir()
     shutil.copy2(warehouse, copy)
-    run_dbt(["run", "--full-refresh", "--select", "+mart_page_daily"], warehouse=copy)
+    run_dbt(
+        ["run", "--full-refresh", "--select", "+mart_page_daily", "+mart_page_growth"],
+        warehouse=copy,
+    )
     incremental, full = model_rows(warehouse), model_rows(copy)
     for model in INCREMENTAL_MODELS:
         assert full[model], f"{step}: {model} is empty"

@@ -36,6 +36,9 @@ from gospulse.warehouse import connect
 RAW_TABLES = ("page_snapshots", "page_refs", "registry_pages", "member_sketches", "extract_runs")
 # dbt-postgres cannot run the two dbt Python models of the audience: their rows, computed by the
 # DuckDB build with gospulse.audience, are loaded as raw tables that Postgres-only models read
+# raw tables looked up by page and day (members_on, the member-list sketches): indexed so that
+# Postgres can probe a page's few candidate days instead of scanning its whole history
+PAGE_DAY_INDEXED = ("page_snapshots", "member_sketches")
 DERIVED_TABLES = {
     "audience_unions": "intermediate.int_audience_unions",
     "audience_page_overlaps": "intermediate.int_audience_page_overlaps",
@@ -231,6 +234,15 @@ def sync_raw(warehouse: Path, config: PgConfig) -> dict[str, int]:
                         io.StringIO(data),
                     )
                     counts[table] = cur.rowcount
+                    if table in PAGE_DAY_INDEXED:
+                        cur.execute(
+                            sql.SQL(
+                                "create index if not exists {} on {} "
+                                "(network, page_ref, snapshot_date)"
+                            ).format(sql.Identifier(f"{table}_page_day"), ident)
+                        )
+                    # fresh statistics: the planner's row estimates decide hash join or nested loop
+                    cur.execute(sql.SQL("analyze {}").format(ident))
             con.commit()
         except psycopg2.Error as exc:
             con.rollback()

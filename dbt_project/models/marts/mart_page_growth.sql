@@ -1,8 +1,33 @@
 {#-
     Growth per page and period (day, ISO week, calendar month). Each period is measured from
     members_on(period_start - 1 day) to members_on(period_end), so consecutive periods chain.
+
+    Incremental (delete+insert of whole periods, every page at once): the days of
+    int_page_days_filled that changed since the last build are found as mart_page_daily finds
+    them (page_days_to_rebuild), against the state this model keeps in its `day` rows (one per
+    page and filled day, with end_loaded_at); a changed day d rebuilds the periods holding d and
+    the periods whose base date is d (those starting on d + 1). A new day is a changed day, so
+    the periods still in progress are always rebuilt.
 -#}
-with page_days as (
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['period_type', 'period_start'],
+        on_schema_change='fail',
+    )
+}}
+{%- set period_starts = {
+    'day': 'calendar_days.date_day',
+    'week': 'calendar_days.week_start',
+    'month': 'calendar_days.month_start',
+} -%}
+{%- set period_ends = {
+    'day': 'calendar_days.date_day',
+    'week': 'calendar_days.week_end',
+    'month': 'calendar_days.month_end',
+} -%}
+with all_page_days as (
     select * from {{ ref('int_page_days_filled') }}
 ),
 
@@ -10,40 +35,76 @@ calendar_days as (
     select * from {{ ref('int_calendar_days') }}
 ),
 
+{% if is_incremental() %}
+filled_rows as (
+    select network, page_ref, snapshot_date, source_loaded_at as loaded_at
+    from all_page_days
+),
+
+filled_pages as (
+    select network, page_ref, min(snapshot_date) as first_snapshot_date
+    from all_page_days
+    group by network, page_ref
+),
+
+built_days as (
+    select network, page_ref, period_end as snapshot_date, end_loaded_at as source_loaded_at
+    from {{ this }}
+    where period_type = 'day'
+),
+
+days_to_build as (
+    {{ page_days_to_rebuild('filled_rows', 'filled_pages', 'filled_pages', 'calendar_days',
+        'built_days') }}
+),
+
+touched_days as (
+    select date_day from days_to_build
+    union
+    select {{ add_days('date_day', 1) }} as date_day from days_to_build
+),
+
+periods_to_build as (
+    {%- for period_type, start in period_starts.items() %}
+    select distinct '{{ period_type }}' as period_type, {{ start }} as period_start
+    from calendar_days
+    inner join touched_days on touched_days.date_day = calendar_days.date_day
+    {% if not loop.last %}union{% endif %}
+    {%- endfor %}
+),
+
+-- a period reads its days from its base date on; days before the earliest are not needed
+page_days as (
+    select all_page_days.*
+    from all_page_days
+    where all_page_days.snapshot_date >= (
+        select {{ add_days('min(period_start)', -1) }} from periods_to_build
+    )
+),
+{% else %}
+page_days as (
+    select * from all_page_days
+),
+{% endif %}
+
 page_periods as (
+    {%- for period_type, start in period_starts.items() %}
     select distinct
         page_days.network,
         page_days.page_ref,
-        'day' as period_type,
-        calendar_days.date_day as period_start,
-        calendar_days.date_day as natural_end,
+        '{{ period_type }}' as period_type,
+        {{ start }} as period_start,
+        {{ period_ends[period_type] }} as natural_end,
         calendar_days.last_snapshot_date
     from page_days
     inner join calendar_days on calendar_days.date_day = page_days.snapshot_date
-
-    union all
-
-    select distinct
-        page_days.network,
-        page_days.page_ref,
-        'week' as period_type,
-        calendar_days.week_start as period_start,
-        calendar_days.week_end as natural_end,
-        calendar_days.last_snapshot_date
-    from page_days
-    inner join calendar_days on calendar_days.date_day = page_days.snapshot_date
-
-    union all
-
-    select distinct
-        page_days.network,
-        page_days.page_ref,
-        'month' as period_type,
-        calendar_days.month_start as period_start,
-        calendar_days.month_end as natural_end,
-        calendar_days.last_snapshot_date
-    from page_days
-    inner join calendar_days on calendar_days.date_day = page_days.snapshot_date
+    {%- if is_incremental() %}
+    inner join periods_to_build
+        on periods_to_build.period_type = '{{ period_type }}'
+        and periods_to_build.period_start = {{ start }}
+    {%- endif %}
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
 ),
 
 bounded_periods as (
@@ -65,7 +126,8 @@ measured_periods as (
     select
         bounded_periods.*,
         start_day.members_count as members_start,
-        end_day.members_count as members_end
+        end_day.members_count as members_end,
+        end_day.source_loaded_at as end_loaded_at
     from bounded_periods
     left join page_days as start_day
         on start_day.network = bounded_periods.network
@@ -89,5 +151,6 @@ select
     members_end,
     {{ growth_measures('members_start', 'members_end') }},
     members_start is not null as start_known,
-    members_end is not null as end_known
+    members_end is not null as end_known,
+    end_loaded_at
 from measured_periods
