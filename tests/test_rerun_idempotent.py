@@ -28,11 +28,12 @@ MARTS = (
 def marts(warehouse):
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        # source_loaded_at is load lineage: a rerun reloads raw rows, so it moves on purpose
+        # load lineage: a rerun reloads raw rows, so these times move on purpose
+        lineage = {"mart_page_daily": "source_loaded_at", "mart_page_growth": "end_loaded_at"}
         return {
             m: con.execute(
-                f"select * exclude (source_loaded_at) from marts.{m} order by all"
-                if m == "mart_page_daily"
+                f"select * exclude ({lineage[m]}) from marts.{m} order by all"
+                if m in lineage
                 else f"select * from marts.{m} order by all"
             ).fetchall()
             for m in MARTS

@@ -41,7 +41,7 @@ training_days_back as (
     {% endfor %}
 ),
 
-training_asks as (
+training_asks as{{ pg_materialized() }} (
     select
         scored.network,
         scored.page_ref,
