@@ -92,7 +92,7 @@ page_periods as (
     select distinct
         page_days.network,
         page_days.page_ref,
-        '{{ period_type }}' as period_type,
+        cast('{{ period_type }}' as varchar) as period_type,
         {{ start }} as period_start,
         {{ period_ends[period_type] }} as natural_end,
         calendar_days.last_snapshot_date
