@@ -43,6 +43,19 @@
             or changed.loaded_at > built_bounds.high_water
     ),
 
+    -- every day a changed row can reach, as a set: an `exists` with a date range here is
+    -- re-run per calendar day by Postgres (a correlated subplan over all of raw)
+    reached_dates as (
+        select distinct {{ add_days('changed_dates.changed_date', 'reach_offsets.days_after') }}
+            as date_day
+        from changed_dates
+        cross join (
+            {% for days_after in range(reach + 1) -%}
+            select {{ days_after }} as days_after{{ ' union all ' if not loop.last }}
+            {% endfor -%}
+        ) as reach_offsets
+    ),
+
     moved_pages as (
         select
             case
@@ -86,10 +99,5 @@
             calendar.date_day >= moved_span.span_start
             and (moved_span.span_end is null or calendar.date_day <= moved_span.span_end)
         )
-        or exists (
-            select 1
-            from changed_dates
-            where calendar.date_day >= changed_dates.changed_date
-                and calendar.date_day <= {{ add_days('changed_dates.changed_date', reach) }}
-        )
+        or calendar.date_day in (select reached_dates.date_day from reached_dates)
 {%- endmacro %}
