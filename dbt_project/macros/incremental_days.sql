@@ -101,3 +101,28 @@
         )
         or calendar.date_day in (select reached_dates.date_day from reached_dates)
 {%- endmacro %}
+
+
+{#-
+    page_days_to_rebuild for a model built from int_page_days_filled (`filled`: network,
+    page_ref, snapshot_date, source_loaded_at), whose calendar is `calendar_days` (date_day) and
+    whose last build is `built` (network, page_ref, snapshot_date, source_loaded_at).
+-#}
+{% macro filled_days_to_rebuild(filled, calendar_days, built) -%}
+    with filled_rows as (
+        select network, page_ref, snapshot_date, source_loaded_at as loaded_at
+        from {{ filled }}
+    ),
+
+    filled_pages as (
+        select network, page_ref, min(snapshot_date) as first_snapshot_date
+        from {{ filled }}
+        group by network, page_ref
+    )
+
+    select rebuilt.date_day
+    from (
+        {{ page_days_to_rebuild('filled_rows', 'filled_pages', 'filled_pages', calendar_days,
+            built) }}
+    ) as rebuilt
+{%- endmacro %}

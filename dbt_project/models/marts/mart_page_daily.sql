@@ -17,24 +17,13 @@ with page_days as (
 ),
 
 {% if is_incremental() %}
-filled_rows as (
-    select network, page_ref, snapshot_date, source_loaded_at as loaded_at
-    from page_days
-),
-
-filled_pages as (
-    select network, page_ref, min(snapshot_date) as first_snapshot_date
-    from page_days
-    group by network, page_ref
-),
-
 filled_days as (
     select distinct snapshot_date as date_day
     from page_days
 ),
 
 days_to_build as (
-    {{ page_days_to_rebuild('filled_rows', 'filled_pages', 'filled_pages', 'filled_days', this) }}
+    {{ filled_days_to_rebuild('page_days', 'filled_days', this) }}
 ),
 
 page_days_to_build as (

@@ -36,17 +36,6 @@ calendar_days as (
 ),
 
 {% if is_incremental() %}
-filled_rows as (
-    select network, page_ref, snapshot_date, source_loaded_at as loaded_at
-    from all_page_days
-),
-
-filled_pages as (
-    select network, page_ref, min(snapshot_date) as first_snapshot_date
-    from all_page_days
-    group by network, page_ref
-),
-
 built_days as (
     select network, page_ref, period_end as snapshot_date, end_loaded_at as source_loaded_at
     from {{ this }}
@@ -54,8 +43,7 @@ built_days as (
 ),
 
 days_to_build as (
-    {{ page_days_to_rebuild('filled_rows', 'filled_pages', 'filled_pages', 'calendar_days',
-        'built_days') }}
+    {{ filled_days_to_rebuild('all_page_days', 'calendar_days', 'built_days') }}
 ),
 
 touched_days as (
