@@ -58,7 +58,8 @@ class SharedStarts:
         directory = ledger_dir() if directory is None else directory
         if directory is None:
             return None
-        digest = hashlib.sha256(f"{endpoint}\n{token}".encode()).hexdigest()[:32]
+        # "…/method" and "…/method/" are one endpoint (the pool and a lone client may differ)
+        digest = hashlib.sha256(f"{endpoint.rstrip('/')}\n{token}".encode()).hexdigest()[:32]
         return cls(directory / f"{digest}.starts")
 
     def acquire(self, slots: int, window: float, sleep: Callable[[float], None]) -> float:
