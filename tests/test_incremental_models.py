@@ -25,6 +25,7 @@ FIRST_DAY = date(2026, 3, 1)
 DAYS = 40
 INCREMENTAL_MODELS = (
     "intermediate.int_page_days_filled",
+    "intermediate.int_dq_page_days",
     "marts.mart_page_daily",
     "marts.mart_page_growth",
 )
@@ -36,6 +37,7 @@ PAGES = {
     "204": (54, 300, 0),
     "205": (54, 2500, 7),
     "206": (42, 1500, 3),
+    "208": (54, 700, 1),  # deleted from day 5 on: its state comes from before any window
 }
 LATE_PAGE = ("207", 42, 900, 2)  # registered only in the last step, with older history
 
@@ -47,13 +49,16 @@ def members(page_ref: str, d: date, base: int, slope: int) -> int:
 
 
 def day_rows(d: date, pages: dict[str, tuple[int, int, int]], shift: int = 0) -> list[SnapshotRow]:
-    """One daily extraction: 204 fails every 9th day, 205 has no row for four days (a gap)."""
+    """One daily extraction: 204 fails every 9th day, 205 has no row for four days (a gap),
+    208 is deleted from day 5 on."""
     rows = []
     n = (d - FIRST_DAY).days
     for ref, (_, base, slope) in pages.items():
         if ref == "205" and 12 <= n <= 15:
             continue
         status = "error" if ref == "204" and n % 9 == 4 else "ok"
+        if ref == "208" and n >= 5:
+            status = "deleted"
         count = members(ref, d, base, slope) + shift if status == "ok" else None
         rows.append(SnapshotRow("vk", ref, d, count, status, source="api", run_id=f"vk-{d}"))
     return rows
@@ -90,12 +95,18 @@ def extract_day(warehouse: Path, rows: list[SnapshotRow], d: date) -> None:
         replace_snapshots(con, rows, replace_dates=[d])
 
 
+# what a build saw, not what it computed: rows a build did not rewrite keep an older value
+BUILD_STATE_COLUMNS = {"intermediate.int_dq_page_days": "registry_seen_at"}
+
+
 def model_rows(warehouse: Path) -> dict[str, list[tuple]]:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        return {
-            m: con.execute(f"select * from {m} order by all").fetchall() for m in INCREMENTAL_MODELS
-        }
+        rows = {}
+        for m in INCREMENTAL_MODELS:
+            columns = f"* exclude ({BUILD_STATE_COLUMNS[m]})" if m in BUILD_STATE_COLUMNS else "*"
+            rows[m] = con.execute(f"select {columns} from {m} order by all").fetchall()
+        return rows
     finally:
         con.close()
 
@@ -111,7 +122,14 @@ def assert_equals_full_refresh(warehouse: Path, tmp_path: Path, step: str) -> No
     copy.parent.mkdir()
     shutil.copy2(warehouse, copy)
     run_dbt(
-        ["run", "--full-refresh", "--select", "+mart_page_daily", "+mart_page_growth"],
+        [
+            "run",
+            "--full-refresh",
+            "--select",
+            "+mart_page_daily",
+            "+mart_page_growth",
+            "+int_dq_page_days",
+        ],
         warehouse=copy,
     )
     incremental, full = model_rows(warehouse), model_rows(copy)

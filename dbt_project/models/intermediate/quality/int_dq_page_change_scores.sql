@@ -1,150 +1,22 @@
 {#-
-    Robust z-score of each page's day-over-day change against its own recent changes (after
-    elementary's volume_anomalies, made robust and seasonal):
-      change      members_on(d) - members_on(d - 1), only when both days have a fresh ok value
-                  (a change across a fetch gap sums several days and is not comparable);
-      training    the page's changes from d - detection_days - training_days + 1 to
-                  d - detection_days (the last detection_days - 1 days stay out, so an anomaly
-                  spread over two days cannot hide itself);
-      expected    the median of the training changes on the same weekday as d, or of all
-                  training changes when fewer than min_same_weekday such days exist;
-      scale       mad_scale * MAD, the median absolute deviation of each training change from
-                  its own weekday's median (pooled over weekdays, so it is not inflated by the
-                  weekly pattern), never below min_scale;
-      z           (change - expected) / scale; NULL until min_history_days changes exist.
-    The training join is bounded (training_days equality lookups per page-day): linear in history.
+    The scored day-over-day changes of int_dq_page_days (macro dq_change_scores): one row per
+    registered page and day with a fresh value today and yesterday. A view: the scores are
+    computed, incrementally, with the page-day facts they belong to.
 -#}
-{%- set training_days = dq_setting('zscore', 'training_days') | int -%}
-{%- set detection_days = dq_setting('zscore', 'detection_days') | int -%}
-with page_days as (
-    select network, page_ref, snapshot_date, members_count, members_prev, is_fresh, is_prev_fresh
-    from {{ ref('int_dq_page_days') }}
-),
-
-daily_changes as (
-    select
-        network,
-        page_ref,
-        snapshot_date,
-        members_prev,
-        members_count,
-        members_count - members_prev as change
-    from page_days
-    where is_fresh and is_prev_fresh
-),
-
-{#- each scored day asks for its training days by date, joined on equality: a range join on
-    the page alone would pair every day of a page's history with every other -#}
-training_days_back as (
-    {% for days_back in range(detection_days, detection_days + training_days) -%}
-    select {{ days_back }} as days_back{{ ' union all' if not loop.last }}
-    {% endfor %}
-),
-
-training_asks as{{ pg_materialized() }} (
-    select
-        scored.network,
-        scored.page_ref,
-        scored.snapshot_date,
-        mod(training_days_back.days_back, 7) as weekday_lag,
-        {{ add_days('scored.snapshot_date', '-training_days_back.days_back') }} as past_date
-    from daily_changes as scored
-    cross join training_days_back
-),
-
-training_changes as (
-    select
-        training_asks.network,
-        training_asks.page_ref,
-        training_asks.snapshot_date,
-        past.change as past_change,
-        training_asks.weekday_lag
-    from training_asks
-    inner join daily_changes as past
-        on past.network = training_asks.network
-        and past.page_ref = training_asks.page_ref
-        and past.snapshot_date = training_asks.past_date
-),
-
-weekday_medians as (
-    select
-        network,
-        page_ref,
-        snapshot_date,
-        weekday_lag,
-        {{ dq_median('past_change') }} as weekday_median
-    from training_changes
-    group by network, page_ref, snapshot_date, weekday_lag
-),
-
-training_summaries as (
-    select
-        training_changes.network,
-        training_changes.page_ref,
-        training_changes.snapshot_date,
-        count(*) as history_days,
-        sum(case when training_changes.weekday_lag = 0 then 1 else 0 end) as same_weekday_days,
-        {{ dq_median('training_changes.past_change') }} as overall_median,
-        {{ dq_median('case when training_changes.weekday_lag = 0 '
-            'then training_changes.past_change end') }} as same_weekday_median,
-        {{ dq_median('abs(training_changes.past_change - weekday_medians.weekday_median)') }}
-            as mad
-    from training_changes
-    inner join weekday_medians
-        on weekday_medians.network = training_changes.network
-        and weekday_medians.page_ref = training_changes.page_ref
-        and weekday_medians.snapshot_date = training_changes.snapshot_date
-        and weekday_medians.weekday_lag = training_changes.weekday_lag
-    group by training_changes.network, training_changes.page_ref, training_changes.snapshot_date
-),
-
-expectations as (
-    select
-        network,
-        page_ref,
-        snapshot_date,
-        history_days,
-        same_weekday_days,
-        same_weekday_days >= {{ dq_setting('zscore', 'min_same_weekday') }} as is_seasonal,
-        case
-            when same_weekday_days >= {{ dq_setting('zscore', 'min_same_weekday') }}
-                then same_weekday_median
-            else overall_median
-        end as expected_change,
-        mad,
-        greatest(
-            {{ dq_setting('zscore', 'mad_scale') }} * mad,
-            {{ dq_setting('zscore', 'min_scale') }}
-        ) as change_scale
-    from training_summaries
-),
-
-scored_changes as (
-    select
-        daily_changes.network,
-        daily_changes.page_ref,
-        daily_changes.snapshot_date,
-        daily_changes.members_prev,
-        daily_changes.members_count,
-        daily_changes.change,
-        cast(coalesce(expectations.history_days, 0) as integer) as history_days,
-        cast(coalesce(expectations.same_weekday_days, 0) as integer) as same_weekday_days,
-        coalesce(expectations.is_seasonal, false) as is_seasonal,
-        cast(expectations.expected_change as double precision) as expected_change,
-        cast(expectations.mad as double precision) as mad,
-        cast(expectations.change_scale as double precision) as change_scale,
-        case
-            when expectations.history_days >= {{ dq_setting('zscore', 'min_history_days') }}
-                then cast(
-                    (daily_changes.change - expectations.expected_change)
-                    / expectations.change_scale as double precision
-                )
-        end as z_score
-    from daily_changes
-    left join expectations
-        on expectations.network = daily_changes.network
-        and expectations.page_ref = daily_changes.page_ref
-        and expectations.snapshot_date = daily_changes.snapshot_date
-)
-
-select * from scored_changes
+{{ config(materialized='view') }}
+select
+    network,
+    page_ref,
+    snapshot_date,
+    members_prev,
+    members_count,
+    change,
+    history_days,
+    same_weekday_days,
+    is_seasonal,
+    expected_change,
+    mad,
+    change_scale,
+    z_score
+from {{ ref('int_dq_page_days') }}
+where is_fresh and is_prev_fresh

@@ -2,11 +2,46 @@
     The daily facts every data-quality rule reads: one row per page and day the page was
     registered (registry as of that day), with members_on today and yesterday, whether each
     value is fresh (an ok snapshot of that very day), the last ok date, the page's effective
-    status (the latest status other than error/missing, carried over fetch failures) and the
-    screen names of this and the previous ok snapshot. Windows only: no self-join over history.
+    status (the latest status other than error/missing, carried over fetch failures), the
+    screen names of this and the previous ok snapshot, and the robust z-score of a fresh
+    day-over-day change (macro dq_change_scores; its training reads the page's own changes,
+    registered or not).
+
+    Incremental (delete+insert of whole days): a build rewrites every day from rebuild_start on,
+    the earliest of
+      the day after the last day built;
+      the earliest day of int_page_days_filled holding a row loaded after the last build's
+          high-water mark (source_loaded_at): a changed day moves the running values of every
+          later day (last ok date, effective status), so the rest of history follows it;
+      the earlier first day of a page whose first day moved (history imported, a page
+          registered, resolved or gone);
+      the first day a registry version loaded or closed since the last build applies to
+          (registry_seen_at: a new page's first version applies from its first day).
+    Windows only ever see the days from window_start (the z-score's training reach before
+    rebuild_start) plus, per page, the three earlier rows they carry forward: its first day,
+    its last ok day and its last day with a status other than error/missing. A daily build thus
+    reads a month of history, not all of it; a --full-refresh starts at 1900-01-01.
 -#}
-with page_days as (
-    select network, page_ref, snapshot_date, members_count, is_carried, is_known, status
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='snapshot_date',
+        on_schema_change='fail',
+    )
+}}
+{%- set training_reach = dq_setting('zscore', 'training_days') | int
+    + dq_setting('zscore', 'detection_days') | int -%}
+with filled as (
+    select
+        network,
+        page_ref,
+        snapshot_date,
+        members_count,
+        is_carried,
+        is_known,
+        status,
+        source_loaded_at
     from {{ ref('int_page_days_filled') }}
 ),
 
@@ -23,8 +58,165 @@ calendar_days as (
     select date_day from {{ ref('int_calendar_days') }}
 ),
 
-registered_pages as (
-    {{ registry_as_of('registry', 'calendar_days', 'date_day') }}
+registry_seen as (
+    select max(
+        case
+            when version_ended_at > version_loaded_at then version_ended_at
+            else version_loaded_at
+        end
+    ) as registry_seen_at
+    from registry
+),
+
+{% if is_incremental() %}
+built_bounds as (
+    select
+        max(source_loaded_at) as high_water,
+        max(registry_seen_at) as registry_high_water,
+        max(snapshot_date) as last_built_date
+    from {{ this }}
+),
+
+built_pages as (
+    select network, page_ref, min(snapshot_date) as first_date
+    from {{ this }}
+    group by network, page_ref
+),
+
+filled_pages as (
+    select network, page_ref, min(snapshot_date) as first_date
+    from filled
+    group by network, page_ref
+),
+
+rebuild_starts as (
+    select
+        case
+            when last_built_date is null then cast('1900-01-01' as date)
+            else {{ add_days('last_built_date', 1) }}
+        end as start_date
+    from built_bounds
+
+    union all
+
+    select min(filled.snapshot_date)
+    from filled
+    cross join built_bounds
+    where filled.source_loaded_at > built_bounds.high_water
+
+    union all
+
+    select min(
+        case
+            when built_pages.first_date is null then filled_pages.first_date
+            when filled_pages.first_date is null then built_pages.first_date
+            when filled_pages.first_date < built_pages.first_date then filled_pages.first_date
+            else built_pages.first_date
+        end
+    )
+    from built_pages
+    full outer join filled_pages
+        on filled_pages.network = built_pages.network
+        and filled_pages.page_ref = built_pages.page_ref
+    where built_pages.first_date is distinct from filled_pages.first_date
+
+    union all
+
+    select min(
+        case
+            when registry.version_number = 1 then filled_pages.first_date
+            else registry.valid_from
+        end
+    )
+    from registry
+    cross join built_bounds
+    left join filled_pages
+        on filled_pages.network = registry.network
+        and filled_pages.page_ref = registry.page_ref
+    where built_bounds.registry_high_water is null
+        or registry.version_loaded_at > built_bounds.registry_high_water
+
+    union all
+
+    select min(registry.valid_to)
+    from registry
+    cross join built_bounds
+    where registry.version_ended_at > built_bounds.registry_high_water
+),
+
+rebuild_bounds as (
+    select min(start_date) as rebuild_start
+    from rebuild_starts
+),
+{% else %}
+rebuild_bounds as (
+    select cast('1900-01-01' as date) as rebuild_start
+),
+{% endif %}
+
+bounds as (
+    select
+        rebuild_start,
+        {{ add_days('rebuild_start', -training_reach) }} as window_start
+    from rebuild_bounds
+),
+
+{#- per page, the rows before the window whose values the windows carry forward -#}
+carried_marks as (
+    select
+        filled.network,
+        filled.page_ref,
+        min(filled.snapshot_date) as first_date,
+        max(case when filled.status = 'ok' then filled.snapshot_date end) as last_ok_date,
+        max(case when filled.status not in ('error', 'missing') then filled.snapshot_date end)
+            as last_status_date
+    from filled
+    cross join bounds
+    where filled.snapshot_date < bounds.window_start
+    group by filled.network, filled.page_ref
+),
+
+carried_dates as (
+    select network, page_ref, first_date as snapshot_date from carried_marks
+    union
+    select network, page_ref, last_ok_date from carried_marks where last_ok_date is not null
+    union
+    select network, page_ref, last_status_date
+    from carried_marks
+    where last_status_date is not null
+),
+
+page_days as (
+    select filled.*
+    from filled
+    cross join bounds
+    where filled.snapshot_date >= bounds.window_start
+
+    union all
+
+    select filled.*
+    from filled
+    inner join carried_dates
+        on carried_dates.network = filled.network
+        and carried_dates.page_ref = filled.page_ref
+        and carried_dates.snapshot_date = filled.snapshot_date
+),
+
+ok_snapshots as (
+    select snapshots.network, snapshots.page_ref, snapshots.snapshot_date, snapshots.screen_name
+    from snapshots
+    cross join bounds
+    where snapshots.status = 'ok'
+        and snapshots.snapshot_date >= bounds.window_start
+),
+
+last_ok_before_window as (
+    select snapshots.network, snapshots.page_ref, max(snapshots.snapshot_date) as snapshot_date
+    from snapshots
+    cross join bounds
+    where snapshots.status = 'ok'
+        and snapshots.snapshot_date < bounds.window_start
+    group by snapshots.network, snapshots.page_ref
 ),
 
 ok_screen_names as (
@@ -33,14 +225,21 @@ ok_screen_names as (
         page_ref,
         snapshot_date,
         screen_name,
-        lag(screen_name) over (
-            partition by network, page_ref order by snapshot_date
-        ) as previous_screen_name,
-        lag(snapshot_date) over (
-            partition by network, page_ref order by snapshot_date
-        ) as previous_ok_date
-    from snapshots
-    where status = 'ok'
+        lag(screen_name) over page_order as previous_screen_name,
+        lag(snapshot_date) over page_order as previous_ok_date
+    from (
+        select * from ok_snapshots
+        union all
+        select snapshots.network, snapshots.page_ref, snapshots.snapshot_date,
+            snapshots.screen_name
+        from snapshots
+        inner join last_ok_before_window
+            on last_ok_before_window.network = snapshots.network
+            and last_ok_before_window.page_ref = snapshots.page_ref
+            and last_ok_before_window.snapshot_date = snapshots.snapshot_date
+        where snapshots.status = 'ok'
+    ) as ok_days
+    window page_order as (partition by network, page_ref order by snapshot_date)
 ),
 
 page_histories as (
@@ -50,6 +249,7 @@ page_histories as (
         snapshot_date,
         status,
         members_count,
+        source_loaded_at,
         status = 'ok' and is_known and not is_carried as is_fresh,
         lag(members_count) over page_order as members_prev,
         coalesce(
@@ -68,6 +268,31 @@ page_histories as (
             partition by network, page_ref order by snapshot_date
             rows between unbounded preceding and current row
         )
+),
+
+{#- the window's first day has a carried row, not the day before, as its predecessor -#}
+daily_changes as (
+    select
+        page_histories.network,
+        page_histories.page_ref,
+        page_histories.snapshot_date,
+        page_histories.members_count - page_histories.members_prev as change
+    from page_histories
+    cross join bounds
+    where page_histories.is_fresh
+        and page_histories.is_prev_fresh
+        and page_histories.snapshot_date > bounds.window_start
+),
+
+scored_changes as (
+    select daily_changes.*
+    from daily_changes
+    cross join bounds
+    where daily_changes.snapshot_date >= bounds.rebuild_start
+),
+
+change_scores as (
+    {{ dq_change_scores('daily_changes', 'scored_changes') }}
 ),
 
 page_day_facts as (
@@ -91,8 +316,21 @@ page_day_facts as (
         end as days_without_ok,
         ok_screen_names.screen_name,
         ok_screen_names.previous_screen_name,
-        ok_screen_names.previous_ok_date
+        ok_screen_names.previous_ok_date,
+        case
+            when page_histories.is_fresh and page_histories.is_prev_fresh
+                then page_histories.members_count - page_histories.members_prev
+        end as change,
+        change_scores.history_days,
+        change_scores.same_weekday_days,
+        change_scores.is_seasonal,
+        change_scores.expected_change,
+        change_scores.mad,
+        change_scores.change_scale,
+        change_scores.z_score,
+        page_histories.source_loaded_at
     from page_histories
+    cross join bounds
     left join page_histories as status_days
         on status_days.network = page_histories.network
         and status_days.page_ref = page_histories.page_ref
@@ -101,6 +339,22 @@ page_day_facts as (
         on ok_screen_names.network = page_histories.network
         and ok_screen_names.page_ref = page_histories.page_ref
         and ok_screen_names.snapshot_date = page_histories.snapshot_date
+    left join change_scores
+        on change_scores.network = page_histories.network
+        and change_scores.page_ref = page_histories.page_ref
+        and change_scores.snapshot_date = page_histories.snapshot_date
+    where page_histories.snapshot_date >= bounds.rebuild_start
+),
+
+days_to_build as (
+    select calendar_days.date_day
+    from calendar_days
+    cross join bounds
+    where calendar_days.date_day >= bounds.rebuild_start
+),
+
+registered_pages as (
+    {{ registry_as_of('registry', 'days_to_build', 'date_day') }}
 ),
 
 registered_page_days as (
@@ -109,8 +363,10 @@ registered_page_days as (
         registered_pages.registry_ref,
         registered_pages.title,
         registered_pages.region_code,
-        coalesce(registered_pages.is_flagship, false) as is_flagship
+        coalesce(registered_pages.is_flagship, false) as is_flagship,
+        registry_seen.registry_seen_at
     from page_day_facts
+    cross join registry_seen
     inner join registered_pages
         on registered_pages.registered_on = page_day_facts.snapshot_date
         and registered_pages.network = page_day_facts.network
