@@ -192,7 +192,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     print(
         f"registry: {loaded} pages loaded, {len(registry.errors)} bad rows skipped", file=sys.stderr
     )
-    result = build(warehouse_path())
+    result = build(warehouse_path(), full_refresh=args.full_refresh)
     print(result.describe())
     published = publish_built(warehouse_path(), result.summary())
     print(f"published read-only copy: {published}", file=sys.stderr)
@@ -329,6 +329,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("build", help="load the current registry and run dbt build")
     p.add_argument("--registry", help="registry CSV or folder (default: GOSPULSE_REGISTRY)")
+    p.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild the incremental models from raw (once after an upgrade that changes "
+        "their columns; the registry's history is kept)",
+    )
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("top", help="TOP-N pages by growth over any period")

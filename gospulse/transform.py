@@ -203,9 +203,19 @@ def run_dbt(
     return result
 
 
-def build(warehouse: Path, *, vars: dict[str, Any] | None = None) -> DbtRunResult:
-    """`dbt build`: snapshot the registry, build every model and run every test."""
-    return run_dbt(["build"], warehouse=warehouse, vars=vars)
+def build(
+    warehouse: Path, *, vars: dict[str, Any] | None = None, full_refresh: bool = False
+) -> DbtRunResult:
+    """`dbt build`: snapshot the registry, build every model and run every test.
+
+    full_refresh rebuilds the incremental models from raw: needed once after an upgrade that
+    changes an incremental model's columns (dbt then refuses the incremental build), and a
+    repair when raw rows were deleted by hand. dbt never full-refreshes a snapshot, so the
+    registry's history survives it.
+    """
+    return run_dbt(
+        ["build", "--full-refresh"] if full_refresh else ["build"], warehouse=warehouse, vars=vars
+    )
 
 
 def _read_run_results(path: Path) -> list[NodeResult]:

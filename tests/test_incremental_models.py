@@ -18,7 +18,7 @@ import duckdb
 import pytest
 
 from gospulse.history_import import import_history
-from gospulse.transform import build, run_dbt
+from gospulse.transform import DbtError, build, run_dbt
 from gospulse.warehouse import SnapshotRow, connect, replace_snapshots
 
 FIRST_DAY = date(2026, 3, 1)
@@ -28,6 +28,7 @@ INCREMENTAL_MODELS = (
     "intermediate.int_dq_page_days",
     "marts.mart_page_daily",
     "marts.mart_page_growth",
+    "marts.mart_growth_ranking",
 )
 # page_ref -> (region, base members, daily slope)
 PAGES = {
@@ -96,7 +97,11 @@ def extract_day(warehouse: Path, rows: list[SnapshotRow], d: date) -> None:
 
 
 # what a build saw, not what it computed: rows a build did not rewrite keep an older value
-BUILD_STATE_COLUMNS = {"intermediate.int_dq_page_days": "registry_seen_at"}
+BUILD_STATE_COLUMNS = {
+    "intermediate.int_dq_page_days": "registry_seen_at",
+    "marts.mart_page_growth": "built_at",
+    "marts.mart_growth_ranking": "growth_built_at, registry_seen_at",
+}
 
 
 def model_rows(warehouse: Path) -> dict[str, list[tuple]]:
@@ -129,6 +134,7 @@ def assert_equals_full_refresh(warehouse: Path, tmp_path: Path, step: str) -> No
             "+mart_page_daily",
             "+mart_page_growth",
             "+int_dq_page_days",
+            "+mart_growth_ranking",
         ],
         warehouse=copy,
     )
@@ -206,3 +212,37 @@ def test_incremental_models_equal_a_full_refresh_after_each_change(tmp_path):
     pages = {ref: PAGES.get(ref, LATE_PAGE[1:]) for ref in regions}
     extract_day(warehouse, day_rows(next_day, pages), next_day)
     assert_equals_full_refresh(warehouse, tmp_path, "registry-change")
+
+
+def test_full_refresh_build_upgrades_a_warehouse_whose_incremental_model_lost_a_column(tmp_path):
+    """A warehouse built by an older release (int_dq_page_days without registry_seen_at):
+    the plain build refuses the schema change and names the model; build(full_refresh=True)
+    rebuilds it from raw and keeps the registry's history (snapshots are never refreshed)."""
+    warehouse = tmp_path / "w.duckdb"
+    regions = {ref: region for ref, (region, _, _) in PAGES.items()}
+    write_registry(warehouse, regions, flagships=set())
+    for n in range(10):
+        d = FIRST_DAY + timedelta(n)
+        extract_day(warehouse, day_rows(d, PAGES), d)
+    build(warehouse)
+    write_registry(warehouse, regions, flagships={"201"})  # a second registry version
+    build(warehouse)
+    with connect(warehouse) as con:
+        con.execute("alter table intermediate.int_dq_page_days drop column registry_seen_at")
+        versions = con.execute("select count(*) from snapshots.snap_registry_pages").fetchone()[0]
+    with pytest.raises(DbtError) as failed:
+        build(warehouse)
+    assert "int_dq_page_days" in str(failed.value)
+    assert "out of sync" in str(failed.value)  # dbt's on_schema_change='fail' message
+    build(warehouse, full_refresh=True)
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        assert con.execute(
+            "select count(*) from intermediate.int_dq_page_days where registry_seen_at is not null"
+        ).fetchone()[0] == 10 * len(PAGES)
+        assert (
+            con.execute("select count(*) from snapshots.snap_registry_pages").fetchone()[0]
+            == versions
+        )
+    finally:
+        con.close()

@@ -47,13 +47,38 @@ MARTS = (
 READER = Path(__file__).with_name("pg_marts_reader.py")
 
 
-def duckdb_marts(warehouse: Path) -> dict[str, list[tuple]]:
+# when and from which registry load each build wrote its rows: differs between two builds
+BUILD_STATE_COLUMNS = {"built_at", "growth_built_at", "registry_seen_at"}
+
+
+def mart_columns(warehouse: Path) -> dict[str, str]:
+    """Each mart's columns but the build state, as a select list (DuckDB's order)."""
     with connect(warehouse, read_only=True) as con:
-        return {m: _rows(con.execute(f"select * from marts.{m}").fetchall()) for m in MARTS}
+        return {
+            m: ", ".join(
+                name
+                for (name,) in con.execute(
+                    "select column_name from information_schema.columns "
+                    "where table_schema = 'marts' and table_name = ? order by ordinal_position",
+                    [m],
+                ).fetchall()
+                if name not in BUILD_STATE_COLUMNS
+            )
+            for m in MARTS
+        }
 
 
-def pg_marts(config: PgConfig) -> dict[str, list[tuple]]:
-    return {m: _rows(pg_query(config, f"select * from marts.{m}")) for m in MARTS}
+def duckdb_marts(warehouse: Path) -> dict[str, list[tuple]]:
+    columns = mart_columns(warehouse)
+    with connect(warehouse, read_only=True) as con:
+        return {
+            m: _rows(con.execute(f"select {columns[m]} from marts.{m}").fetchall()) for m in MARTS
+        }
+
+
+def pg_marts(config: PgConfig, warehouse: Path) -> dict[str, list[tuple]]:
+    columns = mart_columns(warehouse)
+    return {m: _rows(pg_query(config, f"select {columns[m]} from marts.{m}")) for m in MARTS}
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +128,7 @@ def test_raw_tables_are_copied_exactly(world, pg):
 
 
 def test_postgres_marts_equal_duckdb_marts(world, pg):
-    duck, postgres = duckdb_marts(world.warehouse), pg_marts(pg)
+    duck, postgres = duckdb_marts(world.warehouse), pg_marts(pg, world.warehouse)
     assert sum(len(rows) for rows in duck.values()) > 500  # not a comparison of empty tables
     for mart in MARTS:
         assert len(postgres[mart]) == len(duck[mart]), mart
@@ -124,7 +149,7 @@ def test_publish_info_matches_the_live_marts_and_no_side_schema_is_left(world, p
 
 
 def test_failed_build_keeps_the_live_marts(world, pg, tmp_path):
-    before = pg_marts(pg)
+    before = pg_marts(pg, world.warehouse)
     broken = tmp_path / "broken.duckdb"
     shutil.copy(world.warehouse, broken)
     with connect(broken) as con:
@@ -137,7 +162,7 @@ def test_failed_build_keeps_the_live_marts(world, pg, tmp_path):
     with pytest.raises(PublishError, match="live marts were kept") as failure:
         publish_to_postgres(broken, pg)
     assert "accepted_values" in str(failure.value)
-    assert pg_marts(pg) == before
+    assert pg_marts(pg, world.warehouse) == before
     assert {r for (r,) in pg_query(pg, "select run_id from marts.publish_info")} == {
         world.first.run_id
     }
@@ -191,7 +216,7 @@ def test_reader_sees_only_complete_builds_during_publishes(world, pg, tmp_path):
     # the two publishes changed the data: the daily series grew
     assert third.mart_rows["mart_page_daily"] > second.mart_rows["mart_page_daily"]
     assert second.mart_rows["mart_page_daily"] > world.first.mart_rows["mart_page_daily"]
-    assert pg_marts(pg) == duckdb_marts(world.warehouse)
+    assert pg_marts(pg, world.warehouse) == duckdb_marts(world.warehouse)
 
 
 def test_registry_history_persists_across_publishes(world, pg):
@@ -262,7 +287,7 @@ def test_raw_gate_on_postgres_passes_the_good_day(world):
 
 
 def test_raw_gate_on_postgres_refuses_a_bad_day(world, pg, tmp_path):
-    before = pg_marts(pg)
+    before = pg_marts(pg, world.warehouse)
     info = pg_query(pg, "select run_id, mart, row_count from marts.publish_info order by mart")
     bad = tmp_path / "bad.duckdb"
     shutil.copy(world.warehouse, bad)
@@ -275,7 +300,7 @@ def test_raw_gate_on_postgres_refuses_a_bad_day(world, pg, tmp_path):
     # 3 of 5 pages failed: more than the 20 % the suite allows; dbt alone would accept the day
     with pytest.raises(PublishError, match=r"raw gate .* rejected .*3 of 5 pages failed"):
         publish_to_postgres(bad, pg, snapshot_date=day)
-    assert pg_marts(pg) == before
+    assert pg_marts(pg, world.warehouse) == before
     assert pg_query(pg, "select run_id, mart, row_count from marts.publish_info order by mart") == (
         info
     )

@@ -28,8 +28,13 @@ MARTS = (
 def marts(warehouse):
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        # load lineage: a rerun reloads raw rows, so these times move on purpose
-        lineage = {"mart_page_daily": "source_loaded_at", "mart_page_growth": "end_loaded_at"}
+        # load lineage and build state: a rerun reloads raw rows and rewrites the periods, so
+        # these times move on purpose
+        lineage = {
+            "mart_page_daily": "source_loaded_at",
+            "mart_page_growth": "end_loaded_at, built_at",
+            "mart_growth_ranking": "growth_built_at",
+        }
         return {
             m: con.execute(
                 f"select * exclude ({lineage[m]}) from marts.{m} order by all"

@@ -27,3 +27,9 @@
         ) as d{{ i }}{{ ',' if not loop.last }}
         {% endfor %}
 {%- endmacro %}
+
+{#- The time this dbt invocation started (UTC), as a timestamp literal: one value for every row
+    a build writes, so models downstream can tell which rows a build rewrote. -#}
+{% macro build_started_at() -%}
+    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp)
+{%- endmacro %}

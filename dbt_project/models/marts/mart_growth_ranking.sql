@@ -3,11 +3,26 @@
     sector, flagship pages of the region), each within its region and network, and once more
     across all networks (ranking_network 'all'). Attributes come from the registry version valid
     at the period end; ranking is the shared rank_pages macro.
+
+    Incremental (delete+insert of whole periods): a build re-ranks the periods mart_page_growth
+    rewrote since (its built_at per period differs from the growth_built_at kept here) and,
+    when the registry changed since registry_seen_at, the periods ending on or after the first
+    day the change applies to (every period for a newly listed page: its first registry
+    version counts since the beginning of time). A new day rewrites the current week and month
+    in mart_page_growth, so they are always re-ranked.
 -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['period_type', 'period_start'],
+        on_schema_change='fail',
+    )
+}}
 {%- set page_columns = [
     'period_type', 'period_start', 'period_end', 'is_complete', 'network', 'region_code',
     'page_ref', 'is_resolved', 'registry_ref', 'title', 'organization', 'municipality', 'sector',
-    'is_flagship', 'members_start', 'members_end', 'growth', 'growth_pct'
+    'is_flagship', 'members_start', 'members_end', 'growth', 'growth_pct', 'growth_built_at'
 ] -%}
 
 with page_growth as (
@@ -43,8 +58,74 @@ periods as (
     from calendar_days
 ),
 
+registry_seen as (
+    select max(
+        case
+            when version_ended_at > version_loaded_at then version_ended_at
+            else version_loaded_at
+        end
+    ) as registry_seen_at
+    from registry
+),
+
+growth_periods as (
+    select period_type, period_start, max(built_at) as growth_built_at
+    from page_growth
+    group by period_type, period_start
+),
+
+{% if is_incremental() %}
+built_periods as (
+    select
+        period_type,
+        period_start,
+        max(growth_built_at) as growth_built_at,
+        max(registry_seen_at) as registry_seen_at
+    from {{ this }}
+    group by period_type, period_start
+),
+
+registry_changes as (
+    select min(
+        case
+            when registry.version_number = 1 then cast('1900-01-01' as date)
+            else registry.valid_from
+        end
+    ) as changed_from
+    from registry
+    cross join (select max(registry_seen_at) as high_water from built_periods) as built
+    where built.high_water is null or registry.version_loaded_at > built.high_water
+
+    union all
+
+    select min(registry.valid_to)
+    from registry
+    cross join (select max(registry_seen_at) as high_water from built_periods) as built
+    where registry.version_ended_at > built.high_water
+),
+
+periods_to_build as (
+    select periods.*
+    from periods
+    cross join (select min(changed_from) as changed_from from registry_changes) as registry_change
+    left join growth_periods
+        on growth_periods.period_type = periods.period_type
+        and growth_periods.period_start = periods.period_start
+    left join built_periods
+        on built_periods.period_type = periods.period_type
+        and built_periods.period_start = periods.period_start
+    where built_periods.period_start is null
+        or growth_periods.growth_built_at is distinct from built_periods.growth_built_at
+        or periods.period_end >= registry_change.changed_from
+),
+{% else %}
+periods_to_build as (
+    select * from periods
+),
+{% endif %}
+
 registered_pages as (
-    {{ registry_as_of('registry', 'periods', 'period_end') }}
+    {{ registry_as_of('registry', 'periods_to_build', 'period_end') }}
 ),
 
 period_pages as (
@@ -66,10 +147,14 @@ period_pages as (
         page_growth.members_start,
         page_growth.members_end,
         page_growth.growth,
-        page_growth.growth_pct
-    from periods
+        page_growth.growth_pct,
+        growth_periods.growth_built_at
+    from periods_to_build as periods
     inner join registered_pages
         on registered_pages.registered_on = periods.period_end
+    left join growth_periods
+        on growth_periods.period_type = periods.period_type
+        and growth_periods.period_start = periods.period_start
     left join page_growth
         on page_growth.network = registered_pages.network
         and page_growth.page_ref = registered_pages.page_ref
@@ -122,5 +207,8 @@ select
     rank_abs,
     is_pct_ranked,
     pct_exclusion_reason,
-    rank_pct
+    rank_pct,
+    growth_built_at,
+    registry_seen.registry_seen_at
 from ranked_pages
+cross join registry_seen

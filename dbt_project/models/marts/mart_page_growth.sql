@@ -7,7 +7,8 @@
     them (page_days_to_rebuild), against the state this model keeps in its `day` rows (one per
     page and filled day, with end_loaded_at); a changed day d rebuilds the periods holding d and
     the periods whose base date is d (those starting on d + 1). A new day is a changed day, so
-    the periods still in progress are always rebuilt.
+    the periods still in progress are always rebuilt. built_at tells models built from this one
+    (mart_growth_ranking) which periods were rewritten.
 -#}
 {{
     config(
@@ -140,5 +141,6 @@ select
     {{ growth_measures('members_start', 'members_end') }},
     members_start is not null as start_known,
     members_end is not null as end_known,
-    end_loaded_at
+    end_loaded_at,
+    {{ build_started_at() }} as built_at
 from measured_periods
