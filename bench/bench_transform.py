@@ -41,7 +41,13 @@ FULL_TARGET_S = 600
 INCREMENTAL_TARGET_S = 60
 MEMORY_TARGET_BYTES = 8 * 1024**3
 SEED = 8
-INCREMENTAL_MODELS = ("int_page_days_filled", "mart_page_daily")
+INCREMENTAL_MODELS = (
+    "int_page_days_filled",
+    "int_dq_page_days",
+    "mart_page_daily",
+    "mart_page_growth",
+    "mart_growth_ranking",
+)
 
 
 @dataclass(frozen=True)

@@ -30,3 +30,18 @@
     ) as registered_versions
     where duplicate_rank = 1
 {%- endmacro %}
+
+{#-
+    The newest registry version load or close time (column registry_seen_at): what an
+    incremental model built from the registry stores as its high-water mark, so its next build
+    can tell which versions were loaded or closed since.
+-#}
+{% macro registry_seen_at(registry) -%}
+    select max(
+        case
+            when version_ended_at > version_loaded_at then version_ended_at
+            else version_loaded_at
+        end
+    ) as registry_seen_at
+    from {{ registry }}
+{%- endmacro %}

@@ -59,13 +59,7 @@ periods as (
 ),
 
 registry_seen as (
-    select max(
-        case
-            when version_ended_at > version_loaded_at then version_ended_at
-            else version_loaded_at
-        end
-    ) as registry_seen_at
-    from registry
+    {{ registry_seen_at('registry') }}
 ),
 
 growth_periods as (
