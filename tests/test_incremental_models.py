@@ -90,6 +90,17 @@ def write_registry(warehouse: Path, pages: dict[str, int], flagships: set[str]) 
             )
 
 
+def add_screen_name_entry(warehouse: Path, name: str, region: int) -> None:
+    """One more registry row that names its page by screen name (resolved later, or never)."""
+    with connect(warehouse) as con:
+        con.execute(
+            "insert into raw.registry_pages values "
+            "('vk', ?, 'screen_name', ?, ?, ?, ?, ?, 'administration', false, 'registry.csv', "
+            "99, ?)",
+            [name, name, f"Страница {name}", f"org-{name}", region, f"{region}-m", datetime.now()],
+        )
+
+
 def extract_day(warehouse: Path, rows: list[SnapshotRow], d: date) -> None:
     """Store a day as the pipeline does: that day's partition replaced by the new rows."""
     with connect(warehouse) as con:
@@ -212,6 +223,29 @@ def test_incremental_models_equal_a_full_refresh_after_each_change(tmp_path):
     pages = {ref: PAGES.get(ref, LATE_PAGE[1:]) for ref in regions}
     extract_day(warehouse, day_rows(next_day, pages), next_day)
     assert_equals_full_refresh(warehouse, tmp_path, "registry-change")
+
+    # 5. a page listed by screen name, unresolved at first (listed in every period, unranked);
+    # a later run resolves it to 209 and loads its last days: its page_ref changes everywhere
+    add_screen_name_entry(warehouse, "late-name", 42)
+    assert_equals_full_refresh(warehouse, tmp_path, "screen-name-listed")
+    with connect(warehouse) as con:
+        con.execute(
+            "insert into raw.page_refs values "
+            "('vk', 'screen_name', 'late-name', '209', 'ok', ?, null)",
+            [datetime.now()],
+        )
+    last_day = next_day + timedelta(1)
+    resolved = dict(pages, **{"209": (42, 400, 1)})
+    with connect(warehouse) as con:
+        replace_snapshots(
+            con,
+            [
+                SnapshotRow("vk", "209", d, members("209", d, 400, 1), "ok", source="api")
+                for d in (last_day - timedelta(n) for n in range(1, 4))
+            ],
+        )
+    extract_day(warehouse, day_rows(last_day, resolved), last_day)
+    assert_equals_full_refresh(warehouse, tmp_path, "screen-name-resolved")
 
 
 def test_full_refresh_build_upgrades_a_warehouse_whose_incremental_model_lost_a_column(tmp_path):

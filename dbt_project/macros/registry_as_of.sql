@@ -32,16 +32,18 @@
 {%- endmacro %}
 
 {#-
-    The newest registry version load or close time (column registry_seen_at): what an
-    incremental model built from the registry stores as its high-water mark, so its next build
-    can tell which versions were loaded or closed since.
+    The newest registry version load or close time, or screen-name resolution (column
+    registry_seen_at): what an incremental model built from the registry stores as its
+    high-water mark, so its next build can tell which versions were loaded, closed or resolved
+    since.
 -#}
 {% macro registry_seen_at(registry) -%}
-    select max(
-        case
-            when version_ended_at > version_loaded_at then version_ended_at
-            else version_loaded_at
-        end
-    ) as registry_seen_at
-    from {{ registry }}
+    select max(seen_at) as registry_seen_at
+    from (
+        select version_loaded_at as seen_at from {{ registry }}
+        union all
+        select version_ended_at from {{ registry }}
+        union all
+        select page_resolved_at from {{ registry }}
+    ) as registry_times
 {%- endmacro %}

@@ -41,6 +41,10 @@ resolved_versions as (
         numbered_versions.dbt_valid_from as version_loaded_at,
         numbered_versions.dbt_valid_to as version_ended_at,
         case
+            when numbered_versions.ref_kind <> 'id' and page_refs.page_ref is not null
+                then page_refs.resolved_at
+        end as page_resolved_at,
+        case
             when numbered_versions.version_number = 1 then cast('1900-01-01' as date)
             else cast(numbered_versions.dbt_valid_from as date)
         end as valid_from,

@@ -7,8 +7,8 @@
     Incremental (delete+insert of whole periods): a build re-ranks the periods mart_page_growth
     rewrote since (its built_at per period differs from the growth_built_at kept here) and,
     when the registry changed since registry_seen_at, the periods ending on or after the first
-    day the change applies to (every period for a newly listed page: its first registry
-    version counts since the beginning of time). A new day rewrites the current week and month
+    day the change applies to (every period for a newly listed or newly resolved page: its
+    first registry version counts since the beginning of time). A new day rewrites the current week and month
     in mart_page_growth, so they are always re-ranked.
 -#}
 {{
@@ -96,6 +96,14 @@ registry_changes as (
     from registry
     cross join (select max(registry_seen_at) as high_water from built_periods) as built
     where registry.version_ended_at > built.high_water
+
+    union all
+
+    -- a screen name resolved since: its page_ref changes in every period it is listed in
+    select min(cast('1900-01-01' as date))
+    from registry
+    cross join (select max(registry_seen_at) as high_water from built_periods) as built
+    where registry.page_resolved_at > built.high_water
 ),
 
 periods_to_build as (

@@ -16,7 +16,8 @@
       the earlier first day of a page whose first day moved (history imported, a page
           registered, resolved or gone);
       the first day a registry version loaded or closed since the last build applies to
-          (registry_seen_at: a new page's first version applies from its first day).
+          (registry_seen_at: a new page's first version, or a screen name resolved since,
+          applies from the page's first day).
     Windows only ever see the days from window_start (the z-score's training reach before
     rebuild_start) plus, per page, the three earlier rows they carry forward: its first day,
     its last ok day and its last day with a status other than error/missing. A daily build thus
@@ -136,6 +137,17 @@ rebuild_starts as (
     from registry
     cross join built_bounds
     where registry.version_ended_at > built_bounds.registry_high_water
+
+    union all
+
+    -- a screen name resolved since: its page's rows from the first day on
+    select min(filled_pages.first_date)
+    from registry
+    cross join built_bounds
+    inner join filled_pages
+        on filled_pages.network = registry.network
+        and filled_pages.page_ref = registry.page_ref
+    where registry.page_resolved_at > built_bounds.registry_high_water
 ),
 
 rebuild_bounds as (
