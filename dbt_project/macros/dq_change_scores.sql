@@ -12,12 +12,28 @@
                   its own weekday's median (pooled over weekdays, so it is not inflated by the
                   weekly pattern), never below min_scale;
       z           (change - expected) / scale; NULL until min_history_days changes exist.
-    Each scored day asks for its training days by date, joined on equality: a range join on the
-    page alone would pair every day of a page's history with every other. Linear in `scored`.
+    training_days must be whole weeks, so that each weekday has the same number of training
+    days and a weekday's median is the median of that weekday's last training_days / 7 weeks.
+    Two implementations, equal row for row (tests/test_dq_change_scores.py):
+      default     each scored day asks for its training days by date, joined on equality (a
+                  range join on the page alone would pair every day of a page's history with
+                  every other), then grouped medians: training_days rows per scored change;
+      duckdb      window functions over page_changes in date order (DuckDB computes a framed
+                  median from a sort, without expanding the pairs): a full history at federal
+                  size would otherwise expand to billions of pairs held in hash groups.
     Returns one row per scored change: network, page_ref, snapshot_date, history_days,
     same_weekday_days, is_seasonal, expected_change, mad, change_scale, z_score.
 -#}
-{% macro dq_change_scores(changes, scored) -%}
+{% macro dq_change_scores(page_changes, scored) -%}
+    {%- if dq_setting('zscore', 'training_days') | int % 7 != 0 -%}
+        {{ exceptions.raise_compiler_error(
+            "dq var: dq.zscore.training_days must be a whole number of weeks, got "
+            ~ dq_setting('zscore', 'training_days')) }}
+    {%- endif -%}
+    {{ return(adapter.dispatch('dq_change_scores')(page_changes, scored)) }}
+{%- endmacro %}
+
+{% macro default__dq_change_scores(page_changes, scored) -%}
     {%- set training_days = dq_setting('zscore', 'training_days') | int -%}
     {%- set detection_days = dq_setting('zscore', 'detection_days') | int -%}
     {%- set min_same_weekday = dq_setting('zscore', 'min_same_weekday') -%}
@@ -46,10 +62,11 @@
             past.change as past_change,
             training_asks.weekday_lag
         from training_asks
-        inner join {{ changes }} as past
+        inner join {{ page_changes }} as past
             on past.network = training_asks.network
             and past.page_ref = training_asks.page_ref
             and past.snapshot_date = training_asks.past_date
+        where past.change is not null
     ),
 
     weekday_medians as (
@@ -86,6 +103,105 @@
             training_changes.network, training_changes.page_ref, training_changes.snapshot_date
     ),
 
+    {{ dq_scores_from_summaries(scored, 'training_summaries') }}
+{%- endmacro %}
+
+{% macro duckdb__dq_change_scores(page_changes, scored) -%}
+    {%- set training_days = dq_setting('zscore', 'training_days') | int -%}
+    {%- set detection_days = dq_setting('zscore', 'detection_days') | int -%}
+    {%- set training_reach = detection_days + training_days - 1 -%}
+    with numbered_days as (
+        select
+            network,
+            page_ref,
+            snapshot_date,
+            change,
+            date_diff('day', date '1970-01-01', snapshot_date) as day_number
+        from {{ page_changes }}
+    ),
+
+    {#- per page and day e: the changes on e's weekday in the weeks up to e, and their median;
+        a scored day d's training holds, for each of the 7 days e from d - detection_days - 6
+        to d - detection_days, exactly these training_days / 7 changes -#}
+    weekday_weeks as (
+        select
+            network,
+            page_ref,
+            snapshot_date,
+            day_number,
+            change,
+            count(change) over training as history_days,
+            quantile_cont(change, 0.5) over training as overall_median,
+            count(change) over same_weekday_training as same_weekday_days,
+            quantile_cont(change, 0.5) over same_weekday_training as same_weekday_median,
+            list(change) filter (where change is not null) over weekday_weeks as weekday_changes,
+            quantile_cont(change, 0.5) over weekday_weeks as weekday_median
+        from numbered_days
+        window
+            training as (
+                partition by network, page_ref
+                order by day_number
+                range between {{ training_reach }} preceding and {{ detection_days }} preceding
+            ),
+            same_weekday_training as (
+                partition by network, page_ref, day_number % 7
+                order by day_number
+                range between {{ training_reach }} preceding and {{ detection_days }} preceding
+            ),
+            weekday_weeks as (
+                partition by network, page_ref, day_number % 7
+                order by day_number
+                range between {{ training_days - 7 }} preceding and current row
+            )
+    ),
+
+    weekday_deviations as (
+        select
+            *,
+            list_transform(
+                weekday_changes, lambda weekday_change: abs(weekday_change - weekday_median)
+            ) as deviations
+        from weekday_weeks
+    ),
+
+    training_summaries as (
+        select
+            network,
+            page_ref,
+            snapshot_date,
+            history_days,
+            same_weekday_days,
+            overall_median,
+            same_weekday_median,
+            list_median(flatten(
+                list(deviations) filter (where deviations is not null) over (
+                    partition by network, page_ref
+                    order by day_number
+                    range between {{ detection_days + 6 }} preceding
+                        and {{ detection_days }} preceding
+                )
+            )) as mad
+        from weekday_deviations
+    ),
+
+    scored_summaries as (
+        select training_summaries.*
+        from training_summaries
+        inner join {{ scored }} as scored
+            on scored.network = training_summaries.network
+            and scored.page_ref = training_summaries.page_ref
+            and scored.snapshot_date = training_summaries.snapshot_date
+        where training_summaries.history_days > 0
+    ),
+
+    {{ dq_scores_from_summaries(scored, 'scored_summaries') }}
+{%- endmacro %}
+
+{#- The expected change, scale and z-score of each scored change from its training summary
+    (history_days, same_weekday_days, overall_median, same_weekday_median, mad; no row when the
+    change has no training days). Continues the caller's `with`. -#}
+{% macro dq_scores_from_summaries(scored, summaries) -%}
+    {%- set min_same_weekday = dq_setting('zscore', 'min_same_weekday') -%}
     expectations as (
         select
             network,
@@ -103,7 +219,7 @@
                 {{ dq_setting('zscore', 'mad_scale') }} * mad,
                 {{ dq_setting('zscore', 'min_scale') }}
             ) as change_scale
-        from training_summaries
+        from {{ summaries }}
     )
 
     select

@@ -276,29 +276,32 @@ page_histories as (
         )
 ),
 
-{#- the window's first day has a carried row, not the day before, as its predecessor -#}
-daily_changes as (
+{#- every day after the window's first (whose predecessor is a carried row, not the day
+    before), with its day-over-day change where both days are fresh -#}
+page_changes as (
     select
         page_histories.network,
         page_histories.page_ref,
         page_histories.snapshot_date,
-        page_histories.members_count - page_histories.members_prev as change
+        case
+            when page_histories.is_fresh and page_histories.is_prev_fresh
+                then page_histories.members_count - page_histories.members_prev
+        end as change
     from page_histories
     cross join bounds
-    where page_histories.is_fresh
-        and page_histories.is_prev_fresh
-        and page_histories.snapshot_date > bounds.window_start
+    where page_histories.snapshot_date > bounds.window_start
 ),
 
 scored_changes as (
-    select daily_changes.*
-    from daily_changes
+    select page_changes.*
+    from page_changes
     cross join bounds
-    where daily_changes.snapshot_date >= bounds.rebuild_start
+    where page_changes.change is not null
+        and page_changes.snapshot_date >= bounds.rebuild_start
 ),
 
 change_scores as (
-    {{ dq_change_scores('daily_changes', 'scored_changes') }}
+    {{ dq_change_scores('page_changes', 'scored_changes') }}
 ),
 
 page_day_facts as (
