@@ -62,8 +62,7 @@ def write_page_changes(warehouse: Path, seed: int) -> int:
         )
         con.executemany("insert into page_changes values (?, ?, ?, ?)", rows)
         con.execute(
-            "create or replace table scored as "
-            "select * from page_changes where change is not null"
+            "create or replace table scored as select * from page_changes where change is not null"
         )
         return con.execute("select count(*) from scored").fetchone()[0]
 
