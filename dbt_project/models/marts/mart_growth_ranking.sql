@@ -183,12 +183,14 @@ ranked_pages as (
         'region_code', 'scope_type', 'scope_value']) }}
 )
 
+{#- literals are text on Postgres, and the incremental build's new rows must have the varchar
+    types the contract created the table with (dbt refuses changed column types) -#}
 select
-    period_type,
+    cast(period_type as varchar) as period_type,
     period_start,
     period_end,
     is_complete,
-    scope_type,
+    cast(scope_type as varchar) as scope_type,
     scope_value,
     ranking_network,
     network,
@@ -205,10 +207,10 @@ select
     growth,
     growth_pct,
     is_ranked,
-    exclusion_reason,
+    cast(exclusion_reason as varchar) as exclusion_reason,
     rank_abs,
     is_pct_ranked,
-    pct_exclusion_reason,
+    cast(pct_exclusion_reason as varchar) as pct_exclusion_reason,
     rank_pct,
     growth_built_at,
     registry_seen.registry_seen_at
