@@ -26,6 +26,8 @@ DAYS = 40
 INCREMENTAL_MODELS = (
     "intermediate.int_page_days_filled",
     "intermediate.int_dq_page_days",
+    "intermediate.int_dq_region_days",
+    "intermediate.int_dq_page_signals",
     "marts.mart_page_daily",
     "marts.mart_page_growth",
     "marts.mart_growth_ranking",
@@ -109,7 +111,9 @@ def extract_day(warehouse: Path, rows: list[SnapshotRow], d: date) -> None:
 
 # what a build saw, not what it computed: rows a build did not rewrite keep an older value
 BUILD_STATE_COLUMNS = {
-    "intermediate.int_dq_page_days": "registry_seen_at",
+    "intermediate.int_dq_page_days": "registry_seen_at, built_at",
+    "intermediate.int_dq_region_days": "page_days_built_at",
+    "intermediate.int_dq_page_signals": "page_days_built_at",
     "marts.mart_page_growth": "built_at",
     "marts.mart_growth_ranking": "growth_built_at, registry_seen_at",
 }
@@ -125,6 +129,16 @@ def model_rows(warehouse: Path) -> dict[str, list[tuple]]:
         return rows
     finally:
         con.close()
+
+
+def signal_days(warehouse: Path, page_ref: str) -> set[date]:
+    """The days on which any data-quality rule fired for the page."""
+    with connect(warehouse, read_only=True) as con:
+        rows = con.execute(
+            "select distinct signal_date from intermediate.int_dq_page_signals where page_ref = ?",
+            [page_ref],
+        ).fetchall()
+    return {d for (d,) in rows}
 
 
 def assert_equals_full_refresh(warehouse: Path, tmp_path: Path, step: str) -> None:
@@ -144,7 +158,7 @@ def assert_equals_full_refresh(warehouse: Path, tmp_path: Path, step: str) -> No
             "--select",
             "+mart_page_daily",
             "+mart_page_growth",
-            "+int_dq_page_days",
+            "+int_dq_page_signals",
             "+mart_growth_ranking",
         ],
         warehouse=copy,
@@ -173,10 +187,20 @@ def test_incremental_models_equal_a_full_refresh_after_each_change(tmp_path):
     build(warehouse)  # the first build is a full one: nothing to compare yet
     last = FIRST_DAY + timedelta(DAYS - 1)
 
-    # 1. a new day
+    # 1. a new day, and a rerun of day 2 in which 203 loses 5,000 subscribers: a drop on day 2
+    # and a jump back on day 3, the only signals of those days (208 is deleted only from day 5)
     new_day = last + timedelta(1)
     extract_day(warehouse, day_rows(new_day, PAGES), new_day)
+    dip_day = FIRST_DAY + timedelta(2)
+    dip = [
+        SnapshotRow("vk", r.page_ref, dip_day, r.members_count - 5000, "ok", source="api")
+        if r.page_ref == "203"
+        else r
+        for r in day_rows(dip_day, PAGES)
+    ]
+    extract_day(warehouse, dip, dip_day)
     assert_equals_full_refresh(warehouse, tmp_path, "new-day")
+    assert signal_days(warehouse, "203") >= {dip_day, dip_day + timedelta(1)}
 
     # 2. a rerun of an old day: other counts, 202 deleted that day, 206 no longer returned;
     # the day before 205's gap and 204's error, so the new counts are carried into later days
@@ -189,7 +213,10 @@ def test_incremental_models_equal_a_full_refresh_after_each_change(tmp_path):
         for r in rerun
     ]
     extract_day(warehouse, rerun, rerun_day)
+    # day 2 rerun again with the right counts: days 2 and 3 are left without any signal
+    extract_day(warehouse, day_rows(dip_day, PAGES), dip_day)
     assert_equals_full_refresh(warehouse, tmp_path, "rerun-old-day")
+    assert not signal_days(warehouse, "203") & {dip_day, dip_day + timedelta(1)}
 
     # 3. history imported from CSV: ten days before the first for 201 and 203, a day inside
     # 205's gap, and one day long before everything (the calendar grows backwards)

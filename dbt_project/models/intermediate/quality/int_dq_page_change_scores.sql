@@ -17,6 +17,7 @@ select
     expected_change,
     mad,
     change_scale,
-    z_score
+    z_score,
+    built_at
 from {{ ref('int_dq_page_days') }}
 where is_fresh and is_prev_fresh

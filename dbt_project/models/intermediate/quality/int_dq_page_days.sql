@@ -22,6 +22,8 @@
     rebuild_start) plus, per page, the three earlier rows they carry forward: its first day,
     its last ok day and its last day with a status other than error/missing. A daily build thus
     reads a month of history, not all of it; a --full-refresh starts at 1900-01-01.
+    built_at (the build's start, the same on every row of a day) tells the models built from
+    this one which days a build rewrote.
 -#}
 {{
     config(
@@ -373,7 +375,8 @@ registered_page_days as (
         registered_pages.title,
         registered_pages.region_code,
         coalesce(registered_pages.is_flagship, false) as is_flagship,
-        registry_seen.registry_seen_at
+        registry_seen.registry_seen_at,
+        {{ build_started_at() }} as built_at
     from page_day_facts
     cross join registry_seen
     inner join registered_pages

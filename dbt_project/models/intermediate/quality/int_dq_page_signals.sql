@@ -13,9 +13,40 @@
                           min_pct_change % of yesterday (int_dq_page_change_scores); not on
                           days when drop_dod or jump already fired for the page
     observed_value, expected_low and expected_high share value_unit; NULL bounds are unbounded.
+
+    Incremental: every rule reads one page-day (its own row, that day's score and region
+    outage), so a build recomputes exactly the days int_dq_page_days rewrote since the build
+    this model last read (built_at newer than the page_days_built_at kept here) and replaces
+    them whole (strategy replace_days: a day whose signals all cleared is emptied by its marker
+    row, rule NULL).
 -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_days',
+        unique_key='signal_date',
+        day_marker_column='rule',
+        on_schema_change='fail',
+    )
+}}
 {%- set broken = dq_setting('status_change', 'statuses') -%}
 {%- set always_critical = dq_setting('status_change', 'always_critical') -%}
+{%- if is_incremental() %}
+with high_water as (
+    select coalesce(max(page_days_built_at), cast('1900-01-01' as timestamp)) as built_at
+    from {{ this }}
+),
+
+page_days as (
+    select * from {{ ref('int_dq_page_days') }}
+    where built_at > (select built_at from high_water)
+),
+
+change_scores as (
+    select * from {{ ref('int_dq_page_change_scores') }}
+    where built_at > (select built_at from high_water)
+),
+{%- else %}
 with page_days as (
     select * from {{ ref('int_dq_page_days') }}
 ),
@@ -23,6 +54,7 @@ with page_days as (
 change_scores as (
     select * from {{ ref('int_dq_page_change_scores') }}
 ),
+{%- endif %}
 
 region_outages as (
     select distinct region_code, network, signal_date
@@ -271,9 +303,19 @@ select
     page_signals.detail,
     page_days.registry_ref,
     page_days.region_code,
-    page_days.is_flagship
+    page_days.is_flagship,
+    page_days.built_at as page_days_built_at
 from page_signals
 inner join page_days
     on page_days.network = page_signals.network
     and page_days.page_ref = page_signals.page_ref
     and page_days.snapshot_date = page_signals.signal_date
+{%- if is_incremental() %}
+
+union all
+
+-- one marker per recomputed day (not stored): the day is replaced even if nothing fires
+select null, null, snapshot_date, null, null, null, null, null, null, null, null, null, null,
+    null, null
+from (select distinct snapshot_date from page_days) as rebuilt_days
+{%- endif %}
