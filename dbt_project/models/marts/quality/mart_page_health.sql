@@ -16,8 +16,11 @@ registered_pages as (
     {{ registry_as_of('registry', 'as_of', 'as_of_date') }}
 ),
 
+-- the latest day only, said outright: a filter on the date skips the rest of history
 page_days as (
-    select * from {{ ref('int_dq_page_days') }}
+    select *
+    from {{ ref('int_dq_page_days') }}
+    where snapshot_date = (select as_of_date from as_of)
 ),
 
 incidents as (
