@@ -4,16 +4,7 @@
     within max_carry_days), under_min_members (members_on <= flagship_min_members), or
     unresolved (the registry reference does not resolve to a page).
 -#}
-with page_days as (
-    select * from {{ ref('int_page_days_filled') }}
-),
-
-snapshots as (
-    select network, page_ref, snapshot_date, status
-    from {{ ref('stg_raw__page_snapshots') }}
-),
-
-registry as (
+with registry as (
     select * from {{ ref('int_registry_pages_resolved') }}
 ),
 
@@ -28,6 +19,23 @@ registered_pages as (
 
 flagship_pages as (
     select * from registered_pages where is_flagship
+),
+
+-- only what the checks need: the as-of day of the daily series and the flagships' own
+-- snapshots (a small share of the pages), not every page's whole history each day
+page_days as (
+    select filled.*
+    from {{ ref('int_page_days_filled') }} as filled
+    where filled.snapshot_date = (select as_of_date from as_of)
+),
+
+snapshots as (
+    select raw_snapshots.network, raw_snapshots.page_ref, raw_snapshots.snapshot_date,
+        raw_snapshots.status
+    from {{ ref('stg_raw__page_snapshots') }} as raw_snapshots
+    inner join flagship_pages
+        on flagship_pages.network = raw_snapshots.network
+        and flagship_pages.page_ref = raw_snapshots.page_ref
 ),
 
 latest_statuses as (
