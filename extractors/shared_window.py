@@ -49,6 +49,8 @@ class SharedStarts:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._clock = clock
+        # the start this process last recorded: what other processes see of it in the ledger
+        self.last_start: float | None = None
 
     @classmethod
     def for_token(
@@ -81,6 +83,7 @@ class SharedStarts:
                 now = max(self._clock(), now + pause)
                 starts = self._recent(starts, now, window)
             starts.append(now)
+            self.last_start = now
             f.seek(0)
             f.truncate()
             f.write(" ".join(repr(s) for s in starts[-slots:]))
