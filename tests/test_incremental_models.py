@@ -111,6 +111,7 @@ def extract_day(warehouse: Path, rows: list[SnapshotRow], d: date) -> None:
 
 # what a build saw, not what it computed: rows a build did not rewrite keep an older value
 BUILD_STATE_COLUMNS = {
+    "intermediate.int_page_days_filled": "built_at",
     "intermediate.int_dq_page_days": "registry_seen_at, built_at",
     "intermediate.int_dq_region_days": "page_days_built_at",
     "intermediate.int_dq_page_signals": "page_days_built_at",
@@ -306,3 +307,60 @@ def test_full_refresh_build_upgrades_a_warehouse_whose_incremental_model_lost_a_
         )
     finally:
         con.close()
+
+
+SCOPED_UNIQUENESS = {
+    # model: its rows of one day (a build rewrites whole days, and whole periods of growth)
+    "intermediate.int_page_days_filled": "snapshot_date = ?",
+    "intermediate.int_dq_page_days": "snapshot_date = ?",
+    "marts.mart_page_growth": "period_type = 'day' and period_start = ?",
+}
+
+
+def uniqueness_tests(warehouse: Path, vars: dict | None = None) -> None:
+    selectors = [
+        f"test_name:unique_combination,{model.split('.')[1]}" for model in SCOPED_UNIQUENESS
+    ]
+    run_dbt(["test", "--select", *selectors], warehouse=warehouse, vars=vars)
+
+
+def duplicate_a_row(warehouse: Path, d: date, *, older_build: bool) -> None:
+    """Insert a second copy of one row of day d in each model; older_build dates the copy a
+    day before its build, as a row an incremental delete had missed would be."""
+    shift = " replace (built_at - interval 1 day as built_at)" if older_build else ""
+    with connect(warehouse) as con:
+        for model, where in SCOPED_UNIQUENESS.items():
+            con.execute(
+                f"insert into {model} select *{shift} from {model} where {where} limit 1", [d]
+            )
+
+
+def test_uniqueness_tests_check_the_rebuilt_days_whole_or_all_history_on_request(tmp_path):
+    """Incremental models' uniqueness tests group only the days (periods) the latest build
+    rewrote, old and new rows of them alike; var test_all_history groups everything."""
+    warehouse = tmp_path / "w.duckdb"
+    write_registry(warehouse, {ref: region for ref, (region, _, _) in PAGES.items()}, set())
+    for n in range(10):
+        d = FIRST_DAY + timedelta(n)
+        extract_day(warehouse, day_rows(d, PAGES), d)
+    build(warehouse)
+    new_day = FIRST_DAY + timedelta(10)
+    extract_day(warehouse, day_rows(new_day, PAGES), new_day)
+    build(warehouse)
+    clean = tmp_path / "clean.duckdb"
+    shutil.copy2(warehouse, clean)
+
+    # a duplicate in a day the latest build did not write: earlier builds' tests own it
+    duplicate_a_row(warehouse, FIRST_DAY + timedelta(2), older_build=False)
+    uniqueness_tests(warehouse)
+    with pytest.raises(DbtError) as audit:
+        uniqueness_tests(warehouse, vars={"test_all_history": True})
+    for model in SCOPED_UNIQUENESS:
+        assert any(model.split(".")[1] in f for f in audit.value.failures), audit.value.failures
+
+    # an older row left beside the new day's rows (a delete that missed it) is caught
+    duplicate_a_row(clean, new_day, older_build=True)
+    with pytest.raises(DbtError) as caught:
+        uniqueness_tests(clean)
+    for model in SCOPED_UNIQUENESS:
+        assert any(model.split(".")[1] in f for f in caught.value.failures), caught.value.failures

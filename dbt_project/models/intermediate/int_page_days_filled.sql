@@ -79,7 +79,8 @@ filled_days as (
         coalesce(members.value_date < members.as_of_date, false) as is_carried,
         coalesce(day_snapshots.status, 'missing') as status,
         members.members_count is not null as is_known,
-        day_snapshots.loaded_at as source_loaded_at
+        day_snapshots.loaded_at as source_loaded_at,
+        {{ build_started_at() }} as built_at
     from members
     left join snapshots as day_snapshots
         on day_snapshots.network = members.network
