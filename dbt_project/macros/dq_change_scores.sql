@@ -21,14 +21,25 @@
       duckdb      window functions over page_changes in date order (DuckDB computes a framed
                   median from a sort, without expanding the pairs): a full history at federal
                   size would otherwise expand to billions of pairs held in hash groups.
+    `implementation` ('pairs' or 'windows') overrides the adapter's choice: the pairs cost
+    training_days rows per scored change, the windows a framed median per day of `changes`
+    however few are scored, so a DuckDB build that scores a few days pairs them.
     Returns one row per scored change: network, page_ref, snapshot_date, history_days,
     same_weekday_days, is_seasonal, expected_change, mad, change_scale, z_score.
 -#}
-{% macro dq_change_scores(page_changes, scored) -%}
+{% macro dq_change_scores(page_changes, scored, implementation=none) -%}
     {%- if dq_setting('zscore', 'training_days') | int % 7 != 0 -%}
         {{ exceptions.raise_compiler_error(
             "dq var: dq.zscore.training_days must be a whole number of weeks, got "
             ~ dq_setting('zscore', 'training_days')) }}
+    {%- endif -%}
+    {%- if implementation == 'pairs' -%}
+        {{ return(default__dq_change_scores(page_changes, scored)) }}
+    {%- elif implementation == 'windows' -%}
+        {{ return(duckdb__dq_change_scores(page_changes, scored)) }}
+    {%- elif implementation is not none -%}
+        {{ exceptions.raise_compiler_error(
+            "dq_change_scores: implementation must be pairs or windows, got " ~ implementation) }}
     {%- endif -%}
     {{ return(adapter.dispatch('dq_change_scores')(page_changes, scored)) }}
 {%- endmacro %}

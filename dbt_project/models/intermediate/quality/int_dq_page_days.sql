@@ -33,6 +33,7 @@
         on_schema_change='fail',
     )
 }}
+{%- set pairing_max_days = 7 -%}
 {%- set training_reach = dq_setting('zscore', 'training_days') | int
     + dq_setting('zscore', 'detection_days') | int -%}
 with filled as (
@@ -302,9 +303,54 @@ scored_changes as (
         and page_changes.snapshot_date >= bounds.rebuild_start
 ),
 
+{% if is_incremental() and target.type == 'duckdb' -%}
+{#- A daily build scores one or a few days: pairing each scored change with its training days
+    costs 28 rows a change, while DuckDB's windows compute a framed median for every day of
+    the month they read (20,000 pages: 600,000 framed medians for 20,000 scores). A build
+    that rewrites many days (a history import, a registry change) keeps the windows: its pairs
+    would grow with every day rewritten (billions at federal size). Chosen in SQL at run time,
+    when rebuild_start is known: the implementation not chosen gets no rows. -#}
+scoring_plan as (
+    select
+        coalesce(
+            {{ dbt.datediff('bounds.rebuild_start', 'last_day.date_day', 'day') }}
+                < {{ pairing_max_days }},
+            false
+        ) as by_pairs
+    from bounds
+    cross join (select max(date_day) as date_day from calendar_days) as last_day
+),
+
+{% for implementation, chosen in [('pairs', 'by_pairs'), ('windows', 'not by_pairs')] -%}
+changes_by_{{ implementation }} as (
+    select page_changes.*
+    from page_changes
+    cross join scoring_plan
+    where {{ chosen }}
+),
+
+scored_by_{{ implementation }} as (
+    select scored_changes.*
+    from scored_changes
+    cross join scoring_plan
+    where {{ chosen }}
+),
+
+{% endfor -%}
+change_scores as (
+    select * from (
+        {{ dq_change_scores('changes_by_pairs', 'scored_by_pairs', 'pairs') }}
+    ) as paired_scores
+    union all
+    select * from (
+        {{ dq_change_scores('changes_by_windows', 'scored_by_windows', 'windows') }}
+    ) as windowed_scores
+),
+{%- else %}
 change_scores as (
     {{ dq_change_scores('page_changes', 'scored_changes') }}
 ),
+{%- endif %}
 
 page_day_facts as (
     select
