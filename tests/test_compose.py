@@ -12,6 +12,7 @@ import importlib.util
 import json
 import os
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -240,6 +241,43 @@ def test_airflow_commands_are_real_airflow_3_cli_commands(services):
     # a wrong command must not slip through this check
     with pytest.raises(SystemExit):
         parser.parse_args(["webserver"])  # Airflow 2's UI command, gone in 3
+
+
+def documented_airflow_commands(text: str) -> list[list[str]]:
+    """argv (after `airflow`) of every airflow command in a markdown text: fenced sh blocks
+    (continuation lines joined, an optional `[--flag]` taken as given) and inline code, where
+    a span of options alone (`-t '^x$' -d`) extends the `airflow tasks clear` before it."""
+    commands: list[list[str]] = []
+    for block in re.findall(r"```sh\n(.*?)```", text, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = re.sub(r"\[(--[a-z-]+)\]", r"\1", line.split("  #")[0]).strip()
+            if line.startswith("airflow "):
+                commands.append(shlex.split(line)[1:])
+    clear: list[str] | None = None
+    for span in re.findall(r"`([^`]+)`", re.sub(r"```.*?```", "", text, flags=re.S)):
+        for part in " ".join(span.split()).split("&&"):
+            argv = shlex.split(part.strip())
+            if argv[:1] == ["airflow"] and len(argv) > 3:  # `airflow dags test` is a name
+                commands.append(argv[1:])
+                if argv[1:3] == ["tasks", "clear"]:
+                    clear = argv[1:]
+            elif argv[:1] == ["-t"] and clear is not None:
+                commands.append(clear + argv)
+    return commands
+
+
+def test_operations_guide_airflow_commands_are_real_airflow_3_commands():
+    from airflow.cli.cli_parser import get_parser
+
+    parser = get_parser()
+    commands = documented_airflow_commands((ROOT / "docs" / "operations.md").read_text())
+    kinds = {" ".join(argv[:2]) for argv in commands}
+    assert {"backfill create", "tasks clear", "connections add", "pools delete"} <= kinds, kinds
+    assert sum(argv[:2] == ["tasks", "clear"] for argv in commands) >= 4  # the -t variants
+    for argv in commands:
+        parser.parse_args(argv)  # exits (fails the test) on a command or flag Airflow 3.3 lacks
+    with pytest.raises(SystemExit):
+        parser.parse_args(["backfill", "create", "--dag-id", "d", "--start-date", "2026-05-01"])
 
 
 def test_init_runs_migrate_then_the_auth_password_then_the_pools(services):
