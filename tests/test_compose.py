@@ -420,6 +420,27 @@ def test_blank_optional_values_mean_off_to_the_code(monkeypatch, services):
     assert ZoneInfo(os.environ["GOSPULSE_TIMEZONE"])
 
 
+def test_superset_reads_the_marts_as_the_read_only_role_the_init_script_creates(services):
+    superset = services["superset"]
+    assert superset.get("profiles") == ["bi"]  # optional: only with --profile bi
+    script = "\n".join(command_lines(superset))
+    uri = re.search(
+        r'--uri "postgresql\+psycopg2://([^:]+):\$\$\{(\w+)\}@([^:/]+):(\d+)/(\w+)"', script
+    )
+    assert uri, script
+    user, password_var, host, port, database = uri.groups()
+    init = (ROOT / "deploy" / "postgres" / "init-databases.sh").read_text(encoding="utf-8")
+    assert user == "bi" and f"create role {user} login" in init
+    assert f"${{{password_var}" in init  # the password the init script gives the role
+    assert host == "postgres" and port == "5432"
+    workers_db = services["airflow-worker"]["environment"]["GOSPULSE_PG_DBNAME"]
+    assert database == workers_db and f"grant connect on database {database} to bi" in init
+    # every secret the command insists on comes from .env, blank in the example
+    example = env_example()
+    for var in re.findall(r"\$\$\{(\w+):\?", script):
+        assert var in superset["environment"] and var in example and example[var] == "", var
+
+
 def test_worker_is_scalable(services):
     worker = services["airflow-worker"]
     assert "container_name" not in worker, "--scale needs compose to name the containers"
