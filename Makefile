@@ -21,9 +21,16 @@ env: $(UV)
 demo: env
 	$(BIN)/gospulse demo
 
+# the suite is mostly waiting on dbt and Airflow child processes, so it runs on TEST_WORKERS
+# pytest-xdist workers (one test file per worker at a time: module fixtures build once); the
+# tests marked `timing` measure real request rates, which a loaded machine skews: they run
+# alone afterwards
+TEST_WORKERS ?= 2
+
 test: env
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not timing"
+	$(BIN)/pytest -q -m timing
 
 # quick versions (10x smaller where a benchmark has a federal size); results in BENCHMARKS.md
 bench: env

@@ -14,6 +14,9 @@ from emulators.networld import NetworkWorld
 from emulators.ok.server import MAX_UIDS, Faults, OkEmulator
 from emulators.vk.world import World
 
+# real request rates against a real clock: run alone, after the parallel tests (Makefile)
+pytestmark = pytest.mark.timing
+
 APP_KEY = "CBATESTAPPKEY"
 APP_SECRET = "test-app-secret"
 TOKEN = "test-session-token"

@@ -17,6 +17,9 @@ from extractors.ok.client import OkAuthError, OkClient, ok_client_from_env, sess
 from extractors.ok.extract import IDS_PER_CALL, OkExtractor
 from extractors.ok.records import group_status
 
+# real request rates against a real clock: run alone, after the parallel tests (Makefile)
+pytestmark = pytest.mark.timing
+
 START = date(2026, 3, 1)
 APP_KEY = "CBATESTAPPKEY"
 APP_SECRET = "test-app-secret-value"

@@ -13,6 +13,9 @@ from extractors.shared_window import SharedStarts, ledger_dir
 from extractors.vk.client import VkClient
 from extractors.vk.session import SlidingWindowLimiter
 
+# real request rates against a real clock: run alone, after the parallel tests (Makefile)
+pytestmark = pytest.mark.timing
+
 
 class FakeClock:
     def __init__(self, now: float = 1_000.0):

@@ -15,6 +15,9 @@ from emulators.vk.server import Faults, VkEmulator
 from emulators.vk.world import World
 from extractors.vk.session import SlidingWindowLimiter, VkEndpointSession
 
+# real request rates against a real clock: run alone, after the parallel tests (Makefile)
+pytestmark = pytest.mark.timing
+
 TOKEN = "good-token"
 
 

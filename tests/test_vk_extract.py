@@ -15,6 +15,9 @@ from gospulse.pipeline import extract_vk
 from gospulse.registry import HEADER, validate_registry
 from gospulse.warehouse import connect
 
+# real request rates against a real clock: run alone, after the parallel tests (Makefile)
+pytestmark = pytest.mark.timing
+
 START = date(2026, 3, 1)
 TOKEN = "test-token"
 

@@ -13,6 +13,9 @@ from extractors.vk.extract import VkExtractor, fetch_batch, resolve_screen_names
 from extractors.vk.pool import VkClientPool, split_tokens
 from gospulse.pipeline import vk_client_from_env
 
+# real request rates against a real clock: run alone, after the parallel tests (Makefile)
+pytestmark = pytest.mark.timing
+
 TOKENS = ["token-a", "token-b", "token-c", "token-d"]
 
 
