@@ -51,6 +51,25 @@ def tail(path: Path, lines: int = 40) -> str:
     return "\n".join(text[-lines:])
 
 
+def _end_group(proc: subprocess.Popen, grace: float) -> None:
+    """SIGTERM a component's process group, SIGKILL it if it outlives `grace` seconds."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    # children (task runners, uvicorn workers) may outlive their leader: kill the group
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=10)
+
+
 @dataclass
 class AirflowStack:
     """One Airflow deployment: config in env vars, components as processes, logs under `home`.
@@ -193,19 +212,52 @@ class AirflowStack:
         started = time.monotonic()
         env = self.env()
         for name, args in self._commands().items():
-            log = self.log_path(name).open("ab")
-            # a new session: stop() can signal the component together with its children
-            self._procs[name] = subprocess.Popen(
-                [str(AIRFLOW), *args],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-            log.close()
+            self._spawn(name, args, env)
         self.wait_healthy(timeout)
         self.timings["startup_s"] = round(time.monotonic() - started, 1)
+
+    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        log = self.log_path(name).open("ab")
+        # a new session: stop() can signal the component together with its children
+        self._procs[name] = subprocess.Popen(
+            [str(AIRFLOW), *args],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+
+    def restart(self, name: str, overrides: dict[str, str], grace: float = 20) -> None:
+        """Stop one component and start it again with `overrides` added to its environment,
+        the others running on (a deployment changing one service's settings)."""
+        proc = self._procs.pop(name)
+        _end_group(proc, grace)
+        self._spawn(name, self._commands()[name], {**self.env(), **overrides})
+
+    def runs(self, dag_id: str) -> list[dict]:
+        """Every run of the DAG the api-server knows, oldest first."""
+        path = f"/api/v2/dags/{dag_id}/dagRuns?limit=100&order_by=id"
+        return self.api("GET", path)["dag_runs"]
+
+    def wait_new_run(self, dag_id: str, run_type: str, timeout: float) -> str:
+        """Until the scheduler has created a run of `run_type` (e.g. asset_triggered); its id."""
+        started = time.monotonic()
+        deadline = started + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            for run in self.runs(dag_id):
+                if run["run_type"] == run_type:
+                    waited = round(time.monotonic() - started, 1)
+                    self.timings[f"{dag_id}_{run_type}_wait_s"] = waited
+                    return run["dag_run_id"]
+            time.sleep(3)
+        raise StackError(
+            f"no {run_type} run of {dag_id} within {timeout:.0f} s (runs: "
+            f"{[(r['dag_run_id'], r['run_type'], r['state']) for r in self.runs(dag_id)]}):\n"
+            f"{self.component_logs()}"
+        )
 
     def _check_alive(self) -> None:
         for name, proc in self._procs.items():
@@ -305,7 +357,7 @@ class AirflowStack:
             if state in FINISHED:
                 break
             time.sleep(3)
-        self.timings["run_s"] = round(time.monotonic() - started, 1)
+        self.timings[f"{dag_id}_run_s"] = round(time.monotonic() - started, 1)
         tis = self.task_instances(dag_id, run_id)
         if state != "success":
             raise StackError(self.describe_failure(dag_id, run_id, state, tis))
@@ -342,7 +394,8 @@ class AirflowStack:
     def describe_failure(self, dag_id: str, run_id: str, state: str | None, tis: list[dict]) -> str:
         """Which tasks did not succeed, with the tails of their logs and of every component."""
         bad = [ti for ti in tis if ti["state"] not in ("success", "skipped")]
-        lines = [f"{dag_id} run {run_id} ended {state!r} after {self.timings.get('run_s')} s"]
+        took = self.timings.get(f"{dag_id}_run_s")
+        lines = [f"{dag_id} run {run_id} ended {state!r} after {took} s"]
         lines.append(
             "not successful: "
             + ", ".join(f"{ti['task_id']}[{ti.get('map_index', -1)}]={ti['state']}" for ti in bad)
@@ -363,6 +416,7 @@ class AirflowStack:
 
     def stop(self, grace: float = 20) -> None:
         """SIGTERM every component's process group, then SIGKILL whatever is left."""
+        # all at once: the components stop together within one grace period
         for proc in self._procs.values():
             if proc.poll() is None:
                 try:
@@ -371,15 +425,5 @@ class AirflowStack:
                     pass
         deadline = time.monotonic() + grace
         for proc in self._procs.values():
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-        for proc in self._procs.values():
-            # children (task runners, uvicorn workers) may outlive their leader: kill the group
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait(timeout=10)
+            _end_group(proc, max(0.1, deadline - time.monotonic()))
         self._procs.clear()

@@ -1,4 +1,5 @@
-"""`gospulse_daily` under a real Airflow deployment: Postgres metadata, Redis broker, Celery.
+"""`gospulse_daily` under a real Airflow deployment: Postgres metadata, Redis broker, Celery,
+and `gospulse_federal` started by the scheduler when the daily run's export bundle lands.
 
 The api-server, scheduler, dag-processor and a Celery worker run as separate processes, the
 way docker-compose runs them; the DAG fetches VK, Telegram and OK from loopback emulators,
@@ -88,6 +89,8 @@ def test_daily_dag_runs_on_celery_workers_against_the_emulators(tmp_path, pg, re
     registry = tmp_path / "42_all.csv"
     write_registry(world, registry, ("vk", "tg", "ok"))
     warehouse = tmp_path / "warehouse" / "gospulse.duckdb"
+    federal_warehouse = tmp_path / "federal" / "federal.duckdb"
+    federal_warehouse.parent.mkdir()
     queue = f"gospulse_{uuid.uuid4().hex[:8]}"
     started = time.monotonic()
     with (
@@ -113,6 +116,9 @@ def test_daily_dag_runs_on_celery_workers_against_the_emulators(tmp_path, pg, re
                 "GOSPULSE_OK_API_URL": ok.base_url,
                 "GOSPULSE_OK_RPS": "20",
                 "GOSPULSE_AUDIENCE_SECRET": "celery-stack-audience-secret",
+                # the federal roll-up of this one region, fed by the bundles the daily run writes
+                "GOSPULSE_FEDERAL_SOURCES": str(bundle_root(warehouse)),
+                "GOSPULSE_FEDERAL_WAREHOUSE": str(federal_warehouse),
                 # secrets only as Airflow connections: the tasks must read them from there
                 "AIRFLOW_CONN_VK_API": _conn(password=VK_TOKEN),
                 "AIRFLOW_CONN_OK_API": _conn(
@@ -128,8 +134,18 @@ def test_daily_dag_runs_on_celery_workers_against_the_emulators(tmp_path, pg, re
         try:
             stack.start()
             stack.wait_dag("gospulse_daily")
+            stack.wait_dag("gospulse_federal")
+            # unpaused before the bundle lands, so its asset event queues a federal run
+            stack.api("PATCH", "/api/v2/dags/gospulse_federal", {"is_paused": False})
             run_id = stack.trigger("gospulse_daily", LOGICAL.isoformat(), f"celery_{queue}")
             tis = stack.wait_run("gospulse_daily", run_id, timeout=1800)
+            # the scheduler ran with scheduling off (only the triggered run); switched on now,
+            # the daily DAG paused so no run of "today" starts, it must create the federal run
+            # the bundle's asset event queued
+            stack.api("PATCH", "/api/v2/dags/gospulse_daily", {"is_paused": True})
+            stack.restart("scheduler", {"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "True"})
+            federal_run = stack.wait_new_run("gospulse_federal", "asset_triggered", timeout=300)
+            federal_tis = stack.wait_run("gospulse_federal", federal_run, timeout=600)
             # Celery's keys live under our prefix only: other deployments on this Redis never
             # see our queue, and the fixture can remove everything we wrote
             keys = [k.decode() for k in redis_broker.client.scan_iter(match=f"*{queue}*")]
@@ -203,6 +219,17 @@ def test_daily_dag_runs_on_celery_workers_against_the_emulators(tmp_path, pg, re
         published.close()
     manifest = json.loads((latest_bundle(bundle_root(warehouse), 42) / "manifest.json").read_text())
     assert manifest["snapshot_date"] == DAY.isoformat() and manifest["region"]["code"] == 42
+    # the federal DAG ran because the bundle landed, on the worker, and loaded that bundle
+    assert {ti["queue"] for ti in federal_tis} == {queue}
+    assert all(ti["state"] == "success" for ti in federal_tis), federal_tis
+    federal = duckdb.connect(str(federal_warehouse), read_only=True)
+    try:
+        loaded = federal.execute(
+            "select region_code, bundle_id, snapshot_date from bundles.loaded"
+        ).fetchall()
+    finally:
+        federal.close()
+    assert loaded == [(42, manifest["bundle_id"], DAY)]
     # tasks of the three networks run at once on the worker and may collide on the DuckDB
     # file; a retry recovers, so this is reported (the pools that serialise them are the fix)
     retried = {
