@@ -116,7 +116,8 @@ BUILD_STATE_COLUMNS = {
     "intermediate.int_dq_region_days": "page_days_built_at",
     "intermediate.int_dq_page_signals": "page_days_built_at",
     "marts.mart_page_growth": "built_at",
-    "marts.mart_growth_ranking": "growth_built_at, registry_seen_at",
+    "marts.mart_growth_ranking": "growth_built_at, registry_seen_at, built_at",
+    "marts.mart_page_daily": "built_at",
 }
 
 
@@ -314,6 +315,8 @@ SCOPED_UNIQUENESS = {
     "intermediate.int_page_days_filled": "snapshot_date = ?",
     "intermediate.int_dq_page_days": "snapshot_date = ?",
     "marts.mart_page_growth": "period_type = 'day' and period_start = ?",
+    "marts.mart_page_daily": "snapshot_date = ?",
+    "marts.mart_growth_ranking": "period_type = 'week' and period_start = date_trunc('week', ?)",
 }
 
 

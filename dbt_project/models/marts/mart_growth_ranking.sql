@@ -213,6 +213,7 @@ select
     cast(pct_exclusion_reason as varchar) as pct_exclusion_reason,
     rank_pct,
     growth_built_at,
-    registry_seen.registry_seen_at
+    registry_seen.registry_seen_at,
+    {{ build_started_at() }} as built_at
 from ranked_pages
 cross join registry_seen

@@ -47,5 +47,6 @@ select
     is_carried,
     status,
     is_known,
-    source_loaded_at
+    source_loaded_at,
+    {{ build_started_at() }} as built_at
 from page_days_to_build
