@@ -185,14 +185,36 @@ def run_models(run: Measured) -> list[str]:
     return [x.unique_id.split(".")[-1] for x in run.result.nodes if x.resource_type == "model"]
 
 
-def bench_duckdb(root: Path, pages: int, days: int) -> None:
+def copy_raw(source: Path, warehouse: Path) -> dict:
+    """A raw warehouse written earlier by synthetic_federal.py, copied (not built on in place,
+    so it serves again); its counts as write_federal_raw reports them."""
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    shutil.copyfile(source, warehouse)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows, subscriptions = con.execute(
+            "select count(*), sum(members_count) filter (where snapshot_date = ?) "
+            "from raw.page_snapshots",
+            [END],
+        ).fetchone()
+    return {
+        "rows": rows,
+        "subscriptions_last_day": subscriptions,
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+def bench_duckdb(root: Path, pages: int, days: int, from_raw: Path | None = None) -> None:
     """Full build, then one incremental day, on DuckDB at the chosen size."""
     warehouse = root / "duckdb" / "gospulse.duckdb"
-    raw = write_federal_raw(warehouse, pages=pages, days=days, seed=SEED)
+    if from_raw is not None:
+        raw = copy_raw(from_raw, warehouse)
+    else:
+        raw = write_federal_raw(warehouse, pages=pages, days=days, seed=SEED)
     print(
         f"synthetic warehouse: {pages:,} pages x {days} days = {raw['rows']:,} snapshot rows, "
         f"{raw['subscriptions_last_day']:,} subscriptions on the last day "
-        f"(generated in {raw['seconds']:.0f} s, not timed)"
+        f"({'copied' if from_raw else 'generated'} in {raw['seconds']:.0f} s, not timed)"
     )
     full = dbt_build(warehouse)
     print(line("full dbt build", full.seconds, FULL_TARGET_S) + f" ({full.result.summary()})")
@@ -265,6 +287,12 @@ def main() -> None:
     parser.add_argument(
         "--reuse", type=Path, help="a warehouse built by an earlier --keep run: only add a day"
     )
+    parser.add_argument(
+        "--from-raw",
+        type=Path,
+        help="a raw warehouse from synthetic_federal.py (same --pages/--days): copied, not "
+        "generated",
+    )
     parser.add_argument("--reuse-pg", help="with --reuse: the Postgres database it was built in")
     parser.add_argument(
         "--select",
@@ -291,7 +319,7 @@ def main() -> None:
     database = f"gospulse_bench_{os.getpid()}"
     try:
         if not args.only_postgres:
-            bench_duckdb(root, pages, args.days)
+            bench_duckdb(root, pages, args.days, args.from_raw)
         if not args.skip_postgres:
             bench_postgres(root, pg_pages, args.days, database)
     finally:

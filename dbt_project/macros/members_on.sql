@@ -50,3 +50,78 @@
         and ok_snapshot.page_ref = latest_ok.page_ref
         and ok_snapshot.snapshot_date = latest_ok.value_date
 {%- endmacro %}
+
+
+{#-
+    members_on over consecutive days: the same value as members_on for every row of
+    `page_days`, plus that day's own raw row (day_status, day_loaded_at; NULL when none), from
+    ONE equality join of page_days to raw and a window over each page's days in date order.
+
+    page_days: network, page_ref, as_of_date, one row per page and day, where every asked day
+               comes with the page's max_carry_days days before it (those it can carry from;
+               days before the page's first snapshot hold nothing and may be left out). All
+               of a page's days qualify, and so do a few asked days each with the days before.
+    snapshots: as for members_on.
+    Why: members_on expands each ask into max_carry_days + 1 candidates (4 x 146 M rows at
+    federal size, grouped back) and joins raw twice; here each row is joined once and the
+    carry is lag() over at most max_carry_days earlier rows. The lagged row counts only when
+    its date is inside the carry window, so a gap in page_days never carries too far.
+    Portable: lag() and a named window run alike on DuckDB and Postgres.
+-#}
+{% macro members_on_consecutive_days(page_days, snapshots, max_carry_days=none) -%}
+    {%- set carry = var('max_carry_days') if max_carry_days is none else max_carry_days -%}
+    select
+        network,
+        page_ref,
+        as_of_date,
+        case
+            when ok_date_0 is not null then ok_members_0
+            {% for k in range(1, carry + 1) -%}
+            when ok_date_{{ k }} >= carry_start then ok_members_{{ k }}
+            {% endfor -%}
+        end as members_count,
+        case
+            when ok_date_0 is not null then ok_date_0
+            {% for k in range(1, carry + 1) -%}
+            when ok_date_{{ k }} >= carry_start then ok_date_{{ k }}
+            {% endfor -%}
+        end as value_date,
+        day_status,
+        day_loaded_at
+    from (
+        select
+            network,
+            page_ref,
+            as_of_date,
+            {{ add_days('as_of_date', -carry) }} as carry_start,
+            day_status,
+            day_loaded_at,
+            ok_date as ok_date_0,
+            ok_members as ok_members_0
+            {%- for k in range(1, carry + 1) %},
+            lag(ok_date, {{ k }}) over page_order as ok_date_{{ k }},
+            lag(ok_members, {{ k }}) over page_order as ok_members_{{ k }}
+            {%- endfor %}
+        from (
+            select
+                page_day.network,
+                page_day.page_ref,
+                page_day.as_of_date,
+                day_snapshot.status as day_status,
+                day_snapshot.loaded_at as day_loaded_at,
+                case
+                    when day_snapshot.status = 'ok' and day_snapshot.members_count is not null
+                        then day_snapshot.snapshot_date
+                end as ok_date,
+                case
+                    when day_snapshot.status = 'ok' then day_snapshot.members_count
+                end as ok_members
+            from {{ page_days }} as page_day
+            left join {{ snapshots }} as day_snapshot
+                on day_snapshot.network = page_day.network
+                and day_snapshot.page_ref = page_day.page_ref
+                and day_snapshot.snapshot_date = page_day.as_of_date
+        ) as day_rows
+        window page_order as (partition by network, page_ref order by as_of_date)
+    ) as lagged
+{%- endmacro %}

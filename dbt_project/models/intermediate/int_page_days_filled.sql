@@ -1,11 +1,14 @@
 {#-
     One row per registered page and day from its first snapshot to the latest snapshot date,
-    with members_on(page, day) (see the members_on macro) and that day's own status.
+    with members_on(page, day) and that day's own status, from one join of the page days to raw
+    and lag() over each page's days (macro members_on_consecutive_days; members_on's
+    candidate expansion, 4 rows per page day, ran out of 6 GB at 146 M page days).
 
     Incremental (delete+insert of whole days): a build recomputes only the days whose rows can
     differ from what the last build wrote (macro page_days_to_rebuild: the days each newly
     loaded raw row reaches through the carry window, the span of any page whose first day or
-    registration changed, and the new calendar days). source_loaded_at, the load time of the
+    registration changed, and the new calendar days), reading also the max_carry_days days
+    before each to carry from. source_loaded_at, the load time of the
     day's own raw row, is both lineage and the high-water mark of what the last build saw.
 -#}
 {{
@@ -49,9 +52,24 @@ days_to_build as (
         'snapshots', 'registered_pages', 'page_first_snapshots', 'calendar_days', this
     ) }}
 ),
+
+-- the days rebuilt and the max_carry_days before each, which they can carry from
+days_read as (
+    select distinct {{ add_days('days_to_build.date_day', '-carry_days.days_back') }} as date_day
+    from days_to_build
+    cross join (
+        {% for days_back in range(var('max_carry_days') + 1) -%}
+        select {{ days_back }} as days_back{{ ' union all ' if not loop.last }}
+        {% endfor -%}
+    ) as carry_days
+),
 {% else %}
 days_to_build as (
     select date_day from calendar_days
+),
+
+days_read as (
+    select date_day from days_to_build
 ),
 {% endif %}
 
@@ -59,14 +77,14 @@ page_days as (
     select
         page_first_snapshots.network,
         page_first_snapshots.page_ref,
-        days_to_build.date_day as as_of_date
+        days_read.date_day as as_of_date
     from page_first_snapshots
-    inner join days_to_build
-        on days_to_build.date_day >= page_first_snapshots.first_snapshot_date
+    inner join days_read
+        on days_read.date_day >= page_first_snapshots.first_snapshot_date
 ),
 
 members as (
-    {{ members_on('page_days', 'snapshots') }}
+    {{ members_on_consecutive_days('page_days', 'snapshots') }}
 ),
 
 filled_days as (
@@ -77,15 +95,15 @@ filled_days as (
         members.members_count,
         members.value_date,
         coalesce(members.value_date < members.as_of_date, false) as is_carried,
-        coalesce(day_snapshots.status, 'missing') as status,
+        coalesce(members.day_status, 'missing') as status,
         members.members_count is not null as is_known,
-        day_snapshots.loaded_at as source_loaded_at,
+        members.day_loaded_at as source_loaded_at,
         {{ build_started_at() }} as built_at
     from members
-    left join snapshots as day_snapshots
-        on day_snapshots.network = members.network
-        and day_snapshots.page_ref = members.page_ref
-        and day_snapshots.snapshot_date = members.as_of_date
+    {% if is_incremental() -%}
+    -- the days read only to carry from are not rewritten
+    where members.as_of_date in (select days_to_build.date_day from days_to_build)
+    {%- endif %}
 )
 
 select * from filled_days
