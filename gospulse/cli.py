@@ -184,19 +184,25 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from gospulse.pipeline import load_registry_into_warehouse, read_registry
-    from gospulse.transform import build
+    from gospulse.transform import build, build_in_chunks
     from gospulse.warehouse import warehouse_path
 
+    if args.chunk_days is not None and not args.full_refresh:
+        print("error: --chunk-days goes with --full-refresh (a first build)", file=sys.stderr)
+        return 2
     registry = read_registry(args.registry)
     loaded = load_registry_into_warehouse(registry, warehouse_path())
     print(
         f"registry: {loaded} pages loaded, {len(registry.errors)} bad rows skipped", file=sys.stderr
     )
-    result = build(
-        warehouse_path(),
-        full_refresh=args.full_refresh,
-        vars={"test_all_history": True} if args.test_all_history else None,
-    )
+    vars = {"test_all_history": True} if args.test_all_history else None
+    if args.chunk_days is not None:
+        chunks = build_in_chunks(warehouse_path(), chunk_days=args.chunk_days, vars=vars)
+        for through, chunk in chunks[:-1]:
+            print(f"through {through}: {chunk.summary()}", file=sys.stderr)
+        result = chunks[-1][1]
+    else:
+        result = build(warehouse_path(), full_refresh=args.full_refresh, vars=vars)
     print(result.describe())
     published = publish_built(warehouse_path(), result.summary())
     print(f"published read-only copy: {published}", file=sys.stderr)
@@ -338,6 +344,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="rebuild the incremental models from raw (once after an upgrade that changes "
         "their columns; the registry's history is kept)",
+    )
+    p.add_argument(
+        "--chunk-days",
+        type=int,
+        metavar="N",
+        help="with --full-refresh: build the history N snapshot days at a time (a federal "
+        "warehouse's first build: each step holds N days, not years)",
     )
     p.add_argument(
         "--test-all-history",

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -216,6 +217,46 @@ def build(
     return run_dbt(
         ["build", "--full-refresh"] if full_refresh else ["build"], warehouse=warehouse, vars=vars
     )
+
+
+# a chunk builds what keeps state between builds (the incremental models and what they read)
+CHUNK_SELECTOR = "+config.materialized:incremental"
+
+
+def build_in_chunks(
+    warehouse: Path, *, chunk_days: int, vars: dict[str, Any] | None = None
+) -> list[tuple[date, DbtRunResult]]:
+    """A --full-refresh build of a long history, chunk_days of snapshot dates at a time.
+
+    One full build holds all history in each model's statement (at 200,000 pages x 730 days,
+    146 M page-days: more spill than a disk may have). Here the first chunk is a --full-refresh
+    of the incremental models and their parents with raw cut at its last day (dbt var
+    build_through, applied in stg_raw__page_snapshots), each next chunk an incremental build of
+    the next chunk_days, the last one a plain `dbt build` of everything: the same rows as one
+    full build (tests/test_incremental_models.py), each statement bounded by a chunk. Returns
+    (last day built, result) per chunk; a failing chunk raises DbtError and leaves the
+    earlier chunks' days built (a plain `gospulse build` goes on from there).
+    """
+    if chunk_days < 1:
+        raise ValueError(f"chunk_days must be at least 1, got {chunk_days}")
+    from gospulse.warehouse import connect
+
+    with connect(warehouse, read_only=True) as con:
+        first, last = con.execute(
+            "select min(snapshot_date), max(snapshot_date) from raw.page_snapshots"
+        ).fetchone()
+    chunks: list[tuple[date, DbtRunResult]] = []
+    through = first + timedelta(days=chunk_days - 1) if first is not None else None
+    while through is not None and through < last:
+        args = ["build", "--select", CHUNK_SELECTOR]
+        if not chunks:
+            args.append("--full-refresh")
+        chunk_vars = {**(vars or {}), "build_through": through.isoformat()}
+        chunks.append((through, run_dbt(args, warehouse=warehouse, vars=chunk_vars)))
+        through += timedelta(days=chunk_days)
+    final = build(warehouse, vars=vars, full_refresh=not chunks)
+    chunks.append((last, final))
+    return chunks
 
 
 def _read_run_results(path: Path) -> list[NodeResult]:

@@ -90,6 +90,11 @@ def test_extract_then_build_from_the_command_line(tmp_path, monkeypatch, capsys)
         con.close()
 
 
+def test_chunk_days_needs_full_refresh(capsys):
+    assert main(["build", "--chunk-days", "90"]) == 2
+    assert "--chunk-days goes with --full-refresh" in capsys.readouterr().err
+
+
 def test_extract_rejects_unknown_networks(capsys):
     assert main(["extract", "--date", "2026-05-01", "--networks", "vk,fb"]) == 2
     assert "unknown network(s) fb" in capsys.readouterr().err

@@ -18,7 +18,7 @@ import duckdb
 import pytest
 
 from gospulse.history_import import import_history
-from gospulse.transform import DbtError, build, run_dbt
+from gospulse.transform import DbtError, DbtRunResult, build, build_in_chunks, run_dbt
 from gospulse.warehouse import SnapshotRow, connect, replace_snapshots
 
 FIRST_DAY = date(2026, 3, 1)
@@ -146,10 +146,19 @@ def signal_days(warehouse: Path, page_ref: str) -> set[date]:
 def assert_equals_full_refresh(warehouse: Path, tmp_path: Path, step: str) -> None:
     """Build incrementally, then compare with a --full-refresh build of a copy of the file."""
     result = build(warehouse)
+    assert_was_incremental(result, step)
+    assert_same_rows_as_full_refresh(warehouse, tmp_path, step)
+
+
+def assert_was_incremental(result: DbtRunResult, step: str) -> None:
     for name in (m.split(".")[1] for m in INCREMENTAL_MODELS):
         node = next(n for n in result.nodes if n.unique_id.endswith(f".{name}"))
         # the incremental branch really ran (not a silent full rebuild)
         assert "high_water" in (node.compiled_code or ""), f"{step}: {name} was not incremental"
+
+
+def assert_same_rows_as_full_refresh(warehouse: Path, tmp_path: Path, step: str) -> None:
+    """Every incremental model holds what a --full-refresh build of a copy of the file does."""
     copy = tmp_path / f"full-{step}" / "w.duckdb"
     copy.parent.mkdir()
     shutil.copy2(warehouse, copy)
@@ -275,6 +284,51 @@ def test_incremental_models_equal_a_full_refresh_after_each_change(tmp_path):
         )
     extract_day(warehouse, day_rows(last_day, resolved), last_day)
     assert_equals_full_refresh(warehouse, tmp_path, "screen-name-resolved")
+
+
+@pytest.mark.slow
+def test_a_first_build_in_date_chunks_equals_one_full_build(tmp_path):
+    """gospulse build --full-refresh --chunk-days: raw cut at each chunk's last day, then the
+    next chunk built incrementally. A page that starts in a later chunk, a gap and a deleted
+    page's state that spans chunks, a carry across a chunk's edge (205's gap is days 12-15)."""
+    warehouse = tmp_path / "w.duckdb"
+    late_ref, late_region, late_base, late_slope = LATE_PAGE
+    regions = {ref: region for ref, (region, _, _) in PAGES.items()} | {late_ref: late_region}
+    write_registry(warehouse, regions, flagships={"201"})
+    for n in range(DAYS):
+        d = FIRST_DAY + timedelta(n)
+        rows = day_rows(d, PAGES)
+        if n >= 20:
+            count = members(late_ref, d, late_base, late_slope)
+            rows.append(SnapshotRow("vk", late_ref, d, count, "ok", source="api"))
+        extract_day(warehouse, rows, d)
+
+    chunks = build_in_chunks(warehouse, chunk_days=13)
+
+    last = FIRST_DAY + timedelta(DAYS - 1)
+    assert [through for through, _ in chunks] == [
+        FIRST_DAY + timedelta(12),
+        FIRST_DAY + timedelta(25),
+        FIRST_DAY + timedelta(38),
+        last,
+    ]
+    for through, chunk in chunks[1:]:
+        assert_was_incremental(chunk, f"chunk through {through}")
+    first_chunk_sql = next(
+        n.compiled_code for n in chunks[0][1].nodes if n.unique_id.endswith(".int_page_days_filled")
+    )
+    assert "high_water" not in first_chunk_sql  # the first chunk is a full refresh
+    with connect(warehouse, read_only=True) as con:
+        (built_last,) = con.execute(
+            "select max(snapshot_date) from intermediate.int_page_days_filled"
+        ).fetchone()
+    assert built_last == last
+    assert_same_rows_as_full_refresh(warehouse, tmp_path, "chunked")
+
+
+def test_chunk_days_must_be_positive(tmp_path):
+    with pytest.raises(ValueError, match="at least 1, got 0"):
+        build_in_chunks(tmp_path / "w.duckdb", chunk_days=0)
 
 
 def test_full_refresh_build_upgrades_a_warehouse_whose_incremental_model_lost_a_column(tmp_path):
