@@ -35,7 +35,7 @@ import psycopg2
 from synthetic_federal import END, write_federal_raw, write_snapshots  # bench/ is on sys.path
 
 from gospulse.serving.postgres import PgConfig, sync_raw
-from gospulse.transform import DbtRunResult, run_dbt
+from gospulse.transform import DbtRunResult, build_in_chunks, run_dbt
 
 FULL_TARGET_S = 600
 INCREMENTAL_TARGET_S = 60
@@ -68,11 +68,14 @@ class Measured:
 
     def slowest(self, n: int = 5) -> str:
         """The n slowest models, for the notes: where the time goes."""
-        models = [x for x in self.result.nodes if x.resource_type == "model"]
-        models.sort(key=lambda x: -x.execution_time)
-        return "; ".join(
-            f"{x.unique_id.split('.')[-1]} {x.execution_time:.1f} s" for x in models[:n]
-        )
+        return slowest(self.result, n)
+
+
+def slowest(result: DbtRunResult, n: int = 5) -> str:
+    """The n slowest models of one dbt invocation."""
+    models = [x for x in result.nodes if x.resource_type == "model"]
+    models.sort(key=lambda x: -x.execution_time)
+    return "; ".join(f"{x.unique_id.split('.')[-1]} {x.execution_time:.1f} s" for x in models[:n])
 
 
 def _descendants(pid: int) -> list[int]:
@@ -106,15 +109,20 @@ def _peak_rss(pid: int) -> int:
 
 
 def measured(run: Callable[[], DbtRunResult]) -> Measured:
-    """Run a dbt invocation, sampling the peak RSS of every process it starts (4 times a
-    second; VmHWM is each process's own high-water mark, so a short peak is not missed)."""
+    """Run dbt invocations, sampling the peak RSS of every process they start (4 times a
+    second; VmHWM is each process's own high-water mark, so a short peak is not missed). The
+    peak is the largest sum over processes alive at the same sample: one after another (the
+    steps of a chunked build) they do not add up."""
     peaks: dict[int, int] = {}
+    together = [0]
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(0.25):
-            for pid in _descendants(os.getpid()):
+            alive = _descendants(os.getpid())
+            for pid in alive:
                 peaks[pid] = max(peaks.get(pid, 0), _peak_rss(pid))
+            together[0] = max(together[0], sum(peaks.get(pid, 0) for pid in alive))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -124,7 +132,7 @@ def measured(run: Callable[[], DbtRunResult]) -> Measured:
     finally:
         done.set()
         sampler.join()
-    return Measured(time.perf_counter() - t0, sum(peaks.values()), result)
+    return Measured(time.perf_counter() - t0, together[0], result)
 
 
 def append_day(warehouse: Path, pages: int, days: int) -> date:
@@ -204,7 +212,9 @@ def copy_raw(source: Path, warehouse: Path) -> dict:
     }
 
 
-def bench_duckdb(root: Path, pages: int, days: int, from_raw: Path | None = None) -> None:
+def bench_duckdb(
+    root: Path, pages: int, days: int, from_raw: Path | None = None, chunk_days: int | None = None
+) -> None:
     """Full build, then one incremental day, on DuckDB at the chosen size."""
     warehouse = root / "duckdb" / "gospulse.duckdb"
     if from_raw is not None:
@@ -216,8 +226,22 @@ def bench_duckdb(root: Path, pages: int, days: int, from_raw: Path | None = None
         f"{raw['subscriptions_last_day']:,} subscriptions on the last day "
         f"({'copied' if from_raw else 'generated'} in {raw['seconds']:.0f} s, not timed)"
     )
-    full = dbt_build(warehouse)
-    print(line("full dbt build", full.seconds, FULL_TARGET_S) + f" ({full.result.summary()})")
+    if chunk_days:
+        chunks: list[tuple[date, DbtRunResult]] = []
+
+        def chunked() -> DbtRunResult:
+            chunks.extend(build_in_chunks(warehouse, chunk_days=chunk_days))
+            return chunks[-1][1]
+
+        full = measured(chunked)
+        name = f"full build in {len(chunks)} steps of {chunk_days} days (--chunk-days)"
+        print(line(name, full.seconds, FULL_TARGET_S) + f" (last step: {full.result.summary()})")
+        for through, chunk in chunks:
+            elapsed = sum(n.execution_time for n in chunk.nodes)
+            print(f"  step through {through}: node time {elapsed:.0f} s; slowest {slowest(chunk)}")
+    else:
+        full = dbt_build(warehouse)
+        print(line("full dbt build", full.seconds, FULL_TARGET_S) + f" ({full.result.summary()})")
     print(
         f"peak memory of dbt (RSS): {full.peak_bytes / 1024**3:.2f} GiB; target < 8 GiB, "
         f"ratio {full.peak_bytes / MEMORY_TARGET_BYTES:.2f}"
@@ -293,6 +317,11 @@ def main() -> None:
         help="a raw warehouse from synthetic_federal.py (same --pages/--days): copied, not "
         "generated",
     )
+    parser.add_argument(
+        "--chunk-days",
+        type=int,
+        help="the full build N snapshot days at a time (gospulse build --chunk-days)",
+    )
     parser.add_argument("--reuse-pg", help="with --reuse: the Postgres database it was built in")
     parser.add_argument(
         "--select",
@@ -319,7 +348,7 @@ def main() -> None:
     database = f"gospulse_bench_{os.getpid()}"
     try:
         if not args.only_postgres:
-            bench_duckdb(root, pages, args.days, args.from_raw)
+            bench_duckdb(root, pages, args.days, args.from_raw, args.chunk_days)
         if not args.skip_postgres:
             bench_postgres(root, pg_pages, args.days, database)
     finally:
