@@ -74,18 +74,14 @@
         network,
         page_ref,
         as_of_date,
+        {% for column, lagged in [('members_count', 'ok_members'), ('value_date', 'ok_date')] -%}
         case
-            when ok_date_0 is not null then ok_members_0
+            when ok_date_0 is not null then {{ lagged }}_0
             {% for k in range(1, carry + 1) -%}
-            when ok_date_{{ k }} >= carry_start then ok_members_{{ k }}
+            when ok_date_{{ k }} >= carry_start then {{ lagged }}_{{ k }}
             {% endfor -%}
-        end as members_count,
-        case
-            when ok_date_0 is not null then ok_date_0
-            {% for k in range(1, carry + 1) -%}
-            when ok_date_{{ k }} >= carry_start then ok_date_{{ k }}
-            {% endfor -%}
-        end as value_date,
+        end as {{ column }},
+        {% endfor -%}
         day_status,
         day_loaded_at
     from (
