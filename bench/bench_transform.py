@@ -32,7 +32,12 @@ from pathlib import Path
 
 import duckdb
 import psycopg2
-from synthetic_federal import END, write_federal_raw, write_snapshots  # bench/ is on sys.path
+from synthetic_federal import (  # bench/ is on sys.path
+    END,
+    raw_counts,
+    write_federal_raw,
+    write_snapshots,
+)
 
 from gospulse.serving.postgres import PgConfig, sync_raw
 from gospulse.transform import DbtRunResult, build_in_chunks, run_dbt
@@ -200,16 +205,8 @@ def copy_raw(source: Path, warehouse: Path) -> dict:
     t0 = time.perf_counter()
     shutil.copyfile(source, warehouse)
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        rows, subscriptions = con.execute(
-            "select count(*), sum(members_count) filter (where snapshot_date = ?) "
-            "from raw.page_snapshots",
-            [END],
-        ).fetchone()
-    return {
-        "rows": rows,
-        "subscriptions_last_day": subscriptions,
-        "seconds": time.perf_counter() - t0,
-    }
+        counts = raw_counts(con)
+    return {**counts, "seconds": time.perf_counter() - t0}
 
 
 def bench_duckdb(

@@ -158,18 +158,20 @@ def write_federal_raw(
         write_registry(con, pages, seed)
         write_snapshots(con, pages, days, end, seed)
         con.execute("checkpoint")
-        rows, subscriptions = con.execute(
-            "select count(*), sum(members_count) filter (where snapshot_date = ?) "
-            "from raw.page_snapshots",
-            [end],
-        ).fetchone()
+        counts = raw_counts(con, end)
     finally:
         con.close()
-    return {
-        "rows": rows,
-        "subscriptions_last_day": subscriptions,
-        "seconds": time.perf_counter() - t0,
-    }
+    return {**counts, "seconds": time.perf_counter() - t0}
+
+
+def raw_counts(con: duckdb.DuckDBPyConnection, end: date = END) -> dict:
+    """Snapshot rows, and subscriptions on the last day, of a synthetic raw warehouse."""
+    rows, subscriptions = con.execute(
+        "select count(*), sum(members_count) filter (where snapshot_date = ?) "
+        "from raw.page_snapshots",
+        [end],
+    ).fetchone()
+    return {"rows": rows, "subscriptions_last_day": subscriptions}
 
 
 def main() -> None:
