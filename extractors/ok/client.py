@@ -154,7 +154,7 @@ class OkClient:
         self.url = endpoint_url(base_url)
         # 50 ms of slack: OK's window is unknown and its clock is not ours
         shared = SharedStarts.for_token(self.url, access_token or application_key)
-        self._limiter = SlidingWindowLimiter(requests_per_second, margin=0.05, shared=shared)
+        self._limiter = SlidingWindowLimiter(requests_per_second, shared=shared)
         self._http = requests.Session()
         self._http.headers["User-Agent"] = "gospulse (+https://github.com/gospulse)"
         self.timeout = timeout
