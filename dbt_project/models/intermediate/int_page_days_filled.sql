@@ -19,7 +19,7 @@
         on_schema_change='fail',
     )
 }}
-with snapshots as (
+with snapshots as not materialized (
     select network, page_ref, snapshot_date, members_count, status, loaded_at
     from {{ ref('stg_raw__page_snapshots') }}
 ),

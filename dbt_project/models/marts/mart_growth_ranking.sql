@@ -25,7 +25,7 @@
     'is_flagship', 'members_start', 'members_end', 'growth', 'growth_pct', 'growth_built_at'
 ] -%}
 
-with page_growth as (
+with page_growth as not materialized (
     select * from {{ ref('mart_page_growth') }}
     where period_type in ('week', 'month')
 ),

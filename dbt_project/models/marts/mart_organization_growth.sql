@@ -3,7 +3,7 @@
     with month-over-month change: the registry links an organization's VK page, Telegram
     channel and OK group by the organization name. Pages without an organization are left out.
 -#}
-with page_growth as (
+with page_growth as not materialized (
     select * from {{ ref('mart_page_growth') }}
     where period_type = 'month'
 ),

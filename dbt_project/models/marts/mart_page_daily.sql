@@ -12,7 +12,7 @@
         on_schema_change='fail',
     )
 }}
-with page_days as (
+with page_days as not materialized (
     select * from {{ ref('int_page_days_filled') }}
 ),
 

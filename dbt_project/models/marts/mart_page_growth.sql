@@ -28,7 +28,7 @@
     'week': 'calendar_days.week_end',
     'month': 'calendar_days.month_end',
 } -%}
-with all_page_days as (
+with all_page_days as not materialized (
     select * from {{ ref('int_page_days_filled') }}
 ),
 
@@ -37,7 +37,7 @@ calendar_days as (
 ),
 
 {% if is_incremental() %}
-built_days as (
+built_days as not materialized (
     select network, page_ref, period_end as snapshot_date, end_loaded_at as source_loaded_at
     from {{ this }}
     where period_type = 'day'
@@ -63,7 +63,7 @@ periods_to_build as (
 ),
 
 -- a period reads its days from its base date on; days before the earliest are not needed
-page_days as (
+page_days as not materialized (
     select all_page_days.*
     from all_page_days
     where all_page_days.snapshot_date >= (
@@ -71,7 +71,7 @@ page_days as (
     )
 ),
 {% else %}
-page_days as (
+page_days as not materialized (
     select * from all_page_days
 ),
 {% endif %}

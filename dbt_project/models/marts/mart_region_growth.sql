@@ -3,7 +3,7 @@
     sums every network (subscriptions, not people). The arithmetic is monthly_totals, shared
     with mart_organization_growth.
 -#}
-with page_growth as (
+with page_growth as not materialized (
     select * from {{ ref('mart_page_growth') }}
     where period_type = 'month'
 ),

@@ -36,7 +36,7 @@
 {%- set pairing_max_days = 7 -%}
 {%- set training_reach = dq_setting('zscore', 'training_days') | int
     + dq_setting('zscore', 'detection_days') | int -%}
-with filled as (
+with filled as not materialized (
     select
         network,
         page_ref,
@@ -49,7 +49,7 @@ with filled as (
     from {{ ref('int_page_days_filled') }}
 ),
 
-snapshots as (
+snapshots as not materialized (
     select network, page_ref, snapshot_date, status, screen_name
     from {{ ref('stg_raw__page_snapshots') }}
 ),

@@ -37,7 +37,7 @@ with high_water as (
     from {{ this }}
 ),
 
-page_days as (
+page_days as not materialized (
     select * from {{ ref('int_dq_page_days') }}
     where built_at > (select built_at from high_water)
 ),
@@ -47,7 +47,7 @@ change_scores as (
     where built_at > (select built_at from high_water)
 ),
 {%- else %}
-with page_days as (
+with page_days as not materialized (
     select * from {{ ref('int_dq_page_days') }}
 ),
 

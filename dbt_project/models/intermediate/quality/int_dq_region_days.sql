@@ -21,7 +21,7 @@
     )
 }}
 {%- set broken = dq_setting('status_change', 'statuses') -%}
-with rebuilt_page_days as (
+with rebuilt_page_days as not materialized (
     select *
     from {{ ref('int_dq_page_days') }}
     {%- if is_incremental() %}
