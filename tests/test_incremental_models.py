@@ -421,3 +421,49 @@ def test_uniqueness_tests_check_the_rebuilt_days_whole_or_all_history_on_request
         uniqueness_tests(clean)
     for model in SCOPED_UNIQUENESS:
         assert any(model.split(".")[1] in f for f in caught.value.failures), caught.value.failures
+
+
+def raw_uniqueness_test(warehouse: Path, vars: dict | None = None) -> None:
+    run_dbt(
+        ["test", "--select", "test_name:unique_combination,stg_raw__page_snapshots"],
+        warehouse=warehouse,
+        vars=vars,
+    )
+
+
+def test_raw_uniqueness_test_checks_the_latest_loads_days_or_all_history_on_request(tmp_path):
+    """Raw's uniqueness test groups only the days the latest load wrote; test_all_history
+    groups all of raw. Raw's primary key refuses a duplicate on insert, so the warehouse's raw
+    table is swapped for a copy without it, as a store without the key would hold."""
+    warehouse = tmp_path / "w.duckdb"
+    write_registry(warehouse, {ref: region for ref, (region, _, _) in PAGES.items()}, set())
+    for n in range(4):
+        d = FIRST_DAY + timedelta(n)
+        extract_day(warehouse, day_rows(d, PAGES), d)
+    build(warehouse)
+    latest = FIRST_DAY + timedelta(3)
+    with connect(warehouse) as con:
+        con.execute("create table raw.keyless as select * from raw.page_snapshots")
+        con.execute("drop table raw.page_snapshots")
+        con.execute("alter table raw.keyless rename to page_snapshots")
+        # an old day's duplicate, loaded before the latest load: that load's own test owned it
+        con.execute(
+            "insert into raw.page_snapshots select * replace (loaded_at - interval 1 day "
+            "as loaded_at) from raw.page_snapshots where snapshot_date = ? limit 1",
+            [FIRST_DAY],
+        )
+    raw_uniqueness_test(warehouse)
+    with pytest.raises(DbtError) as audit:
+        raw_uniqueness_test(warehouse, vars={"test_all_history": True})
+    assert any("stg_raw__page_snapshots" in f for f in audit.value.failures), audit.value.failures
+
+    # a second row of a page on the latest load's day, whichever load wrote it, is caught
+    with connect(warehouse) as con:
+        con.execute(
+            "insert into raw.page_snapshots select * replace (loaded_at - interval 1 day "
+            "as loaded_at) from raw.page_snapshots where snapshot_date = ? limit 1",
+            [latest],
+        )
+    with pytest.raises(DbtError) as caught:
+        raw_uniqueness_test(warehouse)
+    assert any("stg_raw__page_snapshots" in f for f in caught.value.failures), caught.value.failures

@@ -8,7 +8,8 @@
     rewrites. That keeps a daily build's test from grouping all history (5 s a model at 20,000
     pages × 730 days, ten times that at federal size). A full refresh stamps every row, so it
     is checked whole; `--vars '{test_all_history: true}'` checks everything on any build (after
-    a build whose tests were skipped, or as a periodic audit).
+    a build whose tests were skipped, or as a periodic audit). On raw snapshots, built_at is
+    loaded_at: the days the latest load wrote.
 -#}
 {% test unique_combination(model, columns, rebuilt_by=none, built_at='built_at') %}
     {%- set key = columns | join(', ') -%}
