@@ -168,14 +168,15 @@ scoped_pages as (
     {{ scope_fanout('period_pages', page_columns) }}
 ),
 
+-- every row twice, ranked within its own network and across all networks: one read of
+-- scoped_pages (read twice, both engines would write its whole fan-out out first)
 network_scoped_pages as (
-    select scoped_pages.*, scoped_pages.network as ranking_network
+    select
+        scoped_pages.*,
+        case when across.all_networks then 'all' else scoped_pages.network end
+            as ranking_network
     from scoped_pages
-
-    union all
-
-    select scoped_pages.*, 'all' as ranking_network
-    from scoped_pages
+    cross join (select false as all_networks union all select true) as across
 ),
 
 ranked_pages as (
