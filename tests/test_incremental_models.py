@@ -374,6 +374,16 @@ SCOPED_UNIQUENESS = {
 }
 
 
+def built_days(warehouse: Path, days: int) -> Path:
+    """The registered pages' first `days` days extracted and built."""
+    write_registry(warehouse, {ref: region for ref, (region, _, _) in PAGES.items()}, set())
+    for n in range(days):
+        d = FIRST_DAY + timedelta(n)
+        extract_day(warehouse, day_rows(d, PAGES), d)
+    build(warehouse)
+    return warehouse
+
+
 def uniqueness_tests(warehouse: Path, vars: dict | None = None) -> None:
     selectors = [
         f"test_name:unique_combination,{model.split('.')[1]}" for model in SCOPED_UNIQUENESS
@@ -395,12 +405,7 @@ def duplicate_a_row(warehouse: Path, d: date, *, older_build: bool) -> None:
 def test_uniqueness_tests_check_the_rebuilt_days_whole_or_all_history_on_request(tmp_path):
     """Incremental models' uniqueness tests group only the days (periods) the latest build
     rewrote, old and new rows of them alike; var test_all_history groups everything."""
-    warehouse = tmp_path / "w.duckdb"
-    write_registry(warehouse, {ref: region for ref, (region, _, _) in PAGES.items()}, set())
-    for n in range(10):
-        d = FIRST_DAY + timedelta(n)
-        extract_day(warehouse, day_rows(d, PAGES), d)
-    build(warehouse)
+    warehouse = built_days(tmp_path / "w.duckdb", 10)
     new_day = FIRST_DAY + timedelta(10)
     extract_day(warehouse, day_rows(new_day, PAGES), new_day)
     build(warehouse)
@@ -435,12 +440,7 @@ def test_raw_uniqueness_test_checks_the_latest_loads_days_or_all_history_on_requ
     """Raw's uniqueness test groups only the days the latest load wrote; test_all_history
     groups all of raw. Raw's primary key refuses a duplicate on insert, so the warehouse's raw
     table is swapped for a copy without it, as a store without the key would hold."""
-    warehouse = tmp_path / "w.duckdb"
-    write_registry(warehouse, {ref: region for ref, (region, _, _) in PAGES.items()}, set())
-    for n in range(4):
-        d = FIRST_DAY + timedelta(n)
-        extract_day(warehouse, day_rows(d, PAGES), d)
-    build(warehouse)
+    warehouse = built_days(tmp_path / "w.duckdb", 4)
     latest = FIRST_DAY + timedelta(3)
     with connect(warehouse) as con:
         con.execute("create table raw.keyless as select * from raw.page_snapshots")
