@@ -17,6 +17,9 @@ import requests
 from extractors.shared_window import SharedStarts
 
 VK_DEFAULT_BASE = "https://api.vk.ru/method/"
+# added to every window: the delay between our start and the server's arrival time (20 ms let
+# the VK emulator see a 4th request in one second while both cores were busy)
+WINDOW_MARGIN_S = 0.05
 
 
 class SlidingWindowLimiter:
@@ -27,7 +30,7 @@ class SlidingWindowLimiter:
         rate: float,
         period: float = 1.0,
         *,
-        margin: float = 0.05,
+        margin: float = WINDOW_MARGIN_S,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         shared: SharedStarts | None = None,
@@ -38,8 +41,6 @@ class SlidingWindowLimiter:
         # a fractional rate (2.5/s) becomes 5 requests per 2 s, keeping the long-run average
         slots = max(1, int(rate)) if float(rate).is_integer() else max(1, round(rate * 2))
         self._slots = slots
-        # the margin absorbs the delay between our start and the server's arrival time: 20 ms
-        # let the emulator see a 4th request in one second while both cores were busy
         self._window = slots / rate * period + margin
         self._starts: deque[float] = deque()
         self._lock = threading.Lock()
