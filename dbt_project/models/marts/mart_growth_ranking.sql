@@ -21,7 +21,7 @@
     )
 }}
 {#- the columns ranking reads; the registry's wide text columns join back afterwards, so the
-    ranking's two sorts carry only these (15-30 % faster on 10 M fanned-out rows) -#}
+    ranking's two sorts carry only these (less to sort and spill; BENCHMARKS.md has the figures) -#}
 {%- set rank_columns = [
     'period_type', 'period_start', 'network', 'region_code', 'page_ref', 'is_resolved',
     'registry_ref', 'members_start', 'members_end', 'growth', 'growth_pct'
