@@ -31,6 +31,8 @@ INCREMENTAL_MODELS = (
     "marts.mart_page_daily",
     "marts.mart_page_growth",
     "marts.mart_growth_ranking",
+    "marts.mart_region_growth",
+    "marts.mart_organization_growth",
 )
 # page_ref -> (region, base members, daily slope)
 PAGES = {
@@ -118,6 +120,8 @@ BUILD_STATE_COLUMNS = {
     "marts.mart_page_growth": "built_at",
     "marts.mart_growth_ranking": "growth_built_at, registry_seen_at, built_at",
     "marts.mart_page_daily": "built_at",
+    "marts.mart_region_growth": "growth_built_at, registry_seen_at, built_at",
+    "marts.mart_organization_growth": "growth_built_at, registry_seen_at, built_at",
 }
 
 
@@ -171,6 +175,8 @@ def assert_same_rows_as_full_refresh(warehouse: Path, tmp_path: Path, step: str)
             "+mart_page_growth",
             "+int_dq_page_signals",
             "+mart_growth_ranking",
+            "+mart_region_growth",
+            "+mart_organization_growth",
         ],
         warehouse=copy,
     )
@@ -284,6 +290,20 @@ def test_incremental_models_equal_a_full_refresh_after_each_change(tmp_path):
         )
     extract_day(warehouse, day_rows(last_day, resolved), last_day)
     assert_equals_full_refresh(warehouse, tmp_path, "screen-name-resolved")
+
+    # 6. one more plain day: the monthly marts rewrite only the current month, whose
+    # prev_month_growth comes from the month before (read, not rewritten; 201 and 203 have
+    # February history, so it is not NULL)
+    plain_day = last_day + timedelta(1)
+    extract_day(warehouse, day_rows(plain_day, resolved), plain_day)
+    assert_equals_full_refresh(warehouse, tmp_path, "plain-day")
+    with connect(warehouse, read_only=True) as con:
+        (april_prev,) = con.execute(
+            "select prev_month_growth from marts.mart_region_growth "
+            "where region_code = 42 and network = 'vk' and month_start = ?",
+            [date(2026, 4, 1)],
+        ).fetchone()
+    assert april_prev is not None
 
 
 @pytest.mark.slow

@@ -68,10 +68,7 @@ registry_seen as (
 -- what the last build saw: growth rows built after it, registry versions loaded, closed or
 -- resolved after it (column-wide maxima, no grouping of the ranked rows)
 ranked_high_water as (
-    select
-        max(growth_built_at) as growth_high_water,
-        max(registry_seen_at) as registry_high_water
-    from {{ this }}
+    {{ built_high_water() }}
 ),
 
 regrown_periods as (
@@ -82,38 +79,14 @@ regrown_periods as (
         or page_growth.built_at > ranked_high_water.growth_high_water
 ),
 
-registry_changes as (
-    select min(
-        case
-            when registry.version_number = 1 then cast('1900-01-01' as date)
-            else registry.valid_from
-        end
-    ) as changed_from
-    from registry
-    cross join ranked_high_water as built
-    where built.registry_high_water is null
-        or registry.version_loaded_at > built.registry_high_water
-
-    union all
-
-    select min(registry.valid_to)
-    from registry
-    cross join ranked_high_water as built
-    where registry.version_ended_at > built.registry_high_water
-
-    union all
-
-    -- a screen name resolved since: its page_ref changes in every period it is listed in
-    select min(cast('1900-01-01' as date))
-    from registry
-    cross join ranked_high_water as built
-    where registry.page_resolved_at > built.registry_high_water
+registry_change as (
+    {{ registry_changed_from('registry', 'ranked_high_water') }}
 ),
 
 periods_to_build as (
     select periods.*
     from periods
-    cross join (select min(changed_from) as changed_from from registry_changes) as registry_change
+    cross join registry_change
     left join regrown_periods
         on regrown_periods.period_type = periods.period_type
         and regrown_periods.period_start = periods.period_start
