@@ -32,3 +32,45 @@
         where {{ marker }} is not null
     )
 {%- endmacro %}
+
+{#-
+    Incremental strategy `replace_from` for models whose rows per key are recomputed from a
+    date on (an incident's run of days can grow, split or vanish): for each marker row (NULL
+    in config marker_column, a column never NULL in a real row) it deletes the target rows
+    with the same unique_key columns and config from_column at or after the marker's, then
+    inserts only the real rows. A model emits markers only in its incremental branch.
+    Portable: the same SQL on DuckDB and Postgres.
+-#}
+{% macro get_incremental_replace_from_sql(arg_dict) -%}
+    {%- set target = arg_dict['target_relation'] -%}
+    {%- set source = arg_dict['temp_relation'] -%}
+    {%- set keys = arg_dict['unique_key'] -%}
+    {%- set marker = config.get('marker_column') -%}
+    {%- set from_column = config.get('from_column') -%}
+    {%- if keys is none or keys is string -%}
+        {{ exceptions.raise_compiler_error(
+            "replace_from needs a list of key columns as unique_key, got " ~ keys) }}
+    {%- endif -%}
+    {%- if not marker or not from_column -%}
+        {{ exceptions.raise_compiler_error(
+            "replace_from needs config marker_column and from_column") }}
+    {%- endif -%}
+    {%- set dest_cols_csv = get_quoted_csv(arg_dict['dest_columns'] | map(attribute="name")) -%}
+    delete from {{ target }}
+    where exists (
+        select 1
+        from {{ source }} as marker
+        where marker.{{ marker }} is null
+            {%- for key in keys %}
+            and marker.{{ key }} = {{ target.identifier }}.{{ key }}
+            {%- endfor %}
+            and {{ target.identifier }}.{{ from_column }} >= marker.{{ from_column }}
+    );
+
+    insert into {{ target }} ({{ dest_cols_csv }})
+    (
+        select {{ dest_cols_csv }}
+        from {{ source }}
+        where {{ marker }} is not null
+    )
+{%- endmacro %}
