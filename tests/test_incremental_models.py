@@ -70,6 +70,16 @@ def day_rows(d: date, pages: dict[str, tuple[int, int, int]], shift: int = 0) ->
     return rows
 
 
+def dipped(rows: list[SnapshotRow], page_ref: str) -> list[SnapshotRow]:
+    """The same extraction with one page 5,000 subscribers down (a drop signal that day)."""
+    return [
+        SnapshotRow("vk", r.page_ref, r.snapshot_date, r.members_count - 5000, "ok", source="api")
+        if r.page_ref == page_ref
+        else r
+        for r in rows
+    ]
+
+
 def write_registry(warehouse: Path, pages: dict[str, int], flagships: set[str]) -> None:
     """raw.registry_pages as a registry load would leave it (pages by id, region per page)."""
     loaded_at = datetime.now()
@@ -212,13 +222,7 @@ def test_incremental_models_equal_a_full_refresh_after_each_change(tmp_path):
     new_day = last + timedelta(1)
     extract_day(warehouse, day_rows(new_day, PAGES), new_day)
     dip_day = FIRST_DAY + timedelta(2)
-    dip = [
-        SnapshotRow("vk", r.page_ref, dip_day, r.members_count - 5000, "ok", source="api")
-        if r.page_ref == "203"
-        else r
-        for r in day_rows(dip_day, PAGES)
-    ]
-    extract_day(warehouse, dip, dip_day)
+    extract_day(warehouse, dipped(day_rows(dip_day, PAGES), "203"), dip_day)
     assert_equals_full_refresh(warehouse, tmp_path, "new-day")
     assert signal_days(warehouse, "203") >= {dip_day, dip_day + timedelta(1)}
 
@@ -291,7 +295,8 @@ def test_incremental_models_equal_a_full_refresh_after_each_change(tmp_path):
                 for d in (last_day - timedelta(n) for n in range(1, 4))
             ],
         )
-    extract_day(warehouse, day_rows(last_day, resolved), last_day)
+    # 203 loses 5,000 subscribers that day: a drop the next day does not continue
+    extract_day(warehouse, dipped(day_rows(last_day, resolved), "203"), last_day)
     assert_equals_full_refresh(warehouse, tmp_path, "screen-name-resolved")
 
     # 6. one more plain day: the monthly marts rewrite only the current month, whose
@@ -307,6 +312,16 @@ def test_incremental_models_equal_a_full_refresh_after_each_change(tmp_path):
             [date(2026, 4, 1)],
         ).fetchone()
     assert april_prev is not None
+    # the open incidents of the day before continue (208's deletion) or close (203's drop)
+    with connect(warehouse, read_only=True) as con:
+        incidents = con.execute(
+            "select page_ref, rule, first_seen, last_seen, status from marts.mart_dq_incidents "
+            "where page_ref in ('203', '208') and rule in ('drop_dod', 'status_change') "
+            "and last_seen >= ?",
+            [last_day],
+        ).fetchall()
+    assert ("203", "drop_dod", last_day, last_day, "closed") in incidents
+    assert ("208", "status_change", FIRST_DAY + timedelta(5), plain_day, "open") in incidents
 
 
 @pytest.mark.slow

@@ -5,12 +5,15 @@
     title, values and bounds are those of its last day. mart_dq_incidents adds open/closed.
 
     Incremental (strategy replace_from): a build finds the days int_dq_page_days rewrote since
-    the one this model last read (page_days_built_at), and recomputes, per page and rule, the
-    incidents from the earliest such day on: the page's signals on those days, and its stored
-    incidents that reach the day before the earliest one or later (a run can grow, split or
-    vanish), each from its own first_seen. One marker row per recomputed page and rule (NULL
-    incident_id, not stored) deletes its incidents from that date on. Region incidents are
-    recomputed whole every build: int_dq_region_signals is a small table rebuilt each time.
+    the one this model last read (page_days_built_at) and recomputes, per page and rule, the
+    incidents from the earliest such day on, reading the page's signals from that day, or from
+    the first_seen of a stored incident spanning it. An incident that ended the day before it
+    (an open one, on a new day) is not read again: a run starting on that day continues it
+    (first_seen, days and worst severity carried over), else it is written back unchanged, so
+    a year-long open incident costs one day's signals. One marker row per recomputed page and
+    rule (NULL incident_id, not stored) deletes its incidents from that date on. Region
+    incidents are recomputed whole every build: int_dq_region_signals is a small table
+    rebuilt each time.
 -#}
 {{
     config(
@@ -82,13 +85,22 @@ earliest_rebuilt as (
     select min(signal_date) as signal_date from rebuilt_days
 ),
 
--- per key, the date its incidents are recomputed from: the earliest rebuilt day, or the
--- first_seen of a stored incident that reaches the day before it (the run may continue)
+-- stored page incidents that reach the day before the earliest rebuilt day or later
+stored_reaching as (
+    select built.*, earliest_rebuilt.signal_date as earliest_day
+    from {{ this }} as built
+    cross join earliest_rebuilt
+    where built.scope_type = 'page'
+        and built.last_seen >= {{ add_days('earliest_rebuilt.signal_date', -1) }}
+),
+
+-- per key, the date its signals are read from: the earliest rebuilt day, or the first_seen
+-- of a stored incident spanning it (its days before it are not kept apart)
 keys_to_build as (
-    select scope_type, network, scope_key, rule, min(rebuild_from) as rebuild_from
+    select scope_type, network, scope_key, rule, min(read_from) as read_from
     from (
         select signals.scope_type, signals.network, signals.scope_key, signals.rule,
-            earliest_rebuilt.signal_date as rebuild_from
+            earliest_rebuilt.signal_date as read_from
         from signals
         inner join rebuilt_days
             on rebuilt_days.signal_date = signals.signal_date
@@ -97,15 +109,16 @@ keys_to_build as (
 
         union all
 
-        select built.scope_type, built.network, built.scope_key, built.rule,
-            case
-                when built.first_seen < earliest_rebuilt.signal_date then built.first_seen
-                else earliest_rebuilt.signal_date
-            end
-        from {{ this }} as built
-        cross join earliest_rebuilt
-        where built.scope_type = 'page'
-            and built.last_seen >= {{ add_days('earliest_rebuilt.signal_date', -1) }}
+        select scope_type, network, scope_key, rule,
+            case when first_seen < earliest_day then first_seen else earliest_day end
+        from stored_reaching
+        where last_seen >= earliest_day
+
+        union all
+
+        select scope_type, network, scope_key, rule, earliest_day
+        from stored_reaching
+        where last_seen < earliest_day
 
         union all
 
@@ -123,6 +136,20 @@ keys_to_build as (
     group by scope_type, network, scope_key, rule
 ),
 
+-- an incident that ended the day before the earliest rebuilt day (an open one, on a new day):
+-- not read again; a run starting on that day continues it, else it is written back as it was
+seeds as (
+    select stored_reaching.*
+    from stored_reaching
+    inner join keys_to_build
+        on keys_to_build.scope_type = stored_reaching.scope_type
+        and keys_to_build.network = stored_reaching.network
+        and keys_to_build.scope_key = stored_reaching.scope_key
+        and keys_to_build.rule = stored_reaching.rule
+        and keys_to_build.read_from = stored_reaching.earliest_day
+    where stored_reaching.last_seen < stored_reaching.earliest_day
+),
+
 signals_to_build as (
     select signals.*
     from signals
@@ -131,7 +158,7 @@ signals_to_build as (
         and keys_to_build.network = signals.network
         and keys_to_build.scope_key = signals.scope_key
         and keys_to_build.rule = signals.rule
-        and signals.signal_date >= keys_to_build.rebuild_from
+        and signals.signal_date >= keys_to_build.read_from
 ),
 {% else %}
 signals_to_build as (
@@ -170,6 +197,36 @@ islands as (
     group by scope_type, network, scope_key, rule, island_key
 ),
 
+{% if is_incremental() %}
+merged_islands as (
+    select
+        islands.scope_type,
+        islands.network,
+        islands.scope_key,
+        islands.rule,
+        islands.island_key,
+        coalesce(seeds.first_seen, islands.first_seen) as first_seen,
+        islands.last_seen,
+        islands.signal_days + coalesce(seeds.signal_days, 0) as signal_days,
+        case
+            when {{ dq_severity_rank('seeds.severity') }} > islands.severity_rank
+                then {{ dq_severity_rank('seeds.severity') }}
+            else islands.severity_rank
+        end as severity_rank
+    from islands
+    left join seeds
+        on seeds.scope_type = islands.scope_type
+        and seeds.network = islands.network
+        and seeds.scope_key = islands.scope_key
+        and seeds.rule = islands.rule
+        and seeds.earliest_day = islands.first_seen
+),
+{% else %}
+merged_islands as (
+    select * from islands
+),
+{% endif %}
+
 incidents as (
     select
         cast({{ dbt.hash(dbt.concat(["islands.scope_type", "'|'", "islands.network", "'|'",
@@ -191,7 +248,7 @@ incidents as (
         last_day.expected_low,
         last_day.expected_high,
         cast(last_day.detail as varchar) as detail
-    from islands
+    from merged_islands as islands
     inner join island_signals as last_day
         on last_day.scope_type = islands.scope_type
         and last_day.network = islands.network
@@ -207,9 +264,31 @@ cross join page_days_built
 
 union all
 
--- one marker per recomputed key (not stored): its incidents from rebuild_from on are replaced
+-- a seed no run continues, written back unchanged (its marker deletes it)
 select
-    cast(null as varchar), scope_type, network, scope_key, null, null, null, rule, null,
-    rebuild_from, null, null, null, null, null, null, null, null
+    seeds.incident_id, seeds.scope_type, seeds.network, seeds.scope_key, seeds.page_ref,
+    seeds.region_code, seeds.title, seeds.rule, seeds.severity, seeds.first_seen,
+    seeds.last_seen, seeds.signal_days, seeds.current_value, seeds.value_unit,
+    seeds.expected_low, seeds.expected_high, seeds.detail, seeds.page_days_built_at
+from seeds
+where not exists (
+    select 1
+    from incidents
+    where incidents.incident_id = seeds.incident_id
+)
+
+union all
+
+-- one marker per recomputed key (not stored): its incidents from that date on are replaced
+select
+    cast(null as varchar), keys_to_build.scope_type, keys_to_build.network,
+    keys_to_build.scope_key, null, null, null, keys_to_build.rule, null,
+    coalesce(seeds.first_seen, keys_to_build.read_from), null, null, null, null, null, null,
+    null, null
 from keys_to_build
+left join seeds
+    on seeds.scope_type = keys_to_build.scope_type
+    and seeds.network = keys_to_build.network
+    and seeds.scope_key = keys_to_build.scope_key
+    and seeds.rule = keys_to_build.rule
 {%- endif %}
