@@ -34,6 +34,7 @@ def marts(warehouse):
             "mart_page_daily": "source_loaded_at, built_at",
             "mart_page_growth": "end_loaded_at, built_at",
             "mart_growth_ranking": "growth_built_at, built_at",
+            "mart_region_growth": "growth_built_at, built_at",
         }
         return {
             m: con.execute(
