@@ -92,3 +92,39 @@
     from {{ months }} as months
     {%- endif %}
 {%- endmacro %}
+
+{#-
+    The rows of `totals` (monthly_totals over months_to_build) for the rebuilt months only,
+    with the build state an incremental monthly mart keeps: the month's newest growth
+    built_at, the registry's registry_seen_at and this build's built_at.
+    keys  the key columns monthly_totals was given; the measures follow them
+-#}
+{% macro rebuilt_months_with_build_state(totals, keys, months_to_build, page_growth, registry) -%}
+    {%- set columns = keys + [
+        'network', 'month_start', 'month_end', 'is_complete', 'pages_total', 'pages_known',
+        'pages_comparable', 'members_total', 'comparable_members_start', 'growth',
+        'growth_pct', 'prev_month_growth', 'growth_change'
+    ] -%}
+    select
+        {%- for column in columns %}
+        {{ totals }}.{{ column }},
+        {%- endfor %}
+        month_growth_built.growth_built_at,
+        registry_seen.registry_seen_at,
+        {{ build_started_at() }} as built_at
+    from {{ totals }}
+    left join (
+        select page_growth.period_start as month_start,
+            max(page_growth.built_at) as growth_built_at
+        from {{ page_growth }} as page_growth
+        inner join {{ months_to_build }} as months
+            on months.month_start = page_growth.period_start
+        where months.is_rebuilt
+        group by page_growth.period_start
+    ) as month_growth_built
+        on month_growth_built.month_start = {{ totals }}.month_start
+    cross join ({{ registry_seen_at(registry) }}) as registry_seen
+    where {{ totals }}.month_start in (
+        select month_start from {{ months_to_build }} where is_rebuilt
+    )
+{%- endmacro %}

@@ -41,20 +41,6 @@ months_to_build as (
     {{ months_to_build('months', 'page_growth', 'registry') }}
 ),
 
-registry_seen as (
-    {{ registry_seen_at('registry') }}
-),
-
-month_growth_built as (
-    select page_growth.period_start as built_month_start,
-        max(page_growth.built_at) as growth_built_at
-    from page_growth
-    inner join months_to_build
-        on months_to_build.month_start = page_growth.period_start
-    where months_to_build.is_rebuilt
-    group by page_growth.period_start
-),
-
 registered_pages as (
     {{ registry_as_of('registry', 'months_to_build', 'month_end') }}
 ),
@@ -82,26 +68,5 @@ region_months as (
     {{ monthly_totals('month_pages', ['region_code']) }}
 )
 
-select
-    region_code,
-    network,
-    month_start,
-    month_end,
-    is_complete,
-    pages_total,
-    pages_known,
-    pages_comparable,
-    members_total,
-    comparable_members_start,
-    growth,
-    growth_pct,
-    prev_month_growth,
-    growth_change,
-    month_growth_built.growth_built_at,
-    registry_seen.registry_seen_at,
-    {{ build_started_at() }} as built_at
-from region_months
-left join month_growth_built
-    on month_growth_built.built_month_start = region_months.month_start
-cross join registry_seen
-where region_months.month_start in (select month_start from months_to_build where is_rebuilt)
+{{ rebuilt_months_with_build_state('region_months', ['region_code'], 'months_to_build',
+    'page_growth', 'registry') }}
