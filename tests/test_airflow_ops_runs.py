@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 from collections import deque
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -24,6 +25,9 @@ from emulators.vk.world import World
 from gospulse.airflow_local import airflow_env, run_dag
 
 pytestmark = pytest.mark.slow
+
+# a quiet machine runs the probe in about a minute; a loaded CI worker in a few
+TIMEOUT = 420
 
 VK_TOKENS = ("vk-token-alpha-0001", "vk-token-bravo-0002")
 TG_SESSION = "1BVtsOK8Bu-fake-session-string-for-masking"
@@ -83,8 +87,49 @@ def test_secrets_from_connections_and_env_are_masked_in_task_logs(tmp_path):
     supervisor, which talks to a real api-server and writes the task log file. (`airflow dags
     test` without an executor prints task logs through the CLI's logging, which masks nothing
     in Airflow 3.3, not even a connection's password, so it cannot show masking.)"""
-    dags, home = tmp_path / "dags", tmp_path / "airflow"
-    dags.mkdir()
+    attempts = []
+    for attempt in (1, 2):
+        try:
+            run, home = _run_mask_probe(tmp_path / f"attempt-{attempt}")
+            break
+        except ProbeHung as exc:
+            # seen once in CI (stop 22), never on this machine, quiet or under CPU load: a hang
+            # of `dag.test()`'s executor loop, not a masking failure; a second hang fails the
+            # test with what both runs printed
+            attempts.append(str(exc))
+            warnings.warn(f"mask_probe attempt {attempt} hung: {exc}", stacklevel=1)
+    else:
+        pytest.fail("\n\n".join(attempts))
+    assert run.returncode == 0, f"mask_probe failed, see {home / 'dags-test.log'}"
+    [task_log] = (home / "logs").rglob("task_id=log_secrets/attempt=1.log")
+    events = [json.loads(line).get("event", "") for line in task_log.read_text().splitlines()]
+    for line in (
+        # only one of the two tokens of the connection's password: Airflow masks the whole
+        # password, gospulse each token of it
+        "probe vk second token=***",
+        "probe tg session=***",
+        "probe ok app secret=***",
+        "probe ok second token=***",
+        "probe env tg hash=***",
+        "probe env ok session=***",
+        "probe printed vk token=***",
+    ):
+        assert line in events, f"{line!r} not in {task_log}"
+    text = task_log.read_text()
+    for secret in (*VK_TOKENS, TG_SESSION, TG_API_HASH, *OK_TOKENS, OK_APP_SECRET):
+        assert secret not in text, "a secret reached the task log"
+    for secret in OK_SESSION_SECRETS.split(","):
+        assert secret not in text
+
+
+class ProbeHung(Exception):
+    """`airflow dags test` of the probe did not end in TIMEOUT."""
+
+
+def _run_mask_probe(base: Path) -> tuple[subprocess.CompletedProcess, Path]:
+    """One `dags test --use-executor` of the probe beside its own api-server and metadata DB."""
+    dags, home = base / "dags", base / "airflow"
+    dags.mkdir(parents=True)
     home.mkdir()
     (dags / "mask_probe.py").write_text(PROBE_DAG)
     port = _free_port()
@@ -129,37 +174,55 @@ def test_secrets_from_connections_and_env_are_masked_in_task_logs(tmp_path):
         )
         try:
             _wait_for(f"http://127.0.0.1:{port}/api/v2/monitor/health", api, home)
-            run = subprocess.run(
-                [airflow, "dags", "test", "--use-executor", "mask_probe", "2026-03-10"],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=600,
+            run = _run_in_own_group(
+                [airflow, "dags", "test", "--use-executor", "mask_probe", "2026-03-10"], env
             )
+        except subprocess.TimeoutExpired as exc:
+            raise ProbeHung(_timed_out(exc, home)) from None
         finally:
             os.killpg(api.pid, signal.SIGTERM)
             api.wait(60)
     (home / "dags-test.log").write_text(run.stdout + run.stderr)
-    assert run.returncode == 0, f"mask_probe failed, see {home / 'dags-test.log'}"
-    [task_log] = (home / "logs").rglob("task_id=log_secrets/attempt=1.log")
-    events = [json.loads(line).get("event", "") for line in task_log.read_text().splitlines()]
-    for line in (
-        # only one of the two tokens of the connection's password: Airflow masks the whole
-        # password, gospulse each token of it
-        "probe vk second token=***",
-        "probe tg session=***",
-        "probe ok app secret=***",
-        "probe ok second token=***",
-        "probe env tg hash=***",
-        "probe env ok session=***",
-        "probe printed vk token=***",
-    ):
-        assert line in events, f"{line!r} not in {task_log}"
-    text = task_log.read_text()
-    for secret in (*VK_TOKENS, TG_SESSION, TG_API_HASH, *OK_TOKENS, OK_APP_SECRET):
-        assert secret not in text, "a secret reached the task log"
-    for secret in OK_SESSION_SECRETS.split(","):
-        assert secret not in text
+    return run, home
+
+
+def _run_in_own_group(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    """`command` with its executor workers and task processes killed with it on TIMEOUT, so a
+    hung run leaves nothing behind to slow the retry or the tests after it."""
+    proc = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        raise subprocess.TimeoutExpired(command, TIMEOUT, stdout, stderr) from None
+    return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
+
+
+def _timed_out(exc: subprocess.TimeoutExpired, home: Path) -> str:
+    """What a hung `dags test` and its api-server printed: the only record of why it hung."""
+    output = "".join(
+        part.decode(errors="replace") if isinstance(part, bytes) else part or ""
+        for part in (exc.stdout, exc.stderr)
+    )
+    (home / "dags-test.log").write_text(output)
+    api_log = (home / "api-server.log").read_text(errors="replace")
+    return (
+        f"airflow dags test did not end in {exc.timeout:.0f}s (logs under {home});\n"
+        f"--- dags test, last lines ---\n{_last_lines(output)}\n"
+        f"--- api-server, last lines ---\n{_last_lines(api_log)}"
+    )
+
+
+def _last_lines(text: str, count: int = 40) -> str:
+    return "\n".join(text.splitlines()[-count:])
 
 
 def _wait_for(url: str, process: subprocess.Popen, home: Path, timeout: float = 180) -> None:
