@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 from datetime import date
 
+import datasketches as ds
 import pytest
 
 from gospulse.audience.federal import (
@@ -13,7 +14,13 @@ from gospulse.audience.federal import (
     is_region_sketch,
     national_unique,
 )
-from gospulse.audience.sketches import MemberHasher, PageAudience, estimate, union_hll
+from gospulse.audience.sketches import (
+    HLL_LG_K,
+    MemberHasher,
+    PageAudience,
+    estimate,
+    union_hll,
+)
 
 HASHER = MemberHasher(b"test-secret-key-16b")
 DAY = date(2025, 3, 10)
@@ -55,7 +62,7 @@ def test_region_sketch_round_trips(regions):
         assert again == region
         assert again.to_bytes() == data
         assert again.estimate() == region.estimate()
-        assert again.lg_k == 14
+        assert again.lg_k == HLL_LG_K
 
 
 def test_each_region_is_within_bounds_of_its_exact_union(regions):
@@ -75,6 +82,24 @@ def test_national_unique_merges_overlapping_regions(regions):
     # bundles, objects and bare HLL sketches merge alike, in any order
     assert national_unique(regions) == national
     assert national_unique(r.sketch for r in reversed(regions)) == national
+
+
+def test_a_region_of_an_older_bundle_merges_at_its_lower_precision(regions):
+    """Bundles written before page sketches went to lg_k 16 carry HLL_8 at lg_k 14."""
+    union = ds.hll_union(14)
+    for members in REGION_PAGES[22]:
+        page = ds.hll_sketch(14, ds.tgt_hll_type.HLL_8)
+        for member in members:
+            page.update(HASHER(member))
+        union.update(page)
+    old = union.get_result(ds.tgt_hll_type.HLL_8)
+    older = RegionSketch(22, "vk", DAY, old.lg_config_k, bytes(old.serialize_compact()))
+    assert RegionSketch.from_bytes(older.to_bytes()).lg_k == 14 < HLL_LG_K
+    national = national_unique([*(r for r in regions if r.region_code != 22), older])
+    assert national.lower <= exact_union(*REGION_PAGES) <= national.upper
+    # the bounds are those of lg_k 14: about twice as wide as the new regions' own
+    newer = national_unique(regions)
+    assert (national.upper - national.lower) > 1.5 * (newer.upper - newer.lower)
 
 
 def test_national_unique_of_nothing_is_zero():

@@ -17,7 +17,7 @@ import pytest
 from gospulse import transform
 from gospulse.audience.federal import RegionSketch, export_region_sketches, national_unique
 from gospulse.audience.overlap import SketchUnavailable, page_overlap
-from gospulse.audience.sketches import MemberHasher, PageAudience
+from gospulse.audience.sketches import HLL_LG_K, MemberHasher, PageAudience
 from gospulse.warehouse import SnapshotRow, connect, replace_member_sketches, replace_snapshots
 
 pytestmark = pytest.mark.slow
@@ -392,8 +392,8 @@ def test_page_overlap_errors_name_the_page(world):
 def test_region_sketches_export_and_merge_nationally(world):
     exported = export_region_sketches(world.warehouse, network="vk")
     assert [(s.region_code, s.network, s.audience_date, s.lg_k) for s in exported] == [
-        (42, "vk", DAY, 14),
-        (54, "vk", DAY, 14),
+        (42, "vk", DAY, HLL_LG_K),
+        (54, "vk", DAY, HLL_LG_K),
     ]
     assert [RegionSketch.from_bytes(s.to_bytes()) for s in exported] == exported
     # region 42's sketch is the mart's union

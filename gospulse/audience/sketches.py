@@ -4,8 +4,12 @@ A member ID is hashed with a secret key before it touches a sketch: plain hashes
 be reversed by hashing the whole ID space, keyed ones cannot without the key. Every region of a
 federation uses the same key, so their sketches merge into national counts.
 
-HLL (lg_k 14, relative standard error ≈ 0.8 %) answers "how many unique"; theta (lg_k 12)
-answers overlaps (intersections), which HLL cannot.
+HLL (lg_k 16, relative standard error 1.04/√65536 ≈ 0.41 %) answers "how many unique"; theta
+(lg_k 12) answers overlaps (intersections), which HLL cannot. lg_k 16 because a union is no more
+precise than its pages' sketches: at lg_k 14 (0.81 %) the worst of a federation's ~900 region and
+region × sector scopes missed the 2 % error target (BENCHMARKS.md, audience unions). HLL_4 holds
+the same registers as HLL_8 in half the bytes: a big page's sketch is 32 KiB, twice lg_k 14's.
+Sketches of other lg_k or type (stored before) still merge: a union takes the smallest lg_k.
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ from dataclasses import dataclass
 
 import datasketches as ds
 
-HLL_LG_K = 14
-HLL_TYPE = ds.tgt_hll_type.HLL_8
+HLL_LG_K = 16
+HLL_TYPE = ds.tgt_hll_type.HLL_4
 THETA_LG_K = 12
 SECRET_ENV = "GOSPULSE_AUDIENCE_SECRET"
 MIN_SECRET_BYTES = 16

@@ -8,7 +8,7 @@ from collections import defaultdict
 
 import datasketches as ds
 
-from gospulse.audience.sketches import HLL_LG_K, estimate, hll_from_bytes
+from gospulse.audience.sketches import HLL_LG_K, HLL_TYPE, estimate, hll_from_bytes
 from gospulse.audience.tables import temp_table
 
 COLUMNS = [
@@ -62,7 +62,7 @@ def union_rows(session, audience_date):
         union = ds.hll_union(HLL_LG_K)
         for page_ref in page_refs:
             union.update(sketches[(network, page_ref)])
-        result = union.get_result(ds.tgt_hll_type.HLL_8)
+        result = union.get_result(HLL_TYPE)
         unique = estimate(result)
         blob = bytes(result.serialize_compact()) if scope_type == "region" else None
         yield (
