@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import statistics
 import tempfile
 import time
@@ -170,65 +171,70 @@ def main() -> None:
     values = np.random.default_rng(args.seed + 1).integers(1, 2**63 - 1, size=people)
     sketches = page_sketches(person, page, pages, values)
     warehouse = Path(tempfile.mkdtemp(prefix="gospulse-bench-audience-")) / "w.duckdb"
-    registry = write_warehouse(warehouse, pages, sketches, args.seed)
-    exact = exact_counts(person, page, registry)
-    print(
-        f"{people:,} people, {person.size:,} subscriptions, {pages:,} page sketches; "
-        f"setup {time.perf_counter() - t0:.0f} s"
-    )
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, "
-        f"{platform.python_implementation()} {platform.python_version()}"
-    )
-    del person, page, sketches
-
-    t0 = time.perf_counter()
-    build(warehouse)  # every model once, so the timed run below finds its parents built
-    print(f"first full dbt build (not timed for the target): {time.perf_counter() - t0:.0f} s")
-    walls = []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        result = run_dbt(["run", "--select", "int_audience_unions"], warehouse=warehouse)
-        walls.append(time.perf_counter() - t0)
-    model_seconds = [n.execution_time for n in result.nodes]
-
-    con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        rows = con.execute(
-            "select scope_type, scope_value, region_code, unique_estimate, union_hll_sketch "
-            "from intermediate.int_audience_unions where network = 'vk'"
-        ).fetchall()
-    finally:
-        con.close()
-    regions = {v: est for t, v, _, est, _ in rows if t == "region"}
-    sectors = {(str(r), v): est for t, v, r, est, _ in rows if t == "sector"}
-    blobs = [bytes(b) for t, _, _, _, b in rows if t == "region"]
-    t0 = time.perf_counter()
-    national = national_unique(blobs)
-    merge = time.perf_counter() - t0
-
-    scopes = len(rows)
-    union_s = statistics.median(walls)
-    print(
-        f"int_audience_unions: {scopes:,} scopes from {pages:,} page sketches in "
-        f"{statistics.median(model_seconds):.1f} s (dbt run {union_s:.1f} s, runs "
-        f"{', '.join(f'{w:.1f}' for w in walls)}); target < 60 s, ratio {union_s / 60:.2f}"
-    )
-    err = (national.value - exact["national"]) / exact["national"]
-    print(
-        f"national unique from {len(blobs)} region sketches: {national.value:,.0f} vs exact "
-        f"{exact['national']:,} ({err:+.2%}; target |error| <= 2%, exact inside the 95% bounds "
-        f"{national.lower <= exact['national'] <= national.upper}); merge {merge:.3f} s"
-    )
-    for name, estimates, truth in (
-        ("region", regions, exact["region"]),
-        ("region x sector", sectors, exact["sector"]),
-    ):
-        errors = relative_errors(estimates, truth)
+        registry = write_warehouse(warehouse, pages, sketches, args.seed)
+        exact = exact_counts(person, page, registry)
         print(
-            f"{name} scopes ({len(errors)} with >= 1,000 people): |error| median "
-            f"{statistics.median(errors):.2%}, max {max(errors):.2%}"
+            f"{people:,} people, {person.size:,} subscriptions, {pages:,} page sketches; "
+            f"setup {time.perf_counter() - t0:.0f} s"
         )
+        print(
+            f"machine: {platform.machine()}, {os.cpu_count()} cores, "
+            f"{platform.python_implementation()} {platform.python_version()}"
+        )
+        del person, page, sketches
+
+        t0 = time.perf_counter()
+        build(warehouse)  # every model once, so the timed run below finds its parents built
+        print(f"first full dbt build (not timed for the target): {time.perf_counter() - t0:.0f} s")
+        walls = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            result = run_dbt(["run", "--select", "int_audience_unions"], warehouse=warehouse)
+            walls.append(time.perf_counter() - t0)
+        model_seconds = [n.execution_time for n in result.nodes]
+
+        con = duckdb.connect(str(warehouse), read_only=True)
+        try:
+            rows = con.execute(
+                "select scope_type, scope_value, region_code, unique_estimate, union_hll_sketch "
+                "from intermediate.int_audience_unions where network = 'vk'"
+            ).fetchall()
+        finally:
+            con.close()
+        regions = {v: est for t, v, _, est, _ in rows if t == "region"}
+        sectors = {(str(r), v): est for t, v, r, est, _ in rows if t == "sector"}
+        blobs = [bytes(b) for t, _, _, _, b in rows if t == "region"]
+        t0 = time.perf_counter()
+        national = national_unique(blobs)
+        merge = time.perf_counter() - t0
+
+        scopes = len(rows)
+        union_s = statistics.median(walls)
+        print(
+            f"int_audience_unions: {scopes:,} scopes from {pages:,} page sketches in "
+            f"{statistics.median(model_seconds):.1f} s (dbt run {union_s:.1f} s, runs "
+            f"{', '.join(f'{w:.1f}' for w in walls)}); target < 60 s, ratio {union_s / 60:.2f}"
+        )
+        err = (national.value - exact["national"]) / exact["national"]
+        print(
+            f"national unique from {len(blobs)} region sketches: {national.value:,.0f} vs exact "
+            f"{exact['national']:,} ({err:+.2%}; target |error| <= 2%, exact inside the 95% bounds "
+            f"{national.lower <= exact['national'] <= national.upper}); merge {merge:.3f} s"
+        )
+        for name, estimates, truth in (
+            ("region", regions, exact["region"]),
+            ("region x sector", sectors, exact["sector"]),
+        ):
+            errors = relative_errors(estimates, truth)
+            print(
+                f"{name} scopes ({len(errors)} with >= 1,000 people): |error| median "
+                f"{statistics.median(errors):.2%}, max {max(errors):.2%}"
+            )
+
+    finally:
+        # 1.5 GB at the full size: a benchmark leaves nothing behind
+        shutil.rmtree(warehouse.parent, ignore_errors=True)
 
 
 if __name__ == "__main__":
