@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 from datetime import date
+from itertools import permutations
 
 import datasketches as ds
 import pytest
@@ -100,6 +101,41 @@ def test_a_region_of_an_older_bundle_merges_at_its_lower_precision(regions):
     # the bounds are those of lg_k 14: about twice as wide as the new regions' own
     newer = national_unique(regions)
     assert (national.upper - national.lower) > 1.5 * (newer.upper - newer.lower)
+
+
+def hll_bytes(members: range, lg_k: int, kind: ds.tgt_hll_type) -> bytes:
+    sketch = ds.hll_sketch(lg_k, kind)
+    for member in members:
+        sketch.update(HASHER(member))
+    return bytes(sketch.serialize_compact())
+
+
+# a page sketched at lg_k 16 (HLL mode), an older lg_k 14 one (HLL mode) and a small older one
+# (coupon mode): datasketches 5.2.0's union lost the first two when they came in this order
+MIXED_PAGES = (
+    (range(0, 10_000), 16, ds.tgt_hll_type.HLL_4),
+    (range(50_000, 53_000), 14, ds.tgt_hll_type.HLL_8),
+    (range(60_000, 60_200), 14, ds.tgt_hll_type.HLL_8),
+)
+
+
+@pytest.mark.parametrize("order", list(permutations(range(3))))
+def test_pages_of_mixed_lg_k_union_whole_in_any_order(order):
+    blobs = [hll_bytes(*MIXED_PAGES[i]) for i in order]
+    union = estimate(union_hll(blobs))
+    assert union.lower <= 13_200 <= union.upper
+    assert union.value == pytest.approx(13_200, rel=0.03)
+
+
+@pytest.mark.parametrize("order", list(permutations(range(3))))
+def test_regions_of_mixed_lg_k_merge_whole_in_any_order(order):
+    regions = [
+        RegionSketch(code, "vk", DAY, lg_k, hll_bytes(members, lg_k, kind))
+        for code, (members, lg_k, kind) in zip((42, 54, 22), MIXED_PAGES, strict=True)
+    ]
+    national = national_unique(regions[i].to_bytes() for i in order)
+    assert national.lower <= 13_200 <= national.upper
+    assert national.value == pytest.approx(13_200, rel=0.03)
 
 
 def test_national_unique_of_nothing_is_zero():

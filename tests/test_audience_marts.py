@@ -45,6 +45,7 @@ class Page:
     # (days before DAY, status) of the rows in raw.member_sketches
     lists: tuple[tuple[int, str], ...] = ((0, "ok"),)
     screen_name: str | None = None
+    hll_lg_k: int = HLL_LG_K  # 14 for a sketch stored before page sketches went to 16
 
     @property
     def count(self) -> int:
@@ -118,6 +119,34 @@ PAGES = {
     "9001": Page(
         "ok", "9001", 42, "kemerovo", "health", False, "Минздрав", ids(range(40_000, 50_000))
     ),
+    # region 70's pages: a new lg_k 16 page in HLL mode, then two sketched at lg_k 14 before the
+    # change, one in HLL mode and one small (coupon mode); in page order, datasketches 5.2.0's
+    # union of the three came out as the small page alone (gospulse.audience.sketches.merge_hll)
+    "701": Page(
+        "vk", "701", 70, "tomsk", "health", False, "Облздрав", ids(range(200_000, 210_000))
+    ),
+    "702": Page(
+        "vk",
+        "702",
+        70,
+        "tomsk",
+        "health",
+        False,
+        "Облздрав",
+        ids(range(300_000, 303_000)),
+        hll_lg_k=14,
+    ),
+    "703": Page(
+        "vk",
+        "703",
+        70,
+        "tomsk",
+        "health",
+        False,
+        "Облздрав",
+        ids(range(400_000, 400_200)),
+        hll_lg_k=14,
+    ),
 }
 VK_42 = ("201", "202", "203", "204")  # the vk pages of region 42 with a usable sketch on DAY
 
@@ -138,13 +167,13 @@ def write_world(warehouse: Path) -> Path:
             hll = theta = None
             read = 0
             if status == "ok":
-                audience = PageAudience(HASHER)
+                audience = PageAudience(HASHER, hll_lg_k=page.hll_lg_k)
                 audience.add(sorted(page.members))
                 hll, theta, read = audience.hll_bytes(), audience.theta_bytes(), len(page.members)
             sketches.append(
                 (page.network, page.page_ref, DAY - timedelta(days=days_before), status,
-                 page.count, read, 14 if hll else None, hll, 12 if theta else None, theta,
-                 None, "run-1")
+                 page.count, read, page.hll_lg_k if hll else None, hll,
+                 12 if theta else None, theta, None, "run-1")
             )  # fmt: skip
     with connect(warehouse) as con:
         replace_snapshots(con, snapshots)
@@ -256,6 +285,13 @@ def test_every_scope_is_the_union_of_its_sketched_pages(world, scope_type, scope
     assert row["region_code"] == 42
     assert row["pages_with_sketch"] == len(refs)
     assert_within_bounds(row, union_of(*refs))
+
+
+def test_a_region_of_older_lg_k_14_and_new_lg_k_16_page_sketches_is_their_whole_union(world):
+    row = audience_row(world, "region", "70", "vk", region_code=70)
+    assert row["pages_with_sketch"] == 3
+    assert_within_bounds(row, union_of("701", "702", "703"))
+    assert row["unique_estimate"] == pytest.approx(13_200, rel=0.03)
 
 
 def test_hidden_and_over_budget_pages_are_counted_and_reduce_coverage(world):
@@ -394,19 +430,20 @@ def test_region_sketches_export_and_merge_nationally(world):
     assert [(s.region_code, s.network, s.audience_date, s.lg_k) for s in exported] == [
         (42, "vk", DAY, HLL_LG_K),
         (54, "vk", DAY, HLL_LG_K),
+        (70, "vk", DAY, 14),  # a union is as precise as its least precise HLL-mode page
     ]
     assert [RegionSketch.from_bytes(s.to_bytes()) for s in exported] == exported
     # region 42's sketch is the mart's union
     region = audience_row(world, "region", "42", "vk")
     assert exported[0].estimate().value == pytest.approx(region["unique_estimate"])
     national = national_unique(s.to_bytes() for s in exported)
-    exact = union_of(*VK_42, "301")
+    exact = union_of(*VK_42, "301", "701", "702", "703")
     assert national.lower <= exact <= national.upper
-    assert (
-        national.value
-        < region["unique_estimate"]
-        + audience_row(world, "region", "54", "vk", region_code=54)["unique_estimate"]
-    )  # the regions share people: the merge is no sum
+    regions_sum = sum(
+        audience_row(world, "region", str(code), "vk", region_code=code)["unique_estimate"]
+        for code in (42, 54, 70)
+    )
+    assert national.value < regions_sum  # regions 42 and 54 share people: the merge is no sum
     assert export_region_sketches(world.warehouse, audience_date=date(2020, 1, 1)) == []
 
 

@@ -17,7 +17,14 @@ from pathlib import Path
 
 import datasketches as ds
 
-from gospulse.audience.sketches import HLL_LG_K, HLL_TYPE, Estimate, estimate, hll_from_bytes
+from gospulse.audience.sketches import (
+    HLL_LG_K,
+    HLL_TYPE,
+    Estimate,
+    estimate,
+    hll_from_bytes,
+    merge_hll,
+)
 from gospulse.warehouse import connect
 
 MAGIC = b"GPHL"
@@ -155,5 +162,5 @@ def national_unique(sketches: Iterable[bytes | RegionSketch]) -> Estimate:
         raise BadSketchBundle(f"region sketches of different networks or dates: {found}")
     union = ds.hll_union(max((h.lg_config_k for h in hlls), default=HLL_LG_K))
     for hll in hlls:
-        union.update(hll)
+        merge_hll(union, hll)
     return estimate(union.get_result(HLL_TYPE))

@@ -106,11 +106,27 @@ def theta_from_bytes(blob: bytes) -> ds.compact_theta_sketch:
     return ds.compact_theta_sketch.deserialize(blob)
 
 
+def merge_hll(union: ds.hll_union, sketch: ds.hll_sketch) -> None:
+    """`union.update(sketch)`, safe when the two differ in lg_k.
+
+    datasketches 5.2.0 (the newest on PyPI) defers rebuilding a union's estimator state after a
+    merge that downsamples registers (a sketch of smaller lg_k reaching a union of larger, or the
+    reverse); until the estimate is read, the union looks empty and the next update overwrites it.
+    A region of lg_k 16 pages, then an older lg_k 14 page, then a small one came out as the small
+    page alone. Upstream fixed it after 5.2.0 (apache/datasketches-cpp#512); reading the
+    estimate runs the deferred rebuild, and costs one pass over the registers only on such merges.
+    """
+    lg_k = union.lg_config_k
+    union.update(sketch)
+    if sketch.lg_config_k != lg_k or union.lg_config_k != lg_k:
+        union.get_estimate()
+
+
 def union_hll(blobs: Iterable[bytes], lg_k: int = HLL_LG_K) -> ds.hll_sketch:
     """The union of serialized HLL sketches (an empty union estimates 0)."""
     union = ds.hll_union(lg_k)
     for blob in blobs:
-        union.update(hll_from_bytes(blob))
+        merge_hll(union, hll_from_bytes(blob))
     return union.get_result(HLL_TYPE)
 
 

@@ -8,7 +8,7 @@ from collections import defaultdict
 
 import datasketches as ds
 
-from gospulse.audience.sketches import HLL_LG_K, HLL_TYPE, estimate, hll_from_bytes
+from gospulse.audience.sketches import HLL_LG_K, HLL_TYPE, estimate, hll_from_bytes, merge_hll
 from gospulse.audience.tables import temp_table
 
 COLUMNS = [
@@ -61,7 +61,7 @@ def union_rows(session, audience_date):
     for (scope_type, scope_value, region_code, network), page_refs in sorted(scopes.items()):
         union = ds.hll_union(HLL_LG_K)
         for page_ref in page_refs:
-            union.update(sketches[(network, page_ref)])
+            merge_hll(union, sketches[(network, page_ref)])
         result = union.get_result(HLL_TYPE)
         unique = estimate(result)
         blob = bytes(result.serialize_compact()) if scope_type == "region" else None
