@@ -16,6 +16,11 @@ ground truth, computed once with numpy.
 
     .venv/bin/python bench/bench_audience_union.py            # 46 M people, 200,000 pages
     .venv/bin/python bench/bench_audience_union.py --quick    # 4.6 M people, 20,000 pages
+    .venv/bin/python bench/bench_audience_union.py --sketch 14:HLL_8 16:HLL_4 16:HLL_8
+
+`--sketch LG_K:TYPE ...` times page sketches of other precisions or types back to back on the same
+population and warehouse (the default is the collector's own); what a union costs depends on both,
+and only runs on one machine in one sitting compare fairly.
 """
 
 from __future__ import annotations
@@ -72,26 +77,43 @@ def follows(people: int, pages: int, seed: int) -> tuple[np.ndarray, np.ndarray]
     return person[by_page], page[by_page]
 
 
+def sketch_setting(text: str) -> tuple[int, ds.tgt_hll_type]:
+    """`16:HLL_4` -> (16, tgt_hll_type.HLL_4)."""
+    lg_k, _, kind = text.partition(":")
+    try:
+        return int(lg_k), getattr(ds.tgt_hll_type, kind or "HLL_4")
+    except (ValueError, AttributeError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not LG_K:HLL_4|HLL_6|HLL_8") from None
+
+
+def setting_name(setting: tuple[int, ds.tgt_hll_type]) -> str:
+    return f"lg_k {setting[0]} {setting[1].name}"
+
+
 def page_sketches(
-    person: np.ndarray, page: np.ndarray, pages: int, values: np.ndarray
-) -> list[tuple[int, bytes, bytes]]:
-    """(members, hll bytes, theta bytes) per page, with the collector's sketch settings."""
+    person: np.ndarray, page: np.ndarray, pages: int, values: np.ndarray, settings: list
+) -> tuple[list[int], list[bytes], list[list[bytes]]]:
+    """Per page: members, theta bytes, and HLL bytes for each of `settings` (one pass)."""
     bounds = np.searchsorted(page, np.arange(pages + 1))
-    out = []
+    members_count, thetas, hlls = [], [], [[] for _ in settings]
     for p in range(pages):
-        hll = ds.hll_sketch(HLL_LG_K, HLL_TYPE)
+        page_hlls = [ds.hll_sketch(lg_k, kind) for lg_k, kind in settings]
         theta = ds.update_theta_sketch(THETA_LG_K)
         members = values[person[bounds[p] : bounds[p + 1]]].tolist()
         for v in members:
-            hll.update(v)
+            for hll in page_hlls:
+                hll.update(v)
             theta.update(v)
-        out.append(
-            (len(members), bytes(hll.serialize_compact()), bytes(theta.compact().serialize()))
-        )
-    return out
+        members_count.append(len(members))
+        thetas.append(bytes(theta.compact().serialize()))
+        for out, hll in zip(hlls, page_hlls, strict=True):
+            out.append(bytes(hll.serialize_compact()))
+    return members_count, thetas, hlls
 
 
-def write_warehouse(warehouse: Path, pages: int, sketches, seed: int) -> pd.DataFrame:
+def write_warehouse(
+    warehouse: Path, pages: int, members_count, thetas, hlls, lg_k: int, seed: int
+) -> pd.DataFrame:
     """Registry (all VK), the day's snapshots and member sketches; returns the registry."""
     con = duckdb.connect(str(warehouse))
     try:
@@ -108,12 +130,12 @@ def write_warehouse(warehouse: Path, pages: int, sketches, seed: int) -> pd.Data
                 "page_ref": registry["page_ref"],
                 "snapshot_date": DAY,
                 "status": "ok",
-                "members_count": [m for m, _, _ in sketches],
-                "members_read": [m for m, _, _ in sketches],
-                "hll_lg_k": HLL_LG_K,
-                "hll_sketch": [h for _, h, _ in sketches],
+                "members_count": members_count,
+                "members_read": members_count,
+                "hll_lg_k": lg_k,
+                "hll_sketch": hlls,
                 "theta_lg_k": THETA_LG_K,
-                "theta_sketch": [t for _, _, t in sketches],
+                "theta_sketch": thetas,
                 "error": None,
                 "run_id": "bench",
                 "loaded_at": now,
@@ -134,6 +156,25 @@ def write_warehouse(warehouse: Path, pages: int, sketches, seed: int) -> pd.Data
     finally:
         con.close()
     return registry
+
+
+def replace_hll_sketches(warehouse: Path, hlls: list[bytes], lg_k: int) -> None:
+    """Swap the day's page HLL sketches for another setting's (page order as written)."""
+    con = duckdb.connect(str(warehouse))
+    try:
+        frame = pd.DataFrame(
+            {"page_ref": [str(10000000 + p) for p in range(len(hlls))], "hll_sketch": hlls}
+        )
+        con.register("frame", frame)
+        con.execute(
+            "update raw.member_sketches as m set hll_sketch = frame.hll_sketch, hll_lg_k = ? "
+            "from frame where m.page_ref = frame.page_ref",
+            [lg_k],
+        )
+        con.unregister("frame")
+        con.execute("checkpoint")
+    finally:
+        con.close()
 
 
 def exact_counts(person, page, registry: pd.DataFrame) -> dict:
@@ -159,79 +200,98 @@ def relative_errors(estimates: dict, exact: dict) -> list[float]:
     return [abs(estimates[k] - v) / v for k, v in exact.items() if v >= 1000]
 
 
+def time_unions(warehouse: Path, pages: int, exact: dict, label: str) -> None:
+    """Three timed `dbt run`s of int_audience_unions, then the errors of what it wrote."""
+    walls = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        result = run_dbt(["run", "--select", "int_audience_unions"], warehouse=warehouse)
+        walls.append(time.perf_counter() - t0)
+    model_seconds = [n.execution_time for n in result.nodes]
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        rows = con.execute(
+            "select scope_type, scope_value, region_code, unique_estimate, union_hll_sketch "
+            "from intermediate.int_audience_unions where network = 'vk'"
+        ).fetchall()
+    finally:
+        con.close()
+    regions = {v: est for t, v, _, est, _ in rows if t == "region"}
+    sectors = {(str(r), v): est for t, v, r, est, _ in rows if t == "sector"}
+    blobs = [bytes(b) for t, _, _, _, b in rows if t == "region"]
+    t0 = time.perf_counter()
+    national = national_unique(blobs)
+    merge = time.perf_counter() - t0
+
+    union_s = statistics.median(walls)
+    print(f"--- page sketches {label}")
+    print(
+        f"int_audience_unions: {len(rows):,} scopes from {pages:,} page sketches in "
+        f"{statistics.median(model_seconds):.1f} s (dbt run {union_s:.1f} s, runs "
+        f"{', '.join(f'{w:.1f}' for w in walls)}); target < 60 s, ratio {union_s / 60:.2f}"
+    )
+    err = (national.value - exact["national"]) / exact["national"]
+    print(
+        f"national unique from {len(blobs)} region sketches: {national.value:,.0f} vs exact "
+        f"{exact['national']:,} ({err:+.2%}; target |error| <= 2%, exact inside the 95% bounds "
+        f"{national.lower <= exact['national'] <= national.upper}); merge {merge:.3f} s"
+    )
+    for name, estimates, truth in (
+        ("region", regions, exact["region"]),
+        ("region x sector", sectors, exact["sector"]),
+    ):
+        errors = relative_errors(estimates, truth)
+        print(
+            f"{name} scopes ({len(errors)} with >= 1,000 people): |error| median "
+            f"{statistics.median(errors):.2%}, max {max(errors):.2%}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="10x smaller")
     parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument(
+        "--sketch",
+        type=sketch_setting,
+        nargs="+",
+        default=[(HLL_LG_K, HLL_TYPE)],
+        metavar="LG_K:TYPE",
+        help=f"page HLL settings to time in turn (default {HLL_LG_K}:{HLL_TYPE.name})",
+    )
     args = parser.parse_args()
     people, pages = (4_600_000, 20_000) if args.quick else (46_000_000, 200_000)
 
     t0 = time.perf_counter()
     person, page = follows(people, pages, args.seed)
     values = np.random.default_rng(args.seed + 1).integers(1, 2**63 - 1, size=people)
-    sketches = page_sketches(person, page, pages, values)
+    members_count, thetas, hlls = page_sketches(person, page, pages, values, args.sketch)
     warehouse = Path(tempfile.mkdtemp(prefix="gospulse-bench-audience-")) / "w.duckdb"
     try:
-        registry = write_warehouse(warehouse, pages, sketches, args.seed)
+        first_lg_k = args.sketch[0][0]
+        registry = write_warehouse(
+            warehouse, pages, members_count, thetas, hlls[0], first_lg_k, args.seed
+        )
         exact = exact_counts(person, page, registry)
         print(
-            f"{people:,} people, {person.size:,} subscriptions, {pages:,} page sketches; "
-            f"setup {time.perf_counter() - t0:.0f} s"
+            f"{people:,} people, {person.size:,} subscriptions, {pages:,} page sketches "
+            f"({len(args.sketch)} HLL settings); setup {time.perf_counter() - t0:.0f} s"
         )
         print(
             f"machine: {platform.machine()}, {os.cpu_count()} cores, "
             f"{platform.python_implementation()} {platform.python_version()}"
         )
-        del person, page, sketches
+        del person, page, thetas
 
         t0 = time.perf_counter()
-        build(warehouse)  # every model once, so the timed run below finds its parents built
+        build(warehouse)  # every model once, so the timed runs below find their parents built
         print(f"first full dbt build (not timed for the target): {time.perf_counter() - t0:.0f} s")
-        walls = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            result = run_dbt(["run", "--select", "int_audience_unions"], warehouse=warehouse)
-            walls.append(time.perf_counter() - t0)
-        model_seconds = [n.execution_time for n in result.nodes]
-
-        con = duckdb.connect(str(warehouse), read_only=True)
-        try:
-            rows = con.execute(
-                "select scope_type, scope_value, region_code, unique_estimate, union_hll_sketch "
-                "from intermediate.int_audience_unions where network = 'vk'"
-            ).fetchall()
-        finally:
-            con.close()
-        regions = {v: est for t, v, _, est, _ in rows if t == "region"}
-        sectors = {(str(r), v): est for t, v, r, est, _ in rows if t == "sector"}
-        blobs = [bytes(b) for t, _, _, _, b in rows if t == "region"]
-        t0 = time.perf_counter()
-        national = national_unique(blobs)
-        merge = time.perf_counter() - t0
-
-        scopes = len(rows)
-        union_s = statistics.median(walls)
-        print(
-            f"int_audience_unions: {scopes:,} scopes from {pages:,} page sketches in "
-            f"{statistics.median(model_seconds):.1f} s (dbt run {union_s:.1f} s, runs "
-            f"{', '.join(f'{w:.1f}' for w in walls)}); target < 60 s, ratio {union_s / 60:.2f}"
-        )
-        err = (national.value - exact["national"]) / exact["national"]
-        print(
-            f"national unique from {len(blobs)} region sketches: {national.value:,.0f} vs exact "
-            f"{exact['national']:,} ({err:+.2%}; target |error| <= 2%, exact inside the 95% bounds "
-            f"{national.lower <= exact['national'] <= national.upper}); merge {merge:.3f} s"
-        )
-        for name, estimates, truth in (
-            ("region", regions, exact["region"]),
-            ("region x sector", sectors, exact["sector"]),
-        ):
-            errors = relative_errors(estimates, truth)
-            print(
-                f"{name} scopes ({len(errors)} with >= 1,000 people): |error| median "
-                f"{statistics.median(errors):.2%}, max {max(errors):.2%}"
-            )
-
+        for i, setting in enumerate(args.sketch):
+            if i:
+                replace_hll_sketches(warehouse, hlls[i], setting[0])
+            hlls[i] = None  # free each setting's blobs once written
+            time_unions(warehouse, pages, exact, setting_name(setting))
     finally:
         # 1.5 GB at the full size: a benchmark leaves nothing behind
         shutil.rmtree(warehouse.parent, ignore_errors=True)
