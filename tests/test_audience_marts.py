@@ -459,3 +459,84 @@ def test_overlaps_only_pair_the_largest_pages(world):
     # 202 is the 4th largest page with a sketch: its pair with 201 is gone
     pairs = [(r["page_ref_a"], r["page_ref_b"]) for r in overlap_rows(world.warehouse)]
     assert pairs == [("204", "203")]
+
+
+# --- last: changes the world's member lists ---------------------------------------------------
+
+
+def union_rows(warehouse: Path) -> dict[tuple, dict]:
+    """int_audience_unions by (date, scope_type, scope_value, region_code, network)."""
+    with connect(warehouse, read_only=True) as con:
+        cursor = con.execute("select * from intermediate.int_audience_unions")
+        names = [c[0] for c in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return {
+        (r["audience_date"], r["scope_type"], r["scope_value"], r["region_code"], r["network"]): r
+        for r in rows
+    }
+
+
+def of_date(rows: dict[tuple, dict], day: date) -> dict[tuple, dict]:
+    return {k: v for k, v in rows.items() if k[0] == day}
+
+
+def without_built_at(rows: dict[tuple, dict]) -> dict[tuple, dict]:
+    return {k: {c: v for c, v in r.items() if c != "built_at"} for k, r in rows.items()}
+
+
+def rebuild_unions(warehouse: Path) -> dict[tuple, dict]:
+    """An incremental run of the unions (and what they read), checked against a full refresh."""
+    transform.run_dbt(["run", "--select", "+int_audience_unions"], warehouse=warehouse)
+    incremental = union_rows(warehouse)
+    transform.run_dbt(
+        ["run", "--select", "int_audience_unions", "--full-refresh"], warehouse=warehouse
+    )
+    assert without_built_at(union_rows(warehouse)) == without_built_at(incremental)
+    return incremental
+
+
+def test_unions_merge_again_only_the_audience_dates_whose_inputs_changed(world):
+    week_before, eight_before = DAY - timedelta(days=7), DAY - timedelta(days=8)
+    before = union_rows(world.warehouse)
+    assert {k[0] for k in before} == {eight_before, week_before, DAY}
+
+    # 203's list of DAY is read again and has grown: only DAY's unions change
+    grown = PageAudience(HASHER)
+    grown.add(range(10_000, 60_000))
+    with connect(world.warehouse) as con:
+        replace_member_sketches(
+            con,
+            [("vk", "203", DAY, "ok", 50_000, 50_000, HLL_LG_K, grown.hll_bytes(), 12,
+              grown.theta_bytes(), None, "run-2")],
+        )  # fmt: skip
+    after = rebuild_unions(world.warehouse)
+    for day in (eight_before, week_before):
+        assert of_date(after, day) == of_date(before, day)  # not merged again: same built_at
+    assert all(r["built_at"] > before[k]["built_at"] for k, r in of_date(after, DAY).items())
+    region = after[(DAY, "region", "42", 42, "vk")]
+    assert (
+        region["inputs_fingerprint"]
+        != before[(DAY, "region", "42", 42, "vk")]["inputs_fingerprint"]
+    )
+    assert region["unique_lower"] <= len(ids(range(0, 4500), range(10_000, 60_000)))
+    assert len(ids(range(0, 4500), range(10_000, 60_000))) <= region["unique_upper"]
+
+    # 207's only list, 8 days before DAY, turns out hidden: that date has no sketched page left
+    # and loses its rows; a week before DAY, 207's list was inside the age window: merged again
+    with connect(world.warehouse) as con:
+        replace_member_sketches(
+            con,
+            [("vk", "207", eight_before, "hidden", 700, 0, None, None, None, None, None,
+              "run-2")],
+        )  # fmt: skip
+    before = union_rows(world.warehouse)  # the full refresh's rows
+    after = rebuild_unions(world.warehouse)
+    assert of_date(after, eight_before) == {}
+    assert of_date(after, DAY) == of_date(before, DAY)
+    region_week = after[(week_before, "region", "42", 42, "vk")]
+    assert before[(week_before, "region", "42", 42, "vk")]["pages_unioned"] == 2
+    assert region_week["pages_unioned"] == 1  # 202 alone
+    assert region_week["built_at"] > before[(week_before, "region", "42", 42, "vk")]["built_at"]
+    # 207 was novokuznetsk's only page sketched then: the scope's row goes with it
+    assert (week_before, "municipality", "novokuznetsk", 42, "vk") in before
+    assert (week_before, "municipality", "novokuznetsk", 42, "vk") not in after
