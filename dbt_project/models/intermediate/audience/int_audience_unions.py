@@ -5,7 +5,7 @@ merge DataSketches blobs. Each page counts with the sketch int_audience_page_dat
 
 Incremental by audience date: a date is merged again only when its inputs changed — the set of
 (scope, page, sketch date) it unions, a sketch re-read (its loaded_at), or the HLL settings — as
-told by a fingerprint stored on each row. At federal size one date's unions take about 20 s, so
+told by a fingerprint stored on each row. At federal size one date's unions take 35-40 s, so
 re-merging years of dates every day is what this avoids. A date left with no sketched page loses
 its rows (strategy replace_days, markers NULL in scope_type).
 """
