@@ -18,11 +18,6 @@ with member_lists as (
     from {{ ref('stg_raw__member_sketches') }}
 ),
 
-snapshots as (
-    select network, page_ref, snapshot_date, members_count, status
-    from {{ ref('stg_raw__page_snapshots') }}
-),
-
 registry as (
     select * from {{ ref('int_registry_pages_resolved') }}
 ),
@@ -30,6 +25,25 @@ registry as (
 audience_dates as (
     select distinct snapshot_date as audience_date
     from member_lists
+),
+
+carry_dates as (
+    select distinct {{ add_days('audience_dates.audience_date', '-carry_days.days_back') }}
+        as carry_date
+    from audience_dates
+    cross join (
+        {% for days_back in range(var('max_carry_days') | int + 1) -%}
+        select {{ days_back }} as days_back{{ ' union all ' if not loop.last }}
+        {% endfor -%}
+    ) as carry_days
+),
+
+{#- members_on reads raw twice: inlined (not a copy of every snapshot, 146 M rows at federal
+    size, which a CTE read twice would be), and only the days an audience date can carry from -#}
+snapshots as not materialized (
+    select network, page_ref, snapshot_date, members_count, status
+    from {{ ref('stg_raw__page_snapshots') }}
+    where snapshot_date in (select carry_date from carry_dates)
 ),
 
 registered_pages as (
