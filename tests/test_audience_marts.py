@@ -464,35 +464,68 @@ def test_overlaps_only_pair_the_largest_pages(world):
 # --- last: changes the world's member lists ---------------------------------------------------
 
 
-def union_rows(warehouse: Path) -> dict[tuple, dict]:
-    """int_audience_unions by (date, scope_type, scope_value, region_code, network)."""
+AUDIENCE_INCREMENTALS = {  # incremental audience model: the columns that key its rows
+    "int_audience_page_dates": ("audience_date", "network", "page_key"),
+    "int_audience_scope_pages": (
+        "audience_date", "scope_type", "scope_value", "region_code", "network", "page_key"
+    ),
+    "int_audience_unions": ("audience_date", "scope_type", "scope_value", "region_code", "network"),
+    "mart_audience": ("audience_date", "scope_type", "scope_value", "region_code", "network"),
+}  # fmt: skip
+
+
+def model_rows(warehouse: Path, model: str) -> dict[tuple, dict]:
+    """An incremental audience model's rows by their key."""
     with connect(warehouse, read_only=True) as con:
-        cursor = con.execute("select * from intermediate.int_audience_unions")
+        schema = "marts" if model.startswith("mart_") else "intermediate"
+        cursor = con.execute(f"select * from {schema}.{model}")
         names = [c[0] for c in cursor.description]
         rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    return {
-        (r["audience_date"], r["scope_type"], r["scope_value"], r["region_code"], r["network"]): r
-        for r in rows
-    }
+    by_key = {tuple(r[c] for c in AUDIENCE_INCREMENTALS[model]): r for r in rows}
+    assert len(by_key) == len(rows), model
+    return by_key
+
+
+def union_rows(warehouse: Path) -> dict[tuple, dict]:
+    """int_audience_unions by (date, scope_type, scope_value, region_code, network)."""
+    return model_rows(warehouse, "int_audience_unions")
 
 
 def of_date(rows: dict[tuple, dict], day: date) -> dict[tuple, dict]:
     return {k: v for k, v in rows.items() if k[0] == day}
 
 
+BUILD_STATE = (  # build state: when and from which loads a row was built
+    "built_at",
+    "page_dates_built_at",
+    "scope_pages_built_at",
+    "unions_built_at",
+    "lists_seen_at",
+    "snapshots_seen_at",
+    "registry_seen_at",
+)
+
+
 def without_built_at(rows: dict[tuple, dict]) -> dict[tuple, dict]:
-    return {k: {c: v for c, v in r.items() if c != "built_at"} for k, r in rows.items()}
+    return {k: {c: v for c, v in r.items() if c not in BUILD_STATE} for k, r in rows.items()}
+
+
+def rebuild_audience(warehouse: Path) -> dict[str, dict[tuple, dict]]:
+    """An incremental build of the audience chain, each model checked against a full refresh;
+    the incremental rows of each model."""
+    transform.run_dbt(["snapshot"], warehouse=warehouse)
+    transform.run_dbt(["run", "--select", "+mart_audience"], warehouse=warehouse)
+    incremental = {m: model_rows(warehouse, m) for m in AUDIENCE_INCREMENTALS}
+    transform.run_dbt(
+        ["run", "--select", *AUDIENCE_INCREMENTALS, "--full-refresh"], warehouse=warehouse
+    )
+    for model, rows in incremental.items():
+        assert without_built_at(model_rows(warehouse, model)) == without_built_at(rows), model
+    return incremental
 
 
 def rebuild_unions(warehouse: Path) -> dict[tuple, dict]:
-    """An incremental run of the unions (and what they read), checked against a full refresh."""
-    transform.run_dbt(["run", "--select", "+int_audience_unions"], warehouse=warehouse)
-    incremental = union_rows(warehouse)
-    transform.run_dbt(
-        ["run", "--select", "int_audience_unions", "--full-refresh"], warehouse=warehouse
-    )
-    assert without_built_at(union_rows(warehouse)) == without_built_at(incremental)
-    return incremental
+    return rebuild_audience(warehouse)["int_audience_unions"]
 
 
 def test_unions_merge_again_only_the_audience_dates_whose_inputs_changed(world):
@@ -540,3 +573,61 @@ def test_unions_merge_again_only_the_audience_dates_whose_inputs_changed(world):
     # 207 was novokuznetsk's only page sketched then: the scope's row goes with it
     assert (week_before, "municipality", "novokuznetsk", 42, "vk") in before
     assert (week_before, "municipality", "novokuznetsk", 42, "vk") not in after
+
+
+def test_audience_dates_are_recomputed_only_when_their_inputs_change(world):
+    week_before, eight_before = DAY - timedelta(days=7), DAY - timedelta(days=8)
+    chain = ("int_audience_page_dates", "int_audience_scope_pages", "mart_audience")
+    before = {m: model_rows(world.warehouse, m) for m in chain}
+    assert {k[0] for k in before["int_audience_page_dates"]} == {eight_before, week_before, DAY}
+
+    # nothing loaded since the last build: no date is recomputed
+    transform.run_dbt(["run", "--select", *chain], warehouse=world.warehouse)
+    assert {m: model_rows(world.warehouse, m) for m in chain} == before
+
+    # 202's snapshot of a week before DAY is re-read with another count: that date alone
+    # (DAY is more than max_carry_days later, eight days before is earlier)
+    with connect(world.warehouse) as con:
+        replace_snapshots(con, [SnapshotRow("vk", "202", week_before, 999, "ok")])
+    after = rebuild_audience(world.warehouse)
+    for model in chain:
+        for day in (eight_before, DAY):
+            assert of_date(after[model], day) == of_date(before[model], day), (model, day)
+        built_at = "page_dates_built_at" if model == "int_audience_scope_pages" else "built_at"
+        assert all(
+            r[built_at] > before[model][k][built_at]
+            for k, r in of_date(after[model], week_before).items()
+        ), model
+    assert after["int_audience_page_dates"][(week_before, "vk", "202")]["members_count"] == 999
+
+    # page 201 moves to another sector from two days before DAY: DAY's rows follow it
+    before = {m: model_rows(world.warehouse, m) for m in chain}  # the full refresh's rows
+    changed_at = datetime.combine(DAY - timedelta(days=2), datetime.min.time())
+    with connect(world.warehouse) as con:
+        con.execute(
+            "update raw.registry_pages set sector = 'sport', loaded_at = ? where ref_value = '201'",
+            [changed_at],
+        )
+    after = rebuild_audience(world.warehouse)
+    for model in chain:
+        for day in (eight_before, week_before):
+            assert of_date(after[model], day) == of_date(before[model], day), (model, day)
+    scopes = after["int_audience_scope_pages"]
+    assert (DAY, "sector", "sport", 42, "vk", "201") in scopes
+    assert (week_before, "sector", "health", 42, "vk", "201") in scopes
+    assert (DAY, "sector", "health", 42, "vk", "201") not in scopes
+
+    # the unions merged again with nothing else changed (a release changing the HLL settings
+    # does that): the mart recomputes every date that has unions (eight days before DAY has
+    # none since 207's list turned hidden in the test above)
+    before = model_rows(world.warehouse, "mart_audience")
+    transform.run_dbt(
+        ["run", "--select", "int_audience_unions", "--full-refresh"], warehouse=world.warehouse
+    )
+    assert {k[0] for k in union_rows(world.warehouse)} == {week_before, DAY}
+    transform.run_dbt(["run", "--select", "mart_audience"], warehouse=world.warehouse)
+    after = model_rows(world.warehouse, "mart_audience")
+    assert without_built_at(after) == without_built_at(before)
+    assert of_date(after, eight_before) == of_date(before, eight_before)
+    for day in (week_before, DAY):
+        assert all(r["built_at"] > before[k]["built_at"] for k, r in of_date(after, day).items())

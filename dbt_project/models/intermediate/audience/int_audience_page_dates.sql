@@ -3,7 +3,26 @@
     members_on(page, date), the member-list sketch that counts for it (the latest ok sketch at
     or before the date, at most var audience_max_age_days old) and its audience_status.
     Audience dates are the distinct snapshot dates of the member-list sketches.
+
+    Incremental by audience date: lists are read every day (each page when it is due), so a
+    year holds ~365 audience dates of every registered page, and rebuilding them all daily
+    grows without bound. A build recomputes only the dates whose inputs may have changed since
+    the last build's high-water marks (stored on every row): a member list loaded since
+    (dates from its snapshot date to audience_max_age_days after), a snapshot loaded since
+    (dates from its day to max_carry_days after) and a registry version loaded, closed or
+    resolved since (dates from the day it applies). Each recomputed date is replaced whole
+    (strategy replace_days, markers NULL in network). Raw rows deleted by hand need a
+    --full-refresh, as for the other incremental models.
 -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_days',
+        unique_key='audience_date',
+        day_marker_column='network',
+        on_schema_change='fail',
+    )
+}}
 {%- set max_age = var('audience_max_age_days') | int -%}
 
 with member_lists as (
@@ -14,7 +33,8 @@ with member_lists as (
         list_status,
         members_count,
         members_read,
-        list_status = 'ok' and hll_sketch is not null as has_sketch
+        list_status = 'ok' and hll_sketch is not null as has_sketch,
+        loaded_at
     from {{ ref('stg_raw__member_sketches') }}
 ),
 
@@ -22,10 +42,83 @@ registry as (
     select * from {{ ref('int_registry_pages_resolved') }}
 ),
 
-audience_dates as (
+registry_seen as (
+    {{ registry_seen_at('registry') }}
+),
+
+all_audience_dates as (
     select distinct snapshot_date as audience_date
     from member_lists
 ),
+
+{% if is_incremental() %}
+built_bounds as (
+    select
+        max(lists_seen_at) as lists_high_water,
+        max(snapshots_seen_at) as snapshots_high_water,
+        max(registry_seen_at) as registry_high_water
+    from {{ this }}
+),
+
+lists_loaded_since as (
+    select distinct member_lists.snapshot_date
+    from member_lists
+    cross join built_bounds
+    where built_bounds.lists_high_water is null
+        or member_lists.loaded_at > built_bounds.lists_high_water
+),
+
+snapshots_loaded_since as (
+    select distinct raw_snapshots.snapshot_date
+    from {{ ref('stg_raw__page_snapshots') }} as raw_snapshots
+    cross join built_bounds
+    where built_bounds.snapshots_high_water is null
+        or raw_snapshots.loaded_at > built_bounds.snapshots_high_water
+),
+
+{#- the first day a registry version loaded, closed or resolved since applies to (a page
+    resolved since: its first version, valid from the beginning) -#}
+registry_changed_from as (
+    select min(
+        case
+            when built_bounds.registry_high_water is null then cast('1900-01-01' as date)
+            when registry.page_resolved_at > built_bounds.registry_high_water
+                then cast('1900-01-01' as date)
+            when registry.version_loaded_at > built_bounds.registry_high_water
+                then registry.valid_from
+            else registry.valid_to
+        end
+    ) as changed_from
+    from registry
+    cross join built_bounds
+    where built_bounds.registry_high_water is null
+        or registry.version_loaded_at > built_bounds.registry_high_water
+        or registry.version_ended_at > built_bounds.registry_high_water
+        or registry.page_resolved_at > built_bounds.registry_high_water
+),
+
+audience_dates as (
+    select all_audience_dates.audience_date
+    from all_audience_dates
+    where exists (
+        select 1
+        from lists_loaded_since
+        where all_audience_dates.audience_date between lists_loaded_since.snapshot_date
+            and {{ add_days('lists_loaded_since.snapshot_date', max_age) }}
+    )
+    or exists (
+        select 1
+        from snapshots_loaded_since
+        where all_audience_dates.audience_date between snapshots_loaded_since.snapshot_date
+            and {{ add_days('snapshots_loaded_since.snapshot_date', var('max_carry_days')) }}
+    )
+    or all_audience_dates.audience_date >= (select changed_from from registry_changed_from)
+),
+{% else %}
+audience_dates as (
+    select audience_date from all_audience_dates
+),
+{% endif %}
 
 carry_dates as (
     select distinct {{ add_days('audience_dates.audience_date', '-carry_days.days_back') }}
@@ -139,4 +232,29 @@ page_dates as (
         and latest_sketches.as_of_date = registered_pages.registered_on
 )
 
-select * from page_dates
+select
+    page_dates.*,
+    high_water.lists_seen_at,
+    high_water.snapshots_seen_at,
+    registry_seen.registry_seen_at,
+    {{ build_started_at() }} as built_at
+from page_dates
+cross join (
+    select
+        (select max(loaded_at) from member_lists) as lists_seen_at,
+        (select max(loaded_at) from {{ ref('stg_raw__page_snapshots') }}) as snapshots_seen_at
+) as high_water
+cross join registry_seen
+{%- if is_incremental() %}
+
+union all
+
+-- one marker per recomputed date (not stored): the date is replaced even if no page is left
+select
+    audience_date,
+    {%- for _ in range(20) %}
+    null,
+    {%- endfor %}
+    null, null, null, null
+from audience_dates
+{%- endif %}

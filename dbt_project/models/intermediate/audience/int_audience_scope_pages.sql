@@ -3,15 +3,63 @@
     those of mart_growth_ranking plus organization: region (scope_value = region code),
     municipality, sector, flagship (the flagship pages of a region, scope_value = region code)
     and organization; every scope lies within one region (region_code is part of its key).
+
+    Incremental by audience date, like int_audience_page_dates: a build fans out again exactly
+    the dates int_audience_page_dates recomputed since the build this model last read (their
+    built_at newer than the page_dates_built_at kept here), and replaces them whole (strategy
+    replace_days, markers NULL in scope_type); a date that lost every page there is cleared.
 -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_days',
+        unique_key='audience_date',
+        day_marker_column='scope_type',
+        on_schema_change='fail',
+    )
+}}
 {%- set page_columns = [
     'audience_date', 'region_code', 'network', 'page_key', 'page_ref', 'members_count',
-    'sketch_date', 'has_sketch', 'audience_status'
+    'sketch_date', 'has_sketch', 'audience_status', 'built_at as page_dates_built_at'
 ] -%}
 
-with page_dates as (
+with all_page_dates as not materialized (
     select * from {{ ref('int_audience_page_dates') }}
 ),
+
+{% if is_incremental() %}
+built_bounds as (
+    select max(page_dates_built_at) as high_water
+    from {{ this }}
+),
+
+rebuilt_dates as (
+    select distinct all_page_dates.audience_date
+    from all_page_dates
+    cross join built_bounds
+    where built_bounds.high_water is null or all_page_dates.built_at > built_bounds.high_water
+
+    union
+
+    -- dates built here that int_audience_page_dates no longer holds
+    select audience_date
+    from (select distinct audience_date from {{ this }}) as built_dates
+    where not exists (
+        select 1 from all_page_dates
+        where all_page_dates.audience_date = built_dates.audience_date
+    )
+),
+
+page_dates as (
+    select all_page_dates.*
+    from all_page_dates
+    inner join rebuilt_dates on rebuilt_dates.audience_date = all_page_dates.audience_date
+),
+{% else %}
+page_dates as (
+    select * from all_page_dates
+),
+{% endif %}
 
 scope_pages as (
     {{ scope_fanout('page_dates', page_columns,
@@ -19,3 +67,16 @@ scope_pages as (
 )
 
 select * from scope_pages
+{%- if is_incremental() %}
+
+union all
+
+-- one marker per recomputed date (not stored): the date is replaced even if no page is left
+select
+    null, null, audience_date,
+    {%- for _ in page_columns[1:-1] %}
+    null,
+    {%- endfor %}
+    null
+from rebuilt_dates
+{%- endif %}

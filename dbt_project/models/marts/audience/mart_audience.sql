@@ -3,13 +3,100 @@
     network = 'all' rows bound the cross-network unique audience without inventing a number:
     the people reached on several networks are unknown (no shared key between networks), so
     the union lies between the largest network's unique audience and the sum of all networks'.
+
+    Incremental by audience date: a build recomputes the dates whose scope pages or unions were
+    rebuilt since the ones this mart read (their built_at newer than the scope_pages_built_at /
+    unions_built_at kept here) and dates int_audience_scope_pages no longer holds, and replaces
+    them whole (strategy replace_days, markers NULL in scope_type).
 -#}
-with scope_pages as (
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_days',
+        unique_key='audience_date',
+        day_marker_column='scope_type',
+        on_schema_change='fail',
+    )
+}}
+with all_scope_pages as not materialized (
     select * from {{ ref('int_audience_scope_pages') }}
 ),
 
-unions as (
+all_unions as not materialized (
     select * from {{ ref('int_audience_unions' if target.type == 'duckdb' else 'int_audience_unions_pg') }}
+),
+
+{% if is_incremental() %}
+built_bounds as (
+    select
+        max(scope_pages_built_at) as scope_pages_high_water,
+        max(unions_built_at) as unions_high_water
+    from {{ this }}
+),
+
+rebuilt_dates as (
+    select distinct all_scope_pages.audience_date
+    from all_scope_pages
+    cross join built_bounds
+    where built_bounds.scope_pages_high_water is null
+        or all_scope_pages.page_dates_built_at > built_bounds.scope_pages_high_water
+
+    union
+
+    select distinct all_unions.audience_date
+    from all_unions
+    cross join built_bounds
+    where built_bounds.unions_high_water is null
+        or all_unions.built_at > built_bounds.unions_high_water
+
+    union
+
+    -- dates built here that int_audience_scope_pages no longer holds
+    select audience_date
+    from (select distinct audience_date from {{ this }}) as built_dates
+    where not exists (
+        select 1 from all_scope_pages
+        where all_scope_pages.audience_date = built_dates.audience_date
+    )
+),
+
+scope_pages as (
+    select all_scope_pages.*
+    from all_scope_pages
+    inner join rebuilt_dates on rebuilt_dates.audience_date = all_scope_pages.audience_date
+),
+
+unions as (
+    select all_unions.*
+    from all_unions
+    inner join rebuilt_dates on rebuilt_dates.audience_date = all_unions.audience_date
+),
+{% else %}
+scope_pages as (
+    select * from all_scope_pages
+),
+
+unions as (
+    select * from all_unions
+),
+{% endif %}
+
+date_built_at as (
+    select
+        scope_dates.audience_date,
+        scope_dates.scope_pages_built_at,
+        union_dates.unions_built_at
+    from (
+        select audience_date, max(page_dates_built_at) as scope_pages_built_at
+        from scope_pages
+        group by audience_date
+    ) as scope_dates
+    left join (
+        select audience_date, max(built_at) as unions_built_at
+        from unions
+        group by audience_date
+    ) as union_dates
+        on union_dates.audience_date = scope_dates.audience_date
 ),
 
 network_totals as (
@@ -106,5 +193,22 @@ select
     case
         when unique_estimate > 0
             then cast(subscriptions_covered as double precision) / unique_estimate
-    end as duplication_factor
+    end as duplication_factor,
+    date_built_at.scope_pages_built_at,
+    date_built_at.unions_built_at,
+    {{ build_started_at() }} as built_at
 from scope_audience
+inner join date_built_at using (audience_date)
+{%- if is_incremental() %}
+
+union all
+
+-- one marker per recomputed date (not stored): the date is replaced even if no scope is left
+select
+    audience_date,
+    {%- for _ in range(18) %}
+    null,
+    {%- endfor %}
+    null
+from rebuilt_dates
+{%- endif %}

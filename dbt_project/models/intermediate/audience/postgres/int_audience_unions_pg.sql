@@ -13,5 +13,6 @@ select
     unique_lower,
     unique_upper,
     hll_lg_k,
-    union_hll_sketch
+    union_hll_sketch,
+    built_at
 from {{ source('raw', 'audience_unions') }}
