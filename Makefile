@@ -37,6 +37,7 @@ bench: env
 	$(BIN)/python bench/bench_vk_daily.py
 	$(BIN)/python bench/bench_vk_federal_extract.py --quick
 	$(BIN)/python bench/bench_audience_union.py --quick
+	$(BIN)/python bench/bench_audience_dates.py --quick
 	$(BIN)/python bench/bench_federal_pull.py --regions 9
 	$(BIN)/python bench/bench_api_latency.py --clients 1 --requests 300
 	$(BIN)/python bench/bench_transform.py --quick --skip-postgres  # Postgres side: bench-full (see BENCHMARKS.md)
@@ -45,6 +46,7 @@ bench: env
 bench-full: env
 	$(BIN)/python bench/bench_vk_federal_extract.py
 	$(BIN)/python bench/bench_audience_union.py
+	$(BIN)/python bench/bench_audience_dates.py
 	$(BIN)/python bench/bench_federal_pull.py
 	$(BIN)/python bench/bench_api_latency.py
 	$(BIN)/python bench/bench_api_latency.py --clients 4
