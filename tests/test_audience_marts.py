@@ -17,7 +17,7 @@ import pytest
 from gospulse import transform
 from gospulse.audience.federal import RegionSketch, export_region_sketches, national_unique
 from gospulse.audience.overlap import SketchUnavailable, page_overlap
-from gospulse.audience.sketches import HLL_LG_K, MemberHasher, PageAudience
+from gospulse.audience.sketches import HLL_LG_K, HLL_TYPE, MemberHasher, PageAudience
 from gospulse.warehouse import SnapshotRow, connect, replace_member_sketches, replace_snapshots
 
 pytestmark = pytest.mark.slow
@@ -631,3 +631,20 @@ def test_audience_dates_are_recomputed_only_when_their_inputs_change(world):
     assert of_date(after, eight_before) == of_date(before, eight_before)
     for day in (week_before, DAY):
         assert all(r["built_at"] > before[k]["built_at"] for k, r in of_date(after, day).items())
+
+
+def test_unions_merged_with_other_hll_settings_are_all_merged_again(world):
+    # as a release changing the HLL settings finds them: every stored row other settings'
+    with connect(world.warehouse) as con:
+        con.execute(
+            "update intermediate.int_audience_unions "
+            "set hll_settings = '12:HLL_8', inputs_fingerprint = inputs_fingerprint + 1"
+        )
+    before = union_rows(world.warehouse)
+    transform.run_dbt(["run", "--select", "int_audience_unions"], warehouse=world.warehouse)
+    after = union_rows(world.warehouse)
+    assert after.keys() == before.keys()
+    for key, row in after.items():
+        assert row["hll_settings"] == f"{HLL_LG_K}:{HLL_TYPE.name}", key
+        assert row["built_at"] > before[key]["built_at"], key
+        assert row["inputs_fingerprint"] == before[key]["inputs_fingerprint"] - 1, key

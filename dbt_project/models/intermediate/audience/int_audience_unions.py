@@ -8,6 +8,11 @@ Incremental by audience date: a date is merged again only when its inputs change
 told by a fingerprint stored on each row. At federal size one date's unions take 35-40 s, so
 re-merging years of dates every day is what this avoids. A date left with no sketched page loses
 its rows (strategy replace_days, markers NULL in scope_type).
+
+Only dates int_audience_scope_pages rebuilt since the last merge (page_dates_built_at newer than
+the newest built_at here) are fingerprinted: lists are read every day, so hashing every date's
+scope pages each day would grow with the years kept. Every date is checked on a first build and
+when the stored rows were merged with other HLL settings (hll_settings).
 """
 
 from collections import defaultdict
@@ -31,8 +36,11 @@ COLUMNS = [
     ("hll_lg_k", "integer"),
     ("union_hll_sketch", "blob"),
     ("inputs_fingerprint", "bigint"),
+    ("hll_settings", "varchar"),
     ("built_at", "timestamp"),
 ]
+# what a union's sketches depend on besides its inputs: a change re-merges every date
+HLL_SETTINGS = f"{HLL_LG_K}:{HLL_TYPE.name}"
 
 # per audience date: what its unions depend on, hashed; equal fingerprints, equal unions
 FINGERPRINTS_SQL = """
@@ -54,7 +62,18 @@ FINGERPRINTS_SQL = """
         and member_lists.page_ref = scope_pages.page_ref
         and member_lists.snapshot_date = scope_pages.sketch_date
     where scope_pages.has_sketch
+        and scope_pages.audience_date in (select unnest(?::date[]))
     group by scope_pages.audience_date
+"""
+
+ALL_DATES_SQL = "select distinct audience_date from _audience_scope_pages order by audience_date"
+
+# audience dates whose scope pages were rebuilt after the given time
+REBUILT_DATES_SQL = """
+    select distinct audience_date
+    from _audience_scope_pages
+    where page_dates_built_at > ?
+    order by audience_date
 """
 
 SKETCHES_SQL = """
@@ -110,20 +129,44 @@ def union_rows(session, audience_date, fingerprint, built_at):
             result.lg_config_k,
             blob,
             fingerprint,
+            HLL_SETTINGS,
             built_at,
         )
 
 
-def dates_to_merge(session, this, fingerprints: dict) -> tuple[list, list]:
-    """(dates whose fingerprint is new or changed, stored dates no longer sketched at all)."""
+def dates_to_check(session, this) -> list | None:
+    """Audience dates whose inputs may have changed since the last merge: those whose scope
+    pages were rebuilt since; None for every date (nothing merged yet, or other HLL settings)."""
+    other_settings, last_merge = session.execute(
+        f"select coalesce(bool_or(hll_settings is distinct from ?), false), max(built_at) "
+        f"from {this}",
+        [HLL_SETTINGS],
+    ).fetchone()
+    if other_settings or last_merge is None:
+        return None
+    return [d for (d,) in session.execute(REBUILT_DATES_SQL, [last_merge]).fetchall()]
+
+
+def dates_to_merge(session, this, checked: list, fingerprints: dict) -> tuple[list, list]:
+    """(checked dates whose fingerprint is new or changed, stored dates no longer sketched at
+    all: checked ones without a fingerprint, and any int_audience_scope_pages no longer holds)."""
     stored = dict(
         session.execute(
-            f"select audience_date, min(inputs_fingerprint) from {this} group by audience_date"
+            f"select audience_date, min(inputs_fingerprint) from {this} "
+            "where audience_date in (select unnest(?::date[])) group by audience_date",
+            [checked],
         ).fetchall()
     )
     changed = sorted(d for d, f in fingerprints.items() if stored.get(d) != f)
-    gone = sorted(d for d in stored if d not in fingerprints)
-    return changed, gone
+    gone = {d for d in stored if d not in fingerprints}
+    gone.update(
+        d
+        for (d,) in session.execute(
+            f"select distinct audience_date from {this} where audience_date not in "
+            "(select distinct audience_date from _audience_scope_pages)"
+        ).fetchall()
+    )
+    return changed, sorted(gone)
 
 
 def marker(audience_date):
@@ -142,9 +185,14 @@ def model(dbt, session):
     session.register("_audience_scope_pages", dbt.ref("int_audience_scope_pages"))
     session.register("_audience_member_lists", dbt.ref("stg_raw__member_sketches"))
     try:
-        fingerprints = dict(session.execute(FINGERPRINTS_SQL, [HLL_LG_K, HLL_TYPE.name]).fetchall())
+        checked = dates_to_check(session, dbt.this) if dbt.is_incremental else None
+        if checked is None:
+            checked = [d for (d,) in session.execute(ALL_DATES_SQL).fetchall()]
+        fingerprints = dict(
+            session.execute(FINGERPRINTS_SQL, [HLL_LG_K, HLL_TYPE.name, checked]).fetchall()
+        )
         if dbt.is_incremental:
-            dates, gone = dates_to_merge(session, dbt.this, fingerprints)
+            dates, gone = dates_to_merge(session, dbt.this, checked, fingerprints)
         else:
             dates, gone = sorted(fingerprints), []
         built_at = datetime.now(UTC).replace(tzinfo=None)
