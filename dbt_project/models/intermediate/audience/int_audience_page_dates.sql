@@ -9,10 +9,11 @@
     grows without bound. A build recomputes only the dates whose inputs may have changed since
     the last build's high-water marks (stored on every row): a member list loaded since
     (dates from its snapshot date to audience_max_age_days after), a snapshot loaded since
-    (dates from its day to max_carry_days after) and a registry version loaded, closed or
-    resolved since (dates from the day it applies). Each recomputed date is replaced whole
-    (strategy replace_days, markers NULL in network). Raw rows deleted by hand need a
-    --full-refresh, as for the other incremental models.
+    (dates from its day to max_carry_days after), a registry version loaded, closed or
+    resolved since (dates from the day it applies), and every date after the latest snapshot
+    day the last build saw. Each recomputed date is replaced whole (strategy replace_days,
+    markers NULL in network). Raw rows deleted by hand need a --full-refresh, as for the other
+    incremental models.
 -#}
 {{
     config(
@@ -56,6 +57,7 @@ built_bounds as (
     select
         max(lists_seen_at) as lists_high_water,
         max(snapshots_seen_at) as snapshots_high_water,
+        max(snapshots_through) as snapshots_through,
         max(registry_seen_at) as registry_high_water
     from {{ this }}
 ),
@@ -113,6 +115,9 @@ audience_dates as (
             and {{ add_days('snapshots_loaded_since.snapshot_date', var('max_carry_days')) }}
     )
     or all_audience_dates.audience_date >= (select changed_from from registry_changed_from)
+    -- days raw showed none of before, whenever loaded (a first build in date chunks cuts raw
+    -- at build_through: the next chunk's days were loaded before the high-water mark)
+    or all_audience_dates.audience_date > (select snapshots_through from built_bounds)
 ),
 {% else %}
 audience_dates as (
@@ -236,13 +241,15 @@ select
     page_dates.*,
     high_water.lists_seen_at,
     high_water.snapshots_seen_at,
+    high_water.snapshots_through,
     registry_seen.registry_seen_at,
     {{ build_started_at() }} as built_at
 from page_dates
 cross join (
     select
         (select max(loaded_at) from member_lists) as lists_seen_at,
-        (select max(loaded_at) from {{ ref('stg_raw__page_snapshots') }}) as snapshots_seen_at
+        (select max(loaded_at) from {{ ref('stg_raw__page_snapshots') }}) as snapshots_seen_at,
+        (select max(snapshot_date) from {{ ref('stg_raw__page_snapshots') }}) as snapshots_through
 ) as high_water
 cross join registry_seen
 {%- if is_incremental() %}
@@ -255,6 +262,6 @@ select
     {%- for _ in range(20) %}
     null,
     {%- endfor %}
-    null, null, null, null
+    null, null, null, null, null
 from audience_dates
 {%- endif %}
