@@ -28,26 +28,9 @@ with all_page_dates as not materialized (
 ),
 
 {% if is_incremental() %}
-built_bounds as (
-    select max(page_dates_built_at) as high_water
-    from {{ this }}
-),
-
 rebuilt_dates as (
-    select distinct all_page_dates.audience_date
-    from all_page_dates
-    cross join built_bounds
-    where built_bounds.high_water is null or all_page_dates.built_at > built_bounds.high_water
-
-    union
-
-    -- dates built here that int_audience_page_dates no longer holds
-    select audience_date
-    from (select distinct audience_date from {{ this }}) as built_dates
-    where not exists (
-        select 1 from all_page_dates
-        where all_page_dates.audience_date = built_dates.audience_date
-    )
+    {{ audience_dates_rebuilt_upstream('all_page_dates', 'built_at',
+        'select max(page_dates_built_at) from ' ~ this) }}
 ),
 
 page_dates as (

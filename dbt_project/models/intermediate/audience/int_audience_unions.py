@@ -11,8 +11,10 @@ its rows (strategy replace_days, markers NULL in scope_type).
 
 Only dates int_audience_scope_pages rebuilt since the last merge (page_dates_built_at newer than
 the newest built_at here) are fingerprinted: lists are read every day, so hashing every date's
-scope pages each day would grow with the years kept. Every date is checked on a first build and
-when the stored rows were merged with other HLL settings (hll_settings).
+scope pages each day would grow with the years kept. A build that merges nothing leaves that
+mark where it was, so the same dates are fingerprinted again next time (their hashes only). Every
+date is checked on a first build and when stored rows were merged with other HLL settings
+(hll_settings).
 """
 
 from collections import defaultdict

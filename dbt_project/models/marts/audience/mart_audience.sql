@@ -27,37 +27,15 @@ all_unions as not materialized (
 ),
 
 {% if is_incremental() %}
-built_bounds as (
-    select
-        max(scope_pages_built_at) as scope_pages_high_water,
-        max(unions_built_at) as unions_high_water
-    from {{ this }}
-),
-
 rebuilt_dates as (
-    select distinct all_scope_pages.audience_date
-    from all_scope_pages
-    cross join built_bounds
-    where built_bounds.scope_pages_high_water is null
-        or all_scope_pages.page_dates_built_at > built_bounds.scope_pages_high_water
+    {{ audience_dates_rebuilt_upstream('all_scope_pages', 'page_dates_built_at',
+        'select max(scope_pages_built_at) from ' ~ this) }}
 
     union
 
-    select distinct all_unions.audience_date
-    from all_unions
-    cross join built_bounds
-    where built_bounds.unions_high_water is null
-        or all_unions.built_at > built_bounds.unions_high_water
-
-    union
-
-    -- dates built here that int_audience_scope_pages no longer holds
-    select audience_date
-    from (select distinct audience_date from {{ this }}) as built_dates
-    where not exists (
-        select 1 from all_scope_pages
-        where all_scope_pages.audience_date = built_dates.audience_date
-    )
+    -- a date's unions go only with its sketched scope pages, so the scope pages' dates suffice
+    {{ audience_dates_rebuilt_upstream('all_unions', 'built_at',
+        'select max(unions_built_at) from ' ~ this, with_gone=false) }}
 ),
 
 scope_pages as (
@@ -172,7 +150,8 @@ scope_audience as (
 
 select
     audience_date,
-    scope_type,
+    -- a literal's type on Postgres is text; the contract (and the stored table) says varchar
+    cast(scope_type as varchar) as scope_type,
     scope_value,
     region_code,
     network,
