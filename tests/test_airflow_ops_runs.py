@@ -247,7 +247,10 @@ def _stop_with_stack(proc: subprocess.Popen) -> tuple[str, str]:
         proc.wait(15)
     except subprocess.TimeoutExpired:
         pass  # the group is killed next either way
-    os.killpg(proc.pid, signal.SIGKILL)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # every process of the group already ended on SIGABRT
     return proc.communicate()
 
 
