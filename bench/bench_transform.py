@@ -62,6 +62,9 @@ class Measured:
     seconds: float
     peak_bytes: int
     result: DbtRunResult
+    # the peak of each process the bench started (one per dbt invocation: per step of a chunked
+    # build), in start order
+    invocation_peaks: tuple[int, ...] = ()
 
     def models_named(self, names: tuple[str, ...]) -> str:
         """The execution time of the named models, e.g. the incremental ones."""
@@ -83,8 +86,8 @@ def slowest(result: DbtRunResult, n: int = 5) -> str:
     return "; ".join(f"{x.unique_id.split('.')[-1]} {x.execution_time:.1f} s" for x in models[:n])
 
 
-def _descendants(pid: int) -> list[int]:
-    """Every process below pid, from /proc (dbt may start helpers)."""
+def _descendants(pid: int) -> dict[int, int]:
+    """Every process below pid and its parent, from /proc (dbt may start helpers)."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -94,10 +97,12 @@ def _descendants(pid: int) -> list[int]:
         except (OSError, IndexError, ValueError):
             continue  # the process ended while we looked
         children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
+    found: dict[int, int] = {}
+    todo = [pid]
     while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
+        parent = todo.pop()
+        for child in children.get(parent, []):
+            found[child] = parent
             todo.append(child)
     return found
 
@@ -120,14 +125,21 @@ def measured(run: Callable[[], DbtRunResult]) -> Measured:
     steps of a chunked build) they do not add up."""
     peaks: dict[int, int] = {}
     together = [0]
+    # per process the bench started itself: the peak of the tree while it was alive
+    invocations: dict[int, int] = {}
     done = threading.Event()
 
     def sample() -> None:
+        me = os.getpid()
         while not done.wait(0.25):
-            alive = _descendants(os.getpid())
+            alive = _descendants(me)
             for pid in alive:
                 peaks[pid] = max(peaks.get(pid, 0), _peak_rss(pid))
-            together[0] = max(together[0], sum(peaks.get(pid, 0) for pid in alive))
+            now = sum(peaks.get(pid, 0) for pid in alive)
+            together[0] = max(together[0], now)
+            for pid, parent in alive.items():
+                if parent == me:
+                    invocations[pid] = max(invocations.get(pid, 0), now)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -137,7 +149,7 @@ def measured(run: Callable[[], DbtRunResult]) -> Measured:
     finally:
         done.set()
         sampler.join()
-    return Measured(time.perf_counter() - t0, together[0], result)
+    return Measured(time.perf_counter() - t0, together[0], result, tuple(invocations.values()))
 
 
 def append_day(warehouse: Path, pages: int, days: int) -> date:
@@ -233,9 +245,15 @@ def bench_duckdb(
         full = measured(chunked)
         name = f"full build in {len(chunks)} steps of {chunk_days} days (--chunk-days)"
         print(line(name, full.seconds, FULL_TARGET_S) + f" (last step: {full.result.summary()})")
-        for through, chunk in chunks:
+        # a step too short to be sampled has no peak: then none is printed per step
+        step_peaks = full.invocation_peaks if len(full.invocation_peaks) == len(chunks) else ()
+        for i, (through, chunk) in enumerate(chunks):
             elapsed = sum(n.execution_time for n in chunk.nodes)
-            print(f"  step through {through}: node time {elapsed:.0f} s; slowest {slowest(chunk)}")
+            peak = f"; peak {step_peaks[i] / 1024**3:.2f} GiB" if step_peaks else ""
+            print(
+                f"  step through {through}: node time {elapsed:.0f} s{peak}; "
+                f"slowest {slowest(chunk)}"
+            )
     else:
         full = dbt_build(warehouse)
         print(line("full dbt build", full.seconds, FULL_TARGET_S) + f" ({full.result.summary()})")
