@@ -125,13 +125,13 @@ def extract_day(warehouse: Path, rows: list[SnapshotRow], d: date) -> None:
 # what a build saw, not what it computed: rows a build did not rewrite keep an older value
 BUILD_STATE_COLUMNS = {
     "intermediate.int_page_days_filled": "built_at",
-    "intermediate.int_dq_page_days": "registry_seen_at, built_at",
+    "intermediate.int_dq_page_days": "registry_seen_at, filled_built_at, built_at",
     "intermediate.int_dq_region_days": "page_days_built_at",
     "intermediate.int_dq_page_signals": "page_days_built_at",
     "intermediate.int_dq_incidents": "page_days_built_at",
-    "marts.mart_page_growth": "built_at",
+    "marts.mart_page_growth": "filled_built_at, built_at",
     "marts.mart_growth_ranking": "growth_built_at, registry_seen_at, built_at",
-    "marts.mart_page_daily": "built_at",
+    "marts.mart_page_daily": "filled_built_at, built_at",
     "marts.mart_region_growth": "growth_built_at, registry_seen_at, built_at",
     "marts.mart_organization_growth": "growth_built_at, registry_seen_at, built_at",
 }

@@ -104,25 +104,25 @@
 
 
 {#-
-    page_days_to_rebuild for a model built from int_page_days_filled (`filled`: network,
-    page_ref, snapshot_date, source_loaded_at), whose calendar is `calendar_days` (date_day) and
-    whose last build is `built` (network, page_ref, snapshot_date, source_loaded_at).
+    The days of int_page_days_filled (`filled`) that builds rewrote after the one that last
+    built `built`, as date_day: a model built from int_page_days_filled keeps, in
+    filled_built_at, the newest built_at it found there (filled_high_water), and the next build
+    rewrites the days whose built_at is newer. int_page_days_filled rewrites whole days: new
+    days, days a changed raw row reaches, the span of a page whose first day moved or whose
+    registration changed; so those are exactly the days its readers must rewrite, found by one
+    scan of a timestamp column (recent days' row groups) instead of grouping every page's
+    history of the model and of its own rows each day. A day that lost every row is not seen
+    (delete+insert by day would not delete it either); a --full-refresh rebuilds everything.
 -#}
-{% macro filled_days_to_rebuild(filled, calendar_days, built) -%}
-    with filled_rows as (
-        select network, page_ref, snapshot_date, source_loaded_at as loaded_at
-        from {{ filled }}
-    ),
+{% macro filled_days_rewritten(filled, built) -%}
+    select distinct rewritten.snapshot_date as date_day
+    from {{ filled }} as rewritten
+    cross join (select max(filled_built_at) as high_water from {{ built }}) as seen
+    where seen.high_water is null or rewritten.built_at > seen.high_water
+{%- endmacro %}
 
-    filled_pages as (
-        select network, page_ref, min(snapshot_date) as first_snapshot_date
-        from {{ filled }}
-        group by network, page_ref
-    )
 
-    select rebuilt.date_day
-    from (
-        {{ page_days_to_rebuild('filled_rows', 'filled_pages', 'filled_pages', calendar_days,
-            built) }}
-    ) as rebuilt
+{#- The newest built_at of int_page_days_filled now: what a model built from it saw. -#}
+{% macro filled_high_water() -%}
+    (select max(built_at) from {{ ref('int_page_days_filled') }})
 {%- endmacro %}

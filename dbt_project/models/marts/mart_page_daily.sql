@@ -1,8 +1,8 @@
 {#-
     The published daily series: int_page_days_filled as it is. Incremental like it (delete+insert
-    of whole days): the days to rewrite are found the same way, comparing the intermediate
-    model (which already reflects raw) with what this mart last wrote, so a build that skipped
-    the mart (a failed test upstream) is caught up by the next one.
+    of whole days): a build rewrites the days int_page_days_filled rewrote since the newest of
+    its built_at this mart saw (filled_built_at; macro filled_days_rewritten), so a build that
+    skipped the mart (a failed test upstream) is caught up by the next one.
 -#}
 {{
     config(
@@ -17,13 +17,8 @@ with page_days as not materialized (
 ),
 
 {% if is_incremental() %}
-filled_days as (
-    select distinct snapshot_date as date_day
-    from page_days
-),
-
 days_to_build as (
-    {{ filled_days_to_rebuild('page_days', 'filled_days', this) }}
+    {{ filled_days_rewritten('page_days', this) }}
 ),
 
 page_days_to_build as (
@@ -48,5 +43,6 @@ select
     status,
     is_known,
     source_loaded_at,
+    {{ filled_high_water() }} as filled_built_at,
     {{ build_started_at() }} as built_at
 from page_days_to_build

@@ -2,11 +2,11 @@
     Growth per page and period (day, ISO week, calendar month). Each period is measured from
     members_on(period_start - 1 day) to members_on(period_end), so consecutive periods chain.
 
-    Incremental (delete+insert of whole periods, every page at once): the days of
-    int_page_days_filled that changed since the last build are found as mart_page_daily finds
-    them (page_days_to_rebuild), against the state this model keeps in its `day` rows (one per
-    page and filled day, with end_loaded_at); a changed day d rebuilds the periods holding d and
-    the periods whose base date is d (those starting on d + 1). A new day is a changed day, so
+    Incremental (delete+insert of whole periods, every page at once): the days
+    int_page_days_filled rewrote since the newest of its built_at this model saw
+    (filled_built_at) are found as mart_page_daily finds them (filled_days_rewritten); a changed
+    day d rebuilds the periods holding d and the periods whose base date is d (those starting
+    on d + 1). A new day is a changed day, so
     the periods still in progress are always rebuilt. built_at tells models built from this one
     (mart_growth_ranking) which periods were rewritten.
 -#}
@@ -37,14 +37,8 @@ calendar_days as (
 ),
 
 {% if is_incremental() %}
-built_days as not materialized (
-    select network, page_ref, period_end as snapshot_date, end_loaded_at as source_loaded_at
-    from {{ this }}
-    where period_type = 'day'
-),
-
 days_to_build as (
-    {{ filled_days_to_rebuild('all_page_days', 'calendar_days', 'built_days') }}
+    {{ filled_days_rewritten('all_page_days', this) }}
 ),
 
 touched_days as (
@@ -142,5 +136,6 @@ select
     members_start is not null as start_known,
     members_end is not null as end_known,
     end_loaded_at,
+    {{ filled_high_water() }} as filled_built_at,
     {{ build_started_at() }} as built_at
 from measured_periods

@@ -10,14 +10,14 @@
     Incremental (delete+insert of whole days): a build rewrites every day from rebuild_start on,
     the earliest of
       the day after the last day built;
-      the earliest day of int_page_days_filled holding a row loaded after the last build's
-          high-water mark (source_loaded_at): a changed day moves the running values of every
+      the earliest day int_page_days_filled rewrote since the newest of its built_at the last
+          build saw (filled_built_at; macro filled_days_rewritten): new days, changed raw rows
+          and the days they reach, a page whose first day moved (history imported, a page
+          registered, resolved or gone); a changed day moves the running values of every
           later day (last ok date, effective status), so the rest of history follows it;
-      the earlier first day of a page whose first day moved (history imported, a page
-          registered, resolved or gone);
       the first day a registry version loaded or closed since the last build applies to
           (registry_seen_at: a new page's first version, or a screen name resolved since,
-          applies from the page's first day).
+          applies from the page's first day in int_page_days_filled).
     Windows only ever see the days from window_start (the z-score's training reach before
     rebuild_start) plus, per page, the three earlier rows they carry forward: its first day,
     its last ok day and its last day with a status other than error/missing. A daily build thus
@@ -69,22 +69,30 @@ registry_seen as (
 {% if is_incremental() %}
 built_bounds as (
     select
-        max(source_loaded_at) as high_water,
+        max(filled_built_at) as high_water,
         max(registry_seen_at) as registry_high_water,
         max(snapshot_date) as last_built_date
     from {{ this }}
 ),
 
-built_pages as (
-    select network, page_ref, min(snapshot_date) as first_date
-    from {{ this }}
-    group by network, page_ref
+filled_rewritten as (
+    {{ filled_days_rewritten(ref('int_page_days_filled'), this) }}
 ),
 
-filled_pages as (
-    select network, page_ref, min(snapshot_date) as first_date
-    from filled
-    group by network, page_ref
+-- pages listed for the first time or resolved since the last build: their rows from the first
+-- day on (a handful on the days the registry changes, none on the others)
+registry_new_pages as (
+    select distinct registry.network, registry.page_ref
+    from registry
+    cross join built_bounds
+    where (
+            registry.version_number = 1
+            and (
+                built_bounds.registry_high_water is null
+                or registry.version_loaded_at > built_bounds.registry_high_water
+            )
+        )
+        or registry.page_resolved_at > built_bounds.registry_high_water
 ),
 
 rebuild_starts as (
@@ -97,42 +105,26 @@ rebuild_starts as (
 
     union all
 
+    select min(date_day) from filled_rewritten
+
+    union all
+
     select min(filled.snapshot_date)
     from filled
-    cross join built_bounds
-    where filled.source_loaded_at > built_bounds.high_water
+    inner join registry_new_pages
+        on registry_new_pages.network = filled.network
+        and registry_new_pages.page_ref = filled.page_ref
 
     union all
 
-    select min(
-        case
-            when built_pages.first_date is null then filled_pages.first_date
-            when filled_pages.first_date is null then built_pages.first_date
-            when filled_pages.first_date < built_pages.first_date then filled_pages.first_date
-            else built_pages.first_date
-        end
-    )
-    from built_pages
-    full outer join filled_pages
-        on filled_pages.network = built_pages.network
-        and filled_pages.page_ref = built_pages.page_ref
-    where built_pages.first_date is distinct from filled_pages.first_date
-
-    union all
-
-    select min(
-        case
-            when registry.version_number = 1 then filled_pages.first_date
-            else registry.valid_from
-        end
-    )
+    select min(registry.valid_from)
     from registry
     cross join built_bounds
-    left join filled_pages
-        on filled_pages.network = registry.network
-        and filled_pages.page_ref = registry.page_ref
-    where built_bounds.registry_high_water is null
-        or registry.version_loaded_at > built_bounds.registry_high_water
+    where registry.version_number > 1
+        and (
+            built_bounds.registry_high_water is null
+            or registry.version_loaded_at > built_bounds.registry_high_water
+        )
 
     union all
 
@@ -140,17 +132,6 @@ rebuild_starts as (
     from registry
     cross join built_bounds
     where registry.version_ended_at > built_bounds.registry_high_water
-
-    union all
-
-    -- a screen name resolved since: its page's rows from the first day on
-    select min(filled_pages.first_date)
-    from registry
-    cross join built_bounds
-    inner join filled_pages
-        on filled_pages.network = registry.network
-        and filled_pages.page_ref = registry.page_ref
-    where registry.page_resolved_at > built_bounds.registry_high_water
 ),
 
 rebuild_bounds as (
@@ -422,6 +403,7 @@ registered_page_days as (
         registered_pages.region_code,
         coalesce(registered_pages.is_flagship, false) as is_flagship,
         registry_seen.registry_seen_at,
+        {{ filled_high_water() }} as filled_built_at,
         {{ build_started_at() }} as built_at
     from page_day_facts
     cross join registry_seen
