@@ -44,6 +44,7 @@ BUILD_STATE_COLUMNS = {
     "growth_built_at",
     "registry_seen_at",
     "page_days_built_at",
+    "filled_built_at",
 }
 
 

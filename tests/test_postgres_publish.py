@@ -48,7 +48,7 @@ READER = Path(__file__).with_name("pg_marts_reader.py")
 
 
 # when and from which registry load each build wrote its rows: differs between two builds
-BUILD_STATE_COLUMNS = {"built_at", "growth_built_at", "registry_seen_at"}
+BUILD_STATE_COLUMNS = {"built_at", "growth_built_at", "registry_seen_at", "filled_built_at"}
 
 
 def mart_columns(warehouse: Path) -> dict[str, str]:
