@@ -80,9 +80,15 @@ def dipped(rows: list[SnapshotRow], page_ref: str) -> list[SnapshotRow]:
     ]
 
 
-def write_registry(warehouse: Path, pages: dict[str, int], flagships: set[str]) -> None:
-    """raw.registry_pages as a registry load would leave it (pages by id, region per page)."""
-    loaded_at = datetime.now()
+def write_registry(
+    warehouse: Path,
+    pages: dict[str, int],
+    flagships: set[str],
+    loaded_at: datetime | None = None,
+) -> None:
+    """raw.registry_pages as a registry load would leave it (pages by id, region per page);
+    loaded_at dates the registry versions it brings (now by default)."""
+    loaded_at = loaded_at or datetime.now()
     with connect(warehouse) as con:
         con.execute("delete from raw.registry_pages")
         for line, (ref, region) in enumerate(sorted(pages.items()), start=2):
@@ -400,6 +406,62 @@ def test_full_refresh_build_upgrades_a_warehouse_whose_incremental_model_lost_a_
         )
     finally:
         con.close()
+
+
+@pytest.mark.slow
+def test_a_page_listed_again_after_a_gap_carries_from_its_history_before_the_window(tmp_path):
+    """A page unlisted for a week and listed again: the last build holds no row of it on the
+    day before the rebuilt days, so int_dq_page_days carries its history from int_page_days_filled
+    (its first day, last ok day and screen name, long before the z-score window), and must
+    still equal a --full-refresh build. The registry's versions are dated inside the data's
+    days by their loads' loaded_at; a removal is dated by the snapshot run that noticed it,
+    so that one is moved back to its load."""
+    warehouse = tmp_path / "w.duckdb"
+    regions = {ref: region for ref, (region, _, _) in PAGES.items()}
+    gone_from, back_on = FIRST_DAY + timedelta(26), FIRST_DAY + timedelta(58)
+    write_registry(warehouse, regions, set(), loaded_at=datetime(2026, 2, 1, 6))
+    for n in range(70):
+        d = FIRST_DAY + timedelta(n)
+        rows = day_rows(d, PAGES)
+        if gone_from <= d < back_on:  # 202 not returned: its last ok day is before the window
+            rows = [r for r in rows if r.page_ref != "202"]
+        extract_day(warehouse, rows, d)
+    build(warehouse)
+
+    unlisted_at = datetime.combine(FIRST_DAY + timedelta(50), datetime.min.time()).replace(hour=6)
+    write_registry(
+        warehouse, {k: v for k, v in regions.items() if k != "202"}, set(), loaded_at=unlisted_at
+    )
+    run_dbt(["snapshot"], warehouse=warehouse)
+    with connect(warehouse) as con:
+        closed = con.execute(
+            "update snapshots.snap_registry_pages set dbt_valid_to = ? "
+            "where ref_value = '202' and dbt_valid_to is not null",
+            [unlisted_at],
+        ).fetchall()
+    assert closed == [(1,)]
+    assert_equals_full_refresh(warehouse, tmp_path, "unlisted")
+
+    write_registry(
+        warehouse,
+        regions,
+        set(),
+        loaded_at=datetime.combine(back_on, datetime.min.time()).replace(hour=6),
+    )
+    assert_equals_full_refresh(warehouse, tmp_path, "listed-again")
+    with connect(warehouse, read_only=True) as con:
+        back = con.execute(
+            "select previous_ok_date, last_ok_date, effective_status "
+            "from intermediate.int_dq_page_days where page_ref = '202' and snapshot_date = ?",
+            [back_on],
+        ).fetchone()
+        gap_days = con.execute(
+            "select count(*) from intermediate.int_dq_page_days where page_ref = '202' "
+            "and snapshot_date between ? and ?",
+            [FIRST_DAY + timedelta(50), back_on - timedelta(1)],
+        ).fetchone()[0]
+    assert back == (gone_from - timedelta(1), back_on, "ok")
+    assert gap_days == 0
 
 
 SCOPED_UNIQUENESS = {

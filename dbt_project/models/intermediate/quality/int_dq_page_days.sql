@@ -19,9 +19,13 @@
           (registry_seen_at: a new page's first version, or a screen name resolved since,
           applies from the page's first day in int_page_days_filled).
     Windows only ever see the days from window_start (the z-score's training reach before
-    rebuild_start) plus, per page, the three earlier rows they carry forward: its first day,
-    its last ok day and its last day with a status other than error/missing. A daily build thus
-    reads a month of history, not all of it; a --full-refresh starts at 1900-01-01.
+    rebuild_start). What came before carries over from the page's row of the day before
+    rebuild_start as the last build wrote it (its last ok date and screen name, its effective
+    status, its first day while it has no ok day); a page without such a row that was listed
+    again after a gap carries from its three earlier rows instead (its first day, its last ok
+    day, its last day with a status other than error/missing). A daily build thus reads a
+    month of history and one day of its own rows, not all of it, and groups no page's history;
+    a --full-refresh starts at 1900-01-01.
     built_at (the build's start, the same on every row of a day) tells the models built from
     this one which days a build rewrote.
 -#}
@@ -151,6 +155,75 @@ bounds as (
     from rebuild_bounds
 ),
 
+days_to_build as (
+    select calendar_days.date_day
+    from calendar_days
+    cross join bounds
+    where calendar_days.date_day >= bounds.rebuild_start
+),
+
+registered_pages as (
+    {{ registry_as_of('registry', 'days_to_build', 'date_day') }}
+),
+
+{% if is_incremental() %}
+{#- what the last build's rows of the day before rebuild_start hold, per page: all the running
+    values of the page's history up to that day (unchanged: every change is on or after
+    rebuild_start), so the days rebuilt carry from them instead of from all history -#}
+page_states as (
+    select
+        built.network,
+        built.page_ref,
+        built.last_ok_date,
+        built.last_ok_screen_name,
+        -- the status of the page's latest day with one other than error/missing, if any
+        case
+            when built.effective_status not in ('error', 'missing') then built.effective_status
+        end as last_status,
+        -- its first day, needed only while it has had no ok day (days_without_ok)
+        case
+            when built.last_ok_date is null
+                then {{ add_days('built.snapshot_date', '1 - built.days_without_ok') }}
+        end as first_date
+    from {{ this }} as built
+    cross join bounds
+    where built.snapshot_date = {{ add_days('bounds.rebuild_start', -1) }}
+),
+
+{#- pages with history before rebuild_start, listed on a day rebuilt, but not on the day before
+    it (listed again after a gap): they carry from their rows before the window, as in a first
+    build. None on most days, and then the scans below read nothing. -#}
+carried_pages as (
+    select filled.network, filled.page_ref
+    from filled
+    cross join bounds
+    inner join (select distinct network, page_ref from registered_pages) as listed
+        on listed.network = filled.network
+        and listed.page_ref = filled.page_ref
+    left join page_states
+        on page_states.network = filled.network
+        and page_states.page_ref = filled.page_ref
+    where filled.snapshot_date = {{ add_days('bounds.rebuild_start', -1) }}
+        and page_states.page_ref is null
+),
+{% else %}
+page_states as (
+    select
+        cast(null as varchar) as network,
+        cast(null as varchar) as page_ref,
+        cast(null as date) as last_ok_date,
+        cast(null as varchar) as last_ok_screen_name,
+        cast(null as varchar) as last_status,
+        cast(null as date) as first_date
+    where false
+),
+
+-- a first build reads all history: nothing lies before its window
+carried_pages as (
+    select network, page_ref from page_states
+),
+{% endif %}
+
 {#- per page, the rows before the window whose values the windows carry forward -#}
 carried_marks as (
     select
@@ -162,6 +235,9 @@ carried_marks as (
             as last_status_date
     from filled
     cross join bounds
+    inner join carried_pages
+        on carried_pages.network = filled.network
+        and carried_pages.page_ref = filled.page_ref
     where filled.snapshot_date < bounds.window_start
     group by filled.network, filled.page_ref
 ),
@@ -204,6 +280,9 @@ last_ok_before_window as (
     select snapshots.network, snapshots.page_ref, max(snapshots.snapshot_date) as snapshot_date
     from snapshots
     cross join bounds
+    inner join carried_pages
+        on carried_pages.network = snapshots.network
+        and carried_pages.page_ref = snapshots.page_ref
     where snapshots.status = 'ok'
         and snapshots.snapshot_date < bounds.window_start
     group by snapshots.network, snapshots.page_ref
@@ -333,31 +412,66 @@ change_scores as (
 ),
 {%- endif %}
 
+{#- the days rebuilt with the running values of the page's history: the window's own where
+    it has them (its days from window_start on are at least as new), else the page's state on
+    the day before rebuild_start (page_states; nothing before rebuild_start changed) -#}
+rebuilt_days as (
+    select
+        page_histories.*,
+        coalesce(page_histories.last_ok_date, page_states.last_ok_date) as last_ok_to_date,
+        coalesce(page_states.first_date, page_histories.first_snapshot_date) as first_to_date,
+        page_states.last_status as state_last_status,
+        page_states.last_ok_date as state_last_ok_date,
+        page_states.last_ok_screen_name as state_last_ok_screen_name
+    from page_histories
+    cross join bounds
+    left join page_states
+        on page_states.network = page_histories.network
+        and page_states.page_ref = page_histories.page_ref
+    where page_histories.snapshot_date >= bounds.rebuild_start
+),
+
 page_day_facts as (
     select
-        page_histories.network,
-        page_histories.page_ref,
-        page_histories.snapshot_date,
-        page_histories.status,
-        coalesce(status_days.status, page_histories.status) as effective_status,
-        page_histories.members_count,
-        page_histories.is_fresh,
-        page_histories.members_prev,
-        page_histories.is_prev_fresh,
-        page_histories.last_ok_date,
+        rebuilt_days.network,
+        rebuilt_days.page_ref,
+        rebuilt_days.snapshot_date,
+        rebuilt_days.status,
+        coalesce(status_days.status, rebuilt_days.state_last_status, rebuilt_days.status)
+            as effective_status,
+        rebuilt_days.members_count,
+        rebuilt_days.is_fresh,
+        rebuilt_days.members_prev,
+        rebuilt_days.is_prev_fresh,
+        rebuilt_days.last_ok_to_date as last_ok_date,
         case
-            when page_histories.last_ok_date is not null
-                then {{ dbt.datediff('page_histories.last_ok_date',
-                    'page_histories.snapshot_date', 'day') }}
-            else {{ dbt.datediff('page_histories.first_snapshot_date',
-                'page_histories.snapshot_date', 'day') }} + 1
+            when rebuilt_days.last_ok_to_date is not null
+                then {{ dbt.datediff('rebuilt_days.last_ok_to_date',
+                    'rebuilt_days.snapshot_date', 'day') }}
+            else {{ dbt.datediff('rebuilt_days.first_to_date',
+                'rebuilt_days.snapshot_date', 'day') }} + 1
         end as days_without_ok,
         ok_screen_names.screen_name,
-        ok_screen_names.previous_screen_name,
-        ok_screen_names.previous_ok_date,
+        -- an ok day with no earlier one in the window: the state's last ok day is the one before
         case
-            when page_histories.is_fresh and page_histories.is_prev_fresh
-                then page_histories.members_count - page_histories.members_prev
+            when ok_screen_names.previous_ok_date is not null
+                then ok_screen_names.previous_screen_name
+            when ok_screen_names.snapshot_date is not null
+                then rebuilt_days.state_last_ok_screen_name
+        end as previous_screen_name,
+        case
+            when ok_screen_names.previous_ok_date is not null
+                then ok_screen_names.previous_ok_date
+            when ok_screen_names.snapshot_date is not null
+                then rebuilt_days.state_last_ok_date
+        end as previous_ok_date,
+        case
+            when last_ok_days.snapshot_date is not null then last_ok_days.screen_name
+            else rebuilt_days.state_last_ok_screen_name
+        end as last_ok_screen_name,
+        case
+            when rebuilt_days.is_fresh and rebuilt_days.is_prev_fresh
+                then rebuilt_days.members_count - rebuilt_days.members_prev
         end as change,
         change_scores.history_days,
         change_scores.same_weekday_days,
@@ -366,33 +480,24 @@ page_day_facts as (
         change_scores.mad,
         change_scores.change_scale,
         change_scores.z_score,
-        page_histories.source_loaded_at
-    from page_histories
-    cross join bounds
+        rebuilt_days.source_loaded_at
+    from rebuilt_days
     left join page_histories as status_days
-        on status_days.network = page_histories.network
-        and status_days.page_ref = page_histories.page_ref
-        and status_days.snapshot_date = page_histories.last_status_date
+        on status_days.network = rebuilt_days.network
+        and status_days.page_ref = rebuilt_days.page_ref
+        and status_days.snapshot_date = rebuilt_days.last_status_date
     left join ok_screen_names
-        on ok_screen_names.network = page_histories.network
-        and ok_screen_names.page_ref = page_histories.page_ref
-        and ok_screen_names.snapshot_date = page_histories.snapshot_date
+        on ok_screen_names.network = rebuilt_days.network
+        and ok_screen_names.page_ref = rebuilt_days.page_ref
+        and ok_screen_names.snapshot_date = rebuilt_days.snapshot_date
+    left join ok_screen_names as last_ok_days
+        on last_ok_days.network = rebuilt_days.network
+        and last_ok_days.page_ref = rebuilt_days.page_ref
+        and last_ok_days.snapshot_date = rebuilt_days.last_ok_to_date
     left join change_scores
-        on change_scores.network = page_histories.network
-        and change_scores.page_ref = page_histories.page_ref
-        and change_scores.snapshot_date = page_histories.snapshot_date
-    where page_histories.snapshot_date >= bounds.rebuild_start
-),
-
-days_to_build as (
-    select calendar_days.date_day
-    from calendar_days
-    cross join bounds
-    where calendar_days.date_day >= bounds.rebuild_start
-),
-
-registered_pages as (
-    {{ registry_as_of('registry', 'days_to_build', 'date_day') }}
+        on change_scores.network = rebuilt_days.network
+        and change_scores.page_ref = rebuilt_days.page_ref
+        and change_scores.snapshot_date = rebuilt_days.snapshot_date
 ),
 
 registered_page_days as (
