@@ -528,6 +528,62 @@ def test_uniqueness_tests_check_the_rebuilt_days_whole_or_all_history_on_request
         assert any(model.split(".")[1] in f for f in caught.value.failures), caught.value.failures
 
 
+# model: the column its accepted_values_written test checks
+WRITTEN_VALUES = {
+    "marts.mart_page_daily": "status",
+    "marts.mart_page_growth": "period_type",
+    "marts.mart_growth_ranking": "scope_type",
+    "marts.mart_region_growth": "network",
+    "marts.mart_organization_growth": "network",
+}
+
+
+def spoil_a_value(warehouse: Path, *, latest: bool) -> None:
+    """One row of each model gets a value its test refuses: a row the latest build wrote, or
+    one an earlier build wrote."""
+    with connect(warehouse) as con:
+        for model, column in WRITTEN_VALUES.items():
+            built = "=" if latest else "<"
+            con.execute(
+                f"update {model} set {column} = 'bogus' where rowid = (select min(rowid) "
+                f"from {model} where built_at {built} (select max(built_at) from {model}))"
+            )
+            assert con.execute(
+                f"select count(*) from {model} where {column} = 'bogus'"
+            ).fetchone() == (1,), model
+
+
+def written_values_tests(warehouse: Path, vars: dict | None = None) -> None:
+    selectors = [
+        f"test_name:accepted_values_written,{model.split('.')[1]}" for model in WRITTEN_VALUES
+    ]
+    run_dbt(["test", "--select", *selectors], warehouse=warehouse, vars=vars)
+
+
+def test_accepted_values_tests_check_the_rows_the_latest_build_wrote_or_all_on_request(tmp_path):
+    """The incremental marts' accepted-values tests read only the rows the latest build wrote
+    (a row changes only when a build rewrites it); var test_all_history reads every row."""
+    warehouse = built_days(tmp_path / "w.duckdb", 35)  # March and April: older months stay
+    new_day = FIRST_DAY + timedelta(35)
+    extract_day(warehouse, day_rows(new_day, PAGES), new_day)
+    build(warehouse)
+    fresh = tmp_path / "fresh.duckdb"
+    shutil.copy2(warehouse, fresh)
+
+    spoil_a_value(warehouse, latest=False)
+    written_values_tests(warehouse)
+    with pytest.raises(DbtError) as audit:
+        written_values_tests(warehouse, vars={"test_all_history": True})
+    for model in WRITTEN_VALUES:
+        assert any(model.split(".")[1] in f for f in audit.value.failures), audit.value.failures
+
+    spoil_a_value(fresh, latest=True)
+    with pytest.raises(DbtError) as caught:
+        written_values_tests(fresh)
+    for model in WRITTEN_VALUES:
+        assert any(model.split(".")[1] in f for f in caught.value.failures), caught.value.failures
+
+
 def raw_uniqueness_test(warehouse: Path, vars: dict | None = None) -> None:
     run_dbt(
         ["test", "--select", "test_name:unique_combination,stg_raw__page_snapshots"],
