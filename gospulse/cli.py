@@ -355,8 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--test-all-history",
         action="store_true",
-        help="test every day's rows for uniqueness, not only the days this build rewrote "
-        "(an audit; on a federal warehouse it adds minutes)",
+        help="test every day's rows for uniqueness and accepted values, not only what this "
+        "build rewrote (an audit; on a federal warehouse it adds minutes)",
     )
     p.set_defaults(func=cmd_build)
 
