@@ -6,9 +6,9 @@
     int_page_days_filled rewrote since the newest of its built_at this model saw
     (filled_built_at) are found as mart_page_daily finds them (filled_days_rewritten); a changed
     day d rebuilds the periods holding d and the periods whose base date is d (those starting
-    on d + 1). A new day is a changed day, so
-    the periods still in progress are always rebuilt. built_at tells models built from this one
-    (mart_growth_ranking) which periods were rewritten.
+    on d + 1). A new day is a changed day, so the periods still in progress are always
+    rebuilt. built_at tells models built from this one (mart_growth_ranking) which periods
+    were rewritten.
 -#}
 {{
     config(
