@@ -221,6 +221,11 @@ def build(
 
 # a chunk builds what keeps state between builds (the incremental models and what they read)
 CHUNK_SELECTOR = "+config.materialized:incremental"
+# one model at a time in a chunk: DuckDB's memory_limit bounds the whole process, and two of a
+# first build's heaviest models at once (int_dq_page_days beside mart_growth_ranking) ran out of
+# it at 200,000 pages (BENCHMARKS.md, 2026-12-05), while DuckDB already spreads each statement
+# over every core, so a second dbt thread buys little here
+CHUNK_THREADS = "1"
 
 
 def build_in_chunks(
@@ -233,7 +238,8 @@ def build_in_chunks(
     of the incremental models and their parents with raw cut at its last day (dbt var
     build_through, applied in stg_raw__page_snapshots), each next chunk an incremental build of
     the next chunk_days, the last one a plain `dbt build` of everything: the same rows as one
-    full build (tests/test_incremental_models.py), each statement bounded by a chunk. Returns
+    full build (tests/test_incremental_models.py), each statement bounded by a chunk and each
+    chunk building one model at a time (CHUNK_THREADS). Returns
     (last day built, result) per chunk; a failing chunk raises DbtError and leaves the
     earlier chunks' days built (a plain `gospulse build` goes on from there).
     """
@@ -248,7 +254,7 @@ def build_in_chunks(
     chunks: list[tuple[date, DbtRunResult]] = []
     through = first + timedelta(days=chunk_days - 1) if first is not None else None
     while through is not None and through < last:
-        args = ["build", "--select", CHUNK_SELECTOR]
+        args = ["build", "--select", CHUNK_SELECTOR, "--threads", CHUNK_THREADS]
         if not chunks:
             args.append("--full-refresh")
         chunk_vars = {**(vars or {}), "build_through": through.isoformat()}

@@ -358,6 +358,8 @@ def test_a_first_build_in_date_chunks_equals_one_full_build(tmp_path):
     ]
     for through, chunk in chunks[1:]:
         assert_was_incremental(chunk, f"chunk through {through}")
+    for through, chunk in chunks[:-1]:
+        assert "Concurrency: 1 threads" in chunk.output, f"chunk through {through}"
     first_chunk_sql = next(
         n.compiled_code for n in chunks[0][1].nodes if n.unique_id.endswith(".int_page_days_filled")
     )
