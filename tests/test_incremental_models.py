@@ -24,6 +24,7 @@ from gospulse.warehouse import SnapshotRow, connect, replace_snapshots
 FIRST_DAY = date(2026, 3, 1)
 DAYS = 40
 INCREMENTAL_MODELS = (
+    "intermediate.int_page_first_snapshots",
     "intermediate.int_page_days_filled",
     "intermediate.int_dq_page_days",
     "intermediate.int_dq_region_days",
@@ -130,6 +131,9 @@ def extract_day(warehouse: Path, rows: list[SnapshotRow], d: date) -> None:
 
 # what a build saw, not what it computed: rows a build did not rewrite keep an older value
 BUILD_STATE_COLUMNS = {
+    "intermediate.int_page_first_snapshots": (
+        "first_changed_at, loaded_through, seen_through, built_at"
+    ),
     "intermediate.int_page_days_filled": "built_at",
     "intermediate.int_dq_page_days": "registry_seen_at, filled_built_at, built_at",
     "intermediate.int_dq_region_days": "page_days_built_at",

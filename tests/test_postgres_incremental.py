@@ -45,6 +45,9 @@ BUILD_STATE_COLUMNS = {
     "registry_seen_at",
     "page_days_built_at",
     "filled_built_at",
+    "first_changed_at",
+    "loaded_through",
+    "seen_through",
 }
 
 

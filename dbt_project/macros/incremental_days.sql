@@ -1,7 +1,7 @@
 {#-
     The days an incremental build of a page-day model must recompute (column date_day), found
     by comparing what raw holds now with what the previous build wrote (`built`, the model
-    itself: network, page_ref, snapshot_date, source_loaded_at):
+    itself: network, page_ref, snapshot_date, source_loaded_at, built_at):
       new days          every day after the last day built;
       changed raw rows  each day d with a raw row of a registered page loaded after the last
                         build's high-water mark (max source_loaded_at), plus the
@@ -12,6 +12,14 @@
                         earlier of its old and new first day to the later one (to the end
                         when it appeared or left). These are collapsed into one covering
                         span: rare, and recomputing more days is always correct.
+    `page_first_snapshots` holds the registered pages' first days with first_changed_at (when
+    that first day last changed: int_page_first_snapshots). The moved pages come without
+    grouping the built rows of every page: built rows are dense (each page has one on every day
+    from its first to the last day built: a page that left had all its days rewritten), so the
+    pages on the last day built are all the pages built; a page not among them appeared, a page
+    only among them left, and a page whose first day changed after the last build wrote rows
+    (built_at) may have moved. Only those few pages' built rows are grouped, for their old first
+    day; none on most days, and then that scan reads nothing.
     Raw rows deleted without any new row loaded for their day (never done by the pipeline:
     a rerun reloads the day) are not seen; a --full-refresh rebuilds everything.
     SQL stays portable (DuckDB and Postgres): the incremental day is benchmarked on both.
@@ -22,14 +30,16 @@
     with built_bounds as (
         select
             max(source_loaded_at) as high_water,
-            max(snapshot_date) as last_built_date
+            max(snapshot_date) as last_built_date,
+            max(built_at) as last_built_at
         from {{ built }}
     ),
 
     built_pages as (
-        select network, page_ref, min(snapshot_date) as first_built_date
-        from {{ built }}
-        group by network, page_ref
+        select built_last.network, built_last.page_ref
+        from {{ built }} as built_last
+        cross join built_bounds
+        where built_last.snapshot_date = built_bounds.last_built_date
     ),
 
     changed_dates as (
@@ -56,29 +66,71 @@
         ) as reach_offsets
     ),
 
-    moved_pages as (
-        select
-            case
-                when built_pages.first_built_date is null
-                    then page_firsts.first_snapshot_date
-                when page_firsts.first_snapshot_date is null
-                    then built_pages.first_built_date
-                when page_firsts.first_snapshot_date < built_pages.first_built_date
-                    then page_firsts.first_snapshot_date
-                else built_pages.first_built_date
-            end as span_start,
-            case
-                when built_pages.first_built_date is null
-                    or page_firsts.first_snapshot_date is null then null
-                when page_firsts.first_snapshot_date > built_pages.first_built_date
-                    then page_firsts.first_snapshot_date
-                else built_pages.first_built_date
-            end as span_end
+    new_pages as (
+        select page_firsts.first_snapshot_date
+        from {{ page_first_snapshots }} as page_firsts
+        left join built_pages
+            on built_pages.network = page_firsts.network
+            and built_pages.page_ref = page_firsts.page_ref
+        where built_pages.page_ref is null
+    ),
+
+    gone_pages as (
+        select built_pages.network, built_pages.page_ref
         from built_pages
-        full outer join {{ page_first_snapshots }} as page_firsts
+        left join {{ page_first_snapshots }} as page_firsts
             on page_firsts.network = built_pages.network
             and page_firsts.page_ref = built_pages.page_ref
-        where built_pages.first_built_date is distinct from page_firsts.first_snapshot_date
+        where page_firsts.page_ref is null
+    ),
+
+    refirsted_pages as (
+        select page_firsts.network, page_firsts.page_ref, page_firsts.first_snapshot_date
+        from {{ page_first_snapshots }} as page_firsts
+        cross join built_bounds
+        inner join built_pages
+            on built_pages.network = page_firsts.network
+            and built_pages.page_ref = page_firsts.page_ref
+        where page_firsts.first_changed_at > built_bounds.last_built_at
+    ),
+
+    measured_pages as (
+        select network, page_ref from gone_pages
+        union
+        select network, page_ref from refirsted_pages
+    ),
+
+    first_built as (
+        select built_rows.network, built_rows.page_ref,
+            min(built_rows.snapshot_date) as first_built_date
+        from {{ built }} as built_rows
+        inner join measured_pages
+            on measured_pages.network = built_rows.network
+            and measured_pages.page_ref = built_rows.page_ref
+        group by built_rows.network, built_rows.page_ref
+    ),
+
+    moved_pages as (
+        select first_snapshot_date as span_start, cast(null as date) as span_end
+        from new_pages
+
+        union all
+
+        select first_built.first_built_date, cast(null as date)
+        from first_built
+        inner join gone_pages
+            on gone_pages.network = first_built.network
+            and gone_pages.page_ref = first_built.page_ref
+
+        union all
+
+        -- raw rows are only added, so a first day only moves earlier
+        select refirsted_pages.first_snapshot_date, first_built.first_built_date
+        from refirsted_pages
+        inner join first_built
+            on first_built.network = refirsted_pages.network
+            and first_built.page_ref = refirsted_pages.page_ref
+        where refirsted_pages.first_snapshot_date <> first_built.first_built_date
     ),
 
     moved_span as (

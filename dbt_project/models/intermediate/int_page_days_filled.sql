@@ -1,8 +1,9 @@
 {#-
-    One row per registered page and day from its first snapshot to the latest snapshot date,
-    with members_on(page, day) and that day's own status, from one join of the page days to raw
-    and lag() over each page's days (macro members_on_consecutive_days; members_on's
-    candidate expansion, 4 rows per page day, ran out of 6 GB at 146 M page days).
+    One row per registered page and day from its first snapshot (int_page_first_snapshots) to
+    the latest snapshot date, with members_on(page, day) and that day's own status, from one
+    join of the page days to raw and lag() over each page's days (macro
+    members_on_consecutive_days; members_on's candidate expansion, 4 rows per page day, ran out
+    of 6 GB at 146 M page days).
 
     Incremental (delete+insert of whole days): a build recomputes only the days whose rows can
     differ from what the last build wrote (macro page_days_to_rebuild: the days each newly
@@ -36,14 +37,14 @@ calendar_days as (
 
 page_first_snapshots as (
     select
-        snapshots.network,
-        snapshots.page_ref,
-        min(snapshots.snapshot_date) as first_snapshot_date
-    from snapshots
+        firsts.network,
+        firsts.page_ref,
+        firsts.first_snapshot_date,
+        firsts.first_changed_at
+    from {{ ref('int_page_first_snapshots') }} as firsts
     inner join registered_pages
-        on registered_pages.network = snapshots.network
-        and registered_pages.page_ref = snapshots.page_ref
-    group by snapshots.network, snapshots.page_ref
+        on registered_pages.network = firsts.network
+        and registered_pages.page_ref = firsts.page_ref
 ),
 
 {% if is_incremental() %}
