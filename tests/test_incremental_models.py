@@ -261,17 +261,9 @@ def test_incremental_models_equal_a_full_refresh_after_each_change(tmp_path):
         lines += [f"vk,201,{d},{4900 - n},ok", f"vk,203,{d},{12100 + n},ok"]
     lines += [f"vk,205,{FIRST_DAY + timedelta(13)},2600,ok", "vk,202,2026-01-15,700,ok"]
     csv.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    imported = import_history(csv, warehouse)
-    assert not imported.errors, imported.errors
-    assert_equals_full_refresh(warehouse, tmp_path, "history-import")
-
-    # 4. a registry change: 207 added (its history is imported with the day), 206 removed,
-    # 204 moved to another region and made a flagship; then the next day is extracted
+    # 207's history, loaded before the registry lists it (step 4) and before the import below,
+    # so no row of it is newer than what the next builds read: no model shows it yet
     late_ref, late_region, late_base, late_slope = LATE_PAGE
-    regions = {ref: region for ref, region in regions.items() if ref != "206"}
-    regions["204"] = 42
-    regions[late_ref] = late_region
-    write_registry(warehouse, regions, flagships={"201", "204"})
     history = [
         SnapshotRow(
             "vk", late_ref, d, members(late_ref, d, late_base, late_slope), "ok", source="import"
@@ -280,6 +272,17 @@ def test_incremental_models_equal_a_full_refresh_after_each_change(tmp_path):
     ]
     with connect(warehouse) as con:
         replace_snapshots(con, history)
+    imported = import_history(csv, warehouse)
+    assert not imported.errors, imported.errors
+    assert_equals_full_refresh(warehouse, tmp_path, "history-import")
+
+    # 4. a registry change: 207 added (its history was loaded before, nothing of it since),
+    # 206 removed, 204 moved to another region and made a flagship; then the next day
+    # is extracted
+    regions = {ref: region for ref, region in regions.items() if ref != "206"}
+    regions["204"] = 42
+    regions[late_ref] = late_region
+    write_registry(warehouse, regions, flagships={"201", "204"})
     next_day = new_day + timedelta(1)
     pages = {ref: PAGES.get(ref, LATE_PAGE[1:]) for ref in regions}
     extract_day(warehouse, day_rows(next_day, pages), next_day)
@@ -333,17 +336,44 @@ def test_incremental_models_equal_a_full_refresh_after_each_change(tmp_path):
     assert ("203", "drop_dod", last_day, last_day, "closed") in incidents
     assert ("208", "status_change", FIRST_DAY + timedelta(5), plain_day, "open") in incidents
 
+    # 7. the screen name resolved again, to another page (a renamed page gave its name up):
+    # 209 leaves every day it had, 210 comes with two days of its own and the next day
+    with connect(warehouse) as con:
+        con.execute(
+            "update raw.page_refs set page_ref = '210', resolved_at = ? "
+            "where ref_value = 'late-name'",
+            [datetime.now()],
+        )
+        replace_snapshots(
+            con,
+            [
+                SnapshotRow("vk", "210", d, members("210", d, 300, 2), "ok", source="api")
+                for d in (plain_day - timedelta(n) for n in range(2))
+            ],
+        )
+    moved_day = plain_day + timedelta(1)
+    moved = {ref: page for ref, page in resolved.items() if ref != "209"} | {"210": (42, 300, 2)}
+    extract_day(warehouse, day_rows(moved_day, moved), moved_day)
+    assert_equals_full_refresh(warehouse, tmp_path, "screen-name-re-resolved")
+    with connect(warehouse, read_only=True) as con:
+        (left_rows,) = con.execute(
+            "select count(*) from intermediate.int_page_days_filled where page_ref = '209'"
+        ).fetchone()
+    assert left_rows == 0
+
 
 @pytest.mark.slow
 def test_a_first_build_in_date_chunks_equals_one_full_build(tmp_path):
     """gospulse build --full-refresh --chunk-days: raw cut at each chunk's last day, then the
     next chunk built incrementally. A page that starts in a later chunk, a gap and a deleted
-    page's state that spans chunks, a carry across a chunk's edge (205's gap is days 12-15)."""
+    page's state that spans chunks, a carry across a chunk's edge (205's gap is days 12-15).
+    The first chunk's days are loaded last (history backfilled after the daily runs began), so
+    the later chunks' rows are older than every row the first chunk read."""
     warehouse = tmp_path / "w.duckdb"
     late_ref, late_region, late_base, late_slope = LATE_PAGE
     regions = {ref: region for ref, (region, _, _) in PAGES.items()} | {late_ref: late_region}
     write_registry(warehouse, regions, flagships={"201"})
-    for n in range(DAYS):
+    for n in [*range(13, DAYS), *range(13)]:
         d = FIRST_DAY + timedelta(n)
         rows = day_rows(d, PAGES)
         if n >= 20:
