@@ -73,17 +73,11 @@ page_firsts as (
 ),
 
 -- the high-water marks only grow, also when the new rows are older than the kept mark
+-- (greatest skips a NULL on DuckDB and Postgres alike)
 marks as (
     select
-        case
-            when high_water.loaded_through > new_marks.loaded_through
-                then high_water.loaded_through
-            else new_marks.loaded_through
-        end as loaded_through,
-        case
-            when high_water.seen_through > new_marks.seen_through then high_water.seen_through
-            else new_marks.seen_through
-        end as seen_through
+        greatest(high_water.loaded_through, new_marks.loaded_through) as loaded_through,
+        greatest(high_water.seen_through, new_marks.seen_through) as seen_through
     from high_water
     cross join (
         select max(loaded_at) as loaded_through, max(snapshot_date) as seen_through
