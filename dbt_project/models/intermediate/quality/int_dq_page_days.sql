@@ -162,8 +162,26 @@ days_to_build as (
     where calendar_days.date_day >= bounds.rebuild_start
 ),
 
+-- the registry columns this model keeps: the per-day expansion below holds a row per page and
+-- day rebuilt, so it carries no more than these
+registry_listing as (
+    select
+        network,
+        page_key,
+        page_ref,
+        ref_kind,
+        ref_value,
+        valid_from,
+        valid_to,
+        registry_ref,
+        title,
+        region_code,
+        is_flagship
+    from registry
+),
+
 registered_pages as (
-    {{ registry_as_of('registry', 'days_to_build', 'date_day') }}
+    {{ registry_as_of('registry_listing', 'days_to_build', 'date_day') }}
 ),
 
 {% if is_incremental() %}
@@ -268,47 +286,33 @@ page_days as (
         and carried_dates.snapshot_date = filled.snapshot_date
 ),
 
+{#- raw's ok rows of the days read, for their screen names: filled's ok days are exactly raw's
+    ok rows (its status is the day's own raw status) -#}
 ok_snapshots as (
     select snapshots.network, snapshots.page_ref, snapshots.snapshot_date, snapshots.screen_name
     from snapshots
     cross join bounds
     where snapshots.status = 'ok'
         and snapshots.snapshot_date >= bounds.window_start
-),
 
-last_ok_before_window as (
-    select snapshots.network, snapshots.page_ref, max(snapshots.snapshot_date) as snapshot_date
+    union all
+
+    select snapshots.network, snapshots.page_ref, snapshots.snapshot_date, snapshots.screen_name
     from snapshots
-    cross join bounds
-    inner join carried_pages
-        on carried_pages.network = snapshots.network
-        and carried_pages.page_ref = snapshots.page_ref
+    inner join carried_dates
+        on carried_dates.network = snapshots.network
+        and carried_dates.page_ref = snapshots.page_ref
+        and carried_dates.snapshot_date = snapshots.snapshot_date
     where snapshots.status = 'ok'
-        and snapshots.snapshot_date < bounds.window_start
-    group by snapshots.network, snapshots.page_ref
 ),
 
-ok_screen_names as (
-    select
-        network,
-        page_ref,
-        snapshot_date,
-        screen_name,
-        lag(screen_name) over page_order as previous_screen_name,
-        lag(snapshot_date) over page_order as previous_ok_date
-    from (
-        select * from ok_snapshots
-        union all
-        select snapshots.network, snapshots.page_ref, snapshots.snapshot_date,
-            snapshots.screen_name
-        from snapshots
-        inner join last_ok_before_window
-            on last_ok_before_window.network = snapshots.network
-            and last_ok_before_window.page_ref = snapshots.page_ref
-            and last_ok_before_window.snapshot_date = snapshots.snapshot_date
-        where snapshots.status = 'ok'
-    ) as ok_days
-    window page_order as (partition by network, page_ref order by snapshot_date)
+named_page_days as (
+    select page_days.*, ok_snapshots.screen_name
+    from page_days
+    left join ok_snapshots
+        on ok_snapshots.network = page_days.network
+        and ok_snapshots.page_ref = page_days.page_ref
+        and ok_snapshots.snapshot_date = page_days.snapshot_date
 ),
 
 page_histories as (
@@ -328,14 +332,32 @@ page_histories as (
         ) as is_prev_fresh,
         min(snapshot_date) over (partition by network, page_ref) as first_snapshot_date,
         max(case when status = 'ok' then snapshot_date end) over page_history as last_ok_date,
-        max(case when status not in ('error', 'missing') then snapshot_date end)
-            over page_history as last_status_date
-    from page_days
+        case when status = 'ok' then screen_name end as screen_name,
+        -- the running values of the days read so far (macro latest_mark): the status of the
+        -- latest day with one other than error/missing, the screen name of the latest ok day,
+        -- and the ok day before this one with its screen name
+        max(
+            case when status not in ('error', 'missing')
+                then {{ latest_mark('snapshot_date', 'status') }} end
+        ) over page_history as status_mark,
+        max(
+            case when status = 'ok' then {{ latest_mark('snapshot_date', 'screen_name') }} end
+        ) over page_history as ok_name_mark,
+        max(case when status = 'ok' then snapshot_date end)
+            over earlier_days as window_previous_ok_date,
+        max(
+            case when status = 'ok' then {{ latest_mark('snapshot_date', 'screen_name') }} end
+        ) over earlier_days as previous_ok_name_mark
+    from named_page_days
     window
         page_order as (partition by network, page_ref order by snapshot_date),
         page_history as (
             partition by network, page_ref order by snapshot_date
             rows between unbounded preceding and current row
+        ),
+        earlier_days as (
+            partition by network, page_ref order by snapshot_date
+            rows between unbounded preceding and 1 preceding
         )
 ),
 
@@ -437,8 +459,11 @@ page_day_facts as (
         rebuilt_days.page_ref,
         rebuilt_days.snapshot_date,
         rebuilt_days.status,
-        coalesce(status_days.status, rebuilt_days.state_last_status, rebuilt_days.status)
-            as effective_status,
+        coalesce(
+            {{ mark_value('rebuilt_days.status_mark') }},
+            rebuilt_days.state_last_status,
+            rebuilt_days.status
+        ) as effective_status,
         rebuilt_days.members_count,
         rebuilt_days.is_fresh,
         rebuilt_days.members_prev,
@@ -451,22 +476,23 @@ page_day_facts as (
             else {{ dbt.datediff('rebuilt_days.first_to_date',
                 'rebuilt_days.snapshot_date', 'day') }} + 1
         end as days_without_ok,
-        ok_screen_names.screen_name,
-        -- an ok day with no earlier one in the window: the state's last ok day is the one before
+        rebuilt_days.screen_name,
+        -- set on ok days; one with no earlier ok day in the window: the state's is the one before
         case
-            when ok_screen_names.previous_ok_date is not null
-                then ok_screen_names.previous_screen_name
-            when ok_screen_names.snapshot_date is not null
-                then rebuilt_days.state_last_ok_screen_name
+            when rebuilt_days.status <> 'ok' then null
+            when rebuilt_days.window_previous_ok_date is not null
+                then {{ mark_value('rebuilt_days.previous_ok_name_mark') }}
+            else rebuilt_days.state_last_ok_screen_name
         end as previous_screen_name,
         case
-            when ok_screen_names.previous_ok_date is not null
-                then ok_screen_names.previous_ok_date
-            when ok_screen_names.snapshot_date is not null
-                then rebuilt_days.state_last_ok_date
+            when rebuilt_days.status = 'ok'
+                then coalesce(
+                    rebuilt_days.window_previous_ok_date, rebuilt_days.state_last_ok_date
+                )
         end as previous_ok_date,
         case
-            when last_ok_days.snapshot_date is not null then last_ok_days.screen_name
+            when rebuilt_days.last_ok_date is not null
+                then {{ mark_value('rebuilt_days.ok_name_mark') }}
             else rebuilt_days.state_last_ok_screen_name
         end as last_ok_screen_name,
         case
@@ -482,18 +508,6 @@ page_day_facts as (
         change_scores.z_score,
         rebuilt_days.source_loaded_at
     from rebuilt_days
-    left join page_histories as status_days
-        on status_days.network = rebuilt_days.network
-        and status_days.page_ref = rebuilt_days.page_ref
-        and status_days.snapshot_date = rebuilt_days.last_status_date
-    left join ok_screen_names
-        on ok_screen_names.network = rebuilt_days.network
-        and ok_screen_names.page_ref = rebuilt_days.page_ref
-        and ok_screen_names.snapshot_date = rebuilt_days.snapshot_date
-    left join ok_screen_names as last_ok_days
-        on last_ok_days.network = rebuilt_days.network
-        and last_ok_days.page_ref = rebuilt_days.page_ref
-        and last_ok_days.snapshot_date = rebuilt_days.last_ok_to_date
     left join change_scores
         on change_scores.network = rebuilt_days.network
         and change_scores.page_ref = rebuilt_days.page_ref
