@@ -57,10 +57,23 @@ def operators(node: dict, depth: int = 0) -> list[tuple[float, int, str, int, st
     return found
 
 
+def compiled_model(compiled: Path, model: str) -> Path:
+    """The model's compiled SQL under target/compiled, not a unit test's of the same name (dbt
+    writes those in a directory named after the YAML file that holds them)."""
+    found = [
+        path
+        for path in compiled.rglob(f"{model}.sql")
+        if not path.parent.name.endswith((".yml", ".yaml"))
+    ]
+    if len(found) != 1:
+        raise RuntimeError(f"expected one compiled {model}.sql under {compiled}, found {found}")
+    return found[0]
+
+
 def profile(warehouse: Path, model: str, memory_limit: str, top: int) -> None:
     run_dbt(["compile", "--select", model], warehouse=warehouse)
     compiled = dbt_state_dir(warehouse) / "target" / "compiled"
-    sql = next(compiled.rglob(f"{model}.sql")).read_text()
+    sql = compiled_model(compiled, model).read_text()
     output = warehouse.parent / f"{model}.profile.json"
     con = duckdb.connect(str(warehouse))
     try:
