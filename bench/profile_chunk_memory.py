@@ -33,32 +33,32 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from profile_incremental_sql import compiled_model  # noqa: E402
 
-from gospulse.transform import (  # noqa: E402
-    CHUNK_SELECTOR,
-    CHUNK_THREADS,
-    dbt_state_dir,
-    run_dbt,
-)
+from gospulse.transform import chunk_build_args, dbt_state_dir, run_dbt  # noqa: E402
 
 
-def step_through(warehouse: Path, step: int, chunk_days: int) -> date:
-    """The last snapshot day of chunk `step` (1-based), as build_in_chunks cuts them."""
+def first_snapshot_day(warehouse: Path) -> date:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         (first,) = con.execute("select min(snapshot_date) from raw.page_snapshots").fetchone()
     finally:
         con.close()
+    return first
+
+
+def step_through(first: date, step: int, chunk_days: int) -> date:
+    """The last snapshot day of chunk `step` (1-based), as build_in_chunks cuts them."""
     return first + timedelta(days=chunk_days * step - 1)
 
 
-def build_steps_before(warehouse: Path, step: int, chunk_days: int) -> None:
+def build_steps_before(warehouse: Path, first: date, step: int, chunk_days: int) -> None:
     for earlier in range(1, step):
-        through = step_through(warehouse, earlier, chunk_days)
-        args = ["build", "--select", CHUNK_SELECTOR, "--threads", CHUNK_THREADS]
-        if earlier == 1:
-            args.append("--full-refresh")
+        through = step_through(first, earlier, chunk_days)
         started = time.perf_counter()
-        run_dbt(args, warehouse=warehouse, vars={"build_through": through.isoformat()})
+        run_dbt(
+            chunk_build_args(first=earlier == 1),
+            warehouse=warehouse,
+            vars={"build_through": through.isoformat()},
+        )
         print(f"step {earlier} through {through}: {time.perf_counter() - started:.0f} s")
 
 
@@ -105,8 +105,10 @@ def main() -> None:
     if not args.reuse:
         args.work_dir.mkdir(parents=True)
         shutil.copyfile(args.raw, warehouse)
-        build_steps_before(warehouse, args.step, args.chunk_days)
-    through = step_through(warehouse, args.step, args.chunk_days)
+    first = first_snapshot_day(warehouse)
+    if not args.reuse:
+        build_steps_before(warehouse, first, args.step, args.chunk_days)
+    through = step_through(first, args.step, args.chunk_days)
     step_vars = {"build_through": through.isoformat()}
     run_dbt(
         ["run", "--select", f"+{args.model}", "--exclude", args.model],

@@ -228,6 +228,12 @@ CHUNK_SELECTOR = "+config.materialized:incremental"
 CHUNK_THREADS = "1"
 
 
+def chunk_build_args(*, first: bool) -> list[str]:
+    """The dbt arguments of one chunk of build_in_chunks before its last (the first refreshes)."""
+    args = ["build", "--select", CHUNK_SELECTOR, "--threads", CHUNK_THREADS]
+    return [*args, "--full-refresh"] if first else args
+
+
 def build_in_chunks(
     warehouse: Path, *, chunk_days: int, vars: dict[str, Any] | None = None
 ) -> list[tuple[date, DbtRunResult]]:
@@ -254,9 +260,7 @@ def build_in_chunks(
     chunks: list[tuple[date, DbtRunResult]] = []
     through = first + timedelta(days=chunk_days - 1) if first is not None else None
     while through is not None and through < last:
-        args = ["build", "--select", CHUNK_SELECTOR, "--threads", CHUNK_THREADS]
-        if not chunks:
-            args.append("--full-refresh")
+        args = chunk_build_args(first=not chunks)
         chunk_vars = {**(vars or {}), "build_through": through.isoformat()}
         chunks.append((through, run_dbt(args, warehouse=warehouse, vars=chunk_vars)))
         through += timedelta(days=chunk_days)
