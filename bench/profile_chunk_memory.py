@@ -102,11 +102,10 @@ def main() -> None:
 
     # the compiled SQL names the database after the file: the copy keeps the raw file's name
     warehouse = args.work_dir / args.raw.name
+    first = first_snapshot_day(args.raw)
     if not args.reuse:
         args.work_dir.mkdir(parents=True)
         shutil.copyfile(args.raw, warehouse)
-    first = first_snapshot_day(warehouse)
-    if not args.reuse:
         build_steps_before(warehouse, first, args.step, args.chunk_days)
     through = step_through(first, args.step, args.chunk_days)
     step_vars = {"build_through": through.isoformat()}
