@@ -98,8 +98,8 @@ def assert_same_scores(left: dict, right: dict) -> None:
 
 @pytest.mark.parametrize(
     ("training_days", "detection_days", "min_history_days", "min_same_weekday"),
-    [(None, None, None, None), (14, 1, 5, 2)],
-    ids=["project-settings", "two-weeks-training"],
+    [(None, None, None, None), (14, 1, 5, 2), (21, 8, 5, 2)],
+    ids=["project-settings", "two-weeks-training", "detection-over-a-week"],
 )
 def test_window_scores_equal_paired_scores(
     tmp_path, training_days, detection_days, min_history_days, min_same_weekday

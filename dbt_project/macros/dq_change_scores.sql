@@ -20,7 +20,10 @@
                   every other), then grouped medians: training_days rows per scored change;
       duckdb      window functions over page_changes in date order (DuckDB computes a framed
                   median from a sort, without expanding the pairs): a full history at federal
-                  size would otherwise expand to billions of pairs held in hash groups.
+                  size would otherwise expand to billions of pairs held in hash groups. It
+                  needs one row per page and day from the page's first day to its last (change
+                  NULL where not fresh), as int_dq_page_days gives it: a day's same-weekday
+                  training is then its weekday's weeks as of one row a whole week back.
     `implementation` ('pairs' or 'windows') overrides the adapter's choice: the pairs cost
     training_days rows per scored change, the windows a framed median per day of `changes`
     however few are scored, so a DuckDB build that scores a few days pairs them.
@@ -121,6 +124,8 @@
     {%- set training_days = dq_setting('zscore', 'training_days') | int -%}
     {%- set detection_days = dq_setting('zscore', 'detection_days') | int -%}
     {%- set training_reach = detection_days + training_days - 1 -%}
+    {#- the whole weeks back to the last training day on a day's own weekday -#}
+    {%- set weekday_lag = 7 * ((detection_days + 6) // 7) -%}
     with numbered_days as (
         select
             network,
@@ -133,7 +138,8 @@
 
     {#- per page and day e: the changes on e's weekday in the weeks up to e, and their median;
         a scored day d's training holds, for each of the 7 days e from d - detection_days - 6
-        to d - detection_days, exactly these training_days / 7 changes -#}
+        to d - detection_days, exactly these training_days / 7 changes, and its same-weekday
+        training is e's own for e = d - weekday_lag (one median per day, not two) -#}
     weekday_weeks as (
         select
             network,
@@ -143,19 +149,13 @@
             change,
             count(change) over training as history_days,
             quantile_cont(change, 0.5) over training as overall_median,
-            count(change) over same_weekday_training as same_weekday_days,
-            quantile_cont(change, 0.5) over same_weekday_training as same_weekday_median,
+            count(change) over weekday_weeks as weekday_days,
             list(change) filter (where change is not null) over weekday_weeks as weekday_changes,
             quantile_cont(change, 0.5) over weekday_weeks as weekday_median
         from numbered_days
         window
             training as (
                 partition by network, page_ref
-                order by day_number
-                range between {{ training_reach }} preceding and {{ detection_days }} preceding
-            ),
-            same_weekday_training as (
-                partition by network, page_ref, day_number % 7
                 order by day_number
                 range between {{ training_reach }} preceding and {{ detection_days }} preceding
             ),
@@ -181,9 +181,9 @@
             page_ref,
             snapshot_date,
             history_days,
-            same_weekday_days,
+            coalesce(max(weekday_days) over same_weekday_week, 0) as same_weekday_days,
             overall_median,
-            same_weekday_median,
+            max(weekday_median) over same_weekday_week as same_weekday_median,
             list_median(flatten(
                 list(deviations) filter (where deviations is not null) over (
                     partition by network, page_ref
@@ -193,6 +193,11 @@
                 )
             )) as mad
         from weekday_deviations
+        window same_weekday_week as (
+            partition by network, page_ref
+            order by day_number
+            range between {{ weekday_lag }} preceding and {{ weekday_lag }} preceding
+        )
     ),
 
     scored_summaries as (
