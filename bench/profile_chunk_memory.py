@@ -109,8 +109,19 @@ def main() -> None:
         build_steps_before(warehouse, first, args.step, args.chunk_days)
     through = step_through(first, args.step, args.chunk_days)
     step_vars = {"build_through": through.isoformat()}
+    # `build`, not `run`: the registry snapshot the models read is a parent too
     run_dbt(
-        ["run", "--select", f"+{args.model}", "--exclude", args.model],
+        [
+            "build",
+            "--select",
+            f"+{args.model}",
+            "--exclude",
+            args.model,
+            "--resource-type",
+            "model",
+            "--resource-type",
+            "snapshot",
+        ],
         warehouse=warehouse,
         vars=step_vars,
     )
