@@ -8,3 +8,10 @@
         set memory_limit = '{{ limit | replace("'", "") }}'
     {%- endif -%}
 {%- endmacro %}
+
+{#- ` materialized` on DuckDB, for a CTE whose result should be written out (spillable) before
+    the rest of the statement reads it, so that the hash tables built before it are freed
+    first; nothing elsewhere (Postgres plans its CTEs well unforced). -#}
+{% macro duckdb_materialized() -%}
+    {%- if target.type == 'duckdb' %} materialized{% endif -%}
+{%- endmacro %}

@@ -453,7 +453,11 @@ rebuilt_days as (
     where page_histories.snapshot_date >= bounds.rebuild_start
 ),
 
-page_day_facts as (
+{#- written out before the registry join (macro duckdb_materialized): otherwise DuckDB probes
+    the change scores' hash table and the per-day registry's in one pipeline, both as large as
+    the days rebuilt, and a first build's chunk ran out of memory holding them at once
+    (BENCHMARKS.md, 2026-12-06) -#}
+page_day_facts as{{ duckdb_materialized() }} (
     select
         rebuilt_days.network,
         rebuilt_days.page_ref,
