@@ -11,7 +11,7 @@
 
 {#- ` materialized` on DuckDB, for a CTE whose result should be written out (spillable) before
     the rest of the statement reads it, so that the hash tables built before it are freed
-    first; nothing elsewhere (Postgres plans its CTEs well unforced). -#}
+    first; nothing elsewhere (only DuckDB's plan was measured to need it). -#}
 {% macro duckdb_materialized() -%}
     {%- if target.type == 'duckdb' %} materialized{% endif -%}
 {%- endmacro %}
