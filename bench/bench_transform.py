@@ -4,9 +4,10 @@ A synthetic federal warehouse (bench/synthetic_federal.py: 200,000 pages over ev
 730 days of daily snapshots, ~146 M rows) is built with a full `dbt build` (snapshot, every
 model, every test), timed, with the peak memory of the dbt process; then one more day is
 appended to raw (as a daily extraction would) and `dbt build` runs again, now incremental.
-Finally the same incremental day runs on Postgres (`--target postgres`, raw copied there with
-gospulse.serving.postgres.sync_raw) and on DuckDB over the same, smaller warehouse
-(`--pg-pages`): their ratio. Each figure is printed with its target and ratio.
+Each figure is printed with its target and ratio. Finally the marts of a smaller warehouse
+(`--pg-pages`) are published as the daily DAG does it: the read-only copy
+(gospulse.serving.publish), then that copy to Postgres (gospulse.serving.postgres, COPY into
+marts__next and a swap), once into an empty database and once more after an incremental day.
 
     .venv/bin/python bench/bench_transform.py            # 200,000 pages (~146 M rows)
     .venv/bin/python bench/bench_transform.py --quick    # 20,000 pages (~14.6 M rows)
@@ -25,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -39,7 +41,8 @@ from synthetic_federal import (  # bench/ is on sys.path
     write_snapshots,
 )
 
-from gospulse.serving.postgres import PgConfig, sync_raw
+from gospulse.serving.postgres import PgConfig, publish_to_postgres
+from gospulse.serving.publish import publish_marts
 from gospulse.transform import DbtRunResult, build_in_chunks, run_dbt
 
 FULL_TARGET_S = 600
@@ -178,7 +181,8 @@ def bench_incremental_only(
 ) -> None:
     """One more day on an already built synthetic warehouse (--reuse), only `select`ed models:
     the incremental models' own day, without the full-table models downstream of them; with
-    pg (--reuse-pg, a database the earlier run built), the same day there too."""
+    pg (--reuse-pg, any database the publisher may write), the marts as they then stand are
+    published there too."""
     day = append_day(warehouse, pages, days)
     run = measured(lambda: run_dbt(["build", "--select", *select], warehouse=warehouse))
     print(
@@ -187,23 +191,7 @@ def bench_incremental_only(
     )
     print(f"  models: {run.models_named(tuple(run_models(run)))}")
     if pg is not None:
-        t0 = time.perf_counter()
-        sync_raw(warehouse, pg)
-        copy_s = time.perf_counter() - t0
-        pg_run = measured(
-            lambda: run_dbt(
-                ["build", "--select", *select],
-                warehouse=warehouse,
-                target="postgres",
-                env=pg.dbt_env(),
-            )
-        )
-        print(
-            f"  same day on Postgres {pg.describe()}: {pg_run.seconds:.1f} s "
-            f"({pg_run.result.summary()}); Postgres / DuckDB ratio "
-            f"{pg_run.seconds / run.seconds:.1f} (copying raw, not included: {copy_s:.0f} s)"
-        )
-        print(f"  Postgres models: {pg_run.models_named(tuple(run_models(pg_run)))}")
+        publish_timed(warehouse, pg, day, f"publication of {day}")
 
 
 def run_models(run: Measured) -> list[str]:
@@ -284,31 +272,38 @@ def _fresh_pg_database(name: str) -> PgConfig:
     return PgConfig(dbname=name)
 
 
+def publish_timed(warehouse: Path, pg: PgConfig, day: date, label: str) -> None:
+    """Publish the warehouse's marts as the daily DAG does, each half timed: the read-only copy,
+    then that copy to Postgres (COPY into marts__next, row counts checked, swap)."""
+    t0 = time.perf_counter()
+    copy = publish_marts(warehouse, run_id=uuid.uuid4().hex, snapshot_date=day)
+    copy_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    result = publish_to_postgres(copy.path, pg)
+    pg_s = time.perf_counter() - t0
+    rows = sum(result.mart_rows.values())
+    largest = max(result.mart_rows, key=result.mart_rows.get)
+    print(
+        f"  {label}: read-only copy {copy_s:.1f} s; to Postgres {pg_s:.1f} s for "
+        f"{len(result.mart_rows)} marts, {rows:,} rows ({rows / pg_s:,.0f} rows/s; largest "
+        f"{largest} {result.mart_rows[largest]:,})"
+    )
+
+
 def bench_postgres(root: Path, pages: int, days: int, database: str) -> None:
-    """The same incremental day on Postgres and on DuckDB, over the same smaller warehouse."""
+    """Publishing the marts to Postgres, over a smaller warehouse: the first publication into
+    an empty database, then the one after an incremental day (the daily case)."""
     warehouse = root / "pg" / "gospulse.duckdb"
     raw = write_federal_raw(warehouse, pages=pages, days=days, seed=SEED)
     pg = _fresh_pg_database(database)
-    print(f"Postgres comparison: {pages:,} pages, {raw['rows']:,} rows, database {database}")
-    duck_full = dbt_build(warehouse)
-    sync_raw(warehouse, pg)  # after the DuckDB build: it carries the audience models' rows
-    pg_full = dbt_build(warehouse, target="postgres", env=pg.dbt_env())
-    print(
-        f"  full build: DuckDB {duck_full.seconds:.1f} s, Postgres {pg_full.seconds:.1f} s "
-        f"(ratio {pg_full.seconds / duck_full.seconds:.1f})"
-    )
-    append_day(warehouse, pages, days)
-    duck_day = dbt_build(warehouse)
-    t0 = time.perf_counter()
-    sync_raw(warehouse, pg)
-    copy_s = time.perf_counter() - t0
-    pg_day = dbt_build(warehouse, target="postgres", env=pg.dbt_env())
-    print(
-        f"  incremental day: DuckDB {duck_day.seconds:.1f} s, Postgres {pg_day.seconds:.1f} s; "
-        f"Postgres / DuckDB ratio {pg_day.seconds / duck_day.seconds:.1f} "
-        f"(copying raw to Postgres, not included: {copy_s:.0f} s)"
-    )
-    print(f"  Postgres slowest models: {pg_day.slowest()}")
+    print(f"Postgres publish: {pages:,} pages, {raw['rows']:,} rows, database {database}")
+    full = dbt_build(warehouse)
+    print(f"  DuckDB full build first (not the measure): {full.seconds:.1f} s")
+    publish_timed(warehouse, pg, END, "first publication")
+    day = append_day(warehouse, pages, days)
+    incremental = dbt_build(warehouse)
+    print(f"  DuckDB incremental build of {day} (not the measure): {incremental.seconds:.1f} s")
+    publish_timed(warehouse, pg, day, f"publication of {day}")
 
 
 def main() -> None:
@@ -317,10 +312,10 @@ def main() -> None:
     parser.add_argument("--pages", type=int, help="pages (default 200,000, quick 20,000)")
     parser.add_argument("--days", type=int, default=730)
     parser.add_argument(
-        "--pg-pages", type=int, help="pages of the Postgres comparison (default pages / 10)"
+        "--pg-pages", type=int, help="pages of the Postgres publish (default pages / 10)"
     )
     parser.add_argument("--skip-postgres", action="store_true")
-    parser.add_argument("--only-postgres", action="store_true", help="only the Postgres part")
+    parser.add_argument("--only-postgres", action="store_true", help="only the Postgres publish")
     parser.add_argument("--memory-limit", default="6GB", help="DuckDB memory_limit for dbt")
     parser.add_argument("--keep", action="store_true", help="keep the warehouses afterwards")
     parser.add_argument(
@@ -337,7 +332,9 @@ def main() -> None:
         type=int,
         help="the full build N snapshot days at a time (gospulse build --chunk-days)",
     )
-    parser.add_argument("--reuse-pg", help="with --reuse: the Postgres database it was built in")
+    parser.add_argument(
+        "--reuse-pg", help="with --reuse: also publish the marts to this Postgres database"
+    )
     parser.add_argument(
         "--select",
         nargs="+",

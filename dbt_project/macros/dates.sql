@@ -11,8 +11,8 @@
     cast('{{ parsed.isoformat() }}' as date)
 {%- endmacro %}
 
-{#- The integers 0 .. 10^digits - 1 as column n, from cross-joined digits (no generate_series,
-    which differs between DuckDB and Postgres). -#}
+{#- The integers 0 .. 10^digits - 1 as column n, from cross-joined digits (plain SQL, no
+    generate_series). -#}
 {% macro integer_series(digits=5) -%}
     select
         {% for i in range(digits) -%}

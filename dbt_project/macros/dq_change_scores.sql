@@ -57,7 +57,7 @@
         {% endfor %}
     ),
 
-    training_asks as{{ pg_materialized() }} (
+    training_asks as (
         select
             scored.network,
             scored.page_ref,

@@ -22,7 +22,6 @@
     day; none on most days, and then that scan reads nothing.
     Raw rows deleted without any new row loaded for their day (never done by the pipeline:
     a rerun reloads the day) are not seen; a --full-refresh rebuilds everything.
-    SQL stays portable (DuckDB and Postgres): the incremental day is benchmarked on both.
 -#}
 {% macro page_days_to_rebuild(snapshots, registered_pages, page_first_snapshots, calendar_days,
         built, reach_days=none) -%}
@@ -53,8 +52,8 @@
             or changed.loaded_at > built_bounds.high_water
     ),
 
-    -- every day a changed row can reach, as a set: an `exists` with a date range here is
-    -- re-run per calendar day by Postgres (a correlated subplan over all of raw)
+    -- every day a changed row can reach, as a set: an `exists` with a date range here can be
+    -- planned as a correlated subplan over all of raw, re-run per calendar day
     reached_dates as (
         select distinct {{ add_days('changed_dates.changed_date', 'reach_offsets.days_after') }}
             as date_day

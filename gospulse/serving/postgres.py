@@ -1,17 +1,22 @@
-"""Publish the marts to Postgres for BI tools: sync the raw tables, build, then swap atomically.
+"""Publish the marts to Postgres for BI tools: copy the published marts, then swap atomically.
 
-The pipeline's warehouse stays DuckDB. publish_to_postgres copies its raw tables into Postgres
-schema `raw` (one transaction, COPY), runs `dbt build --target postgres` into side schemas
-(`staging__next`, `intermediate__next`, `marts__next`), records what it built in
-`marts__next.publish_info`, and swaps the side schemas in for the live ones in one transaction.
-A BI reader therefore sees either the previous complete build or the new one, never a mix, and
-a failed build leaves the live schemas as they were. The registry snapshot (SCD2 history) lives
-in the fixed schema `snapshots`, never in a side schema, so its history survives every run.
+The marts are built once, on DuckDB. publish_to_postgres reads the published read-only copy
+(gospulse.serving.publish: every mart in schema `marts`, and `meta.publication` naming the run,
+its snapshot date and each mart's row count), creates every mart in the Postgres side schema
+`marts__next` and fills it with COPY (one transaction), records the run in
+`marts__next.publish_info`, checks each table's row count against the publication, and swaps
+`marts__next` in for `marts` in one transaction. A BI reader therefore sees either the previous
+complete publication or the new one, never a mix; a failure anywhere leaves the live `marts`
+as they were and drops `marts__next`. Nothing else is written to Postgres.
+
+BI roles get their rights from `alter default privileges` for the publishing role
+(deploy/postgres/init-databases.sh): every publication swaps in a new schema and new tables, so
+grants on today's objects would not survive the next one.
 """
 
 from __future__ import annotations
 
-import io
+import logging
 import os
 import tempfile
 import time
@@ -21,7 +26,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import psycopg2
@@ -29,28 +33,21 @@ import psycopg2.errors
 import psycopg2.extensions
 from psycopg2 import sql
 
-from gospulse import transform
-from gospulse.warehouse import connect
+from gospulse.serving.publish import MARTS_SCHEMA, open_published, read_publication
+from gospulse.serving.publish import PublishError as CopyError
 
-# the raw tables dbt's sources read (models/staging/raw/_raw__sources.yml)
-RAW_TABLES = ("page_snapshots", "page_refs", "registry_pages", "member_sketches", "extract_runs")
-# dbt-postgres cannot run the two dbt Python models of the audience: their rows, computed by the
-# DuckDB build with gospulse.audience, are loaded as raw tables that Postgres-only models read
-# raw tables looked up by page and day (members_on, the member-list sketches): indexed so that
-# Postgres can probe a page's few candidate days instead of scanning its whole history
-PAGE_DAY_INDEXED = ("page_snapshots", "member_sketches")
-DERIVED_TABLES = {
-    "audience_unions": "intermediate.int_audience_unions",
-    "audience_page_overlaps": "intermediate.int_audience_page_overlaps",
-}
-# schemas dbt builds models into; each is built as <name>__next and swapped in
-SWAPPED_SCHEMAS = ("staging", "intermediate", "marts")
+log = logging.getLogger(__name__)
+
 NEXT_SUFFIX = "__next"
 OLD_SUFFIX = "__old"
 PUBLISH_INFO_TABLE = "publish_info"
 # the swap gives up a lock attempt before Postgres' deadlock_timeout (1 s) would pick a victim
 LOCK_TIMEOUT = "500ms"
 SWAP_ATTEMPTS = 120
+# one publisher per database at a time (a session advisory lock): two would share marts__next
+PUBLISH_LOCK_KEY = 0x6770_5F70_7562  # "gp_pub"
+# Postgres cuts identifiers longer than this many bytes, which would rename a mart or column
+PG_MAX_IDENTIFIER = 63
 # DuckDB column types and the Postgres types that hold the same values
 _PG_TYPES = {
     "VARCHAR": "text",
@@ -71,7 +68,7 @@ class PublishError(RuntimeError):
 
 @dataclass(frozen=True)
 class PgConfig:
-    """Where the BI Postgres lives; read from GOSPULSE_PG_* like dbt_project/profiles.yml."""
+    """Where the BI Postgres lives; read from GOSPULSE_PG_*."""
 
     host: str = "127.0.0.1"
     port: int = 5432
@@ -81,7 +78,7 @@ class PgConfig:
 
     @classmethod
     def from_env(cls) -> PgConfig:
-        """GOSPULSE_PG_HOST, _PORT, _USER, _PASSWORD, _DBNAME, with the profile's defaults."""
+        """GOSPULSE_PG_HOST, _PORT, _USER, _PASSWORD, _DBNAME, with the defaults above."""
         env = os.environ
         port = env.get("GOSPULSE_PG_PORT", "5432")
         if not port.isdigit():
@@ -105,36 +102,37 @@ class PgConfig:
             application_name="gospulse-publish",
         )
 
-    def dbt_env(self) -> dict[str, str]:
-        """The variables profiles.yml's postgres output reads, for the dbt subprocess."""
-        return {
-            "GOSPULSE_PG_HOST": self.host,
-            "GOSPULSE_PG_PORT": str(self.port),
-            "GOSPULSE_PG_USER": self.user,
-            "GOSPULSE_PG_PASSWORD": self.password,
-            "GOSPULSE_PG_DBNAME": self.dbname,
-        }
-
     def describe(self) -> str:
-        """host:port/dbname as user, for logs and errors (never the password)."""
+        """user@host:port/dbname, for logs and errors (never the password)."""
         return f"{self.user}@{self.host}:{self.port}/{self.dbname}"
 
 
 @dataclass(frozen=True)
 class PublishResult:
-    """What one publish did: the rows synced per raw table, the dbt build and the run id."""
+    """What one publish did: the run it copied and each mart's row count on Postgres."""
 
     run_id: str
-    raw_rows: dict[str, int]
+    snapshot_date: date
     mart_rows: dict[str, int]
-    dbt: transform.DbtRunResult
-    # the raw gate's verdict per network (expectations.raw_batch.GateResult), when one ran
-    gate: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> str:
         """One line for logs."""
-        raw = ", ".join(f"{t} {n}" for t, n in self.raw_rows.items())
-        return f"published run {self.run_id} to Postgres: raw {raw}; {self.dbt.summary()}"
+        return (
+            f"published run {self.run_id} ({self.snapshot_date}) to Postgres: "
+            f"{len(self.mart_rows)} marts, {sum(self.mart_rows.values()):,} rows"
+        )
+
+
+@dataclass(frozen=True)
+class _Mart:
+    """One table of the published copy's schema marts, with its Postgres column types."""
+
+    name: str
+    columns: tuple[tuple[str, str], ...]  # (name, Postgres type) in the table's order
+    rows: int  # as the publication records it
+    # the descriptions dbt wrote (persist_docs) and the published copy carries
+    comment: str | None = None
+    column_comments: tuple[tuple[str, str], ...] = ()
 
 
 @contextmanager
@@ -144,199 +142,246 @@ def _pg(config: PgConfig) -> Iterator[psycopg2.extensions.connection]:
     except psycopg2.OperationalError as exc:
         raise PublishError(f"cannot connect to Postgres {config.describe()}: {exc}") from exc
     try:
+        con.set_client_encoding("UTF8")  # the CSV DuckDB writes is UTF-8
         yield con
     finally:
         con.close()
 
 
-def _raw_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
-    schema, name = table.split(".")
-    rows = con.execute(
-        "select column_name, data_type from information_schema.columns "
-        "where table_schema = ? and table_name = ? order by ordinal_position",
-        [schema, name],
+def _duck_ident(name: str) -> str:
+    """A DuckDB identifier, quoted (names come from the published copy's catalog)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _duck_literal(text: str) -> str:
+    """A DuckDB string literal, for COPY's file name (a path of ours, not bindable)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _check_identifier(name: str, what: str) -> None:
+    if not name or len(name.encode("utf-8")) > PG_MAX_IDENTIFIER:
+        raise PublishError(f"{what}: a Postgres identifier holds 1 to {PG_MAX_IDENTIFIER} bytes")
+
+
+def _published_marts(duck: duckdb.DuckDBPyConnection, counts: dict[str, int]) -> list[_Mart]:
+    """Every table of the copy's schema marts with mapped column types, checked against the
+    publication's row counts; a PublishError names the first table or column that cannot go."""
+    rows = duck.execute(
+        "select table_name, column_name, data_type, comment from duckdb_columns() "
+        "where database_name = current_database() and schema_name = ? "
+        "order by table_name, column_index",
+        [MARTS_SCHEMA],
     ).fetchall()
-    if not rows:
-        hint = "" if schema == "raw" else ": run the DuckDB build (gospulse build) first"
-        raise PublishError(f"warehouse has no table {table}{hint}")
-    columns = []
-    for name, duck_type in rows:
+    columns: dict[str, list[tuple[str, str]]] = {}
+    column_comments: dict[str, list[tuple[str, str]]] = {}
+    for table, column, duck_type, comment in rows:
+        where = f"{MARTS_SCHEMA}.{table}.{column}"
         if duck_type not in _PG_TYPES:
-            raise PublishError(f"{table}.{name}: no Postgres type for DuckDB {duck_type}")
-        columns.append((name, _PG_TYPES[duck_type]))
-    return columns
+            raise PublishError(f"{where}: no Postgres type for DuckDB {duck_type}")
+        _check_identifier(table, f"{MARTS_SCHEMA}.{table}")
+        _check_identifier(column, where)
+        columns.setdefault(table, []).append((column, _PG_TYPES[duck_type]))
+        if comment:
+            column_comments.setdefault(table, []).append((column, comment))
+    if not columns:
+        raise PublishError(f"the published copy has no tables in schema {MARTS_SCHEMA!r}")
+    if PUBLISH_INFO_TABLE in columns:
+        raise PublishError(
+            f"{MARTS_SCHEMA}.{PUBLISH_INFO_TABLE}: a mart of that name would collide with the "
+            "publication record on Postgres"
+        )
+    if set(columns) != set(counts):
+        unrecorded = sorted(set(columns) - set(counts))
+        missing = sorted(set(counts) - set(columns))
+        raise PublishError(
+            "the published copy's marts differ from its publication record "
+            f"(tables without a recorded count: {unrecorded}; recorded but missing: {missing})"
+        )
+    comments = dict(
+        duck.execute(
+            "select table_name, comment from duckdb_tables() "
+            "where database_name = current_database() and schema_name = ?",
+            [MARTS_SCHEMA],
+        ).fetchall()
+    )
+    return [
+        _Mart(
+            name,
+            tuple(cols),
+            int(counts[name]),
+            comments.get(name) or None,
+            tuple(column_comments.get(name, ())),
+        )
+        for name, cols in columns.items()
+    ]
 
 
-def _raw_csv(con: duckdb.DuckDBPyConnection, table: str, columns: list[tuple[str, str]]) -> str:
-    """The table as CSV text in Postgres COPY's format (bytea as \\x hex, NULL as \\N)."""
+def _export_csv(duck: duckdb.DuckDBPyConnection, mart: _Mart, path: Path) -> None:
+    """The mart as CSV in Postgres COPY's format (bytea as \\x hex, NULL as \\N)."""
     select = ", ".join(
-        f"case when {name} is null then null else '\\x' || lower(hex({name})) end as {name}"
+        f"case when {_duck_ident(name)} is null then null "
+        f"else '\\x' || lower(hex({_duck_ident(name)})) end"
         if pg_type == "bytea"
-        else name
-        for name, pg_type in columns
+        else _duck_ident(name)
+        for name, pg_type in mart.columns
     )
-    # DuckDB writes CSV to a file; a private temp folder keeps concurrent publishes apart
-    with tempfile.TemporaryDirectory(prefix="gospulse-pg-") as folder:
-        path = Path(folder) / "table.csv"
-        con.execute(
-            f"copy (select {select} from {table}) to '{path}' "
-            f"(format csv, header false, nullstr '{_NULL}')"
-        )
-        return path.read_text(encoding="utf-8")
+    table = f"{_duck_ident(MARTS_SCHEMA)}.{_duck_ident(mart.name)}"
+    duck.execute(
+        f"copy (select {select} from {table}) to {_duck_literal(str(path))} "
+        f"(format csv, header false, nullstr {_duck_literal(_NULL)})"
+    )
 
 
-def sync_raw(warehouse: Path, config: PgConfig) -> dict[str, int]:
-    """Replace Postgres schema raw's tables with the warehouse's, in one transaction (COPY).
-
-    Besides the raw tables, the rows of the DuckDB build's two audience Python models are
-    copied (DERIVED_TABLES), so the warehouse must have been built with dbt first.
-
-    Tables are created when missing and gain columns the warehouse has gained; rows are
-    replaced with DELETE (not TRUNCATE) so a concurrent reader keeps its consistent view.
-    """
-    exports: dict[str, tuple[list[tuple[str, str]], str]] = {}
-    with connect(warehouse, read_only=True) as duck:
-        sources = {t: f"raw.{t}" for t in RAW_TABLES} | DERIVED_TABLES
-        for table, source in sources.items():
-            columns = _raw_columns(duck, source)
-            exports[table] = (columns, _raw_csv(duck, source, columns))
-    counts: dict[str, int] = {}
-    with _pg(config) as con:
-        try:
-            with con.cursor() as cur:
-                cur.execute("create schema if not exists raw")
-                for table, (columns, data) in exports.items():
-                    ident = sql.Identifier("raw", table)
-                    cur.execute(
-                        sql.SQL("create table if not exists {} ({})").format(
-                            ident,
-                            sql.SQL(", ").join(
-                                sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t))
-                                for n, t in columns
-                            ),
-                        )
-                    )
-                    for name, pg_type in columns:
-                        cur.execute(
-                            sql.SQL("alter table {} add column if not exists {} {}").format(
-                                ident, sql.Identifier(name), sql.SQL(pg_type)
-                            )
-                        )
-                    cur.execute(sql.SQL("delete from {}").format(ident))
-                    cur.copy_expert(
-                        sql.SQL("copy {} ({}) from stdin with (format csv, null {})")
-                        .format(
-                            ident,
-                            sql.SQL(", ").join(sql.Identifier(n) for n, _ in columns),
-                            sql.Literal(_NULL),
-                        )
-                        .as_string(cur),
-                        io.StringIO(data),
-                    )
-                    counts[table] = cur.rowcount
-                    if table in PAGE_DAY_INDEXED:
-                        cur.execute(
-                            sql.SQL(
-                                "create index if not exists {} on {} "
-                                "(network, page_ref, snapshot_date)"
-                            ).format(sql.Identifier(f"{table}_page_day"), ident)
-                        )
-                    # fresh statistics: the planner's row estimates decide hash join or nested loop
-                    cur.execute(sql.SQL("analyze {}").format(ident))
-            con.commit()
-        except psycopg2.Error as exc:
-            con.rollback()
-            raise PublishError(
-                f"copying raw tables to Postgres {config.describe()}: {exc}"
-            ) from exc
-    return counts
+def _drop_schema(cur: psycopg2.extensions.cursor, schema: str) -> None:
+    cur.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))
 
 
-def _drop_schemas(cur: psycopg2.extensions.cursor, suffix: str) -> None:
-    for schema in SWAPPED_SCHEMAS:
-        cur.execute(
-            sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema + suffix))
-        )
-
-
-def _mart_tables(cur: psycopg2.extensions.cursor, schema: str) -> list[str]:
+def _copy_mart(
+    cur: psycopg2.extensions.cursor, duck: duckdb.DuckDBPyConnection, mart: _Mart, folder: Path
+) -> int:
+    """Create marts__next.<mart> and COPY the published rows in; the rows Postgres now holds."""
+    table = sql.Identifier(MARTS_SCHEMA + NEXT_SUFFIX, mart.name)
     cur.execute(
-        "select table_name from information_schema.tables "
-        "where table_schema = %s and table_type = 'BASE TABLE' and table_name <> %s "
-        "order by table_name",
-        [schema, PUBLISH_INFO_TABLE],
+        sql.SQL("create table {} ({})").format(
+            table,
+            sql.SQL(", ").join(
+                # the type is one of _PG_TYPES' values, never text from the copy
+                sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(pg_type))
+                for name, pg_type in mart.columns
+            ),
+        )
     )
-    return [name for (name,) in cur.fetchall()]
+    # one file at a time, deleted after its COPY: disk holds at most one mart's CSV
+    path = folder / f"{uuid.uuid4().hex}.csv"
+    try:
+        _export_csv(duck, mart, path)
+        with open(path, "rb") as data:
+            cur.copy_expert(
+                sql.SQL("copy {} ({}) from stdin with (format csv, null {})")
+                .format(
+                    table,
+                    sql.SQL(", ").join(sql.Identifier(name) for name, _ in mart.columns),
+                    sql.Literal(_NULL),
+                )
+                .as_string(cur),
+                data,
+            )
+    finally:
+        path.unlink(missing_ok=True)
+    if mart.comment:
+        cur.execute(sql.SQL("comment on table {} is %s").format(table), [mart.comment])
+    for name, comment in mart.column_comments:
+        column = sql.Identifier(MARTS_SCHEMA + NEXT_SUFFIX, mart.name, name)
+        cur.execute(sql.SQL("comment on column {} is %s").format(column), [comment])
+    cur.execute(sql.SQL("select count(*) from {}").format(table))
+    return cur.fetchone()[0]
 
 
-def _record_build(con: psycopg2.extensions.connection, run_id: str) -> dict[str, int]:
-    """Write <marts>__next.publish_info: the run id and every mart's row count at build time."""
-    schema = "marts" + NEXT_SUFFIX
-    published_at = datetime.now(UTC).replace(tzinfo=None)
-    with con.cursor() as cur:
-        counts = {}
-        for table in _mart_tables(cur, schema):
-            cur.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(schema, table)))
-            counts[table] = cur.fetchone()[0]
-        info = sql.Identifier(schema, PUBLISH_INFO_TABLE)
-        cur.execute(
-            sql.SQL(
-                "create table {} (run_id text not null, published_at timestamp not null, "
-                "mart text not null, row_count bigint not null, primary key (mart))"
-            ).format(info)
-        )
-        cur.executemany(
-            sql.SQL("insert into {} values (%s, %s, %s, %s)").format(info),
-            [(run_id, published_at, mart, n) for mart, n in counts.items()],
-        )
-        cur.execute(
-            sql.SQL("comment on table {} is %s").format(info),
-            ["Which publish run built these marts, and each mart's row count at that time."],
-        )
+def _fill_side_schema(
+    con: psycopg2.extensions.connection,
+    duck: duckdb.DuckDBPyConnection,
+    marts: list[_Mart],
+    publication: dict,
+) -> dict[str, int]:
+    """marts__next with every mart and publish_info, in one transaction; each mart's rows."""
+    schema = MARTS_SCHEMA + NEXT_SUFFIX
+    counts: dict[str, int] = {}
+    current = schema
+    try:
+        with con.cursor() as cur, tempfile.TemporaryDirectory(prefix="gospulse-pg-") as folder:
+            _drop_schema(cur, schema)
+            cur.execute(sql.SQL("create schema {}").format(sql.Identifier(schema)))
+            for mart in marts:
+                current = f"{MARTS_SCHEMA}.{mart.name}"
+                counts[mart.name] = _copy_mart(cur, duck, mart, Path(folder))
+            current = f"{MARTS_SCHEMA}.{PUBLISH_INFO_TABLE}"
+            _write_publish_info(cur, schema, publication, counts)
+    except (psycopg2.Error, duckdb.Error) as exc:
+        con.rollback()
+        raise PublishError(f"{current}: {str(exc).strip()}") from exc
+    wrong = [
+        f"{MARTS_SCHEMA}.{m.name}: {counts[m.name]} rows on Postgres, {m.rows} published"
+        for m in marts
+        if counts[m.name] != m.rows
+    ]
+    if wrong:
+        con.rollback()
+        raise PublishError("row counts differ from the publication: " + "; ".join(wrong))
     con.commit()
     return counts
 
 
-def swap_in(con: psycopg2.extensions.connection, *, attempts: int = SWAP_ATTEMPTS) -> None:
-    """Rename live → __old, __next → live and drop __old, for every schema, in ONE transaction.
+def _write_publish_info(
+    cur: psycopg2.extensions.cursor, schema: str, publication: dict, counts: dict[str, int]
+) -> None:
+    info = sql.Identifier(schema, PUBLISH_INFO_TABLE)
+    cur.execute(
+        sql.SQL(
+            "create table {} (run_id text not null, published_at timestamp not null, "
+            "snapshot_date date not null, mart text not null, row_count bigint not null, "
+            "primary key (mart))"
+        ).format(info)
+    )
+    published_at = datetime.now(UTC).replace(tzinfo=None)
+    cur.executemany(
+        sql.SQL("insert into {} values (%s, %s, %s, %s, %s)").format(info),
+        [
+            (publication["run_id"], published_at, publication["snapshot_date"], mart, n)
+            for mart, n in counts.items()
+        ],
+    )
+    cur.execute(
+        sql.SQL("comment on table {} is %s").format(info),
+        [
+            "Which pipeline run (and snapshot date) these marts come from, when they were "
+            "copied to Postgres (UTC), and each mart's row count."
+        ],
+    )
 
-    The transaction first takes every live relation's lock with a lock_timeout shorter than
+
+def swap_in(con: psycopg2.extensions.connection, *, attempts: int = SWAP_ATTEMPTS) -> None:
+    """Rename marts → marts__old, marts__next → marts and drop marts__old, in ONE transaction.
+
+    The transaction first takes every live mart's lock with a lock_timeout shorter than
     Postgres' deadlock_timeout: a reader holding one mart while asking for another makes the
     swap back off and retry, instead of a deadlock that could abort the reader.
     """
+    live, side, old = MARTS_SCHEMA, MARTS_SCHEMA + NEXT_SUFFIX, MARTS_SCHEMA + OLD_SUFFIX
     for attempt in range(1, attempts + 1):
         try:
             with con.cursor() as cur:
                 cur.execute(
                     sql.SQL("set local lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT))
                 )
-                for schema in SWAPPED_SCHEMAS:
-                    if not _schema_exists(cur, schema + NEXT_SUFFIX):
-                        raise PublishError(f"no schema {schema + NEXT_SUFFIX} to swap in")
+                if not _schema_exists(cur, side):
+                    raise PublishError(f"no schema {side} to swap in")
                 cur.execute(
-                    "select quote_ident(n.nspname) || '.' || quote_ident(c.relname) "
-                    "from pg_class c join pg_namespace n on n.oid = c.relnamespace "
-                    "where n.nspname = any(%s) and c.relkind in ('r', 'v', 'm', 'p') "
-                    "order by n.nspname, c.relname",
-                    [list(SWAPPED_SCHEMAS)],
+                    "select c.relname from pg_class c "
+                    "join pg_namespace n on n.oid = c.relnamespace "
+                    "where n.nspname = %s and c.relkind in ('r', 'v', 'm', 'p') "
+                    "order by c.relname",
+                    [live],
                 )
-                live = [name for (name,) in cur.fetchall()]
-                if live:
-                    cur.execute(f"lock table {', '.join(live)} in access exclusive mode")
-                _drop_schemas(cur, OLD_SUFFIX)
-                for schema in SWAPPED_SCHEMAS:
-                    if _schema_exists(cur, schema):
-                        cur.execute(
-                            sql.SQL("alter schema {} rename to {}").format(
-                                sql.Identifier(schema), sql.Identifier(schema + OLD_SUFFIX)
-                            )
-                        )
+                relations = [sql.Identifier(live, name) for (name,) in cur.fetchall()]
+                if relations:
                     cur.execute(
-                        sql.SQL("alter schema {} rename to {}").format(
-                            sql.Identifier(schema + NEXT_SUFFIX), sql.Identifier(schema)
+                        sql.SQL("lock table {} in access exclusive mode").format(
+                            sql.SQL(", ").join(relations)
                         )
                     )
-                _drop_schemas(cur, OLD_SUFFIX)
+                _drop_schema(cur, old)
+                if _schema_exists(cur, live):
+                    cur.execute(
+                        sql.SQL("alter schema {} rename to {}").format(
+                            sql.Identifier(live), sql.Identifier(old)
+                        )
+                    )
+                cur.execute(
+                    sql.SQL("alter schema {} rename to {}").format(
+                        sql.Identifier(side), sql.Identifier(live)
+                    )
+                )
+                _drop_schema(cur, old)
             con.commit()
             return
         except (psycopg2.errors.LockNotAvailable, psycopg2.errors.DeadlockDetected) as exc:
@@ -344,7 +389,7 @@ def swap_in(con: psycopg2.extensions.connection, *, attempts: int = SWAP_ATTEMPT
             if attempt == attempts:
                 raise PublishError(
                     f"could not swap the new marts in after {attempts} attempts: readers kept "
-                    f"the live marts locked ({exc}); the live marts were kept"
+                    f"the live marts locked ({str(exc).strip()})"
                 ) from exc
             # readers hold locks for one query; give them a moment before trying again
             time.sleep(min(0.05 * attempt, 1.0))
@@ -355,68 +400,69 @@ def _schema_exists(cur: psycopg2.extensions.cursor, schema: str) -> bool:
     return cur.fetchone() is not None
 
 
-def build_next(
-    warehouse: Path, config: PgConfig, *, vars: dict | None = None
-) -> transform.DbtRunResult:
-    """`dbt build --target postgres` into the __next side schemas (dropped first)."""
-    with _pg(config) as con:
-        with con.cursor() as cur:
-            _drop_schemas(cur, NEXT_SUFFIX)
-        con.commit()
+def _drop_side_schema(con: psycopg2.extensions.connection) -> None:
+    """After a failure: marts__next goes (best effort; the next publish drops it anyway)."""
     try:
-        return transform.run_dbt(
-            ["build"],
-            warehouse=warehouse,
-            vars={**(vars or {}), "schema_suffix": NEXT_SUFFIX},
-            target="postgres",
-            env=config.dbt_env(),
-        )
-    except transform.DbtError as exc:
-        raise PublishError(
-            f"dbt build on Postgres {config.describe()} failed; the live marts were kept\n{exc}"
-        ) from exc
+        con.rollback()
+        with con.cursor() as cur:
+            _drop_schema(cur, MARTS_SCHEMA + NEXT_SUFFIX)
+        con.commit()
+    except psycopg2.Error as exc:
+        log.warning("could not drop %s after a failed publish: %s", MARTS_SCHEMA + NEXT_SUFFIX, exc)
 
 
-def publish_to_postgres(
-    warehouse: Path,
-    config: PgConfig | None = None,
-    *,
-    snapshot_date: date | None = None,
-    vars: dict | None = None,
-) -> PublishResult:
-    """Sync raw, gate the day, build into side schemas and swap them in.
+def publish_to_postgres(published: Path | str, config: PgConfig | None = None) -> PublishResult:
+    """Copy every mart of the published copy to Postgres and swap them in for the live marts.
 
-    With snapshot_date, the synced day of raw.page_snapshots must pass the raw batch gate
-    (GX on Postgres, gospulse.serving.postgres_gate) before anything is built; the live marts
-    change only when the gate and the whole dbt build succeed.
+    `published` is the read-only copy gospulse.serving.publish wrote
+    (gospulse.serving.layout.published_path(warehouse)). The live schema `marts` changes only
+    when every mart was copied and its row count matches the publication.
     """
     config = config or PgConfig.from_env()
-    warehouse = Path(warehouse)
-    run_id = uuid.uuid4().hex
-    raw_rows = sync_raw(warehouse, config)
-    gate: dict[str, Any] = {}
-    if snapshot_date is not None:
-        from gospulse.serving.postgres_gate import expected_rows, validate_synced_day
-
-        gate = validate_synced_day(config, snapshot_date, expected_rows(warehouse, snapshot_date))
-        failed = {n: g for n, g in gate.items() if not g.success}
-        if failed:
-            reasons = "; ".join(f"{n}: {g.describe()}" for n, g in failed.items())
-            raise PublishError(
-                f"raw gate on Postgres {config.describe()} rejected {snapshot_date}: {reasons}; "
-                "nothing was built and the live marts were kept"
-            )
-    result = build_next(warehouse, config, vars=vars)
-    with _pg(config) as con:
+    path = Path(published)
+    if not path.is_file():
+        raise PublishError(
+            f"no published marts at {path}: run `gospulse build` first (it publishes them)"
+        )
+    try:
+        duck = open_published(path)
+    except duckdb.Error as exc:
+        raise PublishError(f"{path} is not a readable published copy: {exc}") from exc
+    try:
         try:
-            mart_rows = _record_build(con, run_id)
-            swap_in(con)
-        except psycopg2.Error as exc:
-            con.rollback()
+            publication = read_publication(duck)
+        except (duckdb.Error, CopyError) as exc:
             raise PublishError(
-                f"swapping the new marts in on Postgres {config.describe()} failed; "
-                f"the live marts were kept: {exc}"
+                f"{path} has no publication record (meta.publication): {exc}"
             ) from exc
-    return PublishResult(
-        run_id=run_id, raw_rows=raw_rows, mart_rows=mart_rows, dbt=result, gate=gate
-    )
+        try:
+            marts = _published_marts(duck, publication["row_counts"])
+        except PublishError as exc:
+            raise PublishError(f"{exc}; nothing was published, the live marts were kept") from exc
+        with _pg(config) as con:
+            try:
+                with con.cursor() as cur:
+                    cur.execute("select pg_advisory_lock(%s)", [PUBLISH_LOCK_KEY])
+                con.commit()
+                counts = _fill_side_schema(con, duck, marts, publication)
+                swap_in(con)
+            except psycopg2.Error as exc:
+                _drop_side_schema(con)
+                raise PublishError(
+                    f"publishing to Postgres {config.describe()} failed; the live marts were "
+                    f"kept: {str(exc).strip()}"
+                ) from exc
+            except PublishError as exc:
+                _drop_side_schema(con)
+                raise PublishError(
+                    f"publishing to Postgres {config.describe()} failed; the live marts were "
+                    f"kept: {exc}"
+                ) from exc
+            except BaseException:
+                _drop_side_schema(con)
+                raise
+    finally:
+        duck.close()
+    result = PublishResult(publication["run_id"], publication["snapshot_date"], counts)
+    log.info("%s", result.describe())
+    return result

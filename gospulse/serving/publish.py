@@ -53,7 +53,8 @@ def _quote(identifier: str) -> str:
 
 
 def _literal(text: str) -> str:
-    """A SQL string literal for ATTACH, which takes no bound parameters; paths are ours."""
+    """A SQL string literal where DuckDB takes no bound parameters (ATTACH, COMMENT ON); the
+    text is ours (a path, a dbt description), never a request's."""
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -83,6 +84,27 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _copy_comments(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """The descriptions of a mart and its columns (dbt's persist_docs) from the attached `src`
+    onto its copy, so that BI tools reading the copy, or Postgres after it, show them."""
+    table = f"{MARTS_SCHEMA}.{_quote(name)}"
+    (comment,) = con.execute(
+        "select comment from duckdb_tables() "
+        "where database_name = 'src' and schema_name = ? and table_name = ?",
+        [MARTS_SCHEMA, name],
+    ).fetchone()
+    if comment:
+        con.execute(f"comment on table {table} is {_literal(comment)}")
+    columns = con.execute(
+        "select column_name, comment from duckdb_columns() "
+        "where database_name = 'src' and schema_name = ? and table_name = ? "
+        "and coalesce(comment, '') <> '' order by column_index",
+        [MARTS_SCHEMA, name],
+    ).fetchall()
+    for column, text in columns:
+        con.execute(f"comment on column {table}.{_quote(column)} is {_literal(text)}")
 
 
 def _copy_marts(
@@ -116,6 +138,7 @@ def _copy_marts(
         for name in tables:
             table = f"{MARTS_SCHEMA}.{_quote(name)}"
             con.execute(f"create table {table} as select * from src.{table}")
+            _copy_comments(con, name)
             counts[name] = con.execute(f"select count(*) from {table}").fetchone()[0]
         con.execute("detach src")
         con.execute(

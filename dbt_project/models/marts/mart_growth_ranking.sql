@@ -167,8 +167,8 @@ ranked_pages as (
         'region_code', 'scope_type', 'scope_value']) }}
 )
 
-{#- literals are text on Postgres, and the incremental build's new rows must have the varchar
-    types the contract created the table with (dbt refuses changed column types) -#}
+{#- the incremental build's new rows must have the varchar types the contract created the
+    table with (dbt refuses changed column types): literals are cast to them -#}
 select
     cast(ranked_pages.period_type as varchar) as period_type,
     ranked_pages.period_start,

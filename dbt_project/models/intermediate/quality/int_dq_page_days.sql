@@ -385,7 +385,7 @@ scored_changes as (
         and page_changes.snapshot_date >= bounds.rebuild_start
 ),
 
-{% if is_incremental() and target.type == 'duckdb' -%}
+{% if is_incremental() -%}
 {#- A daily build scores one or a few days: pairing each scored change with its training days
     costs 28 rows a change, while DuckDB's windows compute a framed median for every day of
     the month they read (20,000 pages: 600,000 framed medians for 20,000 scores). A build
@@ -453,11 +453,11 @@ rebuilt_days as (
     where page_histories.snapshot_date >= bounds.rebuild_start
 ),
 
-{#- written out before the registry join (macro duckdb_materialized): otherwise DuckDB probes
+{#- written out before the registry join (`as materialized`): otherwise DuckDB probes
     the change scores' hash table and the per-day registry's in one pipeline, both as large as
     the days rebuilt, and a first build's chunk ran out of memory holding them at once
     (BENCHMARKS.md, 2026-12-06) -#}
-page_day_facts as{{ duckdb_materialized() }} (
+page_day_facts as materialized (
     select
         rebuilt_days.network,
         rebuilt_days.page_ref,

@@ -23,7 +23,7 @@ with all_scope_pages as not materialized (
 ),
 
 all_unions as not materialized (
-    select * from {{ ref('int_audience_unions' if target.type == 'duckdb' else 'int_audience_unions_pg') }}
+    select * from {{ ref('int_audience_unions') }}
 ),
 
 {% if is_incremental() %}
@@ -150,7 +150,7 @@ scope_audience as (
 
 select
     audience_date,
-    -- a literal's type on Postgres is text; the contract (and the stored table) says varchar
+    -- the contract (and the stored table) says varchar: the literal is cast to it
     cast(scope_type as varchar) as scope_type,
     scope_value,
     region_code,

@@ -5,7 +5,7 @@
 {%- set top_pairs = var('overlap_top_pairs') | int -%}
 
 with page_overlaps as (
-    select * from {{ ref('int_audience_page_overlaps' if target.type == 'duckdb' else 'int_audience_page_overlaps_pg') }}
+    select * from {{ ref('int_audience_page_overlaps') }}
 ),
 
 overlap_pages as (

@@ -4,7 +4,7 @@
     (gospulse.audience.federal). Holds no member IDs, only a keyed-hash sketch.
 -#}
 with unions as (
-    select * from {{ ref('int_audience_unions' if target.type == 'duckdb' else 'int_audience_unions_pg') }}
+    select * from {{ ref('int_audience_unions') }}
     where scope_type = 'region'
 )
 
