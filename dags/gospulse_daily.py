@@ -2,8 +2,9 @@
 
 validate registry → per network (task groups vk, tg, ok): plan batches → fetch each batch
 (mapped) → load → VK member-list sketches (when a hashing secret is configured) → registry into
-the warehouse → dbt (task group `dbt`: one task per model and snapshot, each model followed by
-its tests; marts and data-quality incidents) → build_marts (the dbt tasks' verdict) → alerts
+the warehouse → dbt (task group `dbt`: one `dbt build`, then one task per model and snapshot,
+each model followed by its tests, reporting that build's result; marts and data-quality
+incidents) → build_marts (the dbt tasks' verdict) → alerts
 for new incidents, and publication: a read-only copy of the marts swapped in for BI and the
 API, the region's export bundle for federal aggregators, and (GOSPULSE_PG_PUBLISH=1) the
 marts on Postgres → summary.

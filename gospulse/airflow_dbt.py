@@ -1,9 +1,10 @@
 """The dbt project as Airflow tasks (astronomer-cosmos), rendered from the prebuilt manifest.
 
-One task per model and snapshot, each model followed by a task running its tests, so the
-Airflow UI shows which model or test broke and everything downstream of it is skipped.
-Parsing reads only the manifest (`gospulse dbt manifest`): no dbt process, no warehouse, no
-secrets at parse time.
+cosmos' watcher execution mode: one task (`dbt.dbt_producer_watcher`) runs a single `dbt build`
+of the whole project, and one sensor per model and snapshot, each model followed by a sensor of
+its tests, reads that build's result for its node, so the Airflow UI still shows which model or
+test broke and everything downstream of it is skipped. Parsing reads only the manifest
+(`gospulse dbt manifest`): no dbt process, no warehouse, no secrets at parse time.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from gospulse.transform import project_dir
 
 DBT_PROFILE = "gospulse"
 DBT_TARGET = "duckdb"
+# how often a node's task looks for its result while the build runs
+NODE_POKE_SECONDS = 5
 # `runner` (dbt inside the task's process) or `subprocess` (a dbt process per task)
 INVOCATION_ENV = "GOSPULSE_DBT_INVOCATION"
 
@@ -49,7 +52,7 @@ def dbt_task_group(group_id: str, warehouse: str):
     """
     from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
     from cosmos.constants import ExecutionMode, LoadMode, TestBehavior
-    from cosmos.operators.local import DbtTestLocalOperator
+    from cosmos.operators.watcher import DbtConsumerWatcherSensor
 
     project = project_dir()
     group = DbtTaskGroup(
@@ -67,7 +70,7 @@ def dbt_task_group(group_id: str, warehouse: str):
             profiles_yml_filepath=project / "profiles.yml",
         ),
         execution_config=ExecutionConfig(
-            execution_mode=ExecutionMode.LOCAL,
+            execution_mode=ExecutionMode.WATCHER,
             invocation_mode=invocation_mode(),
             dbt_executable_path=Path(sys.executable).parent / "dbt",
         ),
@@ -79,15 +82,26 @@ def dbt_task_group(group_id: str, warehouse: str):
             emit_datasets=False,
         ),
         operator_args={
-            # two dbt tasks of a run (or of a backfill next to it) never open the warehouse
-            # together, nor with any other task that does
+            # The build, and any node task that falls back to running dbt itself (cosmos does
+            # that for a node the build never reported: a crashed build, a cleared task), never
+            # opens the warehouse beside a backfill's build or any other task that opens it.
             "pool": WAREHOUSE_POOL,
             "execution_timeout": timedelta(minutes=30),
+            # the unit tests pin the models' arithmetic on fixed rows: CI runs them, the daily
+            # build only tests the data it wrote
+            "dbt_cmd_flags": ["--exclude-resource-type", "unit_test"],
+            # a model's or data test's verdict is a function of the build: a retry only
+            # delays the failure (and the skip of everything downstream); cosmos' producer
+            # skips itself on a retry, and a retried sensor would run dbt on its own
+            "retries": 0,
         },
     )
     for task in group.iter_tasks():
-        if isinstance(task, DbtTestLocalOperator):
-            # a data test's verdict is a function of the data just built: a retry only delays
-            # the failure (and the skip of everything downstream) by the retry delay
-            task.retries = 0
+        if isinstance(task, DbtConsumerWatcherSensor):
+            # A node's task pokes for its result and, while the build runs, gives its slot back
+            # until the next poke (reschedule mode) rather than waiting in a trigger: a run of
+            # one task at a time (`airflow dags test`) then runs the build in between.
+            task.deferrable = False
+            task.mode = "reschedule"
+            task.poke_interval = NODE_POKE_SECONDS
     return group

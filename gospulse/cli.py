@@ -209,6 +209,14 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dbt_unit_tests(args: argparse.Namespace) -> int:
+    from gospulse.transform import run_unit_tests
+    from gospulse.warehouse import warehouse_path
+
+    print(run_unit_tests(warehouse_path()).describe())
+    return 0
+
+
 def publish_built(warehouse: Path, dbt_summary: str) -> Path:
     """After a CLI build: swap the read-only copy of the marts in, dated by the newest data."""
     from gospulse.serving.publish import publish_marts
@@ -392,6 +400,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = dbt.add_parser("manifest", help="run dbt parse and write the manifest the DAG renders")
     p.add_argument("--output", help="manifest file (default: GOSPULSE_DBT_MANIFEST)")
     p.set_defaults(func=cmd_dbt_manifest)
+    p = dbt.add_parser(
+        "unit-tests",
+        help="run the dbt unit tests (given/expect rows; builds leave them out) on the warehouse",
+    )
+    p.set_defaults(func=cmd_dbt_unit_tests)
 
     tg = sub.add_parser("telegram", help="Telegram commands").add_subparsers(
         dest="telegram_command", required=True

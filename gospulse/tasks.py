@@ -243,20 +243,30 @@ def prepare_dbt(extracts: dict[str, dict | None]) -> dict:
     return {"warehouse": str(warehouse)}
 
 
+# the dbt task group's build task and cosmos' gate after it (gospulse.airflow_dbt): their state
+# follows from the nodes' own, which the verdict names
+BUILD_TASKS = ("dbt_producer_watcher", "dbt_producer_watcher_done")
+
+
 def dbt_verdict(extracts: dict[str, dict | None], states: dict[str, str | None]) -> dict:
     """build_marts' result from the states of the dbt tasks: same shape as build_marts().
 
     {"summary": ...} when every dbt task succeeded; {"summary": None, "held": ...} when the raw
     gate held the marts; {"summary": None, "failed": ...} naming the dbt tasks that failed, so
-    nothing downstream publishes a half-built set of marts.
+    nothing downstream publishes a half-built set of marts. A failed build with no failed model
+    or test task (dbt could not start, or a node without a task failed) names the build task.
     """
     reason = _held_reason(extracts)
     if reason:
         return {"summary": None, "held": reason}
     if not states:
         return {"summary": None, "failed": "no dbt task ran"}
-    failed = sorted(t for t, s in states.items() if s == "failed")
-    not_run = sorted(t for t, s in states.items() if s not in ("success", "failed"))
+    build = {t: s for t, s in states.items() if t.rsplit(".", 1)[-1] in BUILD_TASKS}
+    nodes = {t: s for t, s in states.items() if t not in build}
+    failed = sorted(t for t, s in nodes.items() if s == "failed")
+    not_run = sorted(t for t, s in nodes.items() if s not in ("success", "failed"))
+    if not failed:
+        failed = sorted(t for t, s in build.items() if s == "failed")
     if failed or not_run:
         text = f"dbt task(s) failed: {', '.join(failed) or 'none'}"
         if not_run:
@@ -264,7 +274,7 @@ def dbt_verdict(extracts: dict[str, dict | None], states: dict[str, str | None])
             text += f"; {len(not_run)} not run ({', '.join(not_run[:5])}{more})"
         log.error("marts not rebuilt — %s", text)
         return {"summary": None, "failed": text}
-    kinds = Counter(t.rsplit(".", 1)[-1].rsplit("_", 1)[-1] for t in states)
+    kinds = Counter(t.rsplit(".", 1)[-1].rsplit("_", 1)[-1] for t in nodes)
     return {
         "summary": f"dbt tasks: {kinds['run']} models, {kinds['snapshot']} snapshots, "
         f"{kinds['test']} test tasks, all succeeded"
@@ -409,17 +419,26 @@ POSTGRES_SWITCH = "GOSPULSE_PG_PUBLISH"
 
 
 def publish_postgres(published: dict | None, logical_date: str) -> dict:
-    """Copy raw to Postgres, build the marts there and swap them in (when switched on)."""
+    """Copy the marts just published (the read-only copy) to Postgres and swap them in (when
+    switched on). `logical_date` is the run's; the copy carries its own snapshot date."""
     if os.environ.get(POSTGRES_SWITCH, "").strip().lower() not in ("1", "true", "yes"):
         return {"enabled": False, "reason": f"{POSTGRES_SWITCH} is not set"}
     if not published or not published.get("published"):
         reason = (published or {}).get("reason") or "the marts were not published"
         return {"enabled": True, "published": False, "reason": reason}
+    from gospulse.serving.layout import published_path
     from gospulse.serving.postgres import PgConfig, publish_to_postgres
 
-    result = publish_to_postgres(
-        Path(warehouse_path()), PgConfig.from_env(), snapshot_date=_snapshot_date(logical_date)
-    )
+    copy = Path(published.get("path") or published_path(warehouse_path()))
+    result = publish_to_postgres(copy, PgConfig.from_env())
+    if published.get("run_id") and result.run_id != published["run_id"]:
+        # another run published after this one: Postgres gets what the copy holds now
+        log.warning(
+            "postgres: the published copy now holds run %s, not this run's %s (%s)",
+            result.run_id,
+            published["run_id"],
+            logical_date,
+        )
     log.info("postgres: %s", result.describe())
     return {"enabled": True, "published": True, "summary": result.describe()}
 

@@ -162,10 +162,13 @@ def test_daily_dag_runs_on_celery_workers_against_the_emulators(tmp_path, pg, re
     assert {ti["queue"] for ti in tis} == {queue}
     assert {t["task_id"] for t in ran} >= {"validate_registry", "build_marts", "publish_marts"}
     worker_log = stack.log_path("celery-worker").read_text(errors="replace")
-    for ti in ran:
+    # the scheduler itself marks an EmptyOperator done (cosmos' gate after the dbt build)
+    executed = [ti for ti in ran if ti["operator"] != "EmptyOperator"]
+    assert len(executed) >= len(ran) - 1
+    for ti in executed:
         # the worker logs each workload it executes, naming the task instance
         assert ti["task_id"] in worker_log, f"{ti['task_id']} not in the worker's log"
-    task_logs = [stack.task_log("gospulse_daily", run_id, ti) for ti in ran]
+    task_logs = [stack.task_log("gospulse_daily", run_id, ti) for ti in executed]
     assert all(log is not None for log in task_logs), "a successful task left no log"
     all_logs = "\n".join(log.read_text(errors="replace") for log in task_logs)
     all_logs += worker_log
