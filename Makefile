@@ -5,32 +5,41 @@ BIN    := $(VENV)/bin
 # uv lives in its own small venv so that `uv sync` never removes itself from the project's
 UV     := .uv/bin/uv
 
-.PHONY: env demo test lint bench bench-full bench-networks clean
+.PHONY: env demo test test-fast lint bench bench-full bench-networks clean
 
 $(UV):
 	$(PYTHON) -m venv .uv
 	.uv/bin/python -m pip install --quiet --disable-pip-version-check "uv==0.13.9"
 
-# uv installs exactly what uv.lock pins (the project itself editable); then the dbt manifest
-# the daily DAG renders its dbt tasks from, rewritten every time (a dbt parse, ~15 s) so it
-# never lags behind the models
+# uv installs exactly what uv.lock pins (the project itself editable), compiled to bytecode: a
+# machine that sets PYTHONDONTWRITEBYTECODE would otherwise compile every imported module in
+# every dbt and Airflow process; then the dbt manifest the daily DAG renders its dbt tasks
+# from, rewritten every time (a dbt parse) so it never lags behind the models
 env: $(UV)
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --quiet
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --quiet --compile-bytecode
 	$(BIN)/gospulse dbt manifest
 
 demo: env
 	$(BIN)/gospulse demo
 
-# the suite is mostly waiting on dbt and Airflow child processes, so it runs on TEST_WORKERS
-# pytest-xdist workers (one test file per worker at a time: module fixtures build once); the
-# tests marked `timing` measure real request rates, which a loaded machine skews: they run
-# alone afterwards
+# Two tiers. `test-fast`: pure Python, in-memory DuckDB and the emulators, nothing that starts
+# dbt, Airflow, Celery or Postgres (tests/conftest.py fails a test of this tier that does).
+# `test`: everything, on TEST_WORKERS pytest-xdist workers (worlds built with dbt are built once
+# per run and shared, tests/conftest.py), then, alone, the tests marked `timing`, which measure
+# real request rates that a loaded machine skews. Both print their 20 slowest tests.
 TEST_WORKERS ?= 2
+PYTEST := $(BIN)/pytest -q -p no:cacheprovider --durations=20
 
-test: env
+test: env lint
+	$(PYTEST) -n $(TEST_WORKERS) --dist loadgroup -m "not timing"
+	$(PYTEST) -m timing
+
+test-fast: env
+	$(PYTEST) -n $(TEST_WORKERS) -m "not slow and not timing"
+
+lint: env
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not timing"
-	$(BIN)/pytest -q -m timing
+	$(BIN)/ruff format --check .
 
 # quick versions (10x smaller where a benchmark has a federal size); results in BENCHMARKS.md
 bench: env

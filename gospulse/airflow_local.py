@@ -6,6 +6,7 @@ Used by the demo and the tests; production runs the same DAG files under a sched
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from datetime import datetime
@@ -13,6 +14,7 @@ from pathlib import Path
 
 DAGS_FOLDER = Path(__file__).resolve().parent.parent / "dags"
 DEADLINE_ENV = "GOSPULSE_DAILY_DEADLINE_HOURS"
+METADATA_DB = "airflow.db"
 
 
 class DagRunFailed(RuntimeError):
@@ -37,7 +39,7 @@ def airflow_env(
         # cosmos keeps dbt's partial-parse state per DAG id; runs of the same DAG from other
         # checkouts or tests must not share it
         "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos"),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / METADATA_DB}",
     }
 
 
@@ -57,6 +59,17 @@ def _airflow(
     return output
 
 
+def prepare_metadata(
+    home: Path, env: dict[str, str] | None = None, *, timeout: float = 600
+) -> None:
+    """Migrate the metadata DB under `home` and create the pools the DAGs use."""
+    home.mkdir(parents=True, exist_ok=True)
+    full_env = airflow_env(home, env)
+    _airflow(["db", "migrate"], full_env, home / "db-migrate.log", timeout)
+    # the fetch tasks run in one pool per token, warehouse tasks in gospulse_warehouse
+    _airflow(["airflow", "pools"], full_env, home / "pools.log", timeout, command="gospulse")
+
+
 def run_dag(
     dag_id: str,
     logical_date: datetime,
@@ -65,18 +78,21 @@ def run_dag(
     *,
     timeout: float = 1800,
     dags_folder: Path = DAGS_FOLDER,
+    metadata_from: Path | None = None,
 ) -> str:
-    """Migrate the metadata DB under `home`, create the pools and run the DAG once.
+    """Run the DAG once with `airflow dags test`; returns Airflow's output.
 
-    Returns Airflow's output.
+    The metadata DB under `home` is migrated and given the pools first (prepare_metadata), or,
+    with metadata_from, copied from a home prepared so (same pools: same token counts).
     """
     home.mkdir(parents=True, exist_ok=True)
+    if metadata_from is not None:
+        shutil.copyfile(metadata_from / METADATA_DB, home / METADATA_DB)
+    else:
+        prepare_metadata(home, env, timeout=timeout)
     # `airflow dags test` in 3.3.2 crashes at the end of a successful run of a DAG that has a
     # deadline (gospulse.deadlines explains); the scheduler, which evaluates it, is unaffected
     full_env = airflow_env(home, {**(env or {}), DEADLINE_ENV: "off"}, dags_folder)
-    _airflow(["db", "migrate"], full_env, home / "db-migrate.log", timeout)
-    # the fetch tasks run in one pool per token, warehouse tasks in gospulse_warehouse
-    _airflow(["airflow", "pools"], full_env, home / "pools.log", timeout, command="gospulse")
     return _airflow(
         ["dags", "test", dag_id, logical_date.isoformat()],
         full_env,

@@ -1,9 +1,21 @@
-"""Test-wide settings: Airflow reads its home at import, so it is pointed at a scratch folder."""
+"""Test-wide settings and fixtures.
+
+Tiers: a test that starts dbt, Airflow, Celery or talks to Postgres is marked `slow` (module
+`pytestmark` or per test); `make test-fast` runs the rest and the guard below fails any test of
+that tier that starts one of them anyway. Worlds built with dbt are built once per session and
+copied by the tests that change them (`built_world`, `copy_warehouse`).
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 
 # set before any test imports airflow; never the developer's ~/airflow. Each pytest-xdist
 # worker inherits the controller's environment, so a worker takes a home of its own: two
@@ -15,3 +27,108 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 # the emulators serve a simulated calendar, so runs for their (past) dates are legitimate; the
 # guard against recording today's counts under a past day is tested on its own
 os.environ.setdefault("GOSPULSE_SNAPSHOT_MAX_LAG_DAYS", "none")
+
+# programs a test of the fast tier may not start
+SLOW_PROGRAMS = frozenset({"dbt", "airflow", "celery"})
+
+
+class SlowTierOnly(RuntimeError):
+    """A test outside the slow tier started dbt, Airflow, Celery or a Postgres connection."""
+
+
+def _program(args: object) -> tuple[str, list[str]]:
+    argv = [str(a) for a in args] if isinstance(args, list | tuple) else str(args).split()
+    return (Path(argv[0]).name if argv else ""), argv
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Outside the slow tier, starting dbt/Airflow/Celery or connecting to Postgres fails the
+    test, fixtures of any scope included: the fast tier stays fast by construction."""
+    if item.get_closest_marker("slow") is not None:
+        yield
+        return
+    import psycopg2
+
+    popen_init, pg_connect = subprocess.Popen.__init__, psycopg2.connect
+
+    def guarded_popen(self, args, *rest, **kwargs):
+        name, argv = _program(args)
+        if name in SLOW_PROGRAMS or (name == "gospulse" and argv[1:2] == ["airflow"]):
+            raise SlowTierOnly(f"{item.nodeid} starts {name}: mark it `slow`")
+        return popen_init(self, args, *rest, **kwargs)
+
+    def guarded_connect(*args, **kwargs):
+        raise SlowTierOnly(f"{item.nodeid} connects to Postgres: mark it `slow`")
+
+    subprocess.Popen.__init__ = guarded_popen
+    psycopg2.connect = guarded_connect
+    try:
+        yield
+    finally:
+        subprocess.Popen.__init__ = popen_init
+        psycopg2.connect = pg_connect
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """pytest-xdist (`--dist loadgroup`) keeps a module's tests on one worker, as their module
+    fixtures and some tests' order expect, unless the module is marked `independent`; the
+    tests of those spread over the workers one by one."""
+    for item in items:
+        if item.get_closest_marker("independent") is None:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
+def copy_warehouse(source: Path, folder: Path, name: str = "gospulse.duckdb") -> Path:
+    """A file copy of a built warehouse (its dbt state is not copied: dbt parses anew)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / name
+    shutil.copyfile(source, target)
+    wal, target_wal = source.with_name(source.name + ".wal"), target.with_name(name + ".wal")
+    if wal.exists():
+        shutil.copyfile(wal, target_wal)
+    else:
+        target_wal.unlink(missing_ok=True)
+    return target
+
+
+def _shared_root(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """A folder every xdist worker of this run sees (the workers' base temp's parent)."""
+    base = tmp_path_factory.getbasetemp()
+    return base if worker_id == "master" else base.parent
+
+
+@pytest.fixture(scope="session")
+def built_world(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """The fixture world of tests/warehouse_fixtures.py after one `gospulse.transform.build`.
+
+    Built once per run (the first worker to ask builds it, the others wait on a file lock);
+    never written after: a test reads it read-only or works on `copy_warehouse` of it.
+    """
+    from filelock import FileLock
+
+    from gospulse import transform
+    from tests.warehouse_fixtures import build_world
+
+    root = _shared_root(tmp_path_factory, worker_id) / "built_world"
+    root.mkdir(exist_ok=True)
+    warehouse, done = root / "gospulse.duckdb", root / "built"
+    with FileLock(str(root / "lock")):
+        if not done.exists():
+            warehouse.unlink(missing_ok=True)
+            result = transform.build(build_world(warehouse))
+            assert result.success and result.tests_failed == 0, result.describe()
+            done.write_text(result.describe())
+    return warehouse
+
+
+@pytest.fixture(scope="session")
+def airflow_metadata(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An Airflow home with a migrated metadata DB and the default pools, made once per worker;
+    `run_dag(..., metadata_from=...)` copies its DB instead of migrating again."""
+    from gospulse.airflow_local import prepare_metadata
+
+    home = tmp_path_factory.mktemp("airflow_metadata")
+    prepare_metadata(home)
+    return home

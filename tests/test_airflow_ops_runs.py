@@ -24,7 +24,8 @@ from emulators.vk.server import VkEmulator
 from emulators.vk.world import World
 from gospulse.airflow_local import airflow_env, run_dag
 
-pytestmark = pytest.mark.slow
+# every test runs Airflow in a home of its own: pytest-xdist may spread them
+pytestmark = [pytest.mark.slow, pytest.mark.independent]
 
 # a quiet machine runs the probe in about a minute; a loaded CI worker in a few
 TIMEOUT = 420
@@ -428,11 +429,17 @@ asset_probe()
 '''
 
 
-def test_a_no_op_step_is_skipped_without_an_asset_event(tmp_path):
+def test_a_no_op_step_is_skipped_without_an_asset_event(tmp_path, airflow_metadata):
     dags, home = tmp_path / "dags", tmp_path / "airflow"
     dags.mkdir()
     (dags / "asset_probe.py").write_text(ASSET_PROBE_DAG)
-    output = run_dag("asset_probe", datetime(2026, 3, 10, tzinfo=UTC), home, dags_folder=dags)
+    output = run_dag(
+        "asset_probe",
+        datetime(2026, 3, 10, tzinfo=UTC),
+        home,
+        dags_folder=dags,
+        metadata_from=airflow_metadata,
+    )
     # the skipped step's result still reaches the steps that report on it
     assert "reader saw: marts held: the raw gate rejected vk" in output
     db = sqlite3.connect(home / "airflow.db")

@@ -23,24 +23,22 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from gospulse import transform
 from gospulse.api.app import create_app
 from gospulse.api.commands import add_commands
 from gospulse.api.ratelimit import RateLimiter
 from gospulse.api.tokens import TokenFileError, TokenStore, parse_regions
 from gospulse.serving.layout import LATEST_FILE, region_dir
 from gospulse.serving.publish import publish_marts
-from tests.warehouse_fixtures import LAST_DAY, build_world
+from tests.conftest import copy_warehouse
+from tests.warehouse_fixtures import LAST_DAY
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+def world(built_world: Path, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     root = tmp_path_factory.mktemp("api")
-    warehouse = build_world(root / "gospulse.duckdb")
-    result = transform.build(warehouse)
-    assert result.success, result.output
+    warehouse = copy_warehouse(built_world, root)
     pub = publish_marts(warehouse, run_id="run-1", snapshot_date=LAST_DAY)
     store = TokenStore(root / "tokens.json")
     kuzbass, _ = store.add("kuzbass-bi", "42")

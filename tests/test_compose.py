@@ -877,6 +877,7 @@ def scratch_postgres():
         shutil.rmtree(data, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_postgres_init_script_creates_the_databases_and_a_read_only_bi_role(scratch_postgres):
     import psycopg2
 

@@ -20,9 +20,12 @@ from gospulse.serving.layout import bundle_root, latest_bundle, published_path
 from gospulse.serving.publish import open_published, read_publication
 from tests.pg_fixtures import pg_database, pg_query  # noqa: F401 (pg is a fixture)
 
+# every test parses or runs the DAGs in a home of its own: pytest-xdist may spread them
+pytestmark = pytest.mark.independent
+
 TOKEN = "dag-test-token"
-# one task per dbt model and test (about 60, ~5 s each, one at a time) on a shared machine
-DAG_RUN_TIMEOUT = 2400
+# a run on a machine busy with other work
+DAG_RUN_TIMEOUT = 1200
 
 
 def _dag_bag():
@@ -49,9 +52,9 @@ def test_dags_parse_without_secrets_or_services(monkeypatch):
         assert dag.tags, dag_id
         assert dag.doc_md, dag_id
         for t in dag.tasks:
-            # the summary only reports what was stored, a dbt test only judges the data just
-            # built; everything else may meet a transient error
-            if t.task_id != "log_summary" and not _is_dbt_test(t.task_id):
+            # the summary only reports what was stored, the dbt build and its sensors only
+            # judge the data just built; everything else may meet a transient error
+            if t.task_id != "log_summary" and not t.task_id.startswith("dbt."):
                 assert t.retries >= 1, f"{dag_id}.{t.task_id} has no retries"
             assert t.execution_timeout is not None, f"{dag_id}.{t.task_id} has no timeout"
     daily = bag.dags["gospulse_daily"]
@@ -99,10 +102,6 @@ def test_dags_parse_without_secrets_or_services(monkeypatch):
         assert daily.get_task(step).upstream_task_ids == {"publish_marts"}
 
 
-def _is_dbt_test(task_id: str) -> bool:
-    return task_id.startswith("dbt.") and task_id.endswith(".test")
-
-
 def _manifest_models(kind: str) -> dict[str, dict]:
     from gospulse.dbt_manifest import manifest_path
 
@@ -127,7 +126,9 @@ def _tested_models() -> set[str]:
     }
 
 
-def test_every_dbt_model_is_a_task_followed_by_its_tests_in_the_warehouse_pool():
+def test_every_dbt_model_is_a_task_followed_by_its_tests_after_one_build_in_the_pool():
+    from cosmos.operators.watcher import DbtProducerWatcherOperator
+
     from gospulse.airflow_pools import WAREHOUSE_POOL
 
     daily = _dag_bag().dags["gospulse_daily"]
@@ -149,11 +150,26 @@ def test_every_dbt_model_is_a_task_followed_by_its_tests_in_the_warehouse_pool()
             if kind == "model" and parent_name in tested:
                 assert f"dbt.{parent_name}.test" in run.upstream_task_ids, (name, parent)
     assert "dbt.snap_registry_pages_snapshot" in tasks
-    dbt_tasks = [t for t in daily.tasks if t.task_id.startswith("dbt.")]
-    assert len(dbt_tasks) == len(models) + len(tested & set(models)) + len(snapshots)
-    # one task at a time opens the DuckDB file: every dbt task, and every other task that
-    # opens it (the stack test saw two networks' plans collide on it before this pool)
-    assert {t.pool for t in dbt_tasks} == {WAREHOUSE_POOL}
+    # one dbt process per run: the build task runs `dbt build` (without the unit tests, which
+    # CI runs), every other dbt task reads its result for one node
+    build = tasks["dbt.dbt_producer_watcher"]
+    assert isinstance(build, DbtProducerWatcherOperator)
+    assert build.upstream_task_ids == {"load_registry"}
+    assert build.dbt_cmd_flags == ["--exclude-resource-type", "unit_test"]
+    nodes = [t for t in daily.tasks if t.task_id.startswith("dbt.") and t is not build]
+    nodes = [t for t in nodes if t.task_id != "dbt.dbt_producer_watcher_done"]
+    assert len(nodes) == len(models) + len(tested & set(models)) + len(snapshots)
+    # the node tasks with no dbt parent start beside the build and poke for their results,
+    # giving their slot back in between, so that a run of one task at a time (`airflow dags
+    # test`) runs the build between their pokes
+    roots = [t for t in nodes if not t.upstream_task_ids & {n.task_id for n in nodes}]
+    assert roots and all(t.upstream_task_ids == {"load_registry"} for t in roots)
+    assert all(t.mode == "reschedule" and not t.deferrable for t in nodes)
+    assert all(t.retries == 0 for t in [build, *nodes])
+    # one task at a time opens the DuckDB file: the build, a node task that falls back to
+    # running dbt itself, and every other task that opens it (the stack test saw two networks'
+    # plans collide on it before this pool)
+    assert {t.pool for t in [build, *nodes]} == {WAREHOUSE_POOL}
     opens_warehouse = {
         *(f"{n}.{step}" for n in ("vk", "tg", "ok") for step in ("plan_batches", "load_snapshots")),
         "collect_vk_audience",
@@ -164,11 +180,8 @@ def test_every_dbt_model_is_a_task_followed_by_its_tests_in_the_warehouse_pool()
     }
     for task_id in opens_warehouse:
         assert daily.get_task(task_id).pool == WAREHOUSE_POOL, task_id
-    roots = [t for t in dbt_tasks if not t.upstream_task_ids - {"load_registry"}]
-    assert roots and all(t.upstream_task_ids == {"load_registry"} for t in roots)
-    assert {t.task_id for t in dbt_tasks if not t.downstream_task_ids} <= set(
-        daily.get_task("build_marts").upstream_task_ids
-    )
+    leaves = {t.task_id for t in [build, *nodes] if not t.downstream_task_ids}
+    assert leaves <= set(daily.get_task("build_marts").upstream_task_ids)
 
 
 def test_dag_parse_never_runs_dbt(tmp_path):
@@ -222,6 +235,8 @@ def test_the_dbt_verdict_names_the_failed_task_and_nothing_is_published(tmp_path
     }
     states = {
         "load_registry": "success",
+        "dbt.dbt_producer_watcher": "success",
+        "dbt.dbt_producer_watcher_done": "success",
         "dbt.stg_a.run": "success",
         "dbt.stg_a.test": "success",
         "dbt.stg_b_run": "success",
@@ -230,11 +245,20 @@ def test_the_dbt_verdict_names_the_failed_task_and_nothing_is_published(tmp_path
     assert dbt_verdict(extracts, states) == {
         "summary": "dbt tasks: 2 models, 1 snapshots, 1 test tasks, all succeeded"
     }
+    build_failed = {
+        "dbt.dbt_producer_watcher": "failed",
+        "dbt.dbt_producer_watcher_done": "upstream_failed",
+    }
     broken = dbt_verdict(
-        extracts, {**states, "dbt.stg_a.test": "failed", "dbt.stg_b_run": "upstream_failed"}
+        extracts,
+        {**states, **build_failed, "dbt.stg_a.test": "failed", "dbt.stg_b_run": "upstream_failed"},
     )
     assert broken["summary"] is None
     assert broken["failed"] == "dbt task(s) failed: dbt.stg_a.test; 1 not run (dbt.stg_b_run)"
+    # a build that failed before any node did (dbt could not start) names the build task
+    assert dbt_verdict(extracts, {**states, **build_failed})["failed"] == (
+        "dbt task(s) failed: dbt.dbt_producer_watcher"
+    )
     published = publish_after_build(
         broken, tmp_path / "gospulse.duckdb", run_id="r", snapshot_date=date(2026, 3, 10)
     )
@@ -250,6 +274,7 @@ def test_a_missing_manifest_names_the_command_that_writes_it(tmp_path, monkeypat
     assert "gospulse dbt manifest" in message and str(tmp_path / "nowhere") in message
 
 
+@pytest.mark.slow
 def test_the_manifest_matches_the_dbt_project(tmp_path):
     """`make env` rewrites the manifest; this catches one that lags behind the models anyway
     (a model, snapshot or test added or removed since): a fresh `dbt parse` must agree."""
@@ -264,7 +289,7 @@ def test_the_manifest_matches_the_dbt_project(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.timeout(DAG_RUN_TIMEOUT)
-def test_daily_dag_run_against_the_emulator(tmp_path, pg):
+def test_daily_dag_run_against_the_emulator(tmp_path, pg, airflow_metadata):
     start = date(2026, 3, 1)
     world = World(seed=11, start=start, n_pages=120)
     registry = tmp_path / "42_dag.csv"
@@ -283,7 +308,9 @@ def test_daily_dag_run_against_the_emulator(tmp_path, pg):
             "GOSPULSE_PG_PUBLISH": "1",
             "GOSPULSE_PG_DBNAME": pg.dbname,
         }
-        output = run_dag("gospulse_daily", logical, tmp_path / "airflow", env)
+        output = run_dag(
+            "gospulse_daily", logical, tmp_path / "airflow", env, metadata_from=airflow_metadata
+        )
         assert emulator.stats.requests_total >= 1
     assert TOKEN not in output  # secrets never reach the task logs
     assert "dag-test-audience-secret" not in output
@@ -335,7 +362,7 @@ def test_daily_dag_run_against_the_emulator(tmp_path, pg):
 
 @pytest.mark.slow
 @pytest.mark.timeout(DAG_RUN_TIMEOUT)
-def test_daily_dag_with_one_network_down_loads_the_others(tmp_path):
+def test_daily_dag_with_one_network_down_loads_the_others(tmp_path, airflow_metadata):
     """VK and Telegram emulated, Odnoklassniki unreachable: two networks load, marts build,
     and the run ends failed with a summary naming the dead network."""
     from emulators.networld import NetworkWorld, write_registry
@@ -372,7 +399,13 @@ def test_daily_dag_with_one_network_down_loads_the_others(tmp_path):
         }
         home = tmp_path / "airflow"
         with pytest.raises(DagRunFailed):
-            run_dag("gospulse_daily", datetime(2026, 3, 9, 20, 0, tzinfo=UTC), home, env)
+            run_dag(
+                "gospulse_daily",
+                datetime(2026, 3, 9, 20, 0, tzinfo=UTC),
+                home,
+                env,
+                metadata_from=airflow_metadata,
+            )
         output = (home / "gospulse_daily.log").read_text()
     for secret in (TOKEN, "ok-dag-test-token", "ok-dag-test-app-secret"):
         assert secret not in output
@@ -418,7 +451,9 @@ def test_daily_dag_with_one_network_down_loads_the_others(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.timeout(DAG_RUN_TIMEOUT)
-def test_a_failing_dbt_test_skips_downstream_models_and_nothing_is_published(tmp_path):
+def test_a_failing_dbt_test_skips_downstream_models_and_nothing_is_published(
+    tmp_path, airflow_metadata
+):
     """A real raw row that breaks a dbt data test: one screen name stored in two spellings in
     raw.page_refs (distinct keys there, one key after staging lowercases it), so the
     uniqueness test of stg_raw__page_refs fails. Every model reading it is skipped, the
@@ -449,7 +484,13 @@ def test_a_failing_dbt_test_skips_downstream_models_and_nothing_is_published(tmp
             "VK_TOKEN": TOKEN,
         }
         with pytest.raises(DagRunFailed):
-            run_dag("gospulse_daily", datetime(2026, 3, 9, 20, 0, tzinfo=UTC), home, env)
+            run_dag(
+                "gospulse_daily",
+                datetime(2026, 3, 9, 20, 0, tzinfo=UTC),
+                home,
+                env,
+                metadata_from=airflow_metadata,
+            )
     output = (home / "gospulse_daily.log").read_text()
     with sqlite3.connect(home / "airflow.db") as meta:
         states = dict(meta.execute("select task_id, state from task_instance").fetchall())

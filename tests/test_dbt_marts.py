@@ -1,7 +1,7 @@
 """The dbt marts on a real DuckDB file: a fixture world, real `dbt build`, values checked by hand.
 
-The world (tests/warehouse_fixtures.py) is built once per module and dbt runs three times:
-build, rebuild (must be identical), and a build after a registry change.
+The world (tests/warehouse_fixtures.py) comes built once per session (`built_world`); this
+module rebuilds a copy of it (must be identical) and builds it again after a registry change.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import pytest
 
 from gospulse import transform
 from gospulse.warehouse import connect
-from tests.warehouse_fixtures import PAGES, build_world, write_registry
+from tests.conftest import copy_warehouse
+from tests.warehouse_fixtures import PAGES, write_registry
 
 pytestmark = pytest.mark.slow
 
@@ -39,10 +40,9 @@ def read_marts(warehouse: Path) -> dict[str, list[tuple]]:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
-    warehouse = build_world(tmp_path_factory.mktemp("marts") / "gospulse.duckdb")
-    first = transform.build(warehouse)
-    marts_first = read_marts(warehouse)
+def world(built_world: Path, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    warehouse = copy_warehouse(built_world, tmp_path_factory.mktemp("marts"))
+    marts_first = read_marts(built_world)
     second = transform.build(warehouse)
     marts_second = read_marts(warehouse)
 
@@ -53,7 +53,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     third = transform.build(warehouse)
     return SimpleNamespace(
         warehouse=warehouse,
-        first=first,
         second=second,
         third=third,
         marts_first=marts_first,
@@ -76,14 +75,9 @@ def one(world: SimpleNamespace, sql: str, params: list | None = None) -> tuple:
 
 
 def _project_counts() -> tuple[int, int]:
-    """Models (SQL and Python files) and unit tests (named test_*) declared in the project;
-    models under a postgres/ folder are Postgres-only stand-ins, disabled on DuckDB."""
+    """Models (SQL and Python files) and unit tests (named test_*) declared in the project."""
     models_dir = transform.project_dir() / "models"
-    models = [
-        p
-        for p in models_dir.rglob("*")
-        if p.suffix in (".sql", ".py") and "postgres" not in p.relative_to(models_dir).parts
-    ]
+    models = [p for p in models_dir.rglob("*") if p.suffix in (".sql", ".py")]
     unit_tests = [
         line
         for yml in models_dir.rglob("*.yml")
@@ -93,17 +87,27 @@ def _project_counts() -> tuple[int, int]:
     return len(models), len(unit_tests)
 
 
-def test_build_runs_everything_including_unit_tests(world):
+def test_build_runs_every_model_and_data_test_but_no_unit_test(world):
     models, unit_tests = _project_counts()
     assert models >= 22 and unit_tests >= 11  # the counts below are not vacuous
-    for result in (world.first, world.second, world.third):
+    for result in (world.second, world.third):
         assert result.success
         assert result.tests_failed == 0
         assert result.snapshots == 1
         assert result.models == models
-        assert result.count("unit_test", "pass") == unit_tests
+        assert result.count("unit_test") == 0
         assert result.count("test", "pass") >= 25
-    assert world.third.describe().startswith(f"dbt build: {models} models, 1 snapshots")
+    assert world.third.describe().startswith(
+        f"dbt build --exclude-resource-type unit_test: {models} models, 1 snapshots"
+    )
+
+
+def test_unit_tests_run_on_their_own_and_pass(world):
+    """CI runs the unit tests (the builds leave them out): every one declared passes."""
+    _, unit_tests = _project_counts()
+    result = transform.run_unit_tests(world.warehouse)
+    assert result.count("unit_test", "pass") == unit_tests
+    assert result.count("model") == result.count("test") == 0
 
 
 def test_dbt_state_lives_next_to_the_warehouse(world):

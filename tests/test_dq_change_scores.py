@@ -1,9 +1,10 @@
 """The z-score's two implementations (macro dq_change_scores) agree row for row.
 
-DuckDB computes the training medians with framed window functions; every other adapter
-(Postgres) joins each scored day to its training days and groups. Both are compiled by dbt and
-run on the same random page histories in a real DuckDB file: gaps of stale days, pages that
-start late, ties, weekly patterns — under the project's settings and a shorter training.
+The windows compute the training medians with framed window functions over a page's whole
+history (a first build); the pairs join each scored day to its training days and group (a
+build that scores a few days). Both are compiled by one dbt call per setting and run on the
+same random page histories in a real DuckDB file: gaps of stale days, pages that start late,
+ties, weekly patterns — under the project's settings and shorter trainings.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import pytest
 import yaml
 
 from gospulse.transform import DbtError, project_dir, run_dbt
+
+pytestmark = pytest.mark.slow
 
 MACRO_CALL = "{{{{ {macro}('page_changes', 'scored') }}}}"
 SCORE_COLUMNS = (
@@ -67,14 +70,15 @@ def write_page_changes(warehouse: Path, seed: int) -> int:
         return con.execute("select count(*) from scored").fetchone()[0]
 
 
-def compiled(macro: str, warehouse: Path, dq: dict) -> str:
-    result = run_dbt(
-        ["compile", "--inline", MACRO_CALL.format(macro=macro)],
-        warehouse=warehouse,
-        vars={"dq": dq},
-    )
+SPLIT = "-- next macro --"
+
+
+def compiled(macros: list[str], warehouse: Path, dq: dict) -> list[str]:
+    """The macros' SQL under the settings dq, from one `dbt compile`."""
+    inline = f"\n{SPLIT}\n".join(MACRO_CALL.format(macro=m) for m in macros)
+    result = run_dbt(["compile", "--inline", inline], warehouse=warehouse, vars={"dq": dq})
     [node] = [n for n in result.nodes if n.compiled_code]
-    return node.compiled_code
+    return node.compiled_code.split(SPLIT)
 
 
 def scores(warehouse: Path, sql: str) -> dict[tuple, tuple]:
@@ -116,8 +120,10 @@ def test_window_scores_equal_paired_scores(
         if value is not None:
             dq["zscore"][key] = value
 
-    windowed = scores(warehouse, compiled("duckdb__dq_change_scores", warehouse, dq))
-    paired = scores(warehouse, compiled("default__dq_change_scores", warehouse, dq))
+    windowed_sql, paired_sql = compiled(
+        ["duckdb__dq_change_scores", "default__dq_change_scores"], warehouse, dq
+    )
+    windowed, paired = scores(warehouse, windowed_sql), scores(warehouse, paired_sql)
 
     assert len(windowed) == scored_count
     assert_same_scores(windowed, paired)
@@ -132,4 +138,4 @@ def test_training_days_must_be_whole_weeks(tmp_path):
     dq = copy.deepcopy(project_dq_settings())
     dq["zscore"]["training_days"] = 20
     with pytest.raises(DbtError, match="whole number of weeks, got 20"):
-        compiled("dq_change_scores", tmp_path / "scores.duckdb", dq)
+        compiled(["dq_change_scores"], tmp_path / "scores.duckdb", dq)

@@ -415,12 +415,18 @@ def test_cli_bundle_and_federal_pull(regions, tmp_path, capsys):
     assert "region 77 copy rejected" in capsys.readouterr().out
 
 
-def test_federal_dag_run(good_root, tmp_path):
+def test_federal_dag_run(good_root, tmp_path, airflow_metadata):
     from gospulse.airflow_local import run_dag
 
     wh = tmp_path / "federal.duckdb"
     env = {"GOSPULSE_FEDERAL_SOURCES": str(good_root), "GOSPULSE_FEDERAL_WAREHOUSE": str(wh)}
-    run_dag("gospulse_federal", datetime(2026, 3, 10, 2, 0, tzinfo=UTC), tmp_path / "af", env)
+    run_dag(
+        "gospulse_federal",
+        datetime(2026, 3, 10, 2, 0, tzinfo=UTC),
+        tmp_path / "af",
+        env,
+        metadata_from=airflow_metadata,
+    )
     assert set(_loaded(wh)) == {42, 77}
     statuses = federal(wh, "select region_code, status from bundles.pulls order by 1")
     assert statuses == [(42, "loaded"), (77, "loaded")]

@@ -21,6 +21,9 @@ from gospulse.history_import import import_history
 from gospulse.transform import DbtError, DbtRunResult, build, build_in_chunks, run_dbt
 from gospulse.warehouse import SnapshotRow, connect, replace_snapshots
 
+# every test builds a world of its own: pytest-xdist may spread them
+pytestmark = pytest.mark.independent
+
 FIRST_DAY = date(2026, 3, 1)
 DAYS = 40
 INCREMENTAL_MODELS = (
@@ -185,8 +188,10 @@ def assert_was_incremental(result: DbtRunResult, step: str) -> None:
 
 def assert_same_rows_as_full_refresh(warehouse: Path, tmp_path: Path, step: str) -> None:
     """Every incremental model holds what a --full-refresh build of a copy of the file does."""
-    copy = tmp_path / f"full-{step}" / "w.duckdb"
-    copy.parent.mkdir()
+    # one path for every step's copy: dbt keeps its parse of the project next to it
+    copy = tmp_path / "full-refresh" / "w.duckdb"
+    copy.parent.mkdir(exist_ok=True)
+    copy.with_name(copy.name + ".wal").unlink(missing_ok=True)
     shutil.copy2(warehouse, copy)
     run_dbt(
         [
@@ -411,6 +416,7 @@ def test_chunk_days_must_be_positive(tmp_path):
         build_in_chunks(tmp_path / "w.duckdb", chunk_days=0)
 
 
+@pytest.mark.slow
 def test_full_refresh_build_upgrades_a_warehouse_whose_incremental_model_lost_a_column(tmp_path):
     """A warehouse built by an older release (int_dq_page_days without registry_seen_at):
     the plain build refuses the schema change and names the model; build(full_refresh=True)
@@ -538,6 +544,7 @@ def duplicate_a_row(warehouse: Path, d: date, *, older_build: bool) -> None:
             )
 
 
+@pytest.mark.slow
 def test_uniqueness_tests_check_the_rebuilt_days_whole_or_all_history_on_request(tmp_path):
     """Incremental models' uniqueness tests group only the days (periods) the latest build
     rewrote, old and new rows of them alike; var test_all_history groups everything."""
@@ -596,6 +603,7 @@ def written_values_tests(warehouse: Path, vars: dict | None = None) -> None:
     run_dbt(["test", "--select", *selectors], warehouse=warehouse, vars=vars)
 
 
+@pytest.mark.slow
 def test_accepted_values_tests_check_the_rows_the_latest_build_wrote_or_all_on_request(tmp_path):
     """The incremental marts' accepted-values tests read only the rows the latest build wrote
     (a row changes only when a build rewrites it); var test_all_history reads every row."""
@@ -628,6 +636,7 @@ def raw_uniqueness_test(warehouse: Path, vars: dict | None = None) -> None:
     )
 
 
+@pytest.mark.slow
 def test_raw_uniqueness_test_checks_the_latest_loads_days_or_all_history_on_request(tmp_path):
     """Raw's uniqueness test groups only the days the latest load wrote; test_all_history
     groups all of raw. Raw's primary key refuses a duplicate on insert, so the warehouse's raw

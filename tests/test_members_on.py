@@ -2,9 +2,9 @@
 int_page_days_filled uses) gives members_on's value (each ask joined to its carry-window
 candidates) row for row.
 
-Both macros are compiled by dbt and run on the same random page histories in a real DuckDB
-file: gaps longer and shorter than the carry window, failed and deleted days, ok rows without
-a count, pages that start late.
+Both macros are compiled by dbt once (one `dbt compile`) and run on the same random page
+histories in real DuckDB files: gaps longer and shorter than the carry window, failed and
+deleted days, ok rows without a count, pages that start late.
 """
 
 from __future__ import annotations
@@ -14,9 +14,12 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
+import pytest
 import yaml
 
 from gospulse.transform import project_dir, run_dbt
+
+pytestmark = pytest.mark.slow
 
 FIRST_DAY = date(2025, 1, 1)
 DAYS = 90
@@ -71,10 +74,21 @@ def write_asks(warehouse: Path, page_days: list[tuple[str, str, date]]) -> None:
         con.executemany("insert into asks values (?, ?, ?)", page_days)
 
 
-def compiled(call: str, warehouse: Path) -> str:
-    result = run_dbt(["compile", "--inline", call], warehouse=warehouse)
+CALLS = {
+    "lagged": "{{ members_on_consecutive_days('asks', 'snapshots') }}",
+    "expanded": "{{ members_on('asks', 'snapshots') }}",
+}
+SPLIT = "-- next macro --"
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Both macros' SQL from one `dbt compile` (they name tables, not a warehouse's models)."""
+    warehouse = tmp_path_factory.mktemp("members_on") / "compile.duckdb"
+    inline = f"\n{SPLIT}\n".join(CALLS.values())
+    result = run_dbt(["compile", "--inline", inline], warehouse=warehouse)
     [node] = [n for n in result.nodes if n.compiled_code]
-    return node.compiled_code
+    return dict(zip(CALLS, node.compiled_code.split(SPLIT), strict=True))
 
 
 def members(warehouse: Path, sql: str) -> dict[tuple, tuple]:
@@ -85,15 +99,13 @@ def members(warehouse: Path, sql: str) -> dict[tuple, tuple]:
     return {row[:3]: row[3:] for row in rows}
 
 
-def test_consecutive_days_equal_members_on_over_whole_histories(tmp_path):
+def test_consecutive_days_equal_members_on_over_whole_histories(compiled, tmp_path):
     warehouse = tmp_path / "members.duckdb"
     page_days = write_snapshots(warehouse, seed=8)
     write_asks(warehouse, page_days)
 
-    lagged = members(
-        warehouse, compiled("{{ members_on_consecutive_days('asks', 'snapshots') }}", warehouse)
-    )
-    expanded = members(warehouse, compiled("{{ members_on('asks', 'snapshots') }}", warehouse))
+    lagged = members(warehouse, compiled["lagged"])
+    expanded = members(warehouse, compiled["expanded"])
 
     assert len(lagged) == len(page_days)
     assert lagged == expanded
@@ -104,7 +116,7 @@ def test_consecutive_days_equal_members_on_over_whole_histories(tmp_path):
     assert any(value == (None, None) for value in lagged.values())
 
 
-def test_asked_days_with_their_carry_days_equal_members_on(tmp_path):
+def test_asked_days_with_their_carry_days_equal_members_on(compiled, tmp_path):
     """An incremental build reads only the rebuilt days and the carry days before them."""
     warehouse = tmp_path / "members.duckdb"
     page_days = write_snapshots(warehouse, seed=11)
@@ -113,17 +125,15 @@ def test_asked_days_with_their_carry_days_equal_members_on(tmp_path):
     read = {day - timedelta(days=back) for day in asked for back in range(carry + 1)}
     write_asks(warehouse, [row for row in page_days if row[2] in read])
 
-    lagged = members(
-        warehouse, compiled("{{ members_on_consecutive_days('asks', 'snapshots') }}", warehouse)
-    )
-    expanded = members(warehouse, compiled("{{ members_on('asks', 'snapshots') }}", warehouse))
+    lagged = members(warehouse, compiled["lagged"])
+    expanded = members(warehouse, compiled["expanded"])
 
     answers = {key: value for key, value in lagged.items() if key[2] in asked}
     assert answers == {key: value for key, value in expanded.items() if key[2] in asked}
     assert any(v[1] is not None and v[1] < k[2] for k, v in answers.items())  # carried
 
 
-def test_a_gap_in_page_days_never_carries_past_the_window(tmp_path):
+def test_a_gap_in_page_days_never_carries_past_the_window(compiled, tmp_path):
     """Rows left out of page_days (against the contract) lose values, never stretch the carry."""
     warehouse = tmp_path / "members.duckdb"
     page_days = write_snapshots(warehouse, seed=5)
@@ -132,10 +142,8 @@ def test_a_gap_in_page_days_never_carries_past_the_window(tmp_path):
     write_asks(warehouse, sparse)
     carry = project_carry_days()
 
-    lagged = members(
-        warehouse, compiled("{{ members_on_consecutive_days('asks', 'snapshots') }}", warehouse)
-    )
-    expanded = members(warehouse, compiled("{{ members_on('asks', 'snapshots') }}", warehouse))
+    lagged = members(warehouse, compiled["lagged"])
+    expanded = members(warehouse, compiled["expanded"])
 
     for key, (count, value_date) in lagged.items():
         if value_date is not None:

@@ -27,7 +27,8 @@ from gospulse.serving.publish import (
     read_publication,
 )
 from gospulse.warehouse import connect, replace_snapshots
-from tests.warehouse_fixtures import LAST_DAY, build_world, snapshot_rows
+from tests.conftest import copy_warehouse
+from tests.warehouse_fixtures import LAST_DAY, snapshot_rows
 
 
 def _tiny_warehouse(path: Path, rows: int) -> Path:
@@ -170,8 +171,10 @@ def _add_day(warehouse: Path, day: date) -> None:
 
 
 @pytest.mark.slow
-def test_reader_in_another_process_only_sees_complete_runs_during_builds(tmp_path: Path) -> None:
-    warehouse = build_world(tmp_path / "gospulse.duckdb")
+def test_reader_in_another_process_only_sees_complete_runs_during_builds(
+    built_world: Path, tmp_path: Path
+) -> None:
+    warehouse = copy_warehouse(built_world, tmp_path)
     target = published_path(warehouse)
     stop, out = tmp_path / "stop", tmp_path / "reads.jsonl"
     reader = subprocess.Popen(
@@ -183,16 +186,17 @@ def test_reader_in_another_process_only_sees_complete_runs_during_builds(tmp_pat
     published: dict[str, dict[str, int]] = {}
     try:
         for n in range(3):
+            # the first run is the world as built; the next two build while the reader reads
             if n:
                 _add_day(warehouse, LAST_DAY + timedelta(days=n))
-            result = transform.build(warehouse)
-            assert result.success, result.output
+                result = transform.build(warehouse)
+                assert result.success, result.output
             run_id = f"run-{n:03d}"
             pub = publish_marts(
                 warehouse,
                 run_id=run_id,
                 snapshot_date=LAST_DAY + timedelta(days=n),
-                dbt_summary=result.summary(),
+                dbt_summary=result.summary() if n else None,
             )
             published[run_id] = pub.row_counts
             time.sleep(0.5)  # let the reader see this run before the next build

@@ -7,17 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from gospulse import transform
 from gospulse.ranking import RANK_KEYS, top_pages
 from gospulse.warehouse import connect
-from tests.warehouse_fixtures import build_world
+from tests.conftest import copy_warehouse
 
 
 @pytest.fixture(scope="module")
-def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = build_world(tmp_path_factory.mktemp("ranking") / "gospulse.duckdb")
-    transform.build(path)
-    return path
+def warehouse(built_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # top_pages runs dbt on the file: a copy of its own
+    return copy_warehouse(built_world, tmp_path_factory.mktemp("ranking"))
 
 
 def mart_ranking(warehouse: Path, period_start: date, scope_type: str, scope_value: str, by: str):
