@@ -25,13 +25,14 @@ demo: env
 # Two tiers. `test-fast`: pure Python, in-memory DuckDB and the emulators, nothing that starts
 # dbt, Airflow, Celery or Postgres (tests/conftest.py fails a test of this tier that does).
 # `test`: everything, on TEST_WORKERS pytest-xdist workers (worlds built with dbt are built once
-# per run and shared, tests/conftest.py), then, alone, the tests marked `timing`, which measure
-# real request rates that a loaded machine skews. Both print their 20 slowest tests.
+# per run and shared; tests/conftest.py schedules a module's tests together, slow modules
+# first), then, alone, the tests marked `timing`, which measure real request rates that a
+# loaded machine skews. Both print their 20 slowest tests.
 TEST_WORKERS ?= 2
 PYTEST := $(BIN)/pytest -q -p no:cacheprovider --durations=20
 
 test: env lint
-	$(PYTEST) -n $(TEST_WORKERS) --dist loadgroup -m "not timing"
+	$(PYTEST) -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder -m "not timing"
 	$(PYTEST) -m timing
 
 test-fast: env

@@ -70,14 +70,31 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         psycopg2.connect = pg_connect
 
 
-@pytest.hookimpl(tryfirst=True)
+# Modules whose every test makes a world of its own (a warehouse, an Airflow home): pytest-xdist
+# may run their tests on different workers. Every other module's tests run on one worker, in
+# order, as their module fixtures (and a few tests that build on the one before) expect.
+SPREAD_MODULES = frozenset({"test_dags", "test_incremental_models", "test_airflow_ops_runs"})
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """A test of a SPREAD_MODULES module is a unit of work of its own; any other module is one
+    unit. (pytest-xdist's `loadgroup` would say so with markers, but its group names never
+    reach the nodeids under pytest 9: every test was scheduled alone.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleUnlessSpread(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return nodeid if Path(module).stem in SPREAD_MODULES else module
+
+    return ModuleUnlessSpread(config, log)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """pytest-xdist (`--dist loadgroup`) keeps a module's tests on one worker, as their module
-    fixtures and some tests' order expect, unless the module is marked `independent`; the
-    tests of those spread over the workers one by one."""
-    for item in items:
-        if item.get_closest_marker("independent") is None:
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    """Modules with slow tests first (the scheduler keeps this order), so that the longest
+    units start early and the workers finish together; a module's tests stay together."""
+    slow_modules = {i.module.__name__ for i in items if i.get_closest_marker("slow")}
+    items.sort(key=lambda i: i.module.__name__ not in slow_modules)
 
 
 def copy_warehouse(source: Path, folder: Path, name: str = "gospulse.duckdb") -> Path:

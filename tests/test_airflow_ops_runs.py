@@ -24,8 +24,7 @@ from emulators.vk.server import VkEmulator
 from emulators.vk.world import World
 from gospulse.airflow_local import airflow_env, run_dag
 
-# every test runs Airflow in a home of its own: pytest-xdist may spread them
-pytestmark = [pytest.mark.slow, pytest.mark.independent]
+pytestmark = pytest.mark.slow
 
 # a quiet machine runs the probe in about a minute; a loaded CI worker in a few
 TIMEOUT = 420

@@ -20,9 +20,6 @@ from gospulse.serving.layout import bundle_root, latest_bundle, published_path
 from gospulse.serving.publish import open_published, read_publication
 from tests.pg_fixtures import pg_database, pg_query  # noqa: F401 (pg is a fixture)
 
-# every test parses or runs the DAGs in a home of its own: pytest-xdist may spread them
-pytestmark = pytest.mark.independent
-
 TOKEN = "dag-test-token"
 # a run on a machine busy with other work
 DAG_RUN_TIMEOUT = 1200

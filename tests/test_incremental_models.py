@@ -21,9 +21,6 @@ from gospulse.history_import import import_history
 from gospulse.transform import DbtError, DbtRunResult, build, build_in_chunks, run_dbt
 from gospulse.warehouse import SnapshotRow, connect, replace_snapshots
 
-# every test builds a world of its own: pytest-xdist may spread them
-pytestmark = pytest.mark.independent
-
 FIRST_DAY = date(2026, 3, 1)
 DAYS = 40
 INCREMENTAL_MODELS = (
