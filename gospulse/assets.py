@@ -55,8 +55,8 @@ def announce_marts(result: dict, ti: Any, outlet_events: Any) -> dict:
 
 
 def announce_bundle(result: dict, ti: Any, outlet_events: Any) -> dict:
-    """write_export_bundle's event: the region, snapshot date and where the bundle lies."""
-    extra = {k: result.get(k) for k in ("region", "snapshot_date", "path", "files")}
+    """write_export_bundle's event: the regions, snapshot date and where the bundles lie."""
+    extra = {k: result.get(k) for k in ("regions", "snapshot_date", "paths", "files")}
     return announce_or_skip(
         result,
         done=bool(result.get("written")),

@@ -388,7 +388,8 @@ def publish_marts(build: dict | None, run_id: str, logical_date: str) -> dict:
 
 
 def write_export_bundle(published: dict | None, run_id: str, logical_date: str) -> dict:
-    """The region's export bundle for federal aggregators, from the copy just published."""
+    """The export bundle of every region of the registry, from the copy just published: each
+    holds its region's rows only, so a warehouse of several regions hands each its own."""
     from gospulse.serving.bundle import write_bundle
     from gospulse.serving.layout import bundle_root, published_path
 
@@ -396,22 +397,27 @@ def write_export_bundle(published: dict | None, run_id: str, logical_date: str) 
         reason = (published or {}).get("reason") or "the marts were not published"
         return {"written": False, "reason": reason}
     warehouse = Path(warehouse_path())
-    region = region_for(_registry())
-    bundle = write_bundle(
-        published_path(warehouse),
-        bundle_root(warehouse),
-        region_code=region,
-        snapshot_date=_snapshot_date(logical_date, region),
-        run_id=run_id,
-    )
-    files = bundle.manifest["files"]
-    log.info("export bundle %s: %d files", bundle.path, len(files))
+    registry = _registry()
+    day = _snapshot_date(logical_date, region_for(registry))
+    regions = sorted({p.region_code for p in registry.pages})
+    bundles = [
+        write_bundle(
+            published_path(warehouse),
+            bundle_root(warehouse),
+            region_code=code,
+            snapshot_date=day,
+            run_id=run_id,
+        )
+        for code in regions
+    ]
+    for bundle in bundles:
+        log.info("export bundle %s: %d files", bundle.path, len(bundle.manifest["files"]))
     return {
         "written": True,
-        "path": str(bundle.path),
-        "files": len(files),
-        "region": region,
-        "snapshot_date": bundle.manifest.get("snapshot_date"),
+        "regions": regions,
+        "paths": [str(b.path) for b in bundles],
+        "files": sum(len(b.manifest["files"]) for b in bundles),
+        "snapshot_date": day.isoformat(),
     }
 
 
@@ -456,7 +462,9 @@ def describe_serving(serving: dict[str, dict | None]) -> tuple[str, list[str]]:
         )
     if bundle:
         parts.append(
-            f"export bundle {bundle['path']}" if bundle.get("written") else "no export bundle"
+            f"export bundles {', '.join(bundle['paths'])}"
+            if bundle.get("written")
+            else "no export bundle"
         )
     if pg:
         parts.append(

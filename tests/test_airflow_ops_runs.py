@@ -388,8 +388,9 @@ def test_daily_run_with_two_vk_tokens_from_the_connection(tmp_path):
     assert [name for name, _ in events] == ["gospulse_marts", "gospulse_export_bundle"]
     marts_extra, bundle_extra = (json.loads(extra) for _, extra in events)
     assert marts_extra["snapshot_date"] == "2026-03-10" and marts_extra["rows"] > 0
-    assert bundle_extra["region"] == 42 and bundle_extra["snapshot_date"] == "2026-03-10"
-    assert bundle_extra["path"].startswith(str(warehouse.parent))
+    assert bundle_extra["regions"] == [42] and bundle_extra["snapshot_date"] == "2026-03-10"
+    [path] = bundle_extra["paths"]
+    assert path.startswith(str(warehouse.parent))
 
 
 ASSET_PROBE_DAG = '''
@@ -413,7 +414,7 @@ def asset_probe():
     def bundle_written(ti=None, outlet_events=None):
         from gospulse.assets import announce_bundle
 
-        written = {"written": True, "path": "/b/region=42/x", "files": 9, "region": 42,
+        written = {"written": True, "paths": ["/b/region=42/x"], "files": 9, "regions": [42],
                    "snapshot_date": "2026-03-10"}
         return announce_bundle(written, ti, outlet_events)
 
@@ -457,9 +458,9 @@ def test_a_no_op_step_is_skipped_without_an_asset_event(tmp_path, airflow_metada
     [(name, extra)] = events
     assert name == "gospulse_export_bundle"
     assert json.loads(extra) == {
-        "region": 42,
+        "regions": [42],
         "snapshot_date": "2026-03-10",
-        "path": "/b/region=42/x",
+        "paths": ["/b/region=42/x"],
         "files": 9,
     }
 

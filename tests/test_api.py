@@ -292,6 +292,34 @@ def test_latest_bundle_is_downloadable_or_404(world: SimpleNamespace) -> None:
     }
 
 
+def test_a_regions_bundle_holds_its_own_pages_only(world: SimpleNamespace, tmp_path: Path) -> None:
+    """The fixture world registers pages of 42 and of 54 (page 110): each region's bundle,
+    written from the one published copy, and served to a token of that region, holds its own
+    pages' daily rows only."""
+    from gospulse.serving.bundle import write_bundle
+
+    bundles = tmp_path / "bundles"
+    for code in (42, 54):
+        write_bundle(world.published, bundles, region_code=code, snapshot_date=LAST_DAY,
+                     run_id="r")  # fmt: skip
+    app = TestClient(create_app(world.published, world.store, bundle_dir=bundles))
+    pages = {}
+    for code, token in ((42, "42"), (54, "42,54")):
+        r = app.get(f"/bundles/{code}/latest", headers=auth(world.tokens[token]))
+        assert r.status_code == 200
+        with tarfile.open(fileobj=io.BytesIO(r.content), mode="r:gz") as tar:
+            [member] = [m for m in tar.getmembers() if m.name.endswith("mart_page_daily.parquet")]
+            daily = tmp_path / f"daily-{code}.parquet"
+            daily.write_bytes(tar.extractfile(member).read())
+        rows = duckdb.sql(
+            f"select distinct region_code, page_ref from read_parquet('{daily}') order by 2"
+        ).fetchall()
+        assert {region for region, _ in rows} == {code}
+        pages[code] = {page for _, page in rows}
+    assert pages[54] == {"110"} and "110" not in pages[42] and len(pages[42]) >= 7
+    assert app.get("/bundles/54/latest", headers=auth(world.tokens["42"])).status_code == 403
+
+
 # --- rate limit --------------------------------------------------------------------------------
 
 

@@ -135,7 +135,9 @@ def test_bundle_manifest_describes_every_file(regions, tmp_path):
             "select column_name from information_schema.columns where table_schema = 'marts' "
             f"and table_name = '{mart}' order by ordinal_position",
         )
-        assert [c["name"] for c in entry["columns"]] == [c for (c,) in columns]
+        # page-level marts gain the region their pages are placed in (schema version 2)
+        added = [] if ("region_code",) in columns else ["region_code"]
+        assert [c["name"] for c in entry["columns"]] == [c for (c,) in columns] + added
     sketches = [f for f in manifest["files"] if f["kind"] == "sketch"]
     assert [(s["network"], s["audience_date"]) for s in sketches] == [("vk", "2025-03-10")]
     assert latest_bundle(tmp_path, 42) == info.path
@@ -207,8 +209,8 @@ def test_rejected_regions_keep_their_previous_data(rollup, regions):
         expected = regional(warehouse, "select * from marts.mart_page_growth order by all")
         got = federal(
             rollup.wh,
-            "select * exclude (bundle_region_code, bundle_id) from bundles.mart_page_growth "
-            "where bundle_region_code = ? order by all",
+            "select * exclude (bundle_region_code, bundle_id, region_code) "
+            "from bundles.mart_page_growth where bundle_region_code = ? order by all",
             [code],
         )
         assert got == expected, code
@@ -407,12 +409,12 @@ def test_cli_bundle_and_federal_pull(regions, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "region 77" in out and "loaded" in out and "mart_national_growth" in out
     # a corrupted bundle makes the command fail (exit 1) and say why
-    latest = latest_bundle(root, 77)
-    shutil.copytree(latest, latest.parent / "copy")
-    (latest.parent / "copy" / "sketches" / "vk_2025-03-10.gphl").write_bytes(b"junk")
-    (region_dir(root, 77) / "LATEST").write_text(f"{latest.parent.name}/copy\n")
+    corrupt = write_bundle(regions[77], root, region_code=77, snapshot_date=SNAPSHOT, run_id="c")
+    (corrupt.path / "sketches" / "vk_2025-03-10.gphl").write_bytes(b"junk")
     assert args.func(args) == 1
-    assert "region 77 copy rejected" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"region 77 {corrupt.bundle_id} rejected" in out
+    assert "file sketches/vk_2025-03-10.gphl has 4 bytes" in out
 
 
 def test_federal_dag_run(good_root, tmp_path, airflow_metadata):
@@ -482,7 +484,7 @@ def test_a_manifest_naming_a_table_it_should_not_is_rejected(tmp_path):
     (info.path / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
     (result,) = pull([str(tmp_path / "b")], tmp_path / "fed.duckdb")
     assert result.status == "rejected"
-    assert "file marts/mart_region_growth.parquet has an invalid mart name" in result.reason
+    assert "files[0].mart must match mart_[a-z0-9_]{1,58}" in result.reason
     assert federal(tmp_path / "fed.duckdb", "select count(*) from bundles.loaded") == [(0,)]
 
 

@@ -5,33 +5,52 @@ server; each region's LATEST is fetched by name since HTTP cannot list reliably,
 regions to try are every code of gospulse.regions), or `s3://bucket/prefix` (endpoint from
 $GOSPULSE_S3_ENDPOINT_URL for S3-compatible storage).
 
-Per region: read LATEST, download the bundle into a temp dir, check the manifest's
-schema_version against SUPPORTED_SCHEMA_VERSIONS and every file's size, sha256 and row
-count. A bundle failing any check is rejected with the region, bundle and file in the reason
-and nothing of that region changes; a good one replaces the region's rows in every
-`bundles.<mart>` table in one transaction. Every attempt is a row of bundles.pulls.
+A bundle is untrusted input. Per region: LATEST must name `<date>/<bundle id>` inside the
+region's folder; the manifest must pass gospulse.federal.manifest.parse_manifest (strict types,
+the folder's region, plausible dates, at least one mart); on a local source no path may be or
+pass through a symbolic link; every file is downloaded under a name of ours and checked for
+size, sha256 and row count, and every mart row must belong to the region. No value from a
+bundle becomes SQL text: files are read by path as a bound parameter, and the bundle id and
+region are bound too. A bundle failing any check is rejected with the region, bundle and file
+in the reason and nothing of that region changes; a good one replaces the region's rows in
+every `bundles.<mart>` table in one transaction. Every attempt is a row of bundles.pulls, and
+one region's bad bundle never stops the others.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import os
 import re
 import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import fsspec
+from fsspec.implementations.local import LocalFileSystem
 
 from gospulse.audience.federal import BadSketchBundle, RegionSketch
+from gospulse.federal.manifest import (
+    BundleFile,
+    Manifest,
+    ManifestError,
+    parse_latest,
+    parse_manifest,
+)
 from gospulse.regions import REGIONS
-from gospulse.serving.bundle import MANIFEST, SCHEMA_VERSION, sha256_file
+from gospulse.serving.bundle import MANIFEST, sha256_file
 from gospulse.serving.layout import LATEST_FILE
 
-# Bundle schema versions this loader reads. Version 1 is the first published contract.
-SUPPORTED_SCHEMA_VERSIONS = frozenset({SCHEMA_VERSION})
+log = logging.getLogger(__name__)
+
+# what a mart column may be called and hold: the names become identifiers of the federal
+# warehouse's tables, the types column definitions
+COLUMN_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+COLUMN_TYPES = frozenset(
+    {"VARCHAR", "DATE", "BIGINT", "INTEGER", "BOOLEAN", "TIMESTAMP", "DOUBLE", "BLOB"}
+)
 S3_ENDPOINT_ENV = "GOSPULSE_S3_ENDPOINT_URL"
 SOURCES_ENV = "GOSPULSE_FEDERAL_SOURCES"
 
@@ -119,12 +138,16 @@ def _region_codes(fs: fsspec.AbstractFileSystem, root: str, source: str) -> list
     return sorted(codes)
 
 
-def pull(sources: list[str], federal_warehouse: Path | str) -> list[PullResult]:
+def pull(
+    sources: list[str], federal_warehouse: Path | str, *, today: date | None = None
+) -> list[PullResult]:
     """Pull every region's latest bundle from every source into the federal warehouse.
 
     Returns one result per region found. Regions missing from a source are not errors; an
     unreachable source raises (a typo in the source list must not look like an empty pull).
+    `today` (default: the UTC date) bounds the snapshot dates a bundle may carry.
     """
+    today = today or datetime.now(UTC).date()
     if not sources:
         raise ValueError(f"no bundle sources given (set {SOURCES_ENV} or pass --from)")
     federal_warehouse = Path(federal_warehouse)
@@ -142,7 +165,8 @@ def pull(sources: list[str], federal_warehouse: Path | str) -> list[PullResult]:
             if not source.startswith(("http://", "https://")) and not fs.exists(root):
                 raise FileNotFoundError(f"bundle source {source} does not exist")
             for code in _region_codes(fs, root, source):
-                result = _pull_region(con, fs, root, source, code)
+                listed = not source.startswith(("http://", "https://"))
+                result = _pull_region(con, fs, root, source, code, listed=listed, today=today)
                 if result is None:
                     continue
                 results.append(result)
@@ -162,129 +186,174 @@ def _pull_region(
     root: str,
     source: str,
     code: int,
+    *,
+    listed: bool,
+    today: date,
 ) -> PullResult | None:
+    """One region's latest bundle: loaded, unchanged or rejected (with the reason); None when
+    a source that cannot list (HTTP) has nothing for the region."""
     region_root = f"{root}/region={code:02d}"
     try:
-        latest = fs.cat_file(f"{region_root}/{LATEST_FILE}").decode("utf-8").strip()
+        _local_guard(fs, region_root, f"{region_root}/{LATEST_FILE}")
+        day, bundle_id = parse_latest(fs.cat_file(f"{region_root}/{LATEST_FILE}").decode(), today)
     except FileNotFoundError:
-        return None  # this source has nothing for the region
-    bundle_id = latest.rsplit("/", 1)[-1]
+        if not listed:
+            return None  # a server without listings: this region has no bundle there
+        return PullResult(source, code, None, "rejected",
+                          f"region {code:02d}: {LATEST_FILE} missing: the region's folder "
+                          "points to no bundle")  # fmt: skip
+    except (ManifestError, BundleRejected, UnicodeDecodeError) as exc:
+        return PullResult(source, code, None, "rejected", f"region {code:02d}: {exc}")
     known = con.execute(
         "select bundle_id, snapshot_date from bundles.loaded where region_code = ?", [code]
     ).fetchone()
     if known and known[0] == bundle_id:
         return PullResult(source, code, bundle_id, "unchanged")
-    with tempfile.TemporaryDirectory(prefix=f"gospulse-bundle-{code:02d}-") as tmp:
-        try:
-            manifest = _download_and_verify(fs, f"{region_root}/{latest}", Path(tmp), code)
+    where = f"region {code:02d} bundle {bundle_id}"
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"gospulse-bundle-{code:02d}-") as tmp:
+            remote = f"{region_root}/{day.isoformat()}/{bundle_id}"
+            manifest, local = _download_and_verify(fs, region_root, remote, Path(tmp), code, today)
+            if manifest.bundle_id != bundle_id or manifest.snapshot_date != day:
+                named = f"{manifest.snapshot_date}/{manifest.bundle_id}"
+                raise BundleRejected(f"{where}: {LATEST_FILE} names it, the manifest {named}")
             # a LATEST moved back (restored backup, second source lagging) must not replace
-            # newer data; a rerun of the same day does
-            if known and str(manifest["snapshot_date"]) < known[1].isoformat():
+            # newer data; a rerun of the same day does. A loaded date that is itself
+            # implausible (stored before dates were checked) holds nothing back.
+            loaded = known[1] if known else None
+            if loaded and loaded <= today + timedelta(days=1) and day < loaded:
                 raise BundleRejected(
-                    f"region {code:02d} bundle {bundle_id}: snapshot {manifest['snapshot_date']} "
-                    f"is older than the loaded {known[1].isoformat()} (bundle {known[0]})"
+                    f"{where}: snapshot {day} is older than the loaded {loaded} (bundle {known[0]})"
                 )
-            _load(con, Path(tmp), manifest, source)
-        except BundleRejected as exc:
-            return PullResult(source, code, bundle_id, "rejected", str(exc))
-    return PullResult(source, code, bundle_id, "loaded", None, manifest["snapshot_date"])
+            _load(con, local, manifest, source)
+    except (BundleRejected, ManifestError) as exc:
+        reason = str(exc) if str(exc).startswith("region ") else f"{where}: {exc}"
+        return PullResult(source, code, bundle_id, "rejected", reason)
+    except Exception as exc:  # a hostile bundle must not stop the other regions' pulls
+        log.exception("%s: unexpected error while verifying or loading", where)
+        return PullResult(source, code, bundle_id, "rejected",
+                          f"{where}: {type(exc).__name__}: {exc}")  # fmt: skip
+    return PullResult(source, code, bundle_id, "loaded", None, day.isoformat())
+
+
+def _local_guard(fs: fsspec.AbstractFileSystem, region_root: str, path: str) -> None:
+    """On a local source, `path` and every folder above it up to the region's folder are plain
+    (no symbolic link), and the path resolves inside the region's folder."""
+    if not isinstance(fs, LocalFileSystem):
+        return  # object stores and HTTP have no links
+    base, target = Path(region_root), Path(path)
+    if base.is_symlink():
+        raise BundleRejected(f"{base.name} is a symbolic link")
+    inside = base
+    for part in target.relative_to(base).parts:
+        inside = inside / part
+        if inside.is_symlink():
+            raise BundleRejected(f"{inside.relative_to(base)} is a symbolic link")
+    if not target.resolve().is_relative_to(base.resolve()):
+        raise BundleRejected(f"{target.relative_to(base)} resolves outside the region's folder")
 
 
 def _download_and_verify(
-    fs: fsspec.AbstractFileSystem, remote: str, local: Path, code: int
-) -> dict:
-    """Download a bundle into `local` and check it against its manifest; the manifest."""
-    where = f"region {code:02d} bundle {remote.rsplit('/', 1)[-1]}"
+    fs: fsspec.AbstractFileSystem,
+    region_root: str,
+    remote: str,
+    local: Path,
+    code: int,
+    today: date,
+) -> tuple[Manifest, dict[str, Path]]:
+    """Download a bundle's files under names of our own and check each against the manifest.
+
+    Returns the manifest and where each listed file was put. Parquet is read by DuckDB with the
+    local path as a bound parameter; every mart must carry region_code, equal to `code` on
+    every row, and only column names and types the contract allows."""
     try:
+        _local_guard(fs, region_root, f"{remote}/{MANIFEST}")
         raw = fs.cat_file(f"{remote}/{MANIFEST}")
     except FileNotFoundError as exc:
-        raise BundleRejected(f"{where}: {MANIFEST} missing") from exc
+        raise BundleRejected(f"{MANIFEST} missing") from exc
     try:
-        manifest = json.loads(raw.decode("utf-8"))
-        version = manifest["schema_version"]
-        files = manifest["files"]
-        region = int(manifest["region"]["code"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BundleRejected(f"{where}: {MANIFEST} unreadable ({exc})") from exc
-    if version not in SUPPORTED_SCHEMA_VERSIONS:
-        raise BundleRejected(
-            f"{where}: schema_version {version} not supported "
-            f"(this loader reads {sorted(SUPPORTED_SCHEMA_VERSIONS)})"
-        )
-    if region != code:
-        raise BundleRejected(f"{where}: manifest is for region {region}")
-    for entry in files:
-        name = entry["name"]
-        if not re.fullmatch(r"[a-z][a-z0-9_]{0,62}", str(entry.get("mart", ""))):
-            # the mart name becomes a table name in the federal warehouse
-            raise BundleRejected(f"{where}: file {name} has an invalid mart name "
-                                 f"{entry.get('mart')!r}")  # fmt: skip
-        if name.startswith("/") or ".." in name.split("/"):
-            raise BundleRejected(f"{where}: file name {name!r} escapes the bundle")
-        target = local / name
-        target.parent.mkdir(parents=True, exist_ok=True)
+        manifest = parse_manifest(raw, region_code=code, today=today)
+    except ManifestError as exc:
+        raise BundleRejected(f"{MANIFEST}: {exc}") from exc
+    paths: dict[str, Path] = {}
+    for index, entry in enumerate(manifest.files):
+        target = local / f"{index:04d}.{'parquet' if entry.kind == 'mart' else 'sketch'}"
         try:
-            fs.get_file(f"{remote}/{name}", str(target))
+            _local_guard(fs, region_root, f"{remote}/{entry.name}")
+            fs.get_file(f"{remote}/{entry.name}", str(target))
         except FileNotFoundError as exc:
-            raise BundleRejected(f"{where}: file {name} missing") from exc
+            raise BundleRejected(f"file {entry.name} missing") from exc
         size = target.stat().st_size
-        if size != entry["bytes"]:
-            raise BundleRejected(f"{where}: file {name} has {size} bytes, manifest says "
-                                 f"{entry['bytes']}")  # fmt: skip
+        if size != entry.bytes:
+            raise BundleRejected(f"file {entry.name} has {size} bytes, manifest says {entry.bytes}")
         digest = sha256_file(target)
-        if digest != entry["sha256"]:
-            raise BundleRejected(f"{where}: file {name} sha256 {digest} does not match "
-                                 f"manifest {entry['sha256']}")  # fmt: skip
-        if entry["kind"] == "mart":
-            try:
-                (rows,) = duckdb.sql(
-                    f"select count(*) from read_parquet('{target.as_posix()}')"
-                ).fetchone()
-            except duckdb.Error as exc:
-                raise BundleRejected(f"{where}: file {name} is not readable Parquet "
-                                     f"({exc})") from exc  # fmt: skip
-            if rows != entry["rows"]:
-                raise BundleRejected(f"{where}: file {name} has {rows} rows, manifest says "
-                                     f"{entry['rows']}")  # fmt: skip
-        elif entry["kind"] == "sketch":
+        if digest != entry.sha256:
+            raise BundleRejected(f"file {entry.name} sha256 {digest} does not match "
+                                 f"manifest {entry.sha256}")  # fmt: skip
+        if entry.kind == "mart":
+            _verify_mart(target, entry, code)
+        else:
             try:
                 sketch = RegionSketch.from_bytes(target.read_bytes())
             except BadSketchBundle as exc:
-                raise BundleRejected(f"{where}: file {name}: {exc}") from exc
+                raise BundleRejected(f"file {entry.name}: {exc}") from exc
             if sketch.region_code != code:
-                raise BundleRejected(f"{where}: file {name} is a sketch of region "
+                raise BundleRejected(f"file {entry.name} is a sketch of region "
                                      f"{sketch.region_code}")  # fmt: skip
-        else:
-            raise BundleRejected(f"{where}: file {name} has unknown kind {entry['kind']!r}")
-    return manifest
+        paths[entry.name] = target
+    return manifest, paths
 
 
-def _load(con: duckdb.DuckDBPyConnection, local: Path, manifest: dict, source: str) -> None:
-    """Replace the region's rows in every bundles table, all in one transaction."""
-    code = int(manifest["region"]["code"])
-    bundle_id = manifest["bundle_id"]
+def _verify_mart(path: Path, entry: BundleFile, code: int) -> None:
+    """Rows as listed, columns of the contract's names and types, every row of region `code`."""
+    con = duckdb.connect()
+    try:
+        columns = con.execute("describe select * from read_parquet(?)", [str(path)]).fetchall()
+        for name, type_, *_ in columns:
+            if not COLUMN_NAME.fullmatch(name) or type_ not in COLUMN_TYPES:
+                raise BundleRejected(f"file {entry.name}: column {name!r:.70} of type "
+                                     f"{type_!r:.40} is not one a mart may have")  # fmt: skip
+        if "region_code" not in {name for name, *_ in columns}:
+            raise BundleRejected(f"file {entry.name} has no region_code column")
+        rows, foreign = con.execute(
+            "select count(*), count(*) filter (where region_code is distinct from ?) "
+            "from read_parquet(?)",
+            [code, str(path)],
+        ).fetchone()
+    except duckdb.Error as exc:
+        raise BundleRejected(f"file {entry.name} is not readable Parquet ({exc})") from exc
+    finally:
+        con.close()
+    if rows != entry.rows:
+        raise BundleRejected(f"file {entry.name} has {rows} rows, manifest says {entry.rows}")
+    if foreign:
+        raise BundleRejected(f"file {entry.name}: {foreign} rows are not of region {code:02d}")
+
+
+def _load(
+    con: duckdb.DuckDBPyConnection, local: dict[str, Path], manifest: Manifest, source: str
+) -> None:
+    """Replace the region's rows in every bundles table, all in one transaction. Values from
+    the bundle are bound parameters; a table name is a mart name the manifest check allowed."""
+    code, bundle_id = manifest.region_code, manifest.bundle_id
     con.execute("begin transaction")
     try:
-        for entry in manifest["files"]:
-            if entry["kind"] != "mart":
-                continue
-            table = f'bundles."{entry["mart"]}"'
-            path = (local / entry["name"]).as_posix()
+        for entry in manifest.marts:
+            table = f'bundles."{entry.mart}"'
             select = (
-                f"select *, {code}::integer as bundle_region_code, "
-                f"'{_sql_str(bundle_id)}'::varchar as bundle_id from read_parquet('{path}')"
+                "select *, ?::integer as bundle_region_code, ?::varchar as bundle_id "
+                "from read_parquet(?)"
             )
+            params = [code, bundle_id, str(local[entry.name])]
             # the first region creates the table with the bundle's columns; later ones insert
             # by name so a column order difference cannot swap values
-            con.execute(f"create table if not exists {table} as {select} limit 0")
-            _add_new_columns(con, entry["mart"], select)
+            con.execute(f"create table if not exists {table} as {select} limit 0", params)
+            _add_new_columns(con, entry.mart, select, params)
             con.execute(f"delete from {table} where bundle_region_code = ?", [code])
-            con.execute(f"insert into {table} by name {select}")
+            con.execute(f"insert into {table} by name {select}", params)
         con.execute("delete from bundles.region_sketches where bundle_region_code = ?", [code])
-        for entry in manifest["files"]:
-            if entry["kind"] != "sketch":
-                continue
-            sketch = RegionSketch.from_bytes((local / entry["name"]).read_bytes())
+        for entry in manifest.sketches:
+            sketch = RegionSketch.from_bytes(local[entry.name].read_bytes())
             con.execute(
                 "insert into bundles.region_sketches values (?,?,?,?,?,?)",
                 [code, bundle_id, sketch.network, sketch.audience_date, sketch.lg_k,
@@ -292,24 +361,23 @@ def _load(con: duckdb.DuckDBPyConnection, local: Path, manifest: dict, source: s
             )  # fmt: skip
         con.execute(
             "insert or replace into bundles.loaded values (?,?,?,?,?,?)",
-            [code, bundle_id, manifest["snapshot_date"], manifest["schema_version"], source,
+            [code, bundle_id, manifest.snapshot_date, manifest.schema_version, source,
              datetime.now(UTC).replace(tzinfo=None)],
         )  # fmt: skip
         con.execute("commit")
     except duckdb.Error as exc:
         con.execute("rollback")
-        raise BundleRejected(
-            f"region {code:02d} bundle {bundle_id}: load failed, previous data kept ({exc})"
-        ) from exc
+        raise BundleRejected(f"load failed, previous data kept ({exc})") from exc
     except BaseException:
         con.execute("rollback")
         raise
 
 
-def _add_new_columns(con: duckdb.DuckDBPyConnection, mart: str, select: str) -> None:
+def _add_new_columns(con: duckdb.DuckDBPyConnection, mart: str, select: str, params: list) -> None:
     """Give a bundles table the columns a newer compatible bundle added (contract: additive).
 
-    Rows of regions that sent older bundles get NULL there until they send a newer one.
+    Rows of regions that sent older bundles get NULL there until they send a newer one. The
+    names and types were checked against COLUMN_NAME and COLUMN_TYPES (_verify_mart).
     """
     have = {
         name
@@ -319,10 +387,6 @@ def _add_new_columns(con: duckdb.DuckDBPyConnection, mart: str, select: str) -> 
             [mart],
         ).fetchall()
     }
-    for name, type_, *_ in con.execute(f"describe {select}").fetchall():
+    for name, type_, *_ in con.execute(f"describe {select}", params).fetchall():
         if name not in have:
             con.execute(f'alter table bundles."{mart}" add column "{name}" {type_}')
-
-
-def _sql_str(value: str) -> str:
-    return value.replace("'", "''")

@@ -30,11 +30,14 @@ from gospulse.serving.layout import LATEST_FILE, region_dir
 from gospulse.warehouse import connect
 
 # Bump on any change to the files, columns or meaning listed in docs/bundle_contract.md.
-SCHEMA_VERSION = 1
+# 2: every mart file carries region_code, and the page-level marts hold the region's pages only
+SCHEMA_VERSION = 2
 MANIFEST = "manifest.json"
 MARTS_DIR = "marts"
 SKETCHES_DIR = "sketches"
 SKETCH_MART = "mart_audience_region_sketches"
+# where a page's region comes from for marts keyed by page (the API scopes them the same way)
+PAGE_REGION_MART = "mart_page_health"
 
 
 @dataclass(frozen=True)
@@ -80,10 +83,11 @@ def write_bundle(
 ) -> BundleInfo:
     """Write one region's export bundle from the `marts` schema of a DuckDB file.
 
-    Marts with a region_code column are filtered to `region_code`; the others (page-level
-    daily series, keyed by page) are exported whole, since a regional warehouse holds only
-    its own region's pages. Returns the final
-    bundle directory; LATEST of the region points to it afterwards.
+    Every mart file holds the region's rows only, with region_code: marts with that column
+    are filtered on it; the page-level ones (daily series and growth, keyed by page) keep the
+    pages PAGE_REGION_MART places in the region, with its region_code added, so a warehouse
+    of several regions hands each its own pages. Returns the final bundle directory; LATEST
+    of the region points to it afterwards.
     """
     region = get_region(region_code)
     created_at = datetime.now(UTC).replace(microsecond=0)
@@ -152,14 +156,14 @@ def _write_files(db_path: Path, out: Path, region_code: int) -> tuple[list[dict]
                 "where table_schema = 'marts' and table_name = ? order by ordinal_position",
                 [mart],
             ).fetchall()
-            names = {c for c, _ in columns}
-            where = "where region_code = $code" if "region_code" in names else ""
+            select = _region_rows(mart, {c for c, _ in columns}, marts)
+            if not any(c == "region_code" for c, _ in columns):
+                columns = [*columns, ("region_code", "INTEGER")]
             relative = f"{MARTS_DIR}/{mart}.parquet"
             target = out / relative
             con.execute(
-                f"copy (select * from marts.\"{mart}\" {where}) to '{target.as_posix()}' "
-                "(format parquet, compression zstd)",
-                {"code": region_code} if where else None,
+                f"copy ({select}) to '{target.as_posix()}' (format parquet, compression zstd)",
+                {"code": region_code},
             )
             (rows,) = con.execute(
                 "select count(*) from read_parquet(?)", [target.as_posix()]
@@ -167,7 +171,7 @@ def _write_files(db_path: Path, out: Path, region_code: int) -> tuple[list[dict]
             files.append(
                 _entry(target, relative, kind="mart", mart=mart, rows=rows, columns=columns)
             )
-        covered = _date_range(con, marts)
+        covered = _date_range(con, out / MARTS_DIR / "mart_page_daily.parquet")
     for sketch in _latest_sketches(db_path, region_code, marts):
         relative = f"{SKETCHES_DIR}/{sketch.network}_{sketch.audience_date.isoformat()}.gphl"
         target = out / relative
@@ -177,6 +181,23 @@ def _write_files(db_path: Path, out: Path, region_code: int) -> tuple[list[dict]
         entry.update(network=sketch.network, audience_date=sketch.audience_date.isoformat())
         files.append(entry)
     return files, covered
+
+
+def _region_rows(mart: str, columns: set[str], marts: list[str]) -> str:
+    """The query of one region's rows of a mart ($code), each with its region_code."""
+    table = f'marts."{mart}"'
+    if "region_code" in columns:
+        return f"select * from {table} where region_code = $code"
+    if {"network", "page_ref"} <= columns and PAGE_REGION_MART in marts:
+        return (
+            f"select m.*, p.region_code from {table} m join (select distinct network, "
+            f"page_ref, region_code from marts.{PAGE_REGION_MART} where region_code = $code) p "
+            "using (network, page_ref)"
+        )
+    raise ValueError(
+        f"mart {mart} has neither region_code nor pages placed by {PAGE_REGION_MART}: "
+        "it cannot be cut to one region"
+    )
 
 
 def _entry(path: Path, relative: str, *, kind: str, mart: str, rows: int, columns: list) -> dict:
@@ -191,12 +212,13 @@ def _entry(path: Path, relative: str, *, kind: str, mart: str, rows: int, column
     }
 
 
-def _date_range(con, marts: list[str]) -> dict:
-    """First and last snapshot date of the daily series, the span the bundle describes."""
-    if "mart_page_daily" not in marts:
+def _date_range(con, daily: Path) -> dict:
+    """First and last snapshot date of the region's daily series, the span the bundle
+    describes (nulls without the mart)."""
+    if not daily.exists():
         return {"first": None, "last": None}
     first, last = con.execute(
-        "select min(snapshot_date), max(snapshot_date) from marts.mart_page_daily"
+        "select min(snapshot_date), max(snapshot_date) from read_parquet(?)", [daily.as_posix()]
     ).fetchone()
     return {
         "first": first.isoformat() if first else None,
