@@ -330,3 +330,35 @@ def test_an_unexpected_fault_in_one_bundle_rejects_that_region_only(root_and_wh,
     (bundle.path / MANIFEST).unlink()
     (bundle.path / MANIFEST).mkdir()
     assert_rejected_and_others_loaded(root, wh, tmp_path, "IsADirectoryError")
+
+
+def test_the_daily_task_writes_one_bundle_per_region_of_the_registry(tmp_path, monkeypatch):
+    from gospulse.serving.layout import bundle_root, latest_bundle
+    from gospulse.serving.publish import publish_marts
+    from gospulse.tasks import write_export_bundle
+
+    warehouse = regional_warehouse(
+        tmp_path / "gospulse.duckdb", 42, pages={"4201": 42, "4202": 42, "5401": 54}
+    )
+    publish_marts(warehouse, run_id="r", snapshot_date=SNAPSHOT)
+    registry = tmp_path / "registry.csv"
+    registry.write_text(
+        "network,page_ref,title,organization,region_code,municipality,sector,flagship\n"
+        "vk,4201,Школа,Школа,42,,education,false\n"
+        "vk,4202,Музей,Музей,42,,culture,true\n"
+        "vk,5401,Театр,Театр,54,,culture,false\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("GOSPULSE_WAREHOUSE", str(warehouse))
+    monkeypatch.setenv("GOSPULSE_REGISTRY", str(registry))
+    # 42 and 54 keep different time zones: the run follows 42's calendar, as configured
+    monkeypatch.setenv("GOSPULSE_REGION", "42")
+    result = write_export_bundle({"published": True}, "run-1", "2025-03-09T20:00:00+00:00")
+    assert result["written"] and result["regions"] == [42, 54]
+    assert result["snapshot_date"] == "2025-03-10"
+    for code, pages in ((42, ["4201", "4202"]), (54, ["5401"])):
+        bundle = latest_bundle(bundle_root(warehouse), code)
+        assert str(bundle) in result["paths"]
+        daily = bundle / "marts" / "mart_page_daily.parquet"
+        got = duckdb.sql(f"select distinct page_ref from read_parquet('{daily}') order by 1")
+        assert [p for (p,) in got.fetchall()] == pages
