@@ -57,6 +57,22 @@ class PageAddress:
     access_key: str | None = None
 
 
+# the largest count raw.page_snapshots.members_count (BIGINT) holds
+MAX_COUNT = 2**63 - 1
+
+
+def checked_count(value: object, field: str) -> tuple[int | None, str | None]:
+    """A subscriber count as an API answered it, or None and why it is not one.
+
+    Only a JSON integer from 0 to MAX_COUNT is a count: `true`, `1.5`, `"12"`, `-5` or 10**30
+    are an answer we cannot store, so the page gets an error row saying so, and the other
+    pages of its batch load as usual.
+    """
+    if type(value) is int and 0 <= value <= MAX_COUNT:
+        return value, None
+    return None, f"{field} {value!r:.40} is not a count (a whole number from 0 to 2^63-1)"
+
+
 def chunked(items: Sequence[str], size: int) -> list[list[str]]:
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
 

@@ -14,7 +14,7 @@ import logging
 import os
 import shutil
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -23,9 +23,9 @@ from extractors.vk.client import VkClient
 from extractors.vk.pool import VkClientPool, split_tokens
 from gospulse.registry import ValidationResult, load_registry, registry_paths
 from gospulse.warehouse import (
+    STATUSES,
     ExtractRun,
     SnapshotRow,
-    WriteResult,
     bulk_insert,
     connect,
     record_run,
@@ -364,8 +364,14 @@ def fetch_batch(plan: ExtractPlan, index: int, extractor: NetworkExtractor) -> P
     return path
 
 
-def load_batches(plan: ExtractPlan, *, cleanup: bool = True) -> RunSummary:
-    """Load every batch file of the plan in one transaction and record the run."""
+def load_batches(
+    plan: ExtractPlan, *, cleanup: bool = True, batch_errors: dict[int, str] | None = None
+) -> RunSummary:
+    """Load every batch file of the plan in one transaction and record the run.
+
+    A row that is not a valid snapshot (an unknown status, an ok row without a count) is
+    stored as an error row saying why, so one page's fault never costs the batch or the day;
+    batch_errors says why a batch left no file."""
     rows: list[SnapshotRow] = []
     totals = {"requests": 0, "retries": 0, "rate_limited": 0, "wait_seconds": 0.0}
     for k in totals:
@@ -385,9 +391,11 @@ def load_batches(plan: ExtractPlan, *, cleanup: bool = True) -> RunSummary:
             )
             for ref in sorted(plan.addresses)
         )
+    batch_errors = batch_errors or {}
     for index, batch in enumerate(plan.batches):
         path = plan.staging_dir / f"batch-{index:05d}.json"
         if not path.exists():
+            why = f": {batch_errors[index]}" if index in batch_errors else ""
             # a batch task that died: its pages are recorded as failed, not silently absent
             missing.append(index)
             rows.extend(
@@ -397,7 +405,7 @@ def load_batches(plan: ExtractPlan, *, cleanup: bool = True) -> RunSummary:
                     plan.snapshot_date,
                     None,
                     "error",
-                    error=f"batch {index} produced no result",
+                    error=f"batch {index} produced no result{why}"[:500],
                     run_id=plan.run_id,
                 )
                 for ref in batch
@@ -409,7 +417,7 @@ def load_batches(plan: ExtractPlan, *, cleanup: bool = True) -> RunSummary:
         deferred += data["stats"].get("deferred", 0)
         for r in data["rows"]:
             r["snapshot_date"] = date.fromisoformat(r["snapshot_date"])
-            rows.append(SnapshotRow(**r))
+            rows.append(valid_snapshot(SnapshotRow(**r)))
     ok = sum(r.status == "ok" for r in rows)
     failed = [r for r in rows if r.status == "error"]
     unavailable = len(rows) - ok - len(failed)
@@ -445,11 +453,21 @@ def load_batches(plan: ExtractPlan, *, cleanup: bool = True) -> RunSummary:
         if not gate.success:
             status = "rejected"
             notes.insert(0, f"{gate.describe()}; batch kept in {plan.staging_dir}, not loaded")
+    if gate is not None and not gate.success:
+        # nothing of a refused batch is loaded, yet every page's day says why it has no data
+        # (an error row never replaces a good row already stored for the day)
+        why = f"rejected by the raw gate ({gate.describe()}); batch kept in {plan.staging_dir}"
+        rows = [
+            replace(
+                r,
+                members_count=None,
+                status="error",
+                error=(f"{r.error}; {why}" if r.error else why)[:500],
+            )
+            for r in rows
+        ]
     with connect(Path(plan.warehouse)) as con:
-        if gate is not None and not gate.success:
-            written = WriteResult(written=0, kept_existing=0)
-        else:
-            written = replace_snapshots(con, rows, replace_dates=[plan.snapshot_date])
+        written = replace_snapshots(con, rows, replace_dates=[plan.snapshot_date])
         summary = RunSummary(
             run_id=plan.run_id,
             network=plan.network,
@@ -496,6 +514,21 @@ def load_batches(plan: ExtractPlan, *, cleanup: bool = True) -> RunSummary:
     return summary
 
 
+def valid_snapshot(row: SnapshotRow) -> SnapshotRow:
+    """The row, or an error row for its page saying why it is not a snapshot we can store."""
+    from extractors.base import checked_count
+
+    problem = None
+    if row.status not in STATUSES:
+        problem = f"unknown status {row.status!r:.40}"
+    elif row.status == "ok" or row.members_count is not None:
+        # a closed group still shows its count: any count there is must be one
+        _, problem = checked_count(row.members_count, "members_count")
+    if problem is None:
+        return row
+    return replace(row, members_count=None, status="error", error=problem)
+
+
 def quality_dir(warehouse: Path) -> Path:
     """Where data-quality artefacts (GX Data Docs) of a warehouse are kept."""
     return Path(warehouse).parent / "quality"
@@ -524,13 +557,29 @@ def extract_network(
     extractor: NetworkExtractor,
     progress=None,
 ) -> RunSummary:
-    """One network's whole extraction for one date, in this process (the CLI's path)."""
-    plan = plan_extract(network, snapshot_date, registry, warehouse, extractor)
+    """One network's whole extraction for one date, in this process (the CLI's path).
+
+    A network that refuses us before any batch (a bad token), or a batch that fails outright
+    (a token revoked mid-run, the network gone), gives the pages concerned error rows saying
+    why; the other batches load and the run is recorded, as under Airflow when a plan or fetch
+    task fails for good.
+    """
+    try:
+        plan = plan_extract(network, snapshot_date, registry, warehouse, extractor)
+    except Exception as exc:  # the network refused us before any batch: every page says why
+        log.warning("%s could not be planned: %s: %s", network, type(exc).__name__, exc)
+        reason = f"{type(exc).__name__}: {exc}"
+        return load_batches(failed_plan(network, snapshot_date, registry, warehouse, reason))
+    errors: dict[int, str] = {}
     for index in range(len(plan.batches)):
-        fetch_batch(plan, index, extractor)
+        try:
+            fetch_batch(plan, index, extractor)
+        except Exception as exc:  # recorded on the batch's pages and in the run record
+            log.warning("%s batch %d failed: %s: %s", network, index, type(exc).__name__, exc)
+            errors[index] = f"{type(exc).__name__}: {exc}"
         if progress is not None:
             progress(index + 1, len(plan.batches))
-    return load_batches(plan)
+    return load_batches(plan, batch_errors=errors)
 
 
 def extract_vk(

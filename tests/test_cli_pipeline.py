@@ -76,16 +76,24 @@ def test_extract_then_build_from_the_command_line(tmp_path, monkeypatch, capsys)
         assert "sector=culture" in capsys.readouterr().out
         assert main(["overlap", "sector=astrology", "region=42"]) == 1
         assert "no page of it has a usable member-list sketch" in capsys.readouterr().err
+        # a token VK refuses: the run is recorded failed, every page gets an error row saying
+        # why, and the token itself is printed nowhere
         monkeypatch.setenv("VK_TOKEN", "bad-token")
         assert main(["extract", "--date", "2026-05-03"]) == 1
-        err = capsys.readouterr().err
-        assert "rejected the access token" in err and "bad-token" not in err
+        printed = capsys.readouterr()
+        assert "vk 2026-05-03: failed" in printed.out
+        assert "rejected the access token" in printed.out + printed.err
+        assert "bad-token" not in printed.out + printed.err
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         assert con.execute("select count(*) from marts.mart_page_daily").fetchone() == (100,)
         assert con.execute(
-            "select count(*) from raw.page_snapshots where snapshot_date = '2026-05-03'"
-        ).fetchone() == (0,)
+            "select status, count(*) from raw.page_snapshots where snapshot_date = '2026-05-03' "
+            "group by 1"
+        ).fetchall() == [("error", 50)]
+        assert con.execute(
+            "select status from raw.extract_runs where snapshot_date = '2026-05-03'"
+        ).fetchall() == [("failed",)]
     finally:
         con.close()
 

@@ -109,14 +109,19 @@ def test_a_half_failed_batch_is_not_loaded_and_marts_are_held(tmp_path, monkeypa
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         loaded = con.execute(
-            "select count(*) from raw.page_snapshots where snapshot_date = ?", [DAY]
-        ).fetchone()[0]
+            "select status, count(*), min(error) from raw.page_snapshots where snapshot_date = ? "
+            "group by 1",
+            [DAY],
+        ).fetchall()
         run = con.execute(
             "select status, message from raw.extract_runs where snapshot_date = ?", [DAY]
         ).fetchone()
     finally:
         con.close()
-    assert loaded == 0  # nothing of the bad batch reached the warehouse
+    # nothing of the bad batch reached the warehouse; each page's day says why it has no data
+    [(status, pages, error)] = loaded
+    assert (status, pages) == ("error", len(registry.pages))
+    assert "rejected by the raw gate (raw gate failed" in error
     assert run[0] == "rejected" and "raw gate failed" in run[1]
     staged = warehouse.parent / "staging" / "vk" / str(DAY)
     assert list(staged.rglob("batch-*.json")), "the rejected batch is kept for inspection"

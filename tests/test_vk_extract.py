@@ -9,7 +9,7 @@ import pytest
 
 from emulators.vk.server import Faults, VkEmulator
 from emulators.vk.world import World
-from extractors.vk.client import VkAuthError, VkClient
+from extractors.vk.client import VkClient
 from extractors.vk.records import group_status
 from gospulse.pipeline import extract_vk
 from gospulse.registry import HEADER, validate_registry
@@ -157,10 +157,15 @@ def test_one_broken_page_does_not_fail_the_run(world, registry, emulator, tmp_pa
 
 def test_auth_error_fails_fast_with_a_clear_message(emulator, registry, tmp_path):
     client = VkClient("wrong-token", base_url=emulator.base_url, backoff_seconds=0.05)
-    with pytest.raises(VkAuthError, match="rejected the access token"):
-        extract_vk(START, registry=registry, warehouse=tmp_path / "w.duckdb", client=client)
+    summary = extract_vk(START, registry=registry, warehouse=tmp_path / "w.duckdb", client=client)
+    # recorded, not raised: every page has an error row naming the refused token
+    assert summary.status == "failed"
+    assert "VkAuthError: VK rejected the access token" in summary.message
+    rows = stored(tmp_path / "w.duckdb", START)
+    assert {status for _, status, _ in rows.values()} == {"error"}
+    assert len(rows) == summary.pages_requested > 0
     assert client.stats.retries == 0
-    assert "wrong-token" not in str(client.stats)
+    assert "wrong-token" not in str(client.stats) + summary.message
 
 
 def test_unreachable_api_records_errors_and_keeps_earlier_good_data(

@@ -89,6 +89,9 @@ class Faults:
     http_error_codes: tuple[int, ...] = (500, 502, 503)
     delay: float = 0.0  # seconds added to every API request
     page_errors: dict[int, int] = field(default_factory=dict)  # group id -> error code
+    # group id -> the members_count answered instead of the world's (absurd values: -5, 1e30,
+    # true, 1.5, "12"), as a broken or hostile API might
+    page_values: dict[int, Any] = field(default_factory=dict)
     seed: int = 0
 
     @classmethod
@@ -99,6 +102,8 @@ class Faults:
                 data[key] = tuple(int(c) for c in data[key])
         if "page_errors" in data:
             data["page_errors"] = {int(k): int(v) for k, v in data["page_errors"].items()}
+        if "page_values" in data:
+            data["page_values"] = {int(k): v for k, v in data["page_values"].items()}
         return cls(**data)
 
     def to_dict(self) -> dict:
@@ -409,7 +414,7 @@ class VkEmulator:
         obj.update(_photos(page.id, bool(state.deactivated)))
         # Deactivated communities report no counters.
         if "members_count" in fields and not state.deactivated:
-            obj["members_count"] = state.members_count
+            obj["members_count"] = self._faults.page_values.get(page.id, state.members_count)
         if "verified" in fields:
             obj["verified"] = int(page.verified)
         if "activity" in fields:

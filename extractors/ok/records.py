@@ -25,6 +25,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from extractors.base import checked_count
 from gospulse.warehouse import SnapshotRow
 
 NETWORK = "ok"
@@ -64,11 +65,15 @@ def snapshot_from_group(
         members = None
     elif members is None:
         status, error = "error", "members_count missing from group.getInfo response"
+    else:
+        # a closed group still shows its count: the same check applies
+        members, error = checked_count(members, "members_count")
+        status = "error" if error else status
     return SnapshotRow(
         network=NETWORK,
         page_ref=page_ref,
         snapshot_date=snapshot_date,
-        members_count=int(members) if members is not None else None,
+        members_count=members,
         status=status,
         screen_name=group.get("shortname") or None,
         page_name=group.get("name"),

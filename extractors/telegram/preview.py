@@ -26,7 +26,14 @@ from html import unescape
 
 import requests
 
-from extractors.base import BatchResult, PageAddress, Resolution, chunked, sorted_unique
+from extractors.base import (
+    BatchResult,
+    PageAddress,
+    Resolution,
+    checked_count,
+    chunked,
+    sorted_unique,
+)
 from extractors.telegram.client import ClientStats, env_number
 from extractors.telegram.records import NETWORK, unavailable_snapshot
 from extractors.vk.session import SlidingWindowLimiter
@@ -122,12 +129,15 @@ def snapshot_from_preview(
     username: str, page: PreviewPage, snapshot_date: date, run_id: str | None = None
 ) -> SnapshotRow:
     """One username's snapshot from its parsed t.me page."""
+    count, error = (None, None)
     if page.kind in ("channel", "group") and page.members is not None:
+        count, error = checked_count(page.members, f"t.me/{username} count")
+    if count is not None:
         return SnapshotRow(
             network=NETWORK,
             page_ref=username,
             snapshot_date=snapshot_date,
-            members_count=page.members,
+            members_count=count,
             status="ok",
             screen_name=username,
             page_name=page.title,
@@ -144,7 +154,7 @@ def snapshot_from_preview(
             f"t.me/{username}: no channel holds this username (never existed, deleted, made "
             "private or renamed: the public page cannot tell which)",
         ),
-    }.get(page.kind, ("error", f"t.me/{username}: unrecognised page, no subscriber count"))
+    }.get(page.kind, ("error", error or f"t.me/{username}: unrecognised page, no subscriber count"))
     return unavailable_snapshot(
         username,
         snapshot_date,

@@ -27,7 +27,7 @@ from telethon import errors
 from telethon.errors.rpcerrorlist import rpc_errors_dict, rpc_errors_re
 from telethon.tl import types
 
-from extractors.base import Resolution
+from extractors.base import Resolution, checked_count
 from gospulse.warehouse import SnapshotRow
 
 NETWORK = "tg"
@@ -127,11 +127,14 @@ def snapshot_from_full(
         status, error, count = "banned", blocked, None
     elif count is None:
         status, error = "error", "participants_count missing from channels.getFullChannel"
+    else:
+        count, error = checked_count(count, "participants_count")
+        status = "error" if error else status
     return SnapshotRow(
         network=NETWORK,
         page_ref=page_ref,
         snapshot_date=snapshot_date,
-        members_count=int(count) if count is not None else None,
+        members_count=count,
         status=status,
         screen_name=username,
         page_name=name,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from extractors.base import checked_count
 from gospulse.warehouse import SnapshotRow
 
 NETWORK = "vk"
@@ -37,11 +38,14 @@ def snapshot_from_group(
         members = None
     elif status == "ok" and members is None:
         status, error = "error", "members_count missing from groups.getById response"
+    elif status == "ok":
+        members, error = checked_count(members, "members_count")
+        status = "error" if error else status
     return SnapshotRow(
         network=NETWORK,
         page_ref=page_ref,
         snapshot_date=snapshot_date,
-        members_count=int(members) if members is not None else None,
+        members_count=members,
         status=status,
         screen_name=group.get("screen_name"),
         page_name=group.get("name"),
