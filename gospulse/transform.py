@@ -105,6 +105,25 @@ class DbtRunResult:
         return f"dbt {' '.join(self.args)}: {self.summary()}"
 
 
+def dies_with(parent: int):
+    """A Popen preexec_fn for a child of `parent` (this process's pid): on Linux the kernel
+    SIGKILLs the child when its parent dies, so a killed `gospulse build` (kill -9, an OOM
+    kill) never leaves its dbt child writing the warehouse. Elsewhere it does nothing."""
+
+    def in_child() -> None:
+        if not sys.platform.startswith("linux"):
+            return
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(1)
+
+    return in_child
+
+
 def project_dir() -> Path:
     """The dbt project: $GOSPULSE_DBT_PROJECT_DIR, else dbt_project/ next to the package."""
     override = os.environ.get(PROJECT_DIR_ENV)
@@ -170,6 +189,7 @@ def run_dbt(
         encoding="utf-8",
         errors="replace",
         check=False,
+        preexec_fn=dies_with(os.getpid()),
     )
     output = proc.stdout + (f"\n{proc.stderr}" if proc.stderr else "")
     result = DbtRunResult(
