@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import sys
@@ -11,6 +10,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from gospulse.registry import RegistryFileError, registry_paths, validate_registry
+from gospulse.spreadsheet import write_csv
 
 
 def _date(text: str) -> date:
@@ -252,9 +252,7 @@ def cmd_top(args: argparse.Namespace) -> int:
     )
     rows = [{c: r[c] for c in TOP_COLUMNS} for r in result.rows]
     if args.format == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=TOP_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+        write_csv(sys.stdout, TOP_COLUMNS, ([r[c] for c in TOP_COLUMNS] for r in rows))
     elif args.format == "json":
         print(
             json.dumps(

@@ -7,7 +7,6 @@ kept per file generation: a publication swapped in between two requests is seen 
 # no `from __future__ import annotations`: FastAPI must see the dependencies and the mart enum,
 # which are local to create_app, as objects rather than unresolvable strings
 import base64
-import csv
 import enum
 import io
 import math
@@ -43,6 +42,7 @@ from gospulse.api.tokens import Client, TokenStore
 from gospulse.networks import NETWORKS
 from gospulse.serving.layout import latest_bundle
 from gospulse.serving.publish import read_publication
+from gospulse.spreadsheet import write_csv
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
@@ -310,9 +310,7 @@ def create_app(
         types = dict(marts[mart_name])
         if fmt is Format.csv:
             out = io.StringIO()
-            writer = csv.writer(out, lineterminator="\n")
-            writer.writerow(query.columns)
-            writer.writerows([_csv_cell(v) for v in row] for row in rows)
+            write_csv(out, query.columns, ([_csv_cell(v) for v in row] for row in rows))
             return Response(out.getvalue(), media_type=CSV_TYPE, headers=headers)
         body = MartPage(
             mart=mart_name,
