@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+from collections import Counter
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -265,9 +266,10 @@ def cmd_top(args: argparse.Namespace) -> int:
     else:
         print(format_table(rows))
     if result.excluded and args.format != "json":
+        reasons = Counter(e["reason"] for e in result.excluded)
+        by_reason = ", ".join(f"{n} {reason}" for reason, n in reasons.most_common())
         print(
-            f"{len(result.excluded)} pages excluded: start or end count unknown "
-            "(use --format json to list them)",
+            f"{len(result.excluded)} pages excluded: {by_reason} (use --format json to list them)",
             file=sys.stderr,
         )
     return 0

@@ -65,6 +65,7 @@ def top_pages(
     warehouse = Path(warehouse) if warehouse is not None else warehouse_path()
     if not warehouse.exists():
         raise FileNotFoundError(f"warehouse {warehouse} does not exist: run an extract and build")
+    sector, municipality = _known_filters(warehouse, region_code, sector, municipality)
 
     macro_args = {
         "start_date": start.isoformat(),
@@ -104,6 +105,33 @@ def top_pages(
             for r in excluded_rows
         ],
     )
+
+
+def _known_filters(
+    warehouse: Path, region_code: int | None, sector: str | None, municipality: str | None
+) -> tuple[str | None, str | None]:
+    """The filters checked against the registry the warehouse holds (UnknownChoice when one
+    names nothing there); the sector in its canonical form (`social_protection`, `спорт`)."""
+    from gospulse.choices import known_choice
+    from gospulse.registry import normalize_sector
+    from gospulse.warehouse import connect
+
+    if region_code is None and sector is None and municipality is None:
+        return sector, municipality
+    with connect(warehouse, read_only=True) as con:
+        rows = con.execute(
+            "select distinct region_code, sector, municipality from raw.registry_pages"
+        ).fetchall()
+    if region_code is not None:
+        known_choice("region", str(region_code), (r for r, _, _ in rows))
+        rows = [row for row in rows if row[0] == region_code]
+    if sector is not None:
+        sector = known_choice("sector", normalize_sector(sector), (s for _, s, _ in rows))
+    if municipality is not None:
+        municipality = known_choice(
+            "municipality", municipality, (m for *_, m in rows if m is not None)
+        )
+    return sector, municipality
 
 
 def _validate(start: date, end: date, n: int, by: str, region_code: int | None) -> None:

@@ -37,6 +37,33 @@ SECTORS = (
     "government",
     "other",
 )
+# the Russian names offices use for the sectors, each to its canonical name
+SECTOR_ALIASES = {
+    "здравоохранение": "health",
+    "образование": "education",
+    "социальная защита": "social protection",
+    "соцзащита": "social protection",
+    "социальная политика": "social protection",
+    "спорт": "sport",
+    "физическая культура и спорт": "sport",
+    "культура": "culture",
+    "молодежная политика": "youth policy",
+    "молодёжная политика": "youth policy",
+    "транспорт": "transport",
+    "органы власти": "government",
+    "государственное управление": "government",
+    "прочее": "other",
+    "другое": "other",
+}
+
+
+def normalize_sector(text: str) -> str:
+    """A sector as written (any case, `_` for spaces, a Russian name) in its canonical form;
+    text that names no sector comes back normalized, for the caller to refuse."""
+    sector = " ".join(text.strip().lower().replace("_", " ").split())
+    return SECTOR_ALIASES.get(sector.replace("ё", "е"), SECTOR_ALIASES.get(sector, sector))
+
+
 _TRUE = {"true", "1", "yes", "да"}
 _FALSE = {"false", "0", "no", "нет", ""}
 
@@ -204,7 +231,7 @@ def _parse_row(row: dict[str, str], line: int, source: str) -> RegistryPage:
     region_code = int(region_raw) if region_raw.isdigit() else None
     if region_code not in REGIONS:
         problems.append(f"unknown region code {region_raw!r}")
-    sector = " ".join((row.get("sector") or "").strip().lower().replace("_", " ").split())
+    sector = normalize_sector(row.get("sector") or "")
     if sector not in SECTORS:
         problems.append(
             f"unknown sector {row.get('sector')!r} (expected one of {', '.join(SECTORS)})"

@@ -216,3 +216,42 @@ def test_cli_top_prints_csv_and_json(warehouse, monkeypatch, capsys):
     table = capsys.readouterr()
     assert table.out.splitlines()[0].split() == rows[0]
     assert "+33" in table.out
+
+
+@pytest.mark.slow  # the world comes built by dbt, though nothing here starts dbt
+def test_an_unknown_filter_value_is_an_error_listing_the_known_ones(warehouse):
+    from gospulse.choices import UnknownChoice
+
+    start, end = date(2025, 1, 1), date(2025, 2, 1)
+    with pytest.raises(UnknownChoice, match=r"unknown region '999' \(known: 42, 54\)"):
+        top_pages(start, end, region_code=999, warehouse=warehouse)
+    with pytest.raises(UnknownChoice, match="unknown sector 'astrology'.*known: administration"):
+        top_pages(start, end, sector="astrology", warehouse=warehouse)
+    with pytest.raises(UnknownChoice, match="did you mean culture"):
+        top_pages(start, end, sector="cultur", warehouse=warehouse)
+    # a municipality of another region is unknown within the region asked for
+    with pytest.raises(UnknownChoice, match="unknown municipality 'novosibirsk'"):
+        top_pages(start, end, region_code=42, municipality="novosibirsk", warehouse=warehouse)
+
+
+@pytest.mark.slow
+def test_a_sector_is_found_by_its_russian_name_and_any_spelling(warehouse):
+    start, end = date(2024, 12, 31), date(2025, 1, 31)
+    canonical = top_pages(start, end, sector="health", warehouse=warehouse)
+    assert top_pages(start, end, sector="Здравоохранение", warehouse=warehouse) == canonical
+    assert canonical.rows or canonical.excluded  # page 102 is the health page
+
+
+@pytest.mark.slow
+def test_cli_top_names_an_unknown_region_and_counts_exclusions_by_reason(
+    warehouse, monkeypatch, capsys
+):
+    from gospulse.cli import main
+
+    monkeypatch.setenv("GOSPULSE_WAREHOUSE", str(warehouse))
+    assert main(["top", "--start", "2025-01-01", "--end", "2025-02-01", "--region", "999"]) == 1
+    assert "unknown region '999' (known: 42, 54)" in capsys.readouterr().err
+    args = ["top", "--start", "2025-01-05", "--end", "2025-02-07", "--region", "42", "--by", "pct"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "pages excluded: " in err and "below_min_members_for_pct" in err

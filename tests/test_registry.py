@@ -172,3 +172,24 @@ def test_regions_table_is_complete_and_consistent():
         snapshot_date_for(datetime(2026, 3, 9, 20, 0), 42)
     with pytest.raises(KeyError, match="unknown region code 99"):
         get_region(99)
+
+
+def test_sectors_are_read_in_any_spelling_and_by_their_russian_names():
+    from gospulse.registry import SECTORS, normalize_sector
+
+    assert normalize_sector("social_protection") == "social protection"
+    assert normalize_sector("  Social   Protection ") == "social protection"
+    assert normalize_sector("Здравоохранение") == "health"
+    assert normalize_sector("Молодёжная политика") == "youth policy"
+    assert normalize_sector("астрология") == "астрология"  # no sector: left for the caller
+    assert set(SECTORS) >= {normalize_sector(s) for s in ("спорт", "культура", "прочее")}
+
+
+def test_known_choice_lists_the_known_values_closest_first():
+    import pytest
+
+    from gospulse.choices import UnknownChoice, known_choice
+
+    assert known_choice("sector", "health", ["health", "sport"]) == "health"
+    with pytest.raises(UnknownChoice, match=r"unknown sector 'helth'; did you mean health\?"):
+        known_choice("sector", "helth", ["health", "sport"])
