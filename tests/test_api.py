@@ -205,6 +205,8 @@ def test_following_next_links_returns_every_row_once_in_a_stable_order(
         assert body["total"] == expected
         seen += [json.dumps(r, sort_keys=True) for r in body["rows"]]
         url = body["next"]
+        # relative to the server: a Host header chosen by the caller never reaches the link
+        assert url is None or url.startswith("/marts/mart_region_growth?")
     assert len(seen) == expected == len(set(seen))
     again = get(world, "/marts/mart_region_growth", limit=expected).json()["rows"]
     assert [json.dumps(r, sort_keys=True) for r in again] == seen
@@ -241,9 +243,22 @@ def test_filters_match_the_published_rows(
 
 
 def test_bad_filters_are_400_or_422_with_a_reason(world: SimpleNamespace) -> None:
+    # a filter the mart has no column for: 422, naming the filters it has
     r = get(world, "/marts/mart_page_daily", sector="health")
-    assert r.status_code == 400
-    assert "no column 'sector'" in r.json()["detail"]
+    assert r.status_code == 422
+    [problem] = r.json()["detail"]
+    assert problem["loc"] == ["query", "sector"]
+    assert (
+        "no column 'sector'" in problem["msg"] and "its filters: region, from, to" in problem["msg"]
+    )
+    r = get(world, "/marts/mart_audience", municipality="kemerovo")
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "municipality"]
+    # a parameter no endpoint takes is refused, not ignored (it returned every row)
+    r = get(world, "/marts/mart_growth_ranking", scope_type="flagship")
+    assert r.status_code == 422
+    [problem] = r.json()["detail"]
+    assert problem["loc"] == ["query", "scope_type"] and "takes format, from" in problem["msg"]
+    assert get(world, "/marts", limit=5).status_code == 422
     r = get(world, "/marts/mart_region_growth", **{"from": "2025-03-01", "to": "2025-01-01"})
     assert r.status_code == 400
     assert "after" in r.json()["detail"]
@@ -318,6 +333,27 @@ def test_a_regions_bundle_holds_its_own_pages_only(world: SimpleNamespace, tmp_p
         pages[code] = {page for _, page in rows}
     assert pages[54] == {"110"} and "110" not in pages[42] and len(pages[42]) >= 7
     assert app.get("/bundles/54/latest", headers=auth(world.tokens["42"])).status_code == 403
+
+
+def test_links_never_come_from_the_host_header(world: SimpleNamespace) -> None:
+    headers = {**auth(world.tokens["*"]), "Host": "evil.example"}
+    r = world.client.get("/marts/mart_region_growth?limit=2&format=csv", headers=headers)
+    assert r.status_code == 200 and "evil.example" not in r.headers["link"]
+    assert r.headers["link"].startswith("</marts/mart_region_growth?")
+    based = TestClient(
+        create_app(world.published, world.store, base_url="https://api.region42.example/")
+    )
+    body = based.get("/marts/mart_region_growth?limit=2", headers=headers).json()
+    assert body["next"].startswith("https://api.region42.example/marts/mart_region_growth?")
+
+
+def test_a_corrupt_token_file_is_a_503_naming_it(world: SimpleNamespace, tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    path.write_text("{not json", encoding="utf-8")
+    client = TestClient(create_app(world.published, TokenStore(path)))
+    r = client.get("/marts", headers=auth("gsp_0000_secret"))
+    assert r.status_code == 503
+    assert "tokens cannot be checked" in r.json()["detail"] and str(path) in r.json()["detail"]
 
 
 # --- rate limit --------------------------------------------------------------------------------

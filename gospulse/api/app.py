@@ -12,6 +12,7 @@ import io
 import math
 import tarfile
 import tempfile
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import date, datetime
 from decimal import Decimal
@@ -25,20 +26,20 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from gospulse.api.queries import (
-    END_COLUMNS,
     PAGE_REGION_MART,
-    START_COLUMNS,
     Filters,
     NotScopable,
     QueryError,
     UnknownMart,
+    UnsupportedFilter,
     build_query,
+    filters_of,
     list_marts,
     mart_names,
 )
 from gospulse.api.ratelimit import RateLimiter
 from gospulse.api.reader import NotPublished, PublishedReader
-from gospulse.api.tokens import Client, TokenStore
+from gospulse.api.tokens import Client, TokenFileError, TokenStore
 from gospulse.networks import NETWORKS
 from gospulse.serving.layout import latest_bundle
 from gospulse.serving.publish import read_publication
@@ -128,15 +129,32 @@ def _csv_cell(value: Cell) -> Cell:
     return ("true" if value else "false") if isinstance(value, bool) else value
 
 
-def _filters_of(columns: set[str], has_page_region: bool) -> list[str]:
-    """Which query filters a mart accepts, for the mart list."""
-    found = []
-    if "region_code" in columns or ({"network", "page_ref"} <= columns and has_page_region):
-        found.append("region")
-    if any(c in columns for c in START_COLUMNS) and any(c in columns for c in END_COLUMNS):
-        found += ["from", "to"]
-    found += [c for c in ("network", "sector", "municipality") if c in columns]
-    return found
+def unprocessable(parameters: Sequence[str], message: str, values: Any = None) -> HTTPException:
+    """A 422 in FastAPI's own validation-error shape (what the spec promises for 422)."""
+    values = values or {}
+    detail = [
+        {"loc": ["query", p], "msg": message, "type": "value_error", "input": values.get(p)}
+        for p in parameters
+    ]
+    return HTTPException(422, detail)
+
+
+def refuse_unknown_parameters(request: Request) -> None:
+    """422 for a query parameter the endpoint does not take: a misspelt or unsupported filter
+    must not quietly return every row."""
+    from fastapi.dependencies.utils import get_flat_dependant
+
+    route = request.scope.get("route")
+    if route is None or not hasattr(route, "dependant"):
+        return
+    taken = {p.alias for p in get_flat_dependant(route.dependant).query_params}
+    unknown = sorted(set(request.query_params) - taken)
+    if unknown:
+        raise unprocessable(
+            unknown,
+            f"unknown query parameter; this endpoint takes {', '.join(sorted(taken)) or 'none'}",
+            request.query_params,
+        )
 
 
 def _pick_format(fmt: Format | None, accept: str | None) -> Format:
@@ -158,15 +176,21 @@ def create_app(
     bundle_dir: Path | None = None,
     rate: float = 10.0,
     burst: int = 20,
+    base_url: str = "",
 ) -> FastAPI:
-    """The API over one published copy; marts known at start-up become the OpenAPI enum."""
+    """The API over one published copy; marts known at start-up become the OpenAPI enum.
+
+    base_url (e.g. https://api.region42.example) prefixes the `next` links; empty, they are
+    relative to the server. Unknown query parameters are refused (422), not ignored."""
     published = Path(published)
+    base_url = base_url.rstrip("/")
     limiter = RateLimiter(rate, burst)
     bearer = HTTPBearer(auto_error=False, description="gospulse API token: gsp_<id>_<secret>")
     app = FastAPI(
         title="gospulse API",
         version="1",
         description="Read-only marts of gospulse: growth, rankings, audience, data quality.",
+        dependencies=[Depends(refuse_unknown_parameters)],
     )
     names = mart_names(published)
     # the enum documents the marts at start-up; a request is still checked against the file
@@ -187,7 +211,10 @@ def create_app(
     ) -> Client:
         if creds is None:
             raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-        client = tokens.verify(creds.credentials)
+        try:
+            client = tokens.verify(creds.credentials)
+        except TokenFileError as exc:
+            raise HTTPException(503, f"tokens cannot be checked: {exc}") from exc
         if client is None:
             raise HTTPException(
                 401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"}
@@ -235,7 +262,7 @@ def create_app(
                     name=name,
                     rows=meta["row_counts"].get(name, 0),
                     columns=[Column(name=c, type=t) for c, t in cols],
-                    filters=_filters_of({c for c, _ in cols}, PAGE_REGION_MART in marts),
+                    filters=filters_of({c for c, _ in cols}, PAGE_REGION_MART in marts),
                 )
                 for name, cols in sorted(marts.items())
             ],
@@ -287,12 +314,18 @@ def create_app(
                 raise HTTPException(404, str(exc)) from exc
             except NotScopable as exc:
                 raise HTTPException(403, str(exc)) from exc
+            except UnsupportedFilter as exc:
+                raise unprocessable(exc.parameters, str(exc), request.query_params) from exc
             except QueryError as exc:
                 raise HTTPException(400, str(exc)) from exc
             total = con.execute(query.count_sql(), query.params).fetchone()[0]
             page_params = [*query.params, limit, offset]
+            # from the configured base URL, or relative: never from the request's Host header
             nxt = (
-                str(request.url.include_query_params(offset=offset + limit))
+                base_url
+                + str(request.url.include_query_params(offset=offset + limit)).removeprefix(
+                    str(request.base_url).rstrip("/")
+                )
                 if offset + limit < total
                 else None
             )

@@ -12,6 +12,7 @@ from gospulse.warehouse import warehouse_path
 
 RATE_ENV = "GOSPULSE_API_RATE"
 BURST_ENV = "GOSPULSE_API_BURST"
+BASE_URL_ENV = "GOSPULSE_API_BASE_URL"
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -63,6 +64,7 @@ def cmd_api_serve(args: argparse.Namespace) -> int:
         bundle_dir=args.bundles or bundle_root(warehouse),
         rate=args.rate,
         burst=args.burst,
+        base_url=os.environ.get(BASE_URL_ENV, ""),
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0

@@ -22,8 +22,27 @@ END_COLUMNS = ("period_end", "month_end", "snapshot_date", "audience_date", "as_
 PAGE_REGION_MART = "mart_page_health"
 
 
+def filters_of(columns: set[str], has_page_region: bool) -> list[str]:
+    """Which query filters a mart accepts, for the mart list."""
+    found = []
+    if "region_code" in columns or ({"network", "page_ref"} <= columns and has_page_region):
+        found.append("region")
+    if any(c in columns for c in START_COLUMNS) and any(c in columns for c in END_COLUMNS):
+        found += ["from", "to"]
+    found += [c for c in ("network", "sector", "municipality") if c in columns]
+    return found
+
+
 class QueryError(ValueError):
     """A request asks for something the mart cannot answer (HTTP 400)."""
+
+
+class UnsupportedFilter(QueryError):
+    """A filter the mart has no column for (HTTP 422: the request, not the data, is wrong)."""
+
+    def __init__(self, message: str, parameters: tuple[str, ...]):
+        super().__init__(message)
+        self.parameters = parameters
 
 
 class UnknownMart(LookupError):
@@ -130,7 +149,11 @@ def build_query(marts: dict[str, list[tuple[str, str]]], mart: str, filters: Fil
         if value is None:
             continue
         if name not in has:
-            raise QueryError(f"mart {mart!r} has no column {name!r} to filter on")
+            raise UnsupportedFilter(
+                f"mart {mart!r} has no column {name!r} to filter on; its filters: "
+                f"{', '.join(filters_of(has, PAGE_REGION_MART in marts)) or 'none'}",
+                (name,),
+            )
         clauses.append(f"{quote(name)} = ?")
         params.append(value)
 
@@ -138,7 +161,11 @@ def build_query(marts: dict[str, list[tuple[str, str]]], mart: str, filters: Fil
         start = next((c for c in START_COLUMNS if c in has), None)
         end = next((c for c in END_COLUMNS if c in has), None)
         if start is None or end is None:
-            raise QueryError(f"mart {mart!r} has no date column to filter a period on")
+            raise UnsupportedFilter(
+                f"mart {mart!r} has no date column to filter a period on; its filters: "
+                f"{', '.join(filters_of(has, PAGE_REGION_MART in marts)) or 'none'}",
+                tuple(p for p, v in (("from", filters.date_from), ("to", filters.date_to)) if v),
+            )
         if filters.date_from is not None and filters.date_to is not None:
             if filters.date_from > filters.date_to:
                 raise QueryError(f"from {filters.date_from} is after to {filters.date_to}")
