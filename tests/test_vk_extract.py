@@ -267,6 +267,11 @@ def test_a_dead_name_is_asked_again_only_after_the_reresolve_period(
     again = asked_at()
     assert again[0] == "not_found" and again[1] > first[1]
 
+    # a setting that is not a number of days fails the run with a message naming it,
+    # recorded as the day's error rows rather than raised past the run record
     monkeypatch.setenv("GOSPULSE_RERESOLVE_DAYS", "weekly")
-    with pytest.raises(ValueError, match="GOSPULSE_RERESOLVE_DAYS='weekly'"):
-        extract_vk(START + timedelta(days=2), registry=registry, warehouse=warehouse, client=client)
+    failed = extract_vk(
+        START + timedelta(days=2), registry=registry, warehouse=warehouse, client=client
+    )
+    assert failed.status == "failed" and failed.pages_ok == 0
+    assert "GOSPULSE_RERESOLVE_DAYS='weekly'" in failed.message
