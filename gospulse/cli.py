@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from gospulse.registry import RegistryFileError, registry_paths, validate_registry
-from gospulse.spreadsheet import write_csv
+from gospulse.spreadsheet import write_csv, write_excel_csv
 
 
 def _date(text: str) -> date:
@@ -170,17 +170,31 @@ def cmd_import(args: argparse.Namespace) -> int:
     from gospulse.history_import import import_history
     from gospulse.warehouse import warehouse_path
 
-    result = import_history(Path(args.path), warehouse_path())
+    try:
+        result = import_history(
+            Path(args.path), warehouse_path(), allow_unregistered=args.allow_unregistered
+        )
+    except ValueError as exc:  # the file as a whole: missing, not a table, no usable header
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     for err in result.errors:
         print(f"{args.path}:{err.line}: {err.reason}")
+    unlisted = result.bad_rows - len(result.errors)
+    if unlisted:
+        print(f"{args.path}: {unlisted} more bad rows not listed")
+    if result.ignored_columns:
+        print(
+            f"{args.path}: columns not imported: {', '.join(result.ignored_columns)}",
+            file=sys.stderr,
+        )
     written = result.written.written if result.written else 0
     kept = result.written.kept_existing if result.written else 0
     print(
-        f"imported {written} snapshots, {len(result.errors)} bad rows rejected"
+        f"imported {written} snapshots, {result.bad_rows} bad rows rejected"
         + (f", {kept} error rows not stored over good data" if kept else ""),
         file=sys.stderr,
     )
-    return 1 if result.errors else 0
+    return 1 if result.bad_rows else 0
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -234,11 +248,26 @@ def publish_built(warehouse: Path, dbt_summary: str) -> Path:
     return publication.path
 
 
+TOP_LABELS_RU = {
+    "rank": "Место",
+    "network": "Соцсеть",
+    "page_ref": "Страница",
+    "title": "Название",
+    "members_start": "Подписчиков в начале",
+    "members_end": "Подписчиков в конце",
+    "growth": "Прирост",
+    "growth_pct": "Прирост, %",
+}
+
+
 def cmd_top(args: argparse.Namespace) -> int:
     from gospulse.ranking import RANK_KEYS as TOP_COLUMNS
     from gospulse.ranking import top_pages
     from gospulse.warehouse import warehouse_path
 
+    if args.excel and args.format != "csv":
+        print("error: --excel goes with --format csv", file=sys.stderr)
+        return 2
     result = top_pages(
         args.start,
         args.end,
@@ -252,7 +281,14 @@ def cmd_top(args: argparse.Namespace) -> int:
         warehouse=warehouse_path(),
     )
     rows = [{c: r[c] for c in TOP_COLUMNS} for r in result.rows]
-    if args.format == "csv":
+    if args.format == "csv" and args.excel:
+        sys.stdout.flush()
+        write_excel_csv(
+            sys.stdout.buffer,
+            [TOP_LABELS_RU[c] for c in TOP_COLUMNS],
+            ([r[c] for c in TOP_COLUMNS] for r in rows),
+        )
+    elif args.format == "csv":
         write_csv(sys.stdout, TOP_COLUMNS, ([r[c] for c in TOP_COLUMNS] for r in rows))
     elif args.format == "json":
         print(
@@ -341,8 +377,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--network", default="vk")
     p.set_defaults(func=cmd_overlap)
 
-    p = sub.add_parser("import-snapshots", help="load historical snapshots from CSV")
+    p = sub.add_parser(
+        "import-snapshots",
+        help="load historical snapshots from a CSV or XLSX file (bad rows listed by line)",
+    )
     p.add_argument("path")
+    p.add_argument(
+        "--allow-unregistered",
+        action="store_true",
+        help="also store pages that no registry loaded into the warehouse lists "
+        "(otherwise each such row is reported and skipped)",
+    )
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("build", help="load the current registry and run dbt build")
@@ -383,6 +428,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flagship-only", action="store_true")
     p.add_argument("--by", choices=("abs", "pct"), default="abs")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.add_argument(
+        "--excel",
+        action="store_true",
+        help="with --format csv: for Russian Excel (Russian headers, `;`, decimal comma, "
+        "UTF-8 with a byte-order mark)",
+    )
     p.set_defaults(func=cmd_top)
 
     p = sub.add_parser("incidents", help="data-quality incidents from the marts")

@@ -241,6 +241,8 @@ def run_demo(days: int = 60, *, with_airflow: bool = True, out=print) -> int:
 
     registry = read_registry(REGISTRY)
     out(f"registry {REGISTRY.name}: {len(registry.pages)} pages, {len(registry.errors)} bad rows")
+    # first, so that the history imports below know which pages are registered
+    load_registry_into_warehouse(registry, warehouse)
     world = World(seed=42, start=history_from)
     net_worlds = [NetworkWorld(world, "tg"), NetworkWorld(world, "ok")]
     # Telegram and OK run faster than production pacing (1/s and 3/s) so the demo stays short;
@@ -315,7 +317,6 @@ def run_demo(days: int = 60, *, with_airflow: bool = True, out=print) -> int:
             extract_tg_ok(d)
         for extractor in extractors.values():
             extractor.close()
-        load_registry_into_warehouse(registry, warehouse)
         with tqdm(total=1, desc="dbt build", unit="build") as bar:
             result = build(warehouse)
             bar.update()

@@ -1,113 +1,411 @@
-"""Import historical snapshots from CSV (network,page_ref,snapshot_date,members_count,status).
+"""Import historical snapshots: network, page_ref, snapshot_date, members_count, status.
 
 Past counts cannot be re-fetched from the networks, so imports are how history enters the
-warehouse. Each bad row is reported with its line; good rows are stored, replacing the same keys.
+warehouse. The file is read by DuckDB's CSV reader (rows it cannot split into the header's
+columns are kept aside as rejects) and checked row by row in SQL; each bad row is reported with
+its line and reason and never stored, the good rows are stored in one transaction, replacing the
+same keys. Files come as offices save them (gospulse.office_files): UTF-8 or cp1251, `,` `;` or
+tab, Russian headers, XLSX.
 """
 
 from __future__ import annotations
 
 import csv
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from gospulse.registry import NETWORKS, BadReference, RowError, normalize_ref
-from gospulse.warehouse import STATUSES, SnapshotRow, WriteResult, connect, replace_snapshots
+import duckdb
+from duckdb.sqltypes import VARCHAR
+
+from gospulse.office_files import (
+    MAX_FIELD_BYTES,
+    EngineCopy,
+    TableFileError,
+    canonical_header,
+    engine_copy,
+    scratch_dir,
+)
+from gospulse.registry import (
+    NETWORK_ALIASES,
+    NETWORKS,
+    BadReference,
+    RowError,
+    normalize_network,
+    normalize_ref,
+)
+from gospulse.warehouse import STATUSES, WriteResult, connect, merge_incoming
 
 COLUMNS = ("network", "page_ref", "snapshot_date", "members_count", "status")
+ALIASES = {
+    "network": ("сеть", "соцсеть", "социальная сеть"),
+    "page_ref": ("ссылка", "страница", "адрес", "id страницы"),
+    "snapshot_date": ("дата", "дата среза", "date"),
+    "members_count": ("подписчики", "число подписчиков", "количество подписчиков", "members"),
+    "status": ("статус", "состояние"),
+}
+EARLIEST_DATE = date(2000, 1, 1)
+# a line this long is refused whole; a shorter line with one field over MAX_FIELD_BYTES is
+# refused by the field check, so either way it is one bad row and the reading goes on
+MAX_LINE_BYTES = 1 << 20
+BIGINT_MAX = 2**63 - 1
+# bad rows located and listed one by one; beyond this they are only counted
+MAX_LISTED = 1000
+# statuses without a count: a count written beside them is dropped, as before
+_NO_COUNT = ("deleted", "banned", "not_found", "error")
+_REJECT_REASONS = {
+    "TOO MANY COLUMNS": "more columns than the header's {n}",
+    "MISSING COLUMNS": "fewer columns than the header's {n}",
+    "LINE SIZE OVER MAXIMUM": f"line longer than {MAX_LINE_BYTES // 1024} KB",
+    "UNQUOTED VALUE": "a quote inside an unquoted field",
+    "INVALID UNICODE": "not valid text in the file's encoding",
+}
 
 
 @dataclass
 class ImportResult:
-    rows: list[SnapshotRow] = field(default_factory=list)
+    stored_rows: int = 0
     errors: list[RowError] = field(default_factory=list)
+    bad_rows: int = 0
     written: WriteResult | None = None
+    ignored_columns: list[str] = field(default_factory=list)
 
 
-def _parse_date(text: str) -> date:
-    text = text.strip()
-    if len(text) == 10 and text[2] == "." and text[5] == ".":  # 05.07.2026, as ЦУР reports write it
-        d, m, y = text.split(".")
-        return date(int(y), int(m), int(d))
-    return date.fromisoformat(text)
-
-
-def parse_history(path: Path, resolved: dict[tuple[str, str], str]) -> ImportResult:
-    """Parse and validate a history CSV; `resolved` maps (network, screen name) to stable ids."""
-    result = ImportResult()
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (FileNotFoundError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read history file ({exc})") from None
-    reader = csv.DictReader(text.splitlines())
-    missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-    if missing:
-        raise ValueError(f"{path}: header lacks {', '.join(missing)}; expected {','.join(COLUMNS)}")
-    seen: dict[tuple[str, str, date], int] = {}
-    for row in reader:
-        line = reader.line_num
-        try:
-            snap = _parse_row(row, resolved)
-        except (ValueError, BadReference) as exc:
-            result.errors.append(RowError(line, str(exc), row))
-            continue
-        key = (snap.network, snap.page_ref, snap.snapshot_date)
-        if key in seen:
-            result.errors.append(RowError(line, f"duplicate of line {seen[key]}", row))
-            continue
-        seen[key] = line
-        result.rows.append(snap)
+def import_history(
+    path: Path,
+    warehouse: Path,
+    *,
+    allow_unregistered: bool = False,
+    today: date | None = None,
+) -> ImportResult:
+    """Check a history file row by row and store its good rows; bad rows are returned with
+    their lines, never stored. Raises ValueError (naming the file) when the file as a whole
+    cannot be read: missing, not a table, no usable header."""
+    path = Path(path)
+    latest = (today or date.today()) + timedelta(days=1)
+    with scratch_dir() as tmp, connect(warehouse) as con:
+        copy = engine_copy(path, Path(tmp))
+        header = _read_header(path, copy)
+        n = len(header.names)
+        _read_into_src(con, copy, n)
+        _resolve_refs(con, header)
+        _register_networks(con)
+        _register_pages(con)
+        bad = _check_rows(con, header, allow_unregistered, latest)
+        rejects = con.execute(
+            "select distinct line, error_type from _rejects order by line"
+        ).fetchall()
+        result = ImportResult(bad_rows=bad + len(rejects), ignored_columns=header.ignored)
+        result.errors = _locate(path, copy, n, con, rejects)
+        result.stored_rows = con.execute(
+            "select count(*) from _checked where reason is null"
+        ).fetchone()[0]
+        result.written = _store(con)
     return result
 
 
-def _parse_row(row: dict[str, str], resolved: dict[tuple[str, str], str]) -> SnapshotRow:
-    network = (row.get("network") or "").strip().lower()
-    if network not in NETWORKS:
-        raise ValueError(f"unknown network {row.get('network')!r}")
-    ref = normalize_ref(network, row.get("page_ref") or "")
-    if ref.kind == "id":
-        page_ref = ref.value
-    elif (network, ref.value) in resolved:
-        page_ref = resolved[(network, ref.value)]
-    else:
-        raise ValueError(
-            f"page {row.get('page_ref')!r} is not resolved to an id yet: "
+def _read_header(path: Path, copy: EngineCopy):
+    with open(copy.path, encoding="utf-8-sig", newline="") as fh:
+        first = next(csv.reader(fh, delimiter=copy.separator), None)
+    if not first:
+        raise TableFileError(f"{path}: empty file, expected a header {','.join(COLUMNS)}")
+    return canonical_header(
+        path, first, ALIASES, COLUMNS, separator=copy.separator, encoding=copy.encoding
+    )
+
+
+def _read_into_src(con: duckdb.DuckDBPyConnection, copy: EngineCopy, n: int) -> None:
+    # positional column names of our own: no text from the file becomes SQL
+    columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(n)) + "}"
+    con.execute("drop table if exists _rejects; drop table if exists _reject_scans")
+    try:
+        con.execute(
+            f"""
+            create or replace temp table _src as
+            select ordinality as record, *
+            from read_csv(
+                $path, header = true, auto_detect = false, delim = $sep, quote = '"',
+                escape = '"', columns = {columns}, strict_mode = true,
+                max_line_size = {MAX_LINE_BYTES}, store_rejects = true,
+                rejects_table = '_rejects', rejects_scan = '_reject_scans'
+            ) with ordinality
+            """,
+            {"path": str(copy.path), "sep": copy.separator},
+        )
+    except duckdb.Error as exc:
+        raise TableFileError(f"{copy.path}: cannot be read as CSV ({type(exc).__name__})") from None
+
+
+def _resolve_refs(con: duckdb.DuckDBPyConnection, header) -> None:
+    """Each distinct (network, reference) written, normalised once in Python (URLs, names)."""
+    net, ref = header.position("network"), header.position("page_ref")
+    resolved = {
+        (n, v): page_ref
+        for n, v, page_ref in con.execute(
+            "select network, ref_value, page_ref from raw.page_refs "
+            "where ref_kind = 'screen_name' and page_ref is not null"
+        ).fetchall()
+    }
+
+    def answer(written_net: str, written_ref: str) -> str:
+        """'=<id>' for a page, '!<reason>' for a bad reference, '' for an unknown network."""
+        network = normalize_network(written_net)
+        if network not in NETWORKS:
+            return ""
+        try:
+            parsed = normalize_ref(network, written_ref)
+        except BadReference as exc:
+            return f"!malformed page reference: {exc}"
+        if parsed.kind == "id":
+            return "=" + parsed.value
+        if (network, parsed.value) in resolved:
+            return "=" + resolved[(network, parsed.value)]
+        return (
+            f"!page {_shown(written_ref)} is not resolved to an id yet: "
             "use the numeric id or run an extract first"
         )
+
+    # a Python function over the distinct references only: a page's rows share one call
+    con.create_function(
+        "_gospulse_page_ref", answer, [VARCHAR, VARCHAR], VARCHAR, side_effects=False
+    )
     try:
-        snapshot_date = _parse_date(row.get("snapshot_date") or "")
-    except ValueError:
-        raise ValueError(
-            f"bad snapshot_date {row.get('snapshot_date')!r} (use YYYY-MM-DD)"
-        ) from None
-    status = (row.get("status") or "").strip().lower() or "ok"
-    if status not in STATUSES:
-        raise ValueError(
-            f"unknown status {row.get('status')!r} (expected one of {', '.join(STATUSES)})"
+        con.execute(
+            f"""
+            create or replace temp table _refs as
+            select written_network, written_ref,
+                   case when answer like '=%' then answer[2:] end as page_ref,
+                   case when answer like '!%' then answer[2:] end as reason
+            from (
+                select written_network, written_ref,
+                       _gospulse_page_ref(written_network, written_ref) as answer
+                from (select distinct coalesce(c{net}, '') as written_network,
+                                      coalesce(c{ref}, '') as written_ref
+                      from _src)
+            )
+            """
         )
-    raw_count = (row.get("members_count") or "").strip().replace(" ", "")
-    members: int | None = None
-    if raw_count:
-        if not raw_count.isdigit():
-            raise ValueError(f"members_count must be a non-negative integer, got {raw_count!r}")
-        members = int(raw_count)
-    if status == "ok" and members is None:
-        raise ValueError("status ok needs a members_count")
-    if status in ("deleted", "banned", "not_found", "error"):
-        members = None
-    return SnapshotRow(network, page_ref, snapshot_date, members, status, source="import")
+    finally:
+        con.remove_function("_gospulse_page_ref")
 
 
-def import_history(path: Path, warehouse: Path) -> ImportResult:
-    """Validate a history CSV and store its good rows; bad rows are returned, never stored."""
-    with connect(warehouse) as con:
-        resolved = {
-            (n, v): ref
-            for n, v, ref in con.execute(
-                "select network, ref_value, page_ref from raw.page_refs "
-                "where ref_kind = 'screen_name' and page_ref is not null"
-            ).fetchall()
-        }
-        result = parse_history(path, resolved)
-        result.written = replace_snapshots(con, result.rows)
+def _register_networks(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("create or replace temp table _networks (written varchar, network varchar)")
+    names = [(n, n) for n in NETWORKS] + list(NETWORK_ALIASES.items())
+    con.executemany("insert into _networks values (?, ?)", names)
+
+
+def _register_pages(con: duckdb.DuckDBPyConnection) -> None:
+    """The pages of the registry loaded into the warehouse, by stable id."""
+    con.execute(
+        """
+        create or replace temp table _registered as
+        select network, ref_value as page_ref from raw.registry_pages where ref_kind = 'id'
+        union
+        select g.network, r.page_ref
+        from raw.registry_pages g
+        join raw.page_refs r
+          on r.network = g.network and r.ref_kind = g.ref_kind and r.ref_value = g.ref_value
+        where g.ref_kind = 'screen_name' and r.page_ref is not null
+        """
+    )
+
+
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:40] + "…")
+
+
+_MESSAGES = {
+    "too_long": f"a field longer than {MAX_FIELD_BYTES // 1024} KB",
+    "network": f"unknown network '{{}}' (expected one of {', '.join(NETWORKS)})",
+    "date": "bad snapshot_date '{}' (use YYYY-MM-DD or DD.MM.YYYY)",
+    "date_range": "snapshot_date {} outside {}..{}",
+    "status": f"unknown status '{{}}' (expected one of {', '.join(STATUSES)})",
+    "count": f"members_count must be a whole number from 0 to {BIGINT_MAX}, got '{{}}'",
+    "unregistered": "page {} {} is in no registry loaded into the warehouse "
+    "(load the registry first, or import with --allow-unregistered)",
+}
+
+
+def _check_rows(
+    con: duckdb.DuckDBPyConnection, header, allow_unregistered: bool, latest: date
+) -> int:
+    """Fill _checked: every row read, typed, with why it is refused (NULL when it is not);
+    returns how many are refused."""
+    n = len(header.names)
+    col = {name: f"c{header.position(name)}" for name in COLUMNS}
+    too_long = " or ".join(f"strlen(coalesce(c{i}, '')) > $max_field" for i in range(n))
+    con.execute(
+        f"""
+        create or replace temp table _checked as
+        with typed as (
+            select
+                s.record,
+                coalesce(s.{col["network"]}, '') as written_network,
+                coalesce(s.{col["page_ref"]}, '') as written_ref,
+                trim(coalesce(s.{col["snapshot_date"]}, '')) as written_date,
+                -- thousands written with spaces, as Russian Excel shows them
+                regexp_replace(
+                    coalesce(s.{col["members_count"]}, ''), '[\\s\\x{{00a0}}\\x{{202f}}]', '', 'g'
+                ) as written_count,
+                lower(trim(coalesce(s.{col["status"]}, ''))) as status,
+                ({too_long}) as too_long
+            from _src s
+        ),
+        parsed as (
+            select
+                t.*,
+                nw.network,
+                r.page_ref,
+                r.reason as ref_reason,
+                coalesce(
+                    try_strptime(t.written_date, '%Y-%m-%d'),
+                    try_strptime(t.written_date, '%d.%m.%Y')
+                )::date as snapshot_date,
+                case when regexp_full_match(t.written_count, '[0-9]{{1,19}}')
+                     then try_cast(t.written_count as bigint) end as members_count
+            from typed t
+            left join _networks nw on nw.written = lower(trim(t.written_network))
+            left join _refs r
+              on r.written_network = t.written_network and r.written_ref = t.written_ref
+        ),
+        judged as (
+            select
+                p.*,
+                case when p.too_long then $too_long else concat_ws('; ',
+                    case when p.network is null
+                         then format($network, left(p.written_network, 40))
+                         else p.ref_reason end,
+                    case when p.snapshot_date is null
+                         then format($date, left(p.written_date, 40))
+                         when p.snapshot_date < $earliest or p.snapshot_date > $latest
+                         then format($date_range, strftime(p.snapshot_date, '%Y-%m-%d'),
+                                     strftime($earliest, '%Y-%m-%d'),
+                                     strftime($latest, '%Y-%m-%d')) end,
+                    case when p.status = '' then 'missing status'
+                         when not list_contains($statuses, p.status)
+                         then format($status, left(p.status, 40)) end,
+                    case when p.written_count <> '' and p.members_count is null
+                         then format($count, left(p.written_count, 40))
+                         when p.status = 'ok' and p.written_count = ''
+                         then 'status ok needs a members_count' end,
+                    case when not $allow_unregistered and p.page_ref is not null
+                              and not exists (
+                                  select 1 from _registered g
+                                  where g.network = p.network and g.page_ref = p.page_ref)
+                         then format($unregistered, p.network, p.page_ref) end
+                ) end as problems
+            from parsed p
+        ),
+        keyed as (
+            select
+                j.*,
+                case when j.problems = '' then
+                    min(j.record) filter (where j.problems = '') over (
+                        partition by j.network, j.page_ref, j.snapshot_date)
+                end as first_record
+            from judged j
+        )
+        select
+            record, network, page_ref, snapshot_date,
+            case when list_contains($no_count, status) then null else members_count end
+                as members_count,
+            status,
+            case when problems <> '' then problems
+                 when first_record < record then 'duplicate' end as reason,
+            first_record
+        from keyed
+        """,
+        {
+            **_MESSAGES,
+            "max_field": MAX_FIELD_BYTES,
+            "earliest": EARLIEST_DATE,
+            "latest": latest,
+            "allow_unregistered": allow_unregistered,
+            "statuses": list(STATUSES),
+            "no_count": list(_NO_COUNT),
+        },
+    )
+    return con.execute("select count(*) from _checked where reason is not null").fetchone()[0]
+
+
+def _locate(
+    path: Path,
+    copy: EngineCopy,
+    n_columns: int,
+    con: duckdb.DuckDBPyConnection,
+    rejects: list[tuple[int, str]],
+) -> list[RowError]:
+    """The bad rows (the first MAX_LISTED) with the file's line numbers.
+
+    DuckDB numbers a rejected record by its place among the file's records (the header and
+    blank lines included) and a read row by its place among the rows read; one pass of the
+    csv module over the same text, which splits records the same way, turns both into the
+    line each record starts on. Only files with bad rows pay for the pass.
+    """
+    bad = con.execute(
+        "select record, reason, first_record from _checked where reason is not null "
+        "order by record limit ?",
+        [MAX_LISTED],
+    ).fetchall()
+    rejects = rejects[:MAX_LISTED]
+    if not bad and not rejects:
+        return []
+    wanted_rows = {r for r, _, _ in bad} | {f for _, reason, f in bad if reason == "duplicate"}
+    rejected = {record: kind for record, kind in rejects}
+    row_line: dict[int, int] = {}
+    record_line: dict[int, int] = {}
+    with open(copy.path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh, delimiter=copy.separator)
+        record, row, start = 0, 0, 1
+        try:
+            for values in reader:
+                record += 1
+                if record in rejected:
+                    record_line[record] = start
+                elif record > 1 and values:
+                    row += 1
+                    if row in wanted_rows:
+                        row_line[row] = start
+                if len(row_line) == len(wanted_rows) and len(record_line) == len(rejected):
+                    break
+                start = reader.line_num + 1
+        except csv.Error:
+            pass  # lines found so far stand; the rest are named by record below
+    errors = [
+        RowError(
+            record_line.get(record, record),
+            _REJECT_REASONS.get(kind, "cannot be split into the header's columns").format(
+                n=n_columns
+            ),
+        )
+        for record, kind in rejects
+    ]
+    for record, reason, first in bad:
+        if reason == "duplicate":
+            reason = f"duplicate of line {row_line.get(first, first)}"
+        errors.append(RowError(row_line.get(record, record), reason))
+    return sorted(errors, key=lambda e: e.line)
+
+
+def _store(con: duckdb.DuckDBPyConnection) -> WriteResult:
+    con.execute("begin transaction")
+    try:
+        con.execute(
+            "create or replace temp table _incoming as select * from raw.page_snapshots limit 0"
+        )
+        con.execute(
+            """
+            insert into _incoming (network, page_ref, snapshot_date, members_count, status,
+                                   source, loaded_at)
+            select network, page_ref, snapshot_date, members_count, status, 'import', $now
+            from _checked where reason is null
+            """,
+            {"now": datetime.now()},
+        )
+        result = merge_incoming(con)
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
     return result

@@ -1,4 +1,5 @@
-"""The page registry: one CSV per region, validated row by row.
+"""The page registry: one table per region (CSV or XLSX, as offices save them), validated row
+by row.
 
 A bad row gets an error naming its line and reason; the good rows proceed. References are
 normalised to (ref_kind, ref_value): 'id' for a stable numeric id, 'screen_name' for a name that
@@ -7,12 +8,18 @@ the extractor resolves to an id once.
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from gospulse.office_files import (
+    MAX_FIELD_BYTES,
+    XLSX_SUFFIXES,
+    TableFileError,
+    canonical_header,
+    read_rows,
+)
 from gospulse.regions import REGIONS
 
 HEADER = (
@@ -25,6 +32,17 @@ HEADER = (
     "sector",
     "flagship",
 )
+# the column names offices write, each beside its canonical name
+ALIASES = {
+    "network": ("сеть", "соцсеть", "социальная сеть"),
+    "page_ref": ("ссылка", "адрес", "страница", "ссылка на страницу"),
+    "title": ("название", "наименование"),
+    "organization": ("организация", "учреждение"),
+    "region_code": ("код региона", "регион"),
+    "municipality": ("муниципалитет", "муниципальное образование", "мо"),
+    "sector": ("сфера", "отрасль"),
+    "flagship": ("флагман", "флагманская"),
+}
 NETWORKS = ("vk", "tg", "ok")
 SECTORS = (
     "health",
@@ -57,6 +75,30 @@ SECTOR_ALIASES = {
 }
 
 
+# how offices name the networks, each to its code
+NETWORK_ALIASES = {
+    "вк": "vk",
+    "вконтакте": "vk",
+    "vkontakte": "vk",
+    "vk.com": "vk",
+    "telegram": "tg",
+    "телеграм": "tg",
+    "телеграмм": "tg",
+    "тг": "tg",
+    "odnoklassniki": "ok",
+    "одноклассники": "ok",
+    "ок": "ok",
+    "ok.ru": "ok",
+}
+
+
+def normalize_network(text: str) -> str:
+    """A network as written (any case, a Russian name) as its code; text that names no network
+    comes back normalized, for the caller to refuse."""
+    network = " ".join(text.strip().lower().split())
+    return NETWORK_ALIASES.get(network, network)
+
+
 def normalize_sector(text: str) -> str:
     """A sector as written (any case, `_` for spaces, a Russian name) in its canonical form;
     text that names no sector comes back normalized, for the caller to refuse."""
@@ -78,7 +120,7 @@ _TG_NAME = re.compile(r"^[a-z][a-z0-9_]{3,31}$")
 _OK_NAME = re.compile(r"^[a-z0-9_.-]{2,64}$")
 
 
-class RegistryFileError(ValueError):
+class RegistryFileError(TableFileError):
     """The file as a whole cannot be read as a registry (missing, wrong header, not UTF-8)."""
 
 
@@ -213,7 +255,7 @@ def normalize_ref(network: str, ref: str) -> PageRef:
 
 def _parse_row(row: dict[str, str], line: int, source: str) -> RegistryPage:
     problems: list[str] = []
-    network = (row.get("network") or "").strip().lower()
+    network = normalize_network(row.get("network") or "")
     if network not in NETWORKS:
         problems.append(
             f"unknown network {row.get('network')!r} (expected one of {', '.join(NETWORKS)})"
@@ -258,52 +300,53 @@ def _parse_row(row: dict[str, str], line: int, source: str) -> RegistryPage:
 
 
 def validate_registry(path: Path | str) -> ValidationResult:
-    """Validate a registry CSV row by row; raises RegistryFileError if the file is unusable."""
+    """Validate a registry (CSV in UTF-8 or cp1251 with any usual separator, or XLSX) row by row;
+    raises RegistryFileError if the file as a whole is unusable."""
     path = Path(path)
+    if not path.exists():
+        raise RegistryFileError(f"{path}: no such registry file")
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise RegistryFileError(f"{path}: no such registry file") from None
-    except UnicodeDecodeError as exc:
-        raise RegistryFileError(
-            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"
-        ) from None
-    lines = text.splitlines()
-    if not lines:
-        raise RegistryFileError(f"{path}: empty file, expected header {','.join(HEADER)}")
-    reader = csv.reader(lines)
-    header = [h.strip().lower() for h in next(reader)]
-    missing = [h for h in HEADER if h not in header]
-    if missing:
-        raise RegistryFileError(
-            f"{path}: header lacks {', '.join(missing)}; expected {','.join(HEADER)}"
+        encoding, separator, records = read_rows(path)
+        first = next(records, None)
+        if first is None:
+            raise RegistryFileError(f"{path}: empty file, expected header {','.join(HEADER)}")
+        header = canonical_header(
+            path, first[1], ALIASES, HEADER, separator=separator, encoding=encoding
         )
-    pages: list[RegistryPage] = []
-    errors: list[RowError] = []
-    seen: dict[tuple[str, PageRef], int] = {}
-    for values in reader:
-        line = reader.line_num
-        if not any(v.strip() for v in values):
-            continue
-        row = dict(zip(header, values, strict=False))
-        if len(values) != len(header):
-            errors.append(
-                RowError(line, f"expected {len(header)} columns, found {len(values)}", row)
-            )
-            continue
-        try:
-            page = _parse_row(row, line, path.name)
-        except ValueError as exc:
-            errors.append(RowError(line, str(exc), row))
-            continue
-        key = (page.network, page.ref)
-        if key in seen:
-            errors.append(
-                RowError(line, f"duplicate page: same {page.network} page as line {seen[key]}", row)
-            )
-            continue
-        seen[key] = line
-        pages.append(page)
+        pages: list[RegistryPage] = []
+        errors: list[RowError] = []
+        seen: dict[tuple[str, PageRef], int] = {}
+        for line, values in records:
+            if not any(v.strip() for v in values):
+                continue
+            if any(len(v.encode()) > MAX_FIELD_BYTES for v in values):
+                errors.append(RowError(line, f"a field longer than {MAX_FIELD_BYTES // 1024} KB"))
+                continue
+            row = {n: v for n, v in zip(header.names, values, strict=False) if n is not None}
+            if len(values) != len(header.names):
+                errors.append(
+                    RowError(
+                        line, f"expected {len(header.names)} columns, found {len(values)}", row
+                    )
+                )
+                continue
+            try:
+                page = _parse_row(row, line, path.name)
+            except ValueError as exc:
+                errors.append(RowError(line, str(exc), row))
+                continue
+            key = (page.network, page.ref)
+            if key in seen:
+                errors.append(
+                    RowError(
+                        line, f"duplicate page: same {page.network} page as line {seen[key]}", row
+                    )
+                )
+                continue
+            seen[key] = line
+            pages.append(page)
+    except TableFileError as exc:
+        raise RegistryFileError(str(exc)) from None
     return ValidationResult(path, pages, errors)
 
 
@@ -330,11 +373,16 @@ def load_registry(paths: list[Path]) -> ValidationResult:
 
 
 def registry_paths(spec: str | Path) -> list[Path]:
-    """A registry is a CSV file or a folder of them (one per region)."""
+    """A registry is a CSV or XLSX file or a folder of them (one per region)."""
     path = Path(spec)
     if path.is_dir():
-        files = sorted(path.glob("*.csv"))
+        files = sorted(
+            p
+            for p in path.iterdir()
+            # Excel keeps "~$name.xlsx" beside a workbook while it is open
+            if p.suffix.lower() in (".csv", *XLSX_SUFFIXES) and not p.name.startswith("~$")
+        )
         if not files:
-            raise RegistryFileError(f"{path}: folder holds no registry CSV files")
+            raise RegistryFileError(f"{path}: folder holds no registry CSV or XLSX files")
         return files
     return [path]

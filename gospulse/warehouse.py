@@ -247,8 +247,6 @@ def replace_snapshots(
     not in `rows`, so a rerun also drops pages no longer registered. A row with status 'error'
     never replaces a stored row that is not an error: a failed rerun loses nothing.
     """
-    networks = sorted({r.network for r in rows})
-    dates = sorted(set(replace_dates))
     loaded_at = datetime.now()
     con.execute("begin transaction")
     try:
@@ -256,41 +254,51 @@ def replace_snapshots(
             "create or replace temp table _incoming as select * from raw.page_snapshots limit 0"
         )
         bulk_insert(con, "_incoming", [(*astuple(r), loaded_at) for r in rows])
-        for d in dates:
-            for net in networks:
-                con.execute(
-                    """
-                    delete from raw.page_snapshots s
-                    where s.network = ? and s.snapshot_date = ?
-                      and not exists (select 1 from _incoming i
-                                      where i.network = s.network and i.page_ref = s.page_ref
-                                        and i.snapshot_date = s.snapshot_date)
-                    """,
-                    [net, d],
-                )
-        kept = con.execute(
-            """
-            delete from _incoming i using raw.page_snapshots s
-            where s.network = i.network and s.page_ref = i.page_ref
-              and s.snapshot_date = i.snapshot_date
-              and i.status = 'error' and s.status <> 'error'
-            """
-        ).fetchone()[0]
-        con.execute(
-            """
-            delete from raw.page_snapshots s using _incoming i
-            where s.network = i.network and s.page_ref = i.page_ref
-              and s.snapshot_date = i.snapshot_date
-            """
-        )
-        written = con.execute("insert into raw.page_snapshots select * from _incoming").fetchone()[
-            0
-        ]
-        con.execute("drop table _incoming")
+        result = merge_incoming(con, replace_dates=replace_dates)
         con.execute("commit")
     except Exception:
         con.execute("rollback")
         raise
+    return result
+
+
+def merge_incoming(
+    con: duckdb.DuckDBPyConnection, *, replace_dates: Iterable[date] = ()
+) -> WriteResult:
+    """Merge the temp table `_incoming` (raw.page_snapshots' columns) into raw.page_snapshots,
+    inside the caller's transaction, with replace_snapshots' rules; drops `_incoming`."""
+    networks = [
+        n for (n,) in con.execute("select distinct network from _incoming order by 1").fetchall()
+    ]
+    for d in sorted(set(replace_dates)):
+        for net in networks:
+            con.execute(
+                """
+                delete from raw.page_snapshots s
+                where s.network = ? and s.snapshot_date = ?
+                  and not exists (select 1 from _incoming i
+                                  where i.network = s.network and i.page_ref = s.page_ref
+                                    and i.snapshot_date = s.snapshot_date)
+                """,
+                [net, d],
+            )
+    kept = con.execute(
+        """
+        delete from _incoming i using raw.page_snapshots s
+        where s.network = i.network and s.page_ref = i.page_ref
+          and s.snapshot_date = i.snapshot_date
+          and i.status = 'error' and s.status <> 'error'
+        """
+    ).fetchone()[0]
+    con.execute(
+        """
+        delete from raw.page_snapshots s using _incoming i
+        where s.network = i.network and s.page_ref = i.page_ref
+          and s.snapshot_date = i.snapshot_date
+        """
+    )
+    written = con.execute("insert into raw.page_snapshots select * from _incoming").fetchone()[0]
+    con.execute("drop table _incoming")
     return WriteResult(written=written, kept_existing=kept)
 
 

@@ -17,6 +17,7 @@ HEADER = "network,page_ref,snapshot_date,members_count,status"
 def warehouse(tmp_path, monkeypatch):
     path = tmp_path / "w.duckdb"
     monkeypatch.setenv("GOSPULSE_WAREHOUSE", str(path))
+    register(path, "123", "kuzbass_sport")
     with connect(path) as con:
         con.execute(
             "insert into raw.page_refs values "
@@ -24,6 +25,18 @@ def warehouse(tmp_path, monkeypatch):
             [datetime.now()],
         )
     return path
+
+
+def register(path, *refs, network="vk"):
+    """List pages (numeric ids or screen names) in the warehouse's registry."""
+    with connect(path) as con:
+        for line, ref in enumerate(refs, start=2):
+            kind = "id" if ref.isdigit() else "screen_name"
+            con.execute(
+                "insert into raw.registry_pages values "
+                "(?, ?, ?, ?, 'Страница', null, 42, null, 'health', false, 'r.csv', ?, ?)",
+                [network, ref, kind, ref, line, datetime.now()],
+            )
 
 
 def rows(path):
@@ -58,7 +71,7 @@ def test_import_keeps_good_rows_and_reports_bad_ones(tmp_path, warehouse, capsys
     out = capsys.readouterr()
     lines = {int(x.split(":")[1]): x for x in out.out.splitlines()}
     assert sorted(lines) == [5, 6, 7, 8, 9, 10, 11]
-    assert "non-negative integer" in lines[5] and "snapshot_date" in lines[6]
+    assert "whole number from 0 to" in lines[5] and "snapshot_date" in lines[6]
     assert "needs a members_count" in lines[7] and "unknown status 'hacked'" in lines[8]
     assert "not resolved" in lines[9] and "duplicate of line 2" in lines[10]
     assert "imported 3 snapshots, 7 bad rows rejected" in out.err
@@ -86,5 +99,5 @@ def test_import_does_not_replace_good_data_with_errors(tmp_path, warehouse):
 def test_unreadable_history_file_is_a_clear_error(tmp_path, warehouse):
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,2\n")
-    with pytest.raises(ValueError, match="header lacks network"):
+    with pytest.raises(ValueError, match="header lacks network.*the header read: a, b"):
         import_history(bad, warehouse)

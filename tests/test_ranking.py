@@ -190,6 +190,17 @@ def test_cli_top_prints_csv_and_json(warehouse, monkeypatch, capsys):
         ("2", "106", "5000", "5000", "0"),
         ("3", "107", "800", "800", "0"),
     ]
+    # the same rows for Russian Excel: a byte-order mark, Russian headers, `;`, decimal commas
+    assert main([*args, "--format", "csv", "--excel"]) == 0
+    excel = capsys.readouterr().out
+    assert excel.startswith("\ufeffМесто;Соцсеть;Страница;Название;")
+    excel_rows = list(csv.reader(io.StringIO(excel.removeprefix("\ufeff")), delimiter=";"))
+    assert [(r[0], r[2], r[6]) for r in excel_rows[1:]] == [
+        ("1", "105", "33"),
+        ("2", "106", "0"),
+        ("3", "107", "0"),
+    ]
+    assert "," in excel_rows[1][7] or excel_rows[1][7].isdigit()
     assert (
         main(
             [

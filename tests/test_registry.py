@@ -140,9 +140,13 @@ def test_file_level_errors(tmp_path):
     with pytest.raises(RegistryFileError, match="header lacks"):
         validate_registry(wrong)
     binary = tmp_path / "bin.csv"
-    binary.write_bytes(b"\xff\xfe\x00garbage")
-    with pytest.raises(RegistryFileError, match="not UTF-8"):
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    with pytest.raises(RegistryFileError, match="binary data, not a text table"):
         validate_registry(binary)
+    broken_utf16 = tmp_path / "u16.csv"
+    broken_utf16.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(RegistryFileError, match="header lacks network"):
+        validate_registry(broken_utf16)
 
 
 def test_cli_validate_prints_bad_rows_and_exits_nonzero(tmp_path, capsys):

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from gospulse.api.app import create_app
 from gospulse.api.tokens import TokenStore
 from gospulse.serving.publish import publish_marts
-from gospulse.spreadsheet import neutralized, write_csv
+from gospulse.spreadsheet import neutralized, write_csv, write_excel_csv
 
 EVIL = ["=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(A1)", "\t=1+1", "\r=1+1"]
 PLAIN = ["Музей", "Школа №1", "a=b", "", "'already quoted"]
@@ -60,3 +60,25 @@ def test_the_apis_csv_holds_no_formula_and_its_json_the_stored_title(tmp_path):
     assert sorted(r[1] for r in rows[1:]) == sorted("'" + t for t in EVIL)
     data = client.get("/marts/mart_titles", params={"format": "json"}, headers=headers).json()
     assert sorted(r["title"] for r in data["rows"]) == sorted(EVIL)
+
+
+def test_the_csv_for_russian_excel_has_a_bom_semicolons_decimal_commas_and_no_formula():
+    out = io.BytesIO()
+    write_excel_csv(
+        out,
+        ["Название", "Прирост, %", "Дата", "Флагман"],
+        [
+            ['=HYPERLINK("http://x")', 12.5, date(2026, 7, 5), True],
+            ["Школа; №1", 0.0, date(2026, 12, 31), False],
+            ["-сбор", -3.25, None, None],
+        ],
+    )
+    raw = out.getvalue()
+    assert raw.startswith(b"\xef\xbb\xbf") and b"\r\n" in raw
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig")), delimiter=";"))
+    assert rows == [
+        ["Название", "Прирост, %", "Дата", "Флагман"],
+        ['\'=HYPERLINK("http://x")', "12,5", "05.07.2026", "да"],
+        ["Школа; №1", "0", "31.12.2026", "нет"],
+        ["'-сбор", "-3,25", "", ""],
+    ]
