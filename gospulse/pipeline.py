@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import duckdb
+
 from extractors.base import NetworkExtractor, PageAddress
 from extractors.vk.client import VkClient
 from extractors.vk.pool import VkClientPool, split_tokens
@@ -507,11 +509,79 @@ def load_batches(
                 pages_deferred=deferred,
             ),
         )
-    # a rejected batch stays in staging for inspection; a rerun of the day replaces it
+        swept = sweep_staging(con, plan)
+    # a rejected batch stays in staging for inspection until a later run of its day loads
     if cleanup and status != "rejected":
         shutil.rmtree(plan.staging_dir, ignore_errors=True)
+    for note in swept:
+        log.warning("%s staging: %s", plan.network, note)
     log.info("%s", summary.describe())
     return summary
+
+
+# a run with no run record after this long was killed: no extraction of one network's day
+# runs for a day (Airflow's daily deadline comes long before)
+STALE_STAGING = timedelta(hours=24)
+
+
+def sweep_staging(
+    con: duckdb.DuckDBPyConnection, plan: ExtractPlan, *, now: datetime | None = None
+) -> list[str]:
+    """Remove the staging folders of this network that no run will read again, and say which.
+
+    A folder is left behind when its run was killed between fetching and loading (no run
+    record, started over STALE_STAGING ago), or when it was kept for inspection because the gate
+    refused it and a later run of the same day has since loaded. Folders of runs that may still
+    be going (no record yet, started recently) are left alone.
+    """
+    now = now or datetime.now()
+    root = staging_root(Path(plan.warehouse)) / plan.network
+    if not root.is_dir():
+        return []
+    runs = {
+        run_id: (status, day, finished)
+        for run_id, status, day, finished in con.execute(
+            "select run_id, status, snapshot_date, finished_at from raw.extract_runs "
+            "where network = ?",
+            [plan.network],
+        ).fetchall()
+    }
+    last_loaded: dict[date, datetime] = {}
+    for status, day, finished in runs.values():
+        if status != "rejected" and finished is not None:
+            last_loaded[day] = max(finished, last_loaded.get(day, finished))
+    notes = []
+    for folder in sorted(d for d in root.glob("*/*") if d.is_dir()):
+        run_id = folder.name
+        if run_id == plan.run_id:
+            continue
+        record = runs.get(run_id)
+        if record is None:
+            started = _staging_started(folder)
+            if now - started < STALE_STAGING:
+                continue
+            why = f"left by run {run_id}, killed before it loaded (started {started:%F %H:%M})"
+        elif record[0] == "rejected":
+            loaded = last_loaded.get(record[1])
+            if loaded is None or record[2] is None or loaded <= record[2]:
+                continue
+            why = f"kept from run {run_id}, refused by the gate; its day loaded again since"
+        else:
+            why = f"left by run {run_id}, which finished ({record[0]})"
+        shutil.rmtree(folder, ignore_errors=True)
+        notes.append(f"removed {folder} ({why})")
+    for day_dir in root.glob("*"):
+        if day_dir.is_dir() and not any(day_dir.iterdir()):
+            day_dir.rmdir()
+    return notes
+
+
+def _staging_started(folder: Path) -> datetime:
+    """When the run of a staging folder started: its plan's start, else the folder's age."""
+    try:
+        return datetime.fromisoformat(json.loads((folder / "plan.json").read_text())["started_at"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return datetime.fromtimestamp(folder.stat().st_mtime)
 
 
 def valid_snapshot(row: SnapshotRow) -> SnapshotRow:
