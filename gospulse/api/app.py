@@ -12,8 +12,9 @@ import io
 import math
 import tarfile
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -26,16 +27,15 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from gospulse.api.queries import (
-    PAGE_REGION_MART,
     Filters,
     NotScopable,
     QueryError,
     UnknownMart,
     UnsupportedFilter,
     build_query,
-    filters_of,
+    filters_by_mart,
     list_marts,
-    mart_names,
+    published_filters,
 )
 from gospulse.api.ratelimit import RateLimiter
 from gospulse.api.reader import NotPublished, PublishedReader
@@ -53,6 +53,8 @@ TAR_TYPE = "application/gzip"
 
 # "all" is the cross-network total rows of the aggregate marts
 Network = enum.Enum("Network", {n: n for n in (*NETWORKS, "all")}, type=str)
+# every filter a mart may accept, in the order the spec lists them (names as in filters_of)
+FILTERS = ("region", "from", "to", "network", "sector", "municipality")
 
 
 class Format(enum.StrEnum):
@@ -111,6 +113,75 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorBody} for code in codes}
 
 
+ROWS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {CSV_TYPE: {}, PARQUET_TYPE: {}},
+        "description": "rows as JSON (default), CSV or Parquet; "
+        "CSV/Parquet carry X-Total-Count and a Link rel=next header",
+    },
+    **_errors(400, 401, 403, 404, 429, 503),
+}
+ROWS_DESCRIPTION = "One page of a mart's rows in a stable order, filtered and scoped to the token."
+
+
+@dataclass(frozen=True)
+class RowsQuery:
+    """The query parameters of a request for a mart's rows."""
+
+    region: int | None
+    date_from: date | None
+    date_to: date | None
+    network: str | None
+    sector: str | None
+    municipality: str | None
+    limit: int
+    offset: int
+    format: Format | None
+
+
+def rows_query(offered: Collection[str]) -> Callable[..., RowsQuery]:
+    """The query parameters of a rows endpoint whose mart accepts the `offered` filters.
+
+    The spec lists only those; the other filters are still taken, so that asking one is a 422
+    naming the filters the mart has (from build_query) rather than a bare "unknown parameter"."""
+
+    def listed(name: str) -> bool:
+        return name in offered
+
+    def query(
+        region: Annotated[
+            int | None, Query(ge=1, le=99, include_in_schema=listed("region"))
+        ] = None,
+        date_from: Annotated[
+            date | None, Query(alias="from", include_in_schema=listed("from"))
+        ] = None,
+        date_to: Annotated[date | None, Query(alias="to", include_in_schema=listed("to"))] = None,
+        network: Annotated[Network | None, Query(include_in_schema=listed("network"))] = None,
+        sector: Annotated[
+            str | None, Query(max_length=100, include_in_schema=listed("sector"))
+        ] = None,
+        municipality: Annotated[
+            str | None, Query(max_length=100, include_in_schema=listed("municipality"))
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+        format: Format | None = None,
+    ) -> RowsQuery:
+        return RowsQuery(
+            region,
+            date_from,
+            date_to,
+            network.value if network is not None else None,
+            sector,
+            municipality,
+            limit,
+            offset,
+            format,
+        )
+
+    return query
+
+
 def _cell(value: Any) -> Cell:
     """A DuckDB value as JSON/CSV text: ISO dates, base64 blobs (sketches), no NaN."""
     if isinstance(value, (date, datetime)):
@@ -147,12 +218,15 @@ def refuse_unknown_parameters(request: Request) -> None:
     route = request.scope.get("route")
     if route is None or not hasattr(route, "dependant"):
         return
-    taken = {p.alias for p in get_flat_dependant(route.dependant).query_params}
+    params = get_flat_dependant(route.dependant).query_params
+    taken = {p.alias for p in params}
     unknown = sorted(set(request.query_params) - taken)
     if unknown:
+        # what the spec lists: a filter this mart lacks is taken only to be refused by name
+        listed = sorted(p.alias for p in params if p.field_info.include_in_schema)
         raise unprocessable(
             unknown,
-            f"unknown query parameter; this endpoint takes {', '.join(sorted(taken)) or 'none'}",
+            f"unknown query parameter; this endpoint takes {', '.join(listed) or 'none'}",
             request.query_params,
         )
 
@@ -178,7 +252,8 @@ def create_app(
     burst: int = 20,
     base_url: str = "",
 ) -> FastAPI:
-    """The API over one published copy; marts known at start-up become the OpenAPI enum.
+    """The API over one published copy; each mart known at start-up gets a route of its own,
+    listing its own filters in the spec, and any other name is checked against the file.
 
     base_url (e.g. https://api.region42.example) prefixes the `next` links; empty, they are
     relative to the server. Unknown query parameters are refused (422), not ignored."""
@@ -192,9 +267,9 @@ def create_app(
         description="Read-only marts of gospulse: growth, rankings, audience, data quality.",
         dependencies=[Depends(refuse_unknown_parameters)],
     )
-    names = mart_names(published)
-    # the enum documents the marts at start-up; a request is still checked against the file
-    MartName: Any = enum.Enum("MartName", {n: n for n in names}, type=str) if names else str
+    offered = published_filters(published)
+    # the marts at start-up are routes of their own; a request is still checked against the file
+    MartName: Any = enum.Enum("MartName", {n: n for n in offered}, type=str) if offered else str
 
     reader = PublishedReader(published)
     app.state.reader = reader
@@ -254,6 +329,7 @@ def create_app(
         with open_copy() as con:
             meta = read_publication(con)
             marts = list_marts(con)
+        filters = filters_by_mart(marts)
         return MartList(
             run_id=meta["run_id"],
             snapshot_date=meta["snapshot_date"],
@@ -262,49 +338,24 @@ def create_app(
                     name=name,
                     rows=meta["row_counts"].get(name, 0),
                     columns=[Column(name=c, type=t) for c, t in cols],
-                    filters=filters_of({c for c, _ in cols}, PAGE_REGION_MART in marts),
+                    filters=filters[name],
                 )
                 for name, cols in sorted(marts.items())
             ],
         )
 
-    @app.get(
-        "/marts/{mart}",
-        response_model=MartPage,
-        responses={
-            200: {
-                "content": {CSV_TYPE: {}, PARQUET_TYPE: {}},
-                "description": "rows as JSON (default), CSV or Parquet; "
-                "CSV/Parquet carry X-Total-Count and a Link rel=next header",
-            },
-            **_errors(400, 401, 403, 404, 429, 503),
-        },
-    )
-    def mart_rows(
-        request: Request,
-        client: Annotated[Client, Depends(authenticate)],
-        mart: Annotated[MartName, PathParam(description="a mart of the published copy")],
-        region: Annotated[int | None, Query(ge=1, le=99)] = None,
-        date_from: Annotated[date | None, Query(alias="from")] = None,
-        date_to: Annotated[date | None, Query(alias="to")] = None,
-        network: Network | None = None,
-        sector: Annotated[str | None, Query(max_length=100)] = None,
-        municipality: Annotated[str | None, Query(max_length=100)] = None,
-        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-        format: Format | None = None,
-    ) -> Any:
+    def mart_rows(request: Request, client: Client, mart_name: str, asked: RowsQuery) -> Any:
         """One page of a mart's rows in a stable order, filtered and scoped to the token."""
-        mart_name = mart.value if isinstance(mart, enum.Enum) else mart
+        limit, offset = asked.limit, asked.offset
         filters = Filters(
-            regions=scope(client, region),
-            date_from=date_from,
-            date_to=date_to,
-            network=network.value if network is not None else None,
-            sector=sector,
-            municipality=municipality,
+            regions=scope(client, asked.region),
+            date_from=asked.date_from,
+            date_to=asked.date_to,
+            network=asked.network,
+            sector=asked.sector,
+            municipality=asked.municipality,
         )
-        fmt = _pick_format(format, request.headers.get("accept"))
+        fmt = _pick_format(asked.format, request.headers.get("accept"))
         with open_copy() as con:
             meta = read_publication(con)
             marts = list_marts(con)
@@ -357,6 +408,48 @@ def create_app(
             rows=[dict(zip(query.columns, row, strict=True)) for row in rows],
         )
         return JSONResponse(body.model_dump(mode="json"), headers=headers)
+
+    def add_mart_route(mart_name: str, filters: list[str]) -> None:
+        def rows_of_mart(
+            request: Request,
+            client: Annotated[Client, Depends(authenticate)],
+            asked: Annotated[RowsQuery, Depends(rows_query(filters))],
+        ) -> Any:
+            return mart_rows(request, client, mart_name, asked)
+
+        app.add_api_route(
+            f"/marts/{mart_name}",
+            rows_of_mart,
+            methods=["GET"],
+            response_model=MartPage,
+            responses=ROWS_RESPONSES,
+            summary=f"Rows of {mart_name}",
+            description=ROWS_DESCRIPTION,
+        )
+
+    # one route per mart, added before the catch-all, so that each lists its own filters
+    for mart_name, filters in sorted(offered.items()):
+        add_mart_route(mart_name, filters)
+
+    # any other name: 422 against the enum of the marts at start-up, as the spec says; with
+    # none published at start-up the name is checked against the file (404 or 503), and this
+    # route, taking every filter, is the one the spec lists
+    @app.get(
+        "/marts/{mart}",
+        response_model=MartPage,
+        responses=ROWS_RESPONSES,
+        summary="Rows of a mart",
+        description=ROWS_DESCRIPTION,
+        include_in_schema=not offered,
+    )
+    def any_mart_rows(
+        request: Request,
+        client: Annotated[Client, Depends(authenticate)],
+        mart: Annotated[MartName, PathParam(description="a mart of the published copy")],
+        asked: Annotated[RowsQuery, Depends(rows_query(FILTERS))],
+    ) -> Any:
+        name = mart.value if isinstance(mart, enum.Enum) else mart
+        return mart_rows(request, client, name, asked)
 
     @app.get(
         "/bundles/{region}/latest",

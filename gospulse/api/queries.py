@@ -105,15 +105,24 @@ def list_marts(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]
     return marts
 
 
-def mart_names(published: Path) -> list[str]:
-    """The marts of a published file, for the OpenAPI enum; empty when none is published yet."""
+def filters_by_mart(marts: dict[str, list[tuple[str, str]]]) -> dict[str, list[str]]:
+    """The query filters each mart of a published copy accepts."""
+    return {
+        name: filters_of({c for c, _ in cols}, PAGE_REGION_MART in marts)
+        for name, cols in marts.items()
+    }
+
+
+def published_filters(published: Path) -> dict[str, list[str]]:
+    """The marts of a published file with their filters, for the OpenAPI spec; empty when none
+    is published yet."""
     from gospulse.serving.publish import open_published
 
     if not published.is_file():
-        return []
+        return {}
     con = open_published(published)
     try:
-        return sorted(list_marts(con))
+        return filters_by_mart(list_marts(con))
     finally:
         con.close()
 
