@@ -29,6 +29,7 @@ from gospulse.api.app import create_app
 from gospulse.api.commands import add_commands
 from gospulse.api.ratelimit import RateLimiter
 from gospulse.api.tokens import TokenFileError, TokenStore, parse_regions
+from gospulse.registry import normalize_sector
 from gospulse.serving.layout import LATEST_FILE, region_dir
 from gospulse.serving.publish import publish_marts
 from tests.conftest import copy_warehouse
@@ -46,6 +47,8 @@ def world(built_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Simple
     kuzbass, _ = store.add("kuzbass-bi", "42")
     federal, _ = store.add("federal", "*")
     both, _ = store.add("siberia", "42,54")
+    # may read a region no mart holds, beside one they do
+    with_absent, _ = store.add("kuzbass-and-77", "42,77")
     revoked, record = store.add("old", "*")
     store.revoke(record.token_id)
     bundles = root / "bundles"
@@ -57,7 +60,13 @@ def world(built_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Simple
         bundles=bundles,
         client=TestClient(app),
         app=app,
-        tokens={"42": kuzbass, "*": federal, "42,54": both, "revoked": revoked},
+        tokens={
+            "42": kuzbass,
+            "*": federal,
+            "42,54": both,
+            "42,77": with_absent,
+            "revoked": revoked,
+        },
     )
 
 
@@ -267,10 +276,142 @@ def test_bad_filters_are_400_or_422_with_a_reason(world: SimpleNamespace) -> Non
     assert get(world, "/marts/raw.page_snapshots").status_code == 422
     assert get(world, "/marts/mart_region_growth", region=0).status_code == 422
     assert get(world, "/marts/mart_region_growth", limit=1001).status_code == 422
-    # injection attempts are just values that match nothing
+    # injection attempts are just values, refused as a sector the mart does not hold
     r = get(world, "/marts/mart_growth_ranking", sector="x' or 1=1 --")
-    assert r.status_code == 200
-    assert r.json()["total"] == 0
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["input"] == "x' or 1=1 --"
+
+
+def _refusal(r: httpx.Response, parameter: str) -> dict:
+    """The one problem of a 422 for an unknown filter value, in FastAPI's validation shape."""
+    assert r.status_code == 422, r.text
+    [problem] = r.json()["detail"]
+    assert problem["loc"] == ["query", parameter] and problem["type"] == "value_error"
+    assert problem["msg"].startswith(f"unknown {parameter} ")
+    return problem
+
+
+def _held(world: SimpleNamespace, mart: str, column: str, regions: tuple[int, ...]) -> set[str]:
+    """The values a mart holds in a column within some regions, read from the published copy
+    (a mart without region_code has its pages' regions in mart_page_health)."""
+    if "region_code" in _mart_columns(world)[mart]:
+        source, region = f"marts.{mart} as m", "m.region_code"
+    else:
+        source = (
+            f"marts.{mart} as m join (select distinct network, page_ref, region_code "
+            f"from marts.mart_page_health) as h using (network, page_ref)"
+        )
+        region = "h.region_code"
+    value = region if column == "region_code" else f"m.{column}"
+    marks = ", ".join("?" * len(regions))
+    where = f"{region} in ({marks}) and {value} is not null"
+    rows = db(world, f"select distinct {value} from {source} where {where}", list(regions))
+    return {str(v) for (v,) in rows}
+
+
+def test_an_unknown_filter_value_is_a_422_naming_the_known_ones_closest_first(
+    world: SimpleNamespace,
+) -> None:
+    """A misspelt sector, municipality, region or network reads as "nothing grew" when answered
+    with an empty page: it is refused, with what the mart holds, the closest first."""
+    everywhere = (42, 54)
+    cases = [
+        ("mart_growth_ranking", "sector", "helth", "health", "sector"),
+        ("mart_growth_ranking", "municipality", "kemerovoo", "kemerovo", "municipality"),
+        ("mart_registry_versions", "sector", "sprot", "sport", "sector"),
+        ("mart_region_growth", "region", "77", None, "region_code"),
+    ]
+    for mart, parameter, asked, closest, column in cases:
+        problem = _refusal(get(world, f"/marts/{mart}", **{parameter: asked}), parameter)
+        assert problem["input"] == asked
+        known = problem["ctx"]["known"]
+        assert set(known) == _held(world, mart, column, everywhere), (mart, parameter)
+        if closest is not None:
+            assert known[0] == closest and f"did you mean {closest}" in problem["msg"]
+        assert all(value in problem["msg"] for value in known)
+    # an enum value of the spec that this mart holds no rows of
+    problem = _refusal(get(world, "/marts/mart_page_growth", network="all"), "network")
+    assert problem["ctx"]["known"] == ["vk"]
+    # values the mart holds are answered as before
+    assert get(world, "/marts/mart_growth_ranking", sector="health").json()["total"] > 0
+
+
+def test_a_sector_in_any_spelling_answers_like_its_stored_name(world: SimpleNamespace) -> None:
+    """The marts store sectors as the registry names them (`health`); a Russian name or another
+    case finds the same rows."""
+    ranking = "/marts/mart_growth_ranking"
+    expected = get(world, ranking, sector="health", limit=1000).json()
+    assert expected["total"] > 0
+    for spelling in ("здравоохранение", "Здравоохранение", "HEALTH", " health "):
+        body = get(world, ranking, sector=spelling, limit=1000).json()
+        assert (body["total"], body["rows"]) == (expected["total"], expected["rows"]), spelling
+
+
+def test_spellings_and_known_values_follow_a_new_publication(
+    world: SimpleNamespace, built_world: Path, tmp_path: Path
+) -> None:
+    """The known values are read once per publication: a sector that a later publication
+    brings is found in every spelling (`social_protection`, the registry's Russian names) as
+    soon as that publication is swapped in."""
+    warehouse = copy_warehouse(built_world, tmp_path)
+    first = publish_marts(warehouse, run_id="run-a", snapshot_date=LAST_DAY)
+    client = TestClient(create_app(first.path, world.store))
+    headers = auth(world.tokens["*"])
+    ranking = "/marts/mart_growth_ranking"
+    r = client.get(ranking, headers=headers, params={"sector": "social_protection"})
+    assert "social protection" not in _refusal(r, "sector")["ctx"]["known"]
+
+    con = duckdb.connect(str(warehouse))
+    try:
+        relabelled = con.execute(
+            "update marts.mart_growth_ranking set sector = 'social protection' "
+            "where sector = 'administration'"
+        ).fetchone()[0]
+    finally:
+        con.close()
+    assert relabelled > 0
+    publish_marts(warehouse, run_id="run-b", snapshot_date=LAST_DAY)
+    params = {"sector": "social protection", "limit": 1000}
+    expected = client.get(ranking, headers=headers, params=params).json()
+    assert (expected["run_id"], expected["total"]) == ("run-b", relabelled)
+    for spelling in ("social_protection", "Social_Protection", "социальная защита", "соцзащита"):
+        body = client.get(ranking, headers=headers, params={**params, "sector": spelling}).json()
+        assert body["rows"] == expected["rows"], spelling
+    r = client.get(ranking, headers=headers, params={"sector": "administration"})
+    assert "administration" not in _refusal(r, "sector")["ctx"]["known"]
+
+
+def test_a_region_scoped_token_never_learns_of_other_regions(world: SimpleNamespace) -> None:
+    """Another region's code is a 403 whether the mart holds it or not (as before); a region
+    the token may read but the mart lacks, or a value held only elsewhere, is a 422 whose list
+    holds the token's regions only."""
+    for mart in ("mart_growth_ranking", "mart_page_daily"):
+        for region in (54, 77):
+            r = get(world, f"/marts/{mart}", "42", region=region)
+            assert r.status_code == 403 and f"may not read region {region}" in r.json()["detail"]
+        # 54 is held (and 42, 54 by the federal token), 77 by no mart
+        problem = _refusal(get(world, f"/marts/{mart}", "42,77", region=77), "region")
+        assert problem["ctx"]["known"] == ["42"] and "54" not in problem["msg"]
+    problem = _refusal(get(world, "/marts/mart_growth_ranking", "*", region=77), "region")
+    assert problem["ctx"]["known"] == ["42", "54"]
+    # a mart without rows of region 54, asked by a token that may read it
+    problem = _refusal(get(world, "/marts/mart_dq_incidents", "42,54", region=54), "region")
+    assert problem["ctx"]["known"] == ["42"]
+
+    # novosibirsk is region 54's: to a token of 42 it is as unknown as a typo
+    assert "novosibirsk" in _held(world, "mart_growth_ranking", "municipality", (54,))
+    for token, asked in (("42", {}), ("42,54", {"region": 42})):
+        r = get(world, "/marts/mart_growth_ranking", token, municipality="novosibirsk", **asked)
+        problem = _refusal(r, "municipality")
+        assert set(problem["ctx"]["known"]) == _held(
+            world, "mart_growth_ranking", "municipality", (42,)
+        )
+        assert "novosibirsk" not in problem["ctx"]["known"]
+        assert "novosibirsk" not in problem["msg"].removeprefix(
+            "unknown municipality 'novosibirsk'"
+        )
+    ok = get(world, "/marts/mart_growth_ranking", "42,54", municipality="novosibirsk")
+    assert ok.status_code == 200 and ok.json()["total"] > 0
 
 
 def test_mart_list_has_columns_counts_and_filters(world: SimpleNamespace) -> None:
@@ -518,15 +659,46 @@ def test_the_spec_lists_each_marts_own_filters(world: SimpleNamespace) -> None:
     assert {"sector", "municipality"} <= listed["mart_growth_ranking"]
 
 
-def _accepted_unless_backwards(ctx, response, case) -> bool | None:
-    """schemathesis' positive-data check, except for the one rejection the spec cannot
-    express: a period whose `from` is after its `to` may be a 400 saying so."""
-    query = case.query or {}
-    backwards = "from" in query and "to" in query and str(query["from"]) > str(query["to"])
-    if backwards and response.status_code == 400:
-        assert "is after" in response.json()["detail"], response.text
-        return True
-    return positive_data_acceptance(ctx, response, case)
+# the filters whose values must be ones the mart holds, each with its column
+VALUED = {
+    "region": "region_code",
+    "network": "network",
+    "sector": "sector",
+    "municipality": "municipality",
+}
+
+
+def _accepted_unless_backwards_or_not_held(world: SimpleNamespace, regions: tuple[int, ...]):
+    """schemathesis' positive-data check, except for the two rejections the spec cannot
+    express: a period whose `from` is after its `to` may be a 400 saying so, and a value of a
+    filter that the mart does not hold in the token's `regions` a 422 listing those it holds
+    (the held values are data, and which regions a token sees is not in the spec). Either is
+    confirmed against the published copy, read directly."""
+
+    def check(ctx, response, case) -> bool | None:
+        query = case.query or {}
+        backwards = "from" in query and "to" in query and str(query["from"]) > str(query["to"])
+        if backwards and response.status_code == 400:
+            assert "is after" in response.json()["detail"], response.text
+            return True
+        if response.status_code == 422 and case.operation.path.startswith("/marts/"):
+            [problem] = response.json()["detail"]
+            parameter = problem["loc"][-1]
+            if parameter in VALUED and "ctx" in problem:
+                mart = case.operation.path.removeprefix("/marts/")
+                # a region is checked against the token's; other values within the region asked
+                within = (int(query["region"]),) if "region" in query else regions
+                held = _held(
+                    world, mart, VALUED[parameter], regions if parameter == "region" else within
+                )
+                value = str(query[parameter])
+                spellings = {value, normalize_sector(value)} if parameter == "sector" else {value}
+                assert held and not spellings & held, (mart, parameter, value, held)
+                assert set(problem["ctx"]["known"]) == held, response.text
+                return True
+        return positive_data_acceptance(ctx, response, case)
+
+    return check
 
 
 def test_openapi_spec_holds_with_a_valid_token(world: SimpleNamespace) -> None:
@@ -541,6 +713,7 @@ def test_openapi_spec_holds_with_a_valid_token(world: SimpleNamespace) -> None:
         *(f"/marts/{mart}" for mart in _mart_columns(world)),
     }
     headers = auth(world.tokens["42,54"])
+    accepted = _accepted_unless_backwards_or_not_held(world, (42, 54))
     calls: list[tuple[str, int]] = []
     for operation in operations:
 
@@ -550,7 +723,7 @@ def test_openapi_spec_holds_with_a_valid_token(world: SimpleNamespace) -> None:
             response = case.call_and_validate(
                 headers=headers,
                 excluded_checks=[positive_data_acceptance],
-                additional_checks=[_accepted_unless_backwards],
+                additional_checks=[accepted],
             )
             calls.append((case.operation.path, response.status_code))
 

@@ -28,18 +28,22 @@ from pydantic import BaseModel
 
 from gospulse.api.queries import (
     Filters,
+    HeldValues,
     NotScopable,
     QueryError,
     UnknownMart,
     UnsupportedFilter,
     build_query,
+    check_values,
     filters_by_mart,
+    held_values,
     list_marts,
     published_filters,
 )
 from gospulse.api.ratelimit import RateLimiter
 from gospulse.api.reader import NotPublished, PublishedReader
 from gospulse.api.tokens import Client, TokenFileError, TokenStore
+from gospulse.choices import UnknownChoice
 from gospulse.networks import NETWORKS
 from gospulse.serving.layout import latest_bundle
 from gospulse.serving.publish import read_publication
@@ -67,6 +71,21 @@ class Format(enum.StrEnum):
 
 class ErrorBody(BaseModel):
     detail: str
+
+
+class Problem(BaseModel):
+    """One problem of a 422, as FastAPI's own validation errors give it; `ctx.known` lists the
+    values a filter's mart holds, closest first, when the value asked is not one of them."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+    input: Any = None
+    ctx: dict[str, Any] | None = None
+
+
+class Unprocessable(BaseModel):
+    detail: list[Problem]
 
 
 class Health(BaseModel):
@@ -120,6 +139,12 @@ ROWS_RESPONSES: dict[int | str, dict[str, Any]] = {
         "CSV/Parquet carry X-Total-Count and a Link rel=next header",
     },
     **_errors(400, 401, 403, 404, 429, 503),
+    422: {
+        "model": Unprocessable,
+        "description": "a query parameter the endpoint does not take, a filter the mart has no "
+        "column for, or a region, network, sector or municipality the mart does not hold "
+        "(in the token's regions): `ctx.known` lists the values it holds, closest first",
+    },
 }
 ROWS_DESCRIPTION = "One page of a mart's rows in a stable order, filtered and scoped to the token."
 
@@ -200,11 +225,15 @@ def _csv_cell(value: Cell) -> Cell:
     return ("true" if value else "false") if isinstance(value, bool) else value
 
 
-def unprocessable(parameters: Sequence[str], message: str, values: Any = None) -> HTTPException:
-    """A 422 in FastAPI's own validation-error shape (what the spec promises for 422)."""
+def unprocessable(
+    parameters: Sequence[str], message: str, values: Any = None, known: list[str] | None = None
+) -> HTTPException:
+    """A 422 in FastAPI's own validation-error shape (what the spec promises for 422), with
+    the values that would have been known, closest first, when there are such."""
     values = values or {}
     detail = [
         {"loc": ["query", p], "msg": message, "type": "value_error", "input": values.get(p)}
+        | ({"ctx": {"known": known}} if known is not None else {})
         for p in parameters
     ]
     return HTTPException(422, detail)
@@ -347,6 +376,7 @@ def create_app(
     def mart_rows(request: Request, client: Client, mart_name: str, asked: RowsQuery) -> Any:
         """One page of a mart's rows in a stable order, filtered and scoped to the token."""
         limit, offset = asked.limit, asked.offset
+        visible = None if client.all_regions else client.region_codes()
         filters = Filters(
             regions=scope(client, asked.region),
             date_from=asked.date_from,
@@ -356,10 +386,22 @@ def create_app(
             municipality=asked.municipality,
         )
         fmt = _pick_format(asked.format, request.headers.get("accept"))
-        with open_copy() as con:
+        with reader.reading() as reading:
+            con = reading.con
             meta = read_publication(con)
             marts = list_marts(con)
+
+            def held(name: str) -> HeldValues:
+                # once per publication: a mart is not scanned again for every request
+                key = ("held values", mart_name, name)
+                if key not in reading.memo:
+                    reading.memo[key] = held_values(con, marts, mart_name, name)
+                return reading.memo[key]
+
             try:
+                # the mart, the token's scope and the filter names first, then their values
+                build_query(marts, mart_name, filters)
+                filters = check_values(marts, mart_name, filters, asked.region, visible, held)
                 query = build_query(marts, mart_name, filters)
             except UnknownMart as exc:
                 raise HTTPException(404, str(exc)) from exc
@@ -367,6 +409,10 @@ def create_app(
                 raise HTTPException(403, str(exc)) from exc
             except UnsupportedFilter as exc:
                 raise unprocessable(exc.parameters, str(exc), request.query_params) from exc
+            except UnknownChoice as exc:
+                raise unprocessable(
+                    [exc.kind], str(exc), request.query_params, known=exc.known
+                ) from exc
             except QueryError as exc:
                 raise HTTPException(400, str(exc)) from exc
             total = con.execute(query.count_sql(), query.params).fetchone()[0]

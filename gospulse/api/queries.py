@@ -6,11 +6,15 @@ names that the mart must have, and every value is a bound parameter.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
 import duckdb
+
+from gospulse.choices import known_choice
+from gospulse.registry import normalize_sector
 
 MARTS_SCHEMA = "marts"
 
@@ -20,6 +24,13 @@ START_COLUMNS = ("period_start", "month_start", "snapshot_date", "audience_date"
 END_COLUMNS = ("period_end", "month_end", "snapshot_date", "audience_date", "as_of_date")
 # marts without region_code are scoped through the page's region in this mart
 PAGE_REGION_MART = "mart_page_health"
+# filters whose value must be one the mart holds, each with its column
+VALUED_FILTERS = {
+    "region": "region_code",
+    "network": "network",
+    "sector": "sector",
+    "municipality": "municipality",
+}
 
 
 def filters_of(columns: set[str], has_page_region: bool) -> list[str]:
@@ -187,3 +198,65 @@ def build_query(marts: dict[str, list[tuple[str, str]]], mart: str, filters: Fil
 
     where = (" where " + " and ".join(clauses)) if clauses else ""
     return MartQuery(mart, columns, where, params)
+
+
+# (region of the row or None, value as text) for each distinct value of a filter's column
+HeldValues = frozenset[tuple[int | None, str]]
+
+
+def held_values(
+    con: duckdb.DuckDBPyConnection, marts: dict[str, list[tuple[str, str]]], mart: str, name: str
+) -> HeldValues:
+    """The distinct values of filter `name` in a mart, each with its row's region (found the
+    way build_query scopes the mart), so that a region-scoped request is told only of its own."""
+    has = {c for c, _ in marts[mart]}
+    table = f"{MARTS_SCHEMA}.{quote(mart)}"
+    if "region_code" in has:
+        region, source = "region_code", table
+    elif {"network", "page_ref"} <= has and PAGE_REGION_MART in marts:
+        # left join: a page the health mart lacks is still a value for all-region tokens
+        region = "pages.region_code"
+        source = (
+            f"{table} left join (select distinct network, page_ref, region_code "
+            f"from {MARTS_SCHEMA}.{quote(PAGE_REGION_MART)}) as pages using (network, page_ref)"
+        )
+    else:
+        region, source = "null", table
+    value = region if name == "region" else f"{table}.{quote(VALUED_FILTERS[name])}"
+    rows = con.execute(
+        f"select distinct {region}, {value}::varchar from {source} where {value} is not null"
+    ).fetchall()
+    return frozenset(rows)
+
+
+def check_values(
+    marts: dict[str, list[tuple[str, str]]],
+    mart: str,
+    filters: Filters,
+    asked_region: int | None,
+    visible: list[int] | None,
+    held: Callable[[str], HeldValues],
+) -> Filters:
+    """The filters with each value checked against what the mart holds in the regions the
+    request reads (UnknownChoice, whose kind is the query parameter, names the ones held), the
+    sector in the spelling the mart stores. `visible` is the token's regions (None: all).
+
+    A mart holding nothing there has nothing to suggest: its empty page is the true answer."""
+    has = {c for c, _ in marts[mart]}
+    if asked_region is not None and "region" in filters_of(has, PAGE_REGION_MART in marts):
+        # only the token's regions: a region-scoped token never learns which others exist
+        regions = {r for r, _ in held("region") if visible is None or r in visible}
+        if regions:
+            known_choice("region", str(asked_region), (str(r) for r in regions))
+    for name in ("network", "sector", "municipality"):
+        value = getattr(filters, name)
+        if value is None or VALUED_FILTERS[name] not in has:
+            continue  # a filter the mart lacks is build_query's to refuse
+        known = {v for r, v in held(name) if filters.regions is None or r in filters.regions}
+        if name == "sector" and value not in known:
+            # offices write sectors in Russian, any case, `_` for spaces (normalize_sector)
+            value = normalize_sector(value)
+        if known:
+            value = known_choice(name, value, known)
+        filters = replace(filters, **{name: value})
+    return filters

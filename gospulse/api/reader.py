@@ -3,7 +3,8 @@
 Opening the published copy costs tens of milliseconds, more than most queries, so the server
 keeps it open and hands each request its own cursor. The file is stat-ed on every request: when
 a publication swapped in a new inode, the next request opens it, and the old generation is
-closed once its last request finishes.
+closed once its last request finishes. What is worth computing once per publication (the values a
+mart's filters hold) is kept in that generation's memo and goes with it.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -30,6 +32,15 @@ class _Generation:
     con: duckdb.DuckDBPyConnection
     users: int = 0
     retired: bool = False
+    memo: dict[Any, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A cursor on one published generation and that generation's memo."""
+
+    con: duckdb.DuckDBPyConnection
+    memo: dict[Any, Any]
 
 
 class PublishedReader:
@@ -48,6 +59,15 @@ class PublishedReader:
     @contextmanager
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor on the newest published copy, with the published database in use."""
+        with self.reading() as reading:
+            yield reading.con
+
+    @contextmanager
+    def reading(self) -> Iterator[Reading]:
+        """A cursor on the newest published copy with the memo of that copy: what a request
+        stores there is seen by the requests that read the same publication, and by no later
+        one (entries are computed from the copy alone, so two requests racing to fill one
+        store the same value)."""
         with self._lock:
             try:
                 st = os.stat(self.path)
@@ -68,7 +88,7 @@ class PublishedReader:
             try:
                 # a cursor is a new connection to the same instance: it starts in memory
                 cur.execute("use published")
-                yield cur
+                yield Reading(cur, gen.memo)
             finally:
                 cur.close()
         finally:
