@@ -1,19 +1,24 @@
-"""TOP-N pages by growth over any date range, from the dbt growth_ranking macro.
+"""TOP-N pages by growth over any date range, read from the published copy of the marts.
 
-The SQL is not written here: `dbt compile --inline` renders the project's growth_ranking macro
-(the same macros the ranking mart uses) and the result runs on a read-only warehouse connection.
+One parameterised query over marts.mart_page_daily (members_on of every registered page and
+day) and marts.mart_registry_versions (the registry through its validity intervals): no dbt
+process runs, and the published copy is what BI, the API and the report read too. The ranking
+rules are those of dbt's rank_pages macro (exclusion reasons, tie order, the minimums in
+dbt_project.yml's vars); tests/test_ranking.py checks that a calendar month gives the ranks of
+mart_growth_ranking.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from gospulse.transform import run_dbt
-from gospulse.warehouse import connect, warehouse_path
+from gospulse.serving.layout import published_path
+from gospulse.serving.publish import open_published
+from gospulse.warehouse import warehouse_path
 
 RANK_KEYS = (
     "rank",
@@ -26,8 +31,110 @@ RANK_KEYS = (
     "growth_pct",
 )
 EXCLUDED_KEYS = ("network", "page_ref", "title", "members_start", "members_end", "reason")
-# both queries are compiled by one dbt invocation and split on this comment
-_SPLIT_MARKER = "-- gospulse:excluded-pages --"
+
+# Every value is a bound parameter: filters, dates and minimums never become SQL text.
+# $network: NULL (every network, ranked per network), 'all' (ranked together) or one network.
+RANKING_SQL = """
+with registered as (
+    select *
+    from marts.mart_registry_versions as version
+    where version.valid_from <= $end_date
+      and (version.valid_to is null or $end_date < version.valid_to)
+    -- a page listed twice (by id and by screen name) counts once: the id entry
+    qualify row_number() over (
+        partition by version.network, version.page_key
+        order by version.ref_kind, version.ref_value
+    ) = 1
+),
+
+selected as (
+    select *
+    from registered
+    where ($region_code is null or region_code = $region_code)
+      and ($sector is null or sector = $sector)
+      and ($municipality is null or municipality = $municipality)
+      and ($network is null or $network = 'all' or network = $network)
+      and (not $flagship_only or is_flagship)
+),
+
+candidates as (
+    select
+        selected.network,
+        selected.registry_ref,
+        selected.page_ref,
+        selected.is_resolved,
+        selected.title,
+        start_day.members_count as members_start,
+        end_day.members_count as members_end,
+        end_day.members_count - start_day.members_count as growth,
+        case
+            when start_day.members_count <> 0
+                then cast(100.0 * (end_day.members_count - start_day.members_count) as double)
+                    / start_day.members_count
+        end as growth_pct
+    from selected
+    left join marts.mart_page_daily as start_day
+        on start_day.network = selected.network
+        and start_day.page_ref = selected.page_ref
+        and start_day.snapshot_date = $start_date
+    left join marts.mart_page_daily as end_day
+        on end_day.network = selected.network
+        and end_day.page_ref = selected.page_ref
+        and end_day.snapshot_date = $end_date
+),
+
+flagged as (
+    select
+        candidates.*,
+        case
+            when not is_resolved then 'unresolved'
+            when members_start is null and members_end is null then 'unknown_start_and_end'
+            when members_start is null then 'unknown_start'
+            when members_end is null then 'unknown_end'
+            when members_start < $min_members_for_abs then 'below_min_members'
+        end as abs_reason
+    from candidates
+),
+
+judged as (
+    select
+        flagged.*,
+        coalesce(
+            abs_reason,
+            case
+                when members_start < $min_members_for_pct then 'below_min_members_for_pct'
+                when growth_pct is null then 'zero_start'
+            end
+        ) as pct_reason
+    from flagged
+),
+
+ranked as (
+    select
+        judged.*,
+        case when $by = 'abs' then abs_reason else pct_reason end as exclusion_reason,
+        case
+            when (case when $by = 'abs' then abs_reason else pct_reason end) is null
+                then row_number() over (
+                    partition by
+                        case when $network = 'all' then '' else network end,
+                        (case when $by = 'abs' then abs_reason else pct_reason end) is null
+                    order by
+                        case when $by = 'abs' then growth else growth_pct end desc nulls last,
+                        case when $by = 'abs' then growth_pct else growth end desc nulls last,
+                        page_ref asc
+                )
+        end as rank
+    from judged
+)
+
+select rank, network, page_ref, registry_ref, title, members_start, members_end, growth, growth_pct,
+       exclusion_reason
+from ranked
+where rank <= $n or exclusion_reason is not null
+order by rank is null, case when $network = 'all' then '' else network end, rank,
+    network, registry_ref
+"""
 
 
 @dataclass(frozen=True)
@@ -57,73 +164,97 @@ def top_pages(
     """TOP-n pages by growth = members_on(end) - members_on(start), ranked per network.
 
     network='all' ranks pages of every network together; another value keeps one network.
+    Registry attributes are those registered on `end`. Reads the published copy of the
+    warehouse's marts (written by every build).
 
     page_ref in the rows is the reference as written in the registry. Pages whose start or end
     is unknown (or, for by='pct', whose start is under min_members_for_pct) are in `excluded`.
     """
     _validate(start, end, n, by, region_code)
     warehouse = Path(warehouse) if warehouse is not None else warehouse_path()
-    if not warehouse.exists():
-        raise FileNotFoundError(f"warehouse {warehouse} does not exist: run an extract and build")
-    sector, municipality = _known_filters(warehouse, region_code, sector, municipality)
-
-    macro_args = {
-        "start_date": start.isoformat(),
-        "end_date": end.isoformat(),
-        "region_code": region_code,
-        "sector": sector,
-        "municipality": municipality,
-        "network": network,
-        "flagship_only": flagship_only,
-        "by": by,
-        "n": n,
-    }
-    inline = (
-        f"{{{{ growth_ranking({_jinja_kwargs(macro_args)}) }}}}\n{_SPLIT_MARKER}\n"
-        f"{{{{ growth_ranking({_jinja_kwargs({**macro_args, 'excluded': True})}) }}}}"
-    )
-    compiled = _compile_inline(inline, warehouse)
-    top_sql, excluded_sql = compiled.split(_SPLIT_MARKER)
-
-    with connect(warehouse, read_only=True) as con:
-        top = con.execute(top_sql)
-        top_rows = _as_dicts(top.description, top.fetchall())
-        left_out = con.execute(excluded_sql)
-        excluded_rows = _as_dicts(left_out.description, left_out.fetchall())
-
+    published = published_path(warehouse)
+    if not published.exists():
+        raise FileNotFoundError(
+            f"no published marts at {published}: run `gospulse build` (or the daily DAG) first"
+        )
+    con = open_published(published)
+    try:
+        (last_day,) = con.execute("select max(snapshot_date) from meta.publication").fetchone()
+        if last_day is not None and end > last_day:
+            raise ValueError(
+                f"end ({end}) is after the last day of the published marts ({last_day}): "
+                "nobody's count is known yet"
+            )
+        sector, municipality = _known_filters(con, region_code, sector, municipality)
+        settings = ranking_settings()
+        cursor = con.execute(
+            RANKING_SQL,
+            {
+                "start_date": start,
+                "end_date": end,
+                "region_code": region_code,
+                "sector": sector,
+                "municipality": municipality,
+                "network": network,
+                "flagship_only": flagship_only,
+                "by": by,
+                "n": n,
+                "min_members_for_abs": settings["min_members_for_abs"],
+                "min_members_for_pct": settings["min_members_for_pct"],
+            },
+        )
+        found = _as_dicts(cursor.description, cursor.fetchall())
+    finally:
+        con.close()
     return TopResult(
         start=start,
         end=end,
         by=by,
-        rows=[{**{k: r[k] for k in RANK_KEYS}, "page_ref": r["registry_ref"]} for r in top_rows],
+        rows=[
+            {**{k: r[k] for k in RANK_KEYS}, "page_ref": r["registry_ref"]}
+            for r in found
+            if r["rank"] is not None
+        ],
         excluded=[
             {
                 **{k: r[k] for k in EXCLUDED_KEYS if k in r},
                 "page_ref": r["registry_ref"],
                 "reason": r["exclusion_reason"],
             }
-            for r in excluded_rows
+            for r in sorted(
+                (r for r in found if r["rank"] is None),
+                key=lambda r: (r["network"], r["registry_ref"]),
+            )
         ],
     )
 
 
+@cache
+def ranking_settings() -> dict[str, int]:
+    """The ranking minimums from dbt_project.yml's vars, the ones mart_growth_ranking uses."""
+    import yaml
+
+    from gospulse.transform import project_dir
+
+    project = yaml.safe_load((project_dir() / "dbt_project.yml").read_text(encoding="utf-8"))
+    return {k: int(project["vars"][k]) for k in ("min_members_for_abs", "min_members_for_pct")}
+
+
 def _known_filters(
-    warehouse: Path, region_code: int | None, sector: str | None, municipality: str | None
+    con: Any, region_code: int | None, sector: str | None, municipality: str | None
 ) -> tuple[str | None, str | None]:
-    """The filters checked against the registry the warehouse holds (UnknownChoice when one
+    """The filters checked against the registry of the published copy (UnknownChoice when one
     names nothing there); the sector in its canonical form (`social_protection`, `спорт`)."""
     from gospulse.choices import known_choice
     from gospulse.registry import normalize_sector
-    from gospulse.warehouse import connect
 
     if region_code is None and sector is None and municipality is None:
         return sector, municipality
-    with connect(warehouse, read_only=True) as con:
-        rows = con.execute(
-            "select distinct region_code, sector, municipality from raw.registry_pages"
-        ).fetchall()
+    rows = con.execute(
+        "select distinct region_code, sector, municipality from marts.mart_registry_versions"
+    ).fetchall()
     if region_code is not None:
-        known_choice("region", str(region_code), (r for r, _, _ in rows))
+        known_choice("region", str(region_code), (str(r) for r, _, _ in rows))
         rows = [row for row in rows if row[0] == region_code]
     if sector is not None:
         sector = known_choice("sector", normalize_sector(sector), (s for _, s, _ in rows))
@@ -148,29 +279,6 @@ def _validate(start: date, end: date, n: int, by: str, region_code: int | None) 
         isinstance(region_code, bool) or not isinstance(region_code, int)
     ):
         raise ValueError(f"region_code must be an int, got {region_code!r}")
-
-
-def _jinja_kwargs(args: dict[str, Any]) -> str:
-    """Keyword arguments as Jinja literals (JSON strings are valid Jinja string literals)."""
-
-    def literal(value: Any) -> str:
-        if value is None:
-            return "none"
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, int):
-            return str(value)
-        return json.dumps(str(value), ensure_ascii=False)
-
-    return ", ".join(f"{k}={literal(v)}" for k, v in args.items())
-
-
-def _compile_inline(inline: str, warehouse: Path) -> str:
-    result = run_dbt(["compile", "--quiet", "--inline", inline], warehouse=warehouse)
-    compiled = [n.compiled_code for n in result.nodes if n.compiled_code]
-    if len(compiled) != 1:
-        raise RuntimeError(f"dbt compile returned {len(compiled)} compiled nodes, expected 1")
-    return compiled[0]
 
 
 def _as_dicts(description: Any, rows: list[tuple]) -> list[dict[str, Any]]:

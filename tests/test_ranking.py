@@ -1,4 +1,5 @@
-"""top_pages over arbitrary ranges: agrees with mart_growth_ranking, filters, exclusions, errors."""
+"""top_pages over arbitrary ranges on the published copy, without dbt: agrees with
+mart_growth_ranking, filters, exclusions, errors."""
 
 from __future__ import annotations
 
@@ -8,14 +9,20 @@ from pathlib import Path
 import pytest
 
 from gospulse.ranking import RANK_KEYS, top_pages
+from gospulse.serving.publish import publish_marts
 from gospulse.warehouse import connect
 from tests.conftest import copy_warehouse
 
 
 @pytest.fixture(scope="module")
 def warehouse(built_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # top_pages runs dbt on the file: a copy of its own
-    return copy_warehouse(built_world, tmp_path_factory.mktemp("ranking"))
+    """A copy of the built world with its marts published, as every build leaves it: top_pages
+    reads the published copy."""
+    copy = copy_warehouse(built_world, tmp_path_factory.mktemp("ranking"))
+    with connect(copy, read_only=True) as con:
+        (last_day,) = con.execute("select max(snapshot_date) from raw.page_snapshots").fetchone()
+    publish_marts(copy, run_id="test", snapshot_date=last_day)
+    return copy
 
 
 def mart_ranking(warehouse: Path, period_start: date, scope_type: str, scope_value: str, by: str):
@@ -158,8 +165,18 @@ def test_bad_arguments_are_rejected_before_dbt_runs(tmp_path, kwargs, error, mes
 
 
 def test_missing_warehouse_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(FileNotFoundError, match="no published marts.*run `gospulse build`"):
         top_pages(date(2025, 1, 1), date(2025, 2, 1), warehouse=tmp_path / "none.duckdb")
+
+
+@pytest.mark.slow  # the world comes built by dbt, though nothing here starts dbt
+def test_an_end_after_the_published_days_is_an_error(warehouse):
+    # the world's last snapshot is 2025-03-10
+    with pytest.raises(
+        ValueError, match=r"after the last day of the published marts \(2025-03-10\)"
+    ):
+        top_pages(date(2025, 3, 1), date(2025, 3, 11), warehouse=warehouse)
+    assert top_pages(date(2025, 3, 1), date(2025, 3, 10), warehouse=warehouse).rows
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
 {#-
-    Ranks pages by growth within partitions; shared by mart_growth_ranking and growth_ranking().
+    Ranks pages by growth within partitions, for mart_growth_ranking; gospulse.ranking ranks a
+    range asked for at read time by the same rules (tests/test_ranking.py holds them equal).
 
     candidates:   a relation/CTE with page_ref, is_resolved, members_start, members_end, growth,
                   growth_pct and the partition columns
