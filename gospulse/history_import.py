@@ -92,6 +92,7 @@ def import_history(
         _register_networks(con)
         _register_pages(con)
         bad = _check_rows(con, header, allow_unregistered, latest)
+        con.execute("drop table _src")  # _checked holds all that is read from here on
         rejects = con.execute(
             "select distinct line, error_type from _rejects order by line"
         ).fetchall()
@@ -296,25 +297,15 @@ def _check_rows(
                          then format($unregistered, p.network, p.page_ref) end
                 ) end as problems
             from parsed p
-        ),
-        keyed as (
-            select
-                j.*,
-                case when j.problems = '' then
-                    min(j.record) filter (where j.problems = '') over (
-                        partition by j.network, j.page_ref, j.snapshot_date)
-                end as first_record
-            from judged j
         )
         select
             record, network, page_ref, snapshot_date,
             case when list_contains($no_count, status) then null else members_count end
                 as members_count,
             status,
-            case when problems <> '' then problems
-                 when first_record < record then 'duplicate' end as reason,
-            first_record
-        from keyed
+            nullif(problems, '') as reason,
+            null::bigint as first_record
+        from judged
         """,
         {
             **_MESSAGES,
@@ -326,6 +317,27 @@ def _check_rows(
             "no_count": list(_NO_COUNT),
         },
     )
+    # a key written twice: the later lines are refused, naming the first; grouped, not
+    # windowed, as a window would sort every row of the file
+    con.execute(
+        """
+        create or replace temp table _doubled as
+        select network, page_ref, snapshot_date, min(record) as first_record
+        from _checked where reason is null
+        group by network, page_ref, snapshot_date
+        having count(*) > 1
+        """
+    )
+    if con.execute("select count(*) from _doubled").fetchone()[0]:
+        con.execute(
+            """
+            update _checked set reason = 'duplicate', first_record = d.first_record
+            from _doubled d
+            where _checked.reason is null and _checked.network = d.network
+              and _checked.page_ref = d.page_ref and _checked.snapshot_date = d.snapshot_date
+              and _checked.record > d.first_record
+            """
+        )
     return con.execute("select count(*) from _checked where reason is not null").fetchone()[0]
 
 
@@ -392,18 +404,17 @@ def _store(con: duckdb.DuckDBPyConnection) -> WriteResult:
     con.execute("begin transaction")
     try:
         con.execute(
-            "create or replace temp table _incoming as select * from raw.page_snapshots limit 0"
-        )
-        con.execute(
             """
-            insert into _incoming (network, page_ref, snapshot_date, members_count, status,
-                                   source, loaded_at)
-            select network, page_ref, snapshot_date, members_count, status, 'import', $now
+            create or replace temp table _incoming as
+            select network, page_ref, snapshot_date, members_count, status,
+                   null::varchar as screen_name, null::varchar as page_name,
+                   null::boolean as is_verified, null::varchar as error,
+                   'import' as source, null::varchar as run_id, $now::timestamp as loaded_at
             from _checked where reason is null
             """,
             {"now": datetime.now()},
         )
-        result = merge_incoming(con)
+        result = merge_incoming(con, keys_checked=True)
         con.execute("commit")
     except Exception:
         con.execute("rollback")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import logging
 import os
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
@@ -21,12 +22,18 @@ import duckdb
 
 DEFAULT_WAREHOUSE = Path("warehouse") / "gospulse.duckdb"
 
+log = logging.getLogger(__name__)
+
 STATUSES = ("ok", "deleted", "banned", "closed", "not_found", "renamed", "error")
 
 RAW_DDL = """
 create schema if not exists raw;
 
--- one row per (network, page_ref, snapshot_date); page_ref is the network's stable id
+-- one row per (network, page_ref, snapshot_date); page_ref is the network's stable id.
+-- Every write goes through merge_incoming, which refuses an incoming key twice and replaces
+-- stored keys in one transaction; there is no PRIMARY KEY: keeping its index up costs more
+-- than the load itself (history imports, reruns), and dbt's raw uniqueness test checks the
+-- stored rows
 create table if not exists raw.page_snapshots (
     network        varchar not null,
     page_ref       varchar not null,
@@ -39,8 +46,7 @@ create table if not exists raw.page_snapshots (
     error          varchar,
     source         varchar not null,
     run_id         varchar,
-    loaded_at      timestamp not null,
-    primary key (network, page_ref, snapshot_date)
+    loaded_at      timestamp not null
 );
 
 -- how registry references (screen names, URLs) map to stable ids; resolved once, kept
@@ -174,9 +180,36 @@ def connect(
     try:
         if not read_only:
             con.execute(RAW_DDL)
+            _drop_snapshot_key(con)
         yield con
     finally:
         con.close()
+
+
+def _drop_snapshot_key(con: duckdb.DuckDBPyConnection) -> None:
+    """Once, on a warehouse made before raw.page_snapshots lost its PRIMARY KEY: rebuild the
+    table without it (DuckDB cannot drop a constraint), rows and types unchanged."""
+    (keyed,) = con.execute(
+        "select count(*) from duckdb_constraints() where database_name = current_database() "
+        "and schema_name = 'raw' and table_name = 'page_snapshots' "
+        "and constraint_type = 'PRIMARY KEY'"
+    ).fetchone()
+    if not keyed:
+        return
+    log.info("raw.page_snapshots: rebuilding without its primary key index (once)")
+    con.execute("begin transaction")
+    try:
+        con.execute("alter table raw.page_snapshots rename to page_snapshots_keyed")
+        con.execute(RAW_DDL)
+        con.execute(
+            "insert into raw.page_snapshots select * from raw.page_snapshots_keyed "
+            "order by snapshot_date, network, page_ref"
+        )
+        con.execute("drop table raw.page_snapshots_keyed")
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
 
 
 @dataclass(frozen=True)
@@ -263,10 +296,23 @@ def replace_snapshots(
 
 
 def merge_incoming(
-    con: duckdb.DuckDBPyConnection, *, replace_dates: Iterable[date] = ()
+    con: duckdb.DuckDBPyConnection,
+    *,
+    replace_dates: Iterable[date] = (),
+    keys_checked: bool = False,
 ) -> WriteResult:
     """Merge the temp table `_incoming` (raw.page_snapshots' columns) into raw.page_snapshots,
-    inside the caller's transaction, with replace_snapshots' rules; drops `_incoming`."""
+    inside the caller's transaction, with replace_snapshots' rules; drops `_incoming`.
+
+    A key twice in `_incoming` is a ValueError, unless the caller already refused such rows
+    (keys_checked: the history import does, naming their lines)."""
+    if not keys_checked:
+        doubled = con.execute(
+            "select network, page_ref, snapshot_date from _incoming "
+            "group by all having count(*) > 1 limit 3"
+        ).fetchall()
+        if doubled:
+            raise ValueError(f"rows to store hold a page's day more than once, e.g. {doubled}")
     networks = [
         n for (n,) in con.execute("select distinct network from _incoming order by 1").fetchall()
     ]
