@@ -51,7 +51,7 @@ select network, page_ref, growth from (
 """
 
 
-def write_world(warehouse: Path, pages: int, days: int) -> None:
+def write_world(warehouse: Path, pages: int, days: int, *, publish: bool = True) -> None:
     first = LAST - timedelta(days=days - 1)
     with duckdb.connect(str(warehouse)) as con:
         con.execute("create schema marts")
@@ -60,7 +60,8 @@ def write_world(warehouse: Path, pages: int, days: int) -> None:
             create table marts.mart_page_daily as
             select ['vk', 'tg', 'ok'][1 + p % 3] as network, p::varchar as page_ref,
                    d::date as snapshot_date,
-                   (1000 + p % 5000 + i * (p % 7))::bigint as members_count
+                   (1000 + p % 5000 + i * (p % 7))::bigint as members_count,
+                   'ok' as status
             from range($pages) t(p),
                  (select d, row_number() over (order by d) as i
                   from range($first, $last + interval 1 day, interval 1 day) s(d))
@@ -82,7 +83,8 @@ def write_world(warehouse: Path, pages: int, days: int) -> None:
             """,
             {"pages": pages, "sectors": list(SECTORS)},
         )
-    publish_marts(warehouse, run_id="bench", snapshot_date=LAST)
+    if publish:
+        publish_marts(warehouse, run_id="bench", snapshot_date=LAST)
 
 
 def timed(fn, repeats: int) -> float:

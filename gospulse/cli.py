@@ -260,6 +260,53 @@ TOP_LABELS_RU = {
 }
 
 
+def add_period_arguments(parser: argparse.ArgumentParser) -> None:
+    """--month YYYY-MM, or --start D1 --end D2: the days D1..D2, both included."""
+    parser.add_argument("--month", help="a calendar month, YYYY-MM")
+    parser.add_argument("--start", type=_date, help="the period's first day (included)")
+    parser.add_argument("--end", type=_date, help="the period's last day (included)")
+
+
+def period_of(args: argparse.Namespace):
+    """The period the arguments name (gospulse.periods: one meaning of a period everywhere)."""
+    from gospulse.periods import Period, parse_month
+
+    if args.month is not None:
+        if args.start is not None or args.end is not None:
+            raise ValueError("give --month or --start and --end, not both")
+        return parse_month(args.month)
+    if args.start is None or args.end is None:
+        raise ValueError("give --month YYYY-MM, or --start and --end")
+    return Period(args.start, args.end)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from gospulse.report.html import lead
+    from gospulse.report.writer import write_report
+    from gospulse.warehouse import warehouse_path
+
+    try:
+        period = period_of(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    files = write_report(
+        warehouse_path(),
+        args.region,
+        period,
+        Path(args.out),
+        sector=args.sector,
+        municipality=args.municipality,
+        simulated=args.simulated,
+    )
+    from gospulse.ranking import ranking_settings
+
+    print(lead(files.data, ranking_settings()["flagship_min_members"]))
+    for path in (files.html, files.xlsx, *files.charts.values()):
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
 def cmd_top(args: argparse.Namespace) -> int:
     from gospulse.ranking import RANK_KEYS as TOP_COLUMNS
     from gospulse.ranking import top_pages
@@ -268,9 +315,14 @@ def cmd_top(args: argparse.Namespace) -> int:
     if args.excel and args.format != "csv":
         print("error: --excel goes with --format csv", file=sys.stderr)
         return 2
+    try:
+        period = period_of(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     result = top_pages(
-        args.start,
-        args.end,
+        period.base_day,
+        period.last,
         n=args.n,
         region_code=args.region,
         sector=args.sector,
@@ -413,9 +465,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_build)
 
-    p = sub.add_parser("top", help="TOP-N pages by growth over any period")
-    p.add_argument("--start", type=_date, required=True)
-    p.add_argument("--end", type=_date, required=True)
+    p = sub.add_parser(
+        "report",
+        help="the analyst's report for a region and a month or period: report.html, "
+        "report.xlsx and the charts, in Russian",
+    )
+    p.add_argument("--region", type=int, required=True)
+    add_period_arguments(p)
+    p.add_argument("--out", required=True, help="the folder to write into")
+    p.add_argument("--sector")
+    p.add_argument("--municipality")
+    p.add_argument(
+        "--simulated",
+        action="store_true",
+        help="say on the report that the data is simulated (the demo's emulators)",
+    )
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "top",
+        help="TOP-N pages by growth over a month or any period (growth = members_on(last day) "
+        "- members_on(the day before the first))",
+    )
+    add_period_arguments(p)
     p.add_argument("--n", type=int, default=10)
     p.add_argument("--region", type=int)
     p.add_argument("--sector")

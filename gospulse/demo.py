@@ -81,127 +81,35 @@ def write_history_csv(
     return n
 
 
-def _fmt_thousands(n: float) -> str:
-    return f"{n / 1000:+.1f}".replace(".", ",") + " тыс."
+def print_report(warehouse: Path, month: tuple[date, date], last: date, out) -> None:
+    """The month's report through gospulse report (files in DEMO_DIR/report), its lead and
+    TOP-10 printed: the same text an analyst gets from `gospulse report`."""
+    from gospulse.periods import month_period
+    from gospulse.ranking import ranking_settings
+    from gospulse.report.html import SIMULATED, lead
+    from gospulse.report.numbers import ru_int, ru_pct, ru_period, ru_signed
+    from gospulse.report.words import network as network_name
+    from gospulse.report.writer import write_report
 
-
-def _ru(x: float, digits: int) -> str:
-    return f"{x:.{digits}f}".replace(".", ",")
-
-
-def _fmt_int(n: int | None) -> str:
-    return "—" if n is None else f"{n:,}".replace(",", " ")
-
-
-def render_report(warehouse: Path, month: tuple[date, date], prev: tuple[date, date]) -> str:
-    """The press release: region growth month over month and the TOP-10 flagship pages."""
-    import duckdb
-
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        region_rows = con.execute(
-            """
-            select network, month_start, members_total, growth, prev_month_growth,
-                growth_change, pages_known
-            from marts.mart_region_growth
-            where region_code = ? and month_start in (?, ?)
-            order by network, month_start
-            """,
-            [REGION, prev[0], month[0]],
-        ).fetchall()
-        top = con.execute(
-            """
-            select rank_abs, network, title, members_start, members_end, growth, growth_pct
-            from marts.mart_growth_ranking
-            where scope_type = 'flagship' and period_type = 'month' and period_start = ?
-              and ranking_network = 'all' and is_ranked
-            order by rank_abs
-            limit 10
-            """,
-            [month[0]],
-        ).fetchall()
-        audience = con.execute(
-            """
-            select audience_date, subscriptions, unique_estimate, unique_lower, unique_upper,
-                duplication_factor, coverage
-            from marts.mart_audience
-            where scope_type = 'region' and network = 'vk' and region_code = ?
-            order by audience_date desc
-            limit 1
-            """,
-            [REGION],
-        ).fetchone()
-    finally:
-        con.close()
-    months_ru = [
-        "январе",
-        "феврале",
-        "марте",
-        "апреле",
-        "мае",
-        "июне",
-        "июле",
-        "августе",
-        "сентябре",
-        "октябре",
-        "ноябре",
-        "декабре",
-    ]
-    lines = [
-        "=" * 78,
-        "ДЕМОНСТРАЦИЯ: все данные ниже СМОДЕЛИРОВАНЫ (эмуляторы VK, Telegram и ОК),",
-        "это не реальные госпаблики.",
-        "=" * 78,
-        f"{get_region(REGION).name}: аудитория госпабликов во ВКонтакте, Telegram и Одноклассниках",
-    ]
-    by_network: dict[str, list[tuple]] = {}
-    for network, *values in region_rows:
-        by_network.setdefault(network, []).append(tuple(values))
-    region = by_network.get("all", [])
-    if len(region) == 2 and region[1][2] is not None and region[0][2] is not None:
-        cur, before = region[1], region[0]
-        more = "больше" if cur[4] >= 0 else "меньше"
-        lines.append(
-            f"В {months_ru[month[0].month - 1]} {month[0].year} года госпаблики региона прибавили "
-            f"{_fmt_thousands(cur[2])} подписчиков — на {_fmt_thousands(abs(cur[4]))[1:]} {more}, "
-            f"чем в {months_ru[prev[0].month - 1]} ({_fmt_thousands(before[2])}). "
-            f"Всего подписок на {month[1]:%d.%m.%Y}: {_fmt_int(cur[1])} ({cur[5]} страниц)."
+    period = month_period(month[0].year, month[0].month)
+    files = write_report(warehouse, REGION, period, DEMO_DIR / "report", simulated=True)
+    data = files.data
+    out("=" * 78)
+    out("ДЕМОНСТРАЦИЯ. " + SIMULATED)
+    out("=" * 78)
+    out(lead(data, ranking_settings()["flagship_min_members"]))
+    out("")
+    out(f"ТОП-10 флагманских страниц по приросту за {ru_period(period.first, period.last)}:")
+    for r in data.top_flagships:
+        out(
+            f"{r['rank']:>3}. {network_name(r['network']):<13} {(r['title'] or '')[:44]:<44} "
+            f"{ru_signed(r['growth']):>9} ({ru_pct(r['growth_pct'], signed=True)}), "
+            f"всего {ru_int(r['members_end'])}"
         )
-        parts = []
-        for network, name in (("vk", "ВКонтакте"), ("tg", "Telegram"), ("ok", "Одноклассники")):
-            rows = by_network.get(network, [])
-            if len(rows) == 2 and rows[1][2] is not None:
-                parts.append(f"{name} {_fmt_thousands(rows[1][2])} (всего {_fmt_int(rows[1][1])})")
-        if parts:
-            lines.append("По сетям: " + "; ".join(parts) + ".")
-    else:
-        lines.append("Рост по региону за два полных месяца ещё не известен (мало истории).")
-    if audience is not None and audience[2] is not None:
-        day, subs, unique, low, high, dup, cov = audience
-        lines.append(
-            f"Уникальная аудитория во ВКонтакте на {day:%d.%m.%Y}: "
-            f"≈{_ru(unique / 1e6, 2)} млн человек "
-            f"(95%: {_ru(low / 1e6, 2)}–{_ru(high / 1e6, 2)} млн) при {_ru(subs / 1e6, 2)} млн "
-            f"подписок: в среднем каждый подписан на {_ru(dup, 1)} госпаблика; списки "
-            f"подписчиков прочитаны для {cov:.0%} подписок."
-        )
-    lines += [
-        "",
-        f"ТОП-10 флагманских страниц по приросту за {month[0]:%d.%m}–{month[1]:%d.%m.%Y}:",
-    ]
-    labels = {"vk": "VK", "tg": "TG", "ok": "OK"}
-    for rank, network, title, start, end, growth, pct in top:
-        pct_text = "—" if pct is None else f"{pct:+.1f}%".replace(".", ",")
-        lines.append(
-            f"{rank:>3}. {labels[network]} {title[:49]:<49} {_fmt_int(start):>9} → "
-            f"{_fmt_int(end):>9}  "
-            f"{growth:+,}".replace(",", " ")
-            + f" ({pct_text})"
-        )
-    if not top:
-        lines.append("   (нет флагманских страниц с известным приростом за месяц)")
-    lines.append("=" * 78)
-    return "\n".join(lines)
+    if not data.top_flagships:
+        out("   (нет флагманских страниц с известным приростом за месяц)")
+    out(f"Отчёт: {files.html}, {files.xlsx} (до {last:%d.%m.%Y} включительно)")
+    out("=" * 78)
 
 
 def run_demo(days: int = 60, *, with_airflow: bool = True, out=print) -> int:
@@ -343,6 +251,10 @@ def run_demo(days: int = 60, *, with_airflow: bool = True, out=print) -> int:
             with tqdm(total=1, desc=f"Airflow DAG gospulse_daily for {last}", unit="run") as bar:
                 run_dag("gospulse_daily", logical, (DEMO_DIR / "airflow").resolve(), env)
                 bar.update()
-    out(render_report(warehouse, month, prev))
+    if not with_airflow:  # the DAG run publishes; without it, the build above is published
+        from gospulse.serving.publish import publish_marts
+
+        publish_marts(warehouse, run_id="demo", snapshot_date=last, dbt_summary=result.describe())
+    print_report(warehouse, month, last, out)
     out(f"done in {time.monotonic() - started:.0f}s; warehouse: {warehouse}")
     return 0

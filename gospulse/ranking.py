@@ -231,13 +231,14 @@ def top_pages(
 
 @cache
 def ranking_settings() -> dict[str, int]:
-    """The ranking minimums from dbt_project.yml's vars, the ones mart_growth_ranking uses."""
+    """The ranking and flagship minimums from dbt_project.yml's vars, the ones the marts use."""
     import yaml
 
     from gospulse.transform import project_dir
 
     project = yaml.safe_load((project_dir() / "dbt_project.yml").read_text(encoding="utf-8"))
-    return {k: int(project["vars"][k]) for k in ("min_members_for_abs", "min_members_for_pct")}
+    names = ("min_members_for_abs", "min_members_for_pct", "flagship_min_members")
+    return {k: int(project["vars"][k]) for k in names}
 
 
 def _known_filters(

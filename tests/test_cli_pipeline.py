@@ -154,7 +154,8 @@ def test_extract_all_networks_then_top_across_networks(tmp_path, monkeypatch, ca
         if r["unique_id"].startswith("test.gospulse.unique_combination_int_dq_page_days")
     ]
     assert audited and "rebuilt" not in audited[0]
-    args = ["top", "--start", "2026-05-01", "--end", "2026-05-31", "--n", "500"]
+    # the days May 2 .. May 31: growth from members_on(May 1), the first extracted day
+    args = ["top", "--start", "2026-05-02", "--end", "2026-05-31", "--n", "500"]
     assert main([*args, "--network", "all", "--format", "csv"]) == 0
     lines = capsys.readouterr().out.splitlines()[1:]
     networks = [line.split(",")[1] for line in lines]

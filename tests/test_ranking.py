@@ -188,7 +188,8 @@ def test_cli_top_prints_csv_and_json(warehouse, monkeypatch, capsys):
     from gospulse.cli import main
 
     monkeypatch.setenv("GOSPULSE_WAREHOUSE", str(warehouse))
-    args = ["top", "--start", "2025-01-05", "--end", "2025-02-07", "--sector", "culture"]
+    # the days Jan 6 .. Feb 7: growth counted from members_on(Jan 5)
+    args = ["top", "--start", "2025-01-06", "--end", "2025-02-07", "--sector", "culture"]
     assert main([*args, "--format", "csv"]) == 0
     out = capsys.readouterr().out
     rows = list(csv.reader(io.StringIO(out)))
@@ -223,7 +224,7 @@ def test_cli_top_prints_csv_and_json(warehouse, monkeypatch, capsys):
             [
                 "top",
                 "--start",
-                "2025-01-05",
+                "2025-01-06",
                 "--end",
                 "2025-02-07",
                 "--region",
@@ -279,7 +280,40 @@ def test_cli_top_names_an_unknown_region_and_counts_exclusions_by_reason(
     monkeypatch.setenv("GOSPULSE_WAREHOUSE", str(warehouse))
     assert main(["top", "--start", "2025-01-01", "--end", "2025-02-01", "--region", "999"]) == 1
     assert "unknown region '999' (known: 42, 54)" in capsys.readouterr().err
-    args = ["top", "--start", "2025-01-05", "--end", "2025-02-07", "--region", "42", "--by", "pct"]
+    args = ["top", "--start", "2025-01-06", "--end", "2025-02-07", "--region", "42", "--by", "pct"]
     assert main(args) == 0
     err = capsys.readouterr().err
     assert "pages excluded: " in err and "below_min_members_for_pct" in err
+
+
+@pytest.mark.slow  # the world comes built by dbt, though nothing here starts dbt
+@pytest.mark.parametrize(("month", "by"), [("2025-01", "abs"), ("2025-02", "pct")])
+def test_top_of_a_month_is_the_marts_month(warehouse, monkeypatch, capsys, month, by):
+    """`top --month` counts from the previous month's last day, as mart_growth_ranking does."""
+    import json
+
+    from gospulse.cli import main
+
+    monkeypatch.setenv("GOSPULSE_WAREHOUSE", str(warehouse))
+    args = ["top", "--month", month, "--region", "42", "--network", "vk", "--n", "50"]
+    assert main([*args, "--by", by, "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    ranked, _ = mart_ranking(warehouse, date.fromisoformat(f"{month}-01"), "region", "42", by)
+    assert [(r["page_ref"], r["growth"]) for r in rows] == [
+        (r["page_ref"], r["growth"]) for r in ranked
+    ]
+    assert len(rows) >= 6
+
+
+def test_a_period_is_a_month_or_both_days(monkeypatch, tmp_path, capsys):
+    from gospulse.cli import main
+
+    monkeypatch.setenv("GOSPULSE_WAREHOUSE", str(tmp_path / "none.duckdb"))
+    assert main(["top", "--month", "2025-13"]) == 2
+    assert "is not YYYY-MM" in capsys.readouterr().err
+    assert main(["top", "--start", "2025-01-01"]) == 2
+    assert "give --month YYYY-MM, or --start and --end" in capsys.readouterr().err
+    assert main(["top", "--month", "2025-01", "--start", "2025-01-01", "--end", "2025-01-31"]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert main(["top", "--start", "2025-02-01", "--end", "2025-01-31"]) == 2
+    assert "starts (2025-02-01) on or before it ends" in capsys.readouterr().err

@@ -1,0 +1,180 @@
+"""gospulse report on the fixture world (built once by dbt for the session, published here):
+the TOP sheet in the order computed by hand from the world's definition, every flagship at or
+under 500 listed, the month's totals those of mart_region_growth, `report --month` agreeing
+with `top --month`, no formula in the workbook, a self-contained page that Chromium renders."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+from openpyxl import load_workbook
+
+from gospulse.cli import main
+from gospulse.periods import parse_month
+from gospulse.serving.publish import publish_marts
+from gospulse.warehouse import connect
+from tests.conftest import copy_warehouse
+from tests.warehouse_fixtures import PAGES, Page
+
+pytestmark = pytest.mark.slow  # the world comes built by dbt, though nothing here starts dbt
+
+MONTH = "2025-02"
+REGION_NAME = "Кемеровская область — Кузбасс"
+EVIL_TITLE = '=HYPERLINK("http://evil.example","Кликни")'
+
+
+@pytest.fixture(scope="module")
+def warehouse(built_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    copy = copy_warehouse(built_world, tmp_path_factory.mktemp("report"))
+    with connect(copy) as con:
+        (last_day,) = con.execute("select max(snapshot_date) from raw.page_snapshots").fetchone()
+        # a title a spreadsheet would run, as a registry may hold it
+        con.execute(
+            "update marts.mart_registry_versions set title = ? where registry_ref = '106'",
+            [EVIL_TITLE],
+        )
+    publish_marts(copy, run_id="report-test", snapshot_date=last_day)
+    return copy
+
+
+@pytest.fixture(scope="module")
+def report(warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("report-out")
+    os.environ["GOSPULSE_WAREHOUSE"] = str(warehouse)
+    try:
+        assert main(["report", "--region", "42", "--month", MONTH, "--out", str(out)]) == 0
+    finally:
+        del os.environ["GOSPULSE_WAREHOUSE"]
+    return out
+
+
+def members_on(page: Page, day: date) -> int | None:
+    """The world's members_on by its definition: the latest ok day at most 3 days back."""
+    for back in range(4):
+        d = day - timedelta(days=back)
+        if d in page.missing or d < date(2024, 12, 25) or d > page.last_day:
+            continue
+        if page.statuses.get(d, "ok") == "ok":
+            return page.members(d)
+    return None
+
+
+def expected_growth(flagship_only: bool) -> list[tuple[str, int]]:
+    period = parse_month(MONTH)
+    rows = []
+    for page in PAGES.values():
+        if page.region_code != 42 or page.page_ref is None:
+            continue
+        if flagship_only and not page.is_flagship:
+            continue
+        start, end = members_on(page, period.base_day), members_on(page, period.last)
+        if start is not None and end is not None:
+            pct = (end - start) / start if start else float("-inf")
+            title = EVIL_TITLE if page.page_ref == "106" else page.title
+            rows.append((title, end - start, pct, page.page_ref))
+    rows.sort(key=lambda r: (-r[1], -r[2], r[3]))
+    return [(title, growth) for title, growth, *_ in rows[:10]]
+
+
+def sheet_rows(path: Path, name: str) -> list[tuple]:
+    book = load_workbook(path)
+    return [row for row in book[name].iter_rows(min_row=4, values_only=True) if row[0] is not None]
+
+
+def test_the_top_sheets_list_the_pages_in_the_order_computed_by_hand(report):
+    book = load_workbook(report / "report.xlsx")
+    assert [n for n in book.sheetnames if n.startswith("ТОП")] == [
+        "ТОП-10 флагманов",
+        "ТОП-10 всех страниц",
+    ]
+    for name, flagship_only in (("ТОП-10 флагманов", True), ("ТОП-10 всех страниц", False)):
+        got = [(r[1], r[6]) for r in sheet_rows(report / "report.xlsx", name)]
+        assert got == expected_growth(flagship_only), name
+        assert len(got) >= 3
+
+
+def test_every_flagship_at_or_under_500_is_on_the_flagship_sheet(report):
+    last = parse_month(MONTH).last
+    under = {
+        EVIL_TITLE if page.page_ref == "106" else page.title
+        for page in PAGES.values()
+        if page.region_code == 42 and page.is_flagship and page.page_ref is not None
+        and (members_on(page, last) is None or members_on(page, last) <= 500)
+    }  # fmt: skip
+    listed = {row[0] for row in sheet_rows(report / "report.xlsx", "Флагманы")}
+    assert under and under <= listed
+
+
+def test_the_months_totals_are_mart_region_growths(report, warehouse):
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        growth, change, total = con.execute(
+            "select growth, growth_change, members_total from marts.mart_region_growth "
+            "where region_code = 42 and network = 'all' and month_start = ?",
+            [date(2025, 2, 1)],
+        ).fetchone()
+    (region,) = [r for r in sheet_rows(report / "report.xlsx", "Итоги") if r[0] == REGION_NAME]
+    assert region[2:6] == (total, growth, growth - change, change)
+
+
+def test_report_month_and_top_month_agree(report, warehouse, monkeypatch, capsys):
+    monkeypatch.setenv("GOSPULSE_WAREHOUSE", str(warehouse))
+    args = ["top", "--month", MONTH, "--region", "42", "--network", "all", "--format", "json"]
+    assert main(args) == 0
+    top = [(r["title"], r["growth"]) for r in json.loads(capsys.readouterr().out)["rows"]]
+    sheet = [(r[1], r[6]) for r in sheet_rows(report / "report.xlsx", "ТОП-10 всех страниц")]
+    assert sheet == top
+
+
+def test_no_cell_of_the_workbook_is_a_formula(report):
+    book = load_workbook(report / "report.xlsx")
+    cells = [c for sheet in book for row in sheet.iter_rows() for c in row if c.value is not None]
+    assert not [c.coordinate for c in cells if c.data_type == "f"]
+    assert any(c.value == EVIL_TITLE and c.data_type == "s" for c in cells)
+
+
+def test_the_page_is_self_contained_russian_and_renders(report, tmp_path):
+    page = (report / "report.html").read_text(encoding="utf-8")
+    # nothing is fetched: no http(s) or protocol-relative address anywhere in the page
+    inert = page.replace(html.escape(EVIL_TITLE), "")  # the registry's text, shown as text
+    assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", inert)
+    assert "data:image/png;base64," in page
+    assert "подписок" in page and "на 28.02.2025" in page
+    assert "Все данные смоделированы" not in page
+    for name in ("subscriptions_by_day", "top10_flagships", "growth_by_network",
+                 "growth_by_sector"):  # fmt: skip
+        assert (report / f"{name}.png").read_bytes().startswith(b"\x89PNG")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        if os.environ.get("CI"):
+            raise RuntimeError("CI: chromium is not installed (.ci/run installs it)")
+        pytest.skip("no chromium on this machine")
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={shot}",
+         "--window-size=1200,1600", (report / "report.html").as_uri()],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(shot)
+    assert pixels.shape[:2] == (1600, 1200)
+    assert pixels.std() > 0.05  # not a blank page
+
+
+def test_a_simulated_world_says_so(warehouse, tmp_path, monkeypatch):
+    monkeypatch.setenv("GOSPULSE_WAREHOUSE", str(warehouse))
+    args = ["report", "--region", "42", "--start", "2025-02-03", "--end", "2025-02-16"]
+    assert main([*args, "--out", str(tmp_path), "--simulated"]) == 0
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Все данные смоделированы" in page
+    # a period that is not a month is compared with as many days before it
+    assert "03.02–16.02.2025" in page and "столько же дней перед периодом" in page
