@@ -223,8 +223,9 @@ _MESSAGES = {
     "date_range": "snapshot_date {} outside {}..{}",
     "status": f"unknown status '{{}}' (expected one of {', '.join(STATUSES)})",
     "count": f"members_count must be a whole number from 0 to {BIGINT_MAX}, got '{{}}'",
-    "unregistered": "page {} {} is in no registry loaded into the warehouse "
-    "(load the registry first, or import with --allow-unregistered)",
+    "unregistered": "page {} {} is in no registry loaded into the warehouse (load the "
+    "registry first; a page it lists by screen name is known by id after an extract; or "
+    "import with --allow-unregistered)",
 }
 
 
