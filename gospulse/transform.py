@@ -175,14 +175,17 @@ def run_dbt(
         command += ["--vars", json.dumps(vars, default=str)]
     process_env = {
         **os.environ,
-        "GOSPULSE_WAREHOUSE": str(warehouse),
+        # the file's name, opened from its folder: dbt's partial parsing is keyed on the
+        # profile's values, so every warehouse of one name shares a parse (a copy of a
+        # warehouse with its dbt state skips the full parse)
+        "GOSPULSE_WAREHOUSE": warehouse.name,
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DBT_USE_COLORS": "false",
         "PYTHONUTF8": "1",
     }
     proc = subprocess.run(
         command,
-        cwd=project,
+        cwd=warehouse.parent,
         env=process_env,
         capture_output=True,
         text=True,

@@ -98,7 +98,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def copy_warehouse(source: Path, folder: Path, name: str = "gospulse.duckdb") -> Path:
-    """A file copy of a built warehouse (its dbt state is not copied: dbt parses anew)."""
+    """A file copy of a built warehouse, with dbt's saved parse of the project: dbt runs on the
+    copy skip the full parse (gospulse.transform opens a warehouse by its name from its
+    folder, so copies of one name share the profile dbt keys its partial parsing on)."""
+    from gospulse.transform import dbt_state_dir
+
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / name
     shutil.copyfile(source, target)
@@ -107,6 +111,11 @@ def copy_warehouse(source: Path, folder: Path, name: str = "gospulse.duckdb") ->
         shutil.copyfile(wal, target_wal)
     else:
         target_wal.unlink(missing_ok=True)
+    parse = dbt_state_dir(source) / "target" / "partial_parse.msgpack"
+    if parse.exists():
+        copied = dbt_state_dir(target) / "target"
+        copied.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(parse, copied / parse.name)
     return target
 
 

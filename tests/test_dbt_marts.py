@@ -110,6 +110,20 @@ def test_unit_tests_run_on_their_own_and_pass(world):
     assert result.count("model") == result.count("test") == 0
 
 
+def test_a_copy_of_the_built_world_skips_dbts_full_parse(built_world, tmp_path):
+    # the session's world was parsed once when it was built; its copies reuse that parse
+    copy = copy_warehouse(built_world, tmp_path / "copy")
+    transform.run_dbt(["compile", "--inline", "select 1"], warehouse=copy)
+    log = (transform.dbt_state_dir(copy) / "logs" / "dbt.log").read_text(encoding="utf-8")
+    assert "Unable to do partial parsing" not in log
+    assert "Partial parsing enabled" in log
+    # a copy under another name is another profile to dbt: a full parse, as expected
+    other = copy_warehouse(built_world, tmp_path / "other", name="other.duckdb")
+    transform.run_dbt(["compile", "--inline", "select 1"], warehouse=other)
+    log = (transform.dbt_state_dir(other) / "logs" / "dbt.log").read_text(encoding="utf-8")
+    assert "Unable to do partial parsing because profile has changed" in log
+
+
 def test_dbt_state_lives_next_to_the_warehouse(world):
     state = transform.dbt_state_dir(world.warehouse)
     assert state.parent == world.warehouse.parent.resolve()
