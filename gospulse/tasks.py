@@ -387,6 +387,50 @@ def publish_marts(build: dict | None, run_id: str, logical_date: str) -> dict:
     )
 
 
+def write_monthly_reports(published: dict | None) -> dict:
+    """When the copy just published ends a month (the run on the 1st, which records the
+    month's last day), each region's report of that month, beside the published copy; the
+    bundle step after this one carries them. Any other day: nothing, saying why."""
+    from datetime import date
+
+    from gospulse.periods import month_period
+    from gospulse.report.writer import write_report
+    from gospulse.serving.layout import published_path, report_dir
+
+    if not published or not published.get("published"):
+        reason = (published or {}).get("reason") or "the marts were not published"
+        return {"written": False, "reason": reason}
+    day = date.fromisoformat(published["snapshot_date"])
+    period = month_period(day.year, day.month)
+    if day != period.last:
+        return {"written": False, "reason": f"{day} does not close its month"}
+    copy = published_path(warehouse_path())
+    month = f"{day:%Y-%m}"
+    regions = _regions_registered(copy, period.last)
+    paths = []
+    for code in regions:
+        files = write_report(warehouse_path(), code, period, report_dir(copy, code, month))
+        paths += [str(files.html), str(files.xlsx)]
+        log.info("report of %s for region %02d: %s", month, code, files.html.parent)
+    return {"written": True, "month": month, "regions": regions, "paths": paths}
+
+
+def _regions_registered(published: Path, day) -> list[int]:
+    """The regions with pages registered on `day`, as the published copy has the registry."""
+    from gospulse.serving.publish import open_published
+
+    con = open_published(published)
+    try:
+        rows = con.execute(
+            "select distinct region_code from marts.mart_registry_versions "
+            "where valid_from <= $day and (valid_to is null or $day < valid_to) order by 1",
+            {"day": day},
+        ).fetchall()
+    finally:
+        con.close()
+    return [code for (code,) in rows]
+
+
 def write_export_bundle(published: dict | None, run_id: str, logical_date: str) -> dict:
     """The export bundle of every region of the registry, from the copy just published: each
     holds its region's rows only, so a warehouse of several regions hands each its own."""
@@ -466,6 +510,9 @@ def describe_serving(serving: dict[str, dict | None]) -> tuple[str, list[str]]:
             if bundle.get("written")
             else "no export bundle"
         )
+    reports = serving.get("reports")
+    if reports and reports.get("written"):
+        parts.append(f"reports of {reports['month']} for regions {reports['regions']}")
     if pg:
         parts.append(
             f"postgres: {pg['summary']}"

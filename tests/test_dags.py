@@ -67,6 +67,7 @@ def test_dags_parse_without_secrets_or_services(monkeypatch):
         "build_marts",
         "send_incident_alerts",
         "publish_marts",
+        "write_monthly_reports",
         "write_export_bundle",
         "publish_postgres",
         "log_summary",
@@ -95,8 +96,10 @@ def test_dags_parse_without_secrets_or_services(monkeypatch):
     assert daily.get_task("publish_marts").trigger_rule == "all_done"
     assert daily.get_task("publish_marts").upstream_task_ids == {"send_incident_alerts"}
     assert daily.get_task("send_incident_alerts").upstream_task_ids == {"build_marts"}
-    for step in ("write_export_bundle", "publish_postgres"):
+    for step in ("write_monthly_reports", "publish_postgres"):
         assert daily.get_task(step).upstream_task_ids == {"publish_marts"}
+    # a closed month's reports go into the bundle written after them
+    assert daily.get_task("write_export_bundle").upstream_task_ids == {"write_monthly_reports"}
 
 
 def _manifest_models(kind: str) -> dict[str, dict]:

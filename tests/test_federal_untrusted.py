@@ -258,7 +258,7 @@ def test_schema_version_must_be_the_integer_this_loader_reads(root_and_wh, tmp_p
         (lambda f: f.update(bytes=True), "files[0].bytes must be an integer"),
         (lambda f: f.update(rows=1.0), "files[0].rows must be an integer"),
         (lambda f: f.update(name=7), "files[0].name must match"),
-        (lambda f: f.update(kind="script"), "files[0].kind must be mart or sketch"),
+        (lambda f: f.update(kind="script"), "files[0].kind must be mart, sketch or report"),
         (lambda f: f.update(sha256="ab"), "files[0].sha256 must match"),
     ],
     ids=["no-bytes", "bool-bytes", "float-rows", "int-name", "bad-kind", "short-sha"],
@@ -275,6 +275,61 @@ def test_a_manifest_that_is_not_json_rejects_its_region_only(root_and_wh, tmp_pa
     bundle = good_bundle(root, tmp_path, 42)
     (bundle.path / MANIFEST).write_bytes(b"\xff{not json")
     assert_rejected_and_others_loaded(root, wh, tmp_path, "not UTF-8 JSON")
+
+
+def with_report(warehouse_file: Path, code: int, month: str = "2025-02") -> dict[str, bytes]:
+    """A closed month's report beside a regional warehouse, as the daily run leaves it."""
+    from gospulse.serving.layout import report_dir
+
+    folder = report_dir(warehouse_file, code, month)
+    folder.mkdir(parents=True)
+    files = {"report.html": "<!DOCTYPE html><p>Госпаблики</p>".encode(), "report.xlsx": b"PK\x03"}
+    for name, content in files.items():
+        (folder / name).write_bytes(content)
+    return files
+
+
+def test_a_closed_months_report_travels_in_the_bundle_and_is_kept(root_and_wh, tmp_path):
+    root, wh = root_and_wh
+    warehouse = regional_warehouse(tmp_path / "r42-r.duckdb", 42)
+    sent = with_report(warehouse, 42, "2025-01")
+    newest = with_report(warehouse, 42, "2025-02")
+    bundle = good_bundle(root, tmp_path, 42)
+    reports = [f for f in bundle.manifest["files"] if f["kind"] == "report"]
+    assert sorted((f["name"], f["month"]) for f in reports) == [
+        ("reports/2025-02/report.html", "2025-02"),
+        ("reports/2025-02/report.xlsx", "2025-02"),
+    ]
+    assert sent == newest  # same content, only the newest month goes
+    assert results(root, wh)[42] == ("loaded", None)
+    kept = wh.parent / "reports" / "region=42" / "2025-02"
+    assert {p.name: p.read_bytes() for p in kept.iterdir()} == newest
+
+
+@pytest.mark.parametrize(
+    ("name", "month", "reason"),
+    [
+        ("reports/2025-02/../../../evil.html", "2025-02", "files[2].name must match"),
+        ("reports/2025-13/report.html", "2025-13", "files[2].name must match"),
+        ("reports/2025-02/report.exe", "2025-02", "files[2].name must match"),
+        ("reports/2025-02/report.html", "2025-01", "is not the report of 2025-01"),
+    ],
+    ids=["dot-dot", "month-13", "other-file", "other-month"],
+)
+def test_a_report_entry_of_another_shape_rejects_its_region_only(
+    root_and_wh, tmp_path, name, month, reason
+):
+    root, wh = root_and_wh
+    bundle = good_bundle(root, tmp_path, 42)
+
+    def add_report(manifest):
+        manifest["files"].insert(
+            2, {"name": name, "kind": "report", "month": month, "rows": 0, "bytes": 1,
+                "sha256": "0" * 64, "columns": []},
+        )  # fmt: skip
+
+    rewrite_manifest(bundle.path, add_report)
+    assert_rejected_and_others_loaded(root, wh, tmp_path, reason)
 
 
 # --- what the writer hands over ------------------------------------------------------------

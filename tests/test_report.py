@@ -178,3 +178,25 @@ def test_a_simulated_world_says_so(warehouse, tmp_path, monkeypatch):
     assert "Все данные смоделированы" in page
     # a period that is not a month is compared with as many days before it
     assert "03.02–16.02.2025" in page and "столько же дней перед периодом" in page
+
+
+def test_the_daily_run_writes_a_closed_months_reports_beside_the_copy(warehouse, monkeypatch):
+    from gospulse.serving.layout import published_path, report_dir
+    from gospulse.tasks import write_monthly_reports
+
+    monkeypatch.setenv("GOSPULSE_WAREHOUSE", str(warehouse))
+    published = {"published": True, "snapshot_date": "2025-02-27"}
+    assert write_monthly_reports(published) == {
+        "written": False,
+        "reason": "2025-02-27 does not close its month",
+    }
+    assert write_monthly_reports({"published": False, "reason": "dbt failed"})["reason"] == (
+        "dbt failed"
+    )
+    result = write_monthly_reports({**published, "snapshot_date": "2025-02-28"})
+    assert result["written"] and result["month"] == "2025-02"
+    assert result["regions"] == [42, 54]
+    for code in (42, 54):
+        folder = report_dir(published_path(warehouse), code, "2025-02")
+        assert (folder / "report.html").exists() and (folder / "report.xlsx").exists()
+        assert str(folder / "report.html") in result["paths"]

@@ -18,13 +18,14 @@ from datetime import date, timedelta
 from gospulse.serving.bundle import SCHEMA_VERSION
 
 # bundle schema versions this loader reads (docs/bundle_contract.md)
-SUPPORTED_SCHEMA_VERSIONS = frozenset({SCHEMA_VERSION})
+SUPPORTED_SCHEMA_VERSIONS = frozenset({2, SCHEMA_VERSION})
 EARLIEST_DATE = date(2000, 1, 1)
 # `<created_at UTC>_<run id made safe>_<8 hex>`, as gospulse.serving.bundle._bundle_id writes
 BUNDLE_ID = re.compile(r"\d{8}T\d{6}Z_[A-Za-z0-9_.-]{1,60}_[0-9a-f]{8}")
 MART_NAME = re.compile(r"mart_[a-z0-9_]{1,58}")
 MART_FILE = re.compile(r"marts/(mart_[a-z0-9_]{1,58})\.parquet")
 SKETCH_FILE = re.compile(r"sketches/([a-z]{2,8})_(\d{4}-\d{2}-\d{2})\.gphl")
+REPORT_FILE = re.compile(r"reports/(\d{4}-(?:0[1-9]|1[0-2]))/report\.(?:html|xlsx)")
 SHA256 = re.compile(r"[0-9a-f]{64}")
 # the LATEST pointer: `<snapshot date>/<bundle id>`, relative to the region's folder
 LATEST = re.compile(r"(\d{4}-\d{2}-\d{2})/(" + BUNDLE_ID.pattern + r")")
@@ -39,7 +40,7 @@ class BundleFile:
     """One file a manifest lists, as the loader may use it."""
 
     name: str
-    kind: str  # mart | sketch
+    kind: str  # mart | sketch | report
     mart: str
     rows: int
     bytes: int
@@ -55,6 +56,10 @@ class Manifest:
     region_code: int
     snapshot_date: date
     files: tuple[BundleFile, ...]
+
+    @property
+    def reports(self) -> tuple[BundleFile, ...]:
+        return tuple(f for f in self.files if f.kind == "report")
 
     @property
     def marts(self) -> tuple[BundleFile, ...]:
@@ -114,8 +119,15 @@ def _file(entry: object, index: int) -> BundleFile:
     elif kind == "sketch":
         name = _str(entry.get("name"), f"{where}.name", SKETCH_FILE)
         mart = _str(entry.get("mart"), f"{where}.mart", MART_NAME)
+    elif kind == "report":
+        # a closed month's report (schema 3): kept as a file, never read into the warehouse
+        name = _str(entry.get("name"), f"{where}.name", REPORT_FILE)
+        month = _str(entry.get("month"), f"{where}.month", re.compile(r"\d{4}-\d{2}"))
+        if REPORT_FILE.fullmatch(name).group(1) != month:
+            raise ManifestError(f"{where}: file {name} is not the report of {month}")
+        mart = ""
     else:
-        raise ManifestError(f"{where}.kind must be mart or sketch, got {kind!r:.40}")
+        raise ManifestError(f"{where}.kind must be mart, sketch or report, got {kind!r:.40}")
     return BundleFile(
         name=name,
         kind=kind,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -40,7 +41,7 @@ from gospulse.federal.manifest import (
     parse_manifest,
 )
 from gospulse.regions import REGIONS
-from gospulse.serving.bundle import MANIFEST, sha256_file
+from gospulse.serving.bundle import MANIFEST, REPORTS_DIR, sha256_file
 from gospulse.serving.layout import LATEST_FILE
 
 log = logging.getLogger(__name__)
@@ -166,7 +167,10 @@ def pull(
                 raise FileNotFoundError(f"bundle source {source} does not exist")
             for code in _region_codes(fs, root, source):
                 listed = not source.startswith(("http://", "https://"))
-                result = _pull_region(con, fs, root, source, code, listed=listed, today=today)
+                result = _pull_region(
+                    con, fs, root, source, code, listed=listed, today=today,
+                    reports_root=federal_warehouse.parent / REPORTS_DIR,
+                )  # fmt: skip
                 if result is None:
                     continue
                 results.append(result)
@@ -189,6 +193,7 @@ def _pull_region(
     *,
     listed: bool,
     today: date,
+    reports_root: Path,
 ) -> PullResult | None:
     """One region's latest bundle: loaded, unchanged or rejected (with the reason); None when
     a source that cannot list (HTTP) has nothing for the region."""
@@ -226,6 +231,7 @@ def _pull_region(
                     f"{where}: snapshot {day} is older than the loaded {loaded} (bundle {known[0]})"
                 )
             _load(con, local, manifest, source)
+            _keep_reports(local, manifest, reports_root)
     except (BundleRejected, ManifestError) as exc:
         reason = str(exc) if str(exc).startswith("region ") else f"{where}: {exc}"
         return PullResult(source, code, bundle_id, "rejected", reason)
@@ -234,6 +240,16 @@ def _pull_region(
         return PullResult(source, code, bundle_id, "rejected",
                           f"{where}: {type(exc).__name__}: {exc}")  # fmt: skip
     return PullResult(source, code, bundle_id, "loaded", None, day.isoformat())
+
+
+def _keep_reports(local: dict[str, Path], manifest: Manifest, reports_root: Path) -> None:
+    """A loaded bundle's reports, under <reports root>/region=<code>/<month>/ by names the
+    manifest check allowed (report.html, report.xlsx), never opened or served from here."""
+    for entry in manifest.reports:
+        month, name = entry.name.split("/")[1:]
+        folder = reports_root / f"region={manifest.region_code:02d}" / month
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(local[entry.name], folder / name)
 
 
 def _local_guard(fs: fsspec.AbstractFileSystem, region_root: str, path: str) -> None:
@@ -277,7 +293,8 @@ def _download_and_verify(
         raise BundleRejected(f"{MANIFEST}: {exc}") from exc
     paths: dict[str, Path] = {}
     for index, entry in enumerate(manifest.files):
-        target = local / f"{index:04d}.{'parquet' if entry.kind == 'mart' else 'sketch'}"
+        suffix = {"mart": "parquet", "sketch": "sketch", "report": "report"}[entry.kind]
+        target = local / f"{index:04d}.{suffix}"
         try:
             _local_guard(fs, region_root, f"{remote}/{entry.name}")
             fs.get_file(f"{remote}/{entry.name}", str(target))
@@ -292,6 +309,8 @@ def _download_and_verify(
                                  f"manifest {entry.sha256}")  # fmt: skip
         if entry.kind == "mart":
             _verify_mart(target, entry, code)
+        elif entry.kind == "report":
+            pass  # a file for people, kept as it came (size and sha256 checked above)
         else:
             try:
                 sketch = RegionSketch.from_bytes(target.read_bytes())

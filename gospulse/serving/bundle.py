@@ -31,7 +31,9 @@ from gospulse.warehouse import connect
 
 # Bump on any change to the files, columns or meaning listed in docs/bundle_contract.md.
 # 2: every mart file carries region_code, and the page-level marts hold the region's pages only
-SCHEMA_VERSION = 2
+# 3: the region's newest closed-month report (HTML and XLSX) travels as kind "report"
+SCHEMA_VERSION = 3
+REPORTS_DIR = "reports"
 MANIFEST = "manifest.json"
 MARTS_DIR = "marts"
 SKETCHES_DIR = "sketches"
@@ -180,7 +182,32 @@ def _write_files(db_path: Path, out: Path, region_code: int) -> tuple[list[dict]
         entry = _entry(target, relative, kind="sketch", mart=SKETCH_MART, rows=1, columns=[])
         entry.update(network=sketch.network, audience_date=sketch.audience_date.isoformat())
         files.append(entry)
+    for path, month in _newest_report(db_path, region_code):
+        relative = f"{REPORTS_DIR}/{month}/{path.name}"
+        target = out / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        entry = _entry(target, relative, kind="report", mart="", rows=0, columns=[])
+        del entry["mart"]
+        entry["month"] = month
+        files.append(entry)
     return files, covered
+
+
+def _newest_report(db_path: Path, region_code: int) -> list[tuple[Path, str]]:
+    """The region's newest closed-month report beside the published copy: (file, month)."""
+    from gospulse.serving.layout import report_dir
+
+    region = report_dir(db_path, region_code, "0000-00").parent
+    months = sorted(
+        (d.name for d in region.glob("[0-9][0-9][0-9][0-9]-[0-9][0-9]") if d.is_dir()),
+        reverse=True,
+    )
+    for month in months:
+        found = [region / month / n for n in ("report.html", "report.xlsx")]
+        if all(f.is_file() for f in found):
+            return [(f, month) for f in found]
+    return []
 
 
 def _region_rows(mart: str, columns: set[str], marts: list[str]) -> str:

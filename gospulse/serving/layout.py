@@ -1,6 +1,7 @@
 """Where published artefacts live next to a warehouse, so every reader finds them the same way.
 
     <warehouse dir>/published/gospulse_marts.duckdb read-only copy of the marts (atomic swap)
+    <warehouse dir>/published/reports/region=<code>/<YYYY-MM>/   a closed month's report
     <bundle root>/region=<code>/<snapshot date>/<bundle id>/manifest.json + files
     <bundle root>/region=<code>/LATEST              relative path of the newest complete bundle
 
@@ -18,11 +19,18 @@ PUBLISHED_DIR = "published"
 # makes every `marts.<table>` in a BI tool an ambiguous reference (catalog or schema)
 PUBLISHED_FILE = "gospulse_marts.duckdb"
 LATEST_FILE = "LATEST"
+REPORTS_DIR = "reports"
 
 
 def published_path(warehouse: Path | str) -> Path:
     """The read-only copy of a warehouse's marts that BI tools and the API open."""
     return Path(warehouse).resolve().parent / PUBLISHED_DIR / PUBLISHED_FILE
+
+
+def report_dir(published: Path | str, region_code: int, month: str) -> Path:
+    """Where a region's report of a closed month (YYYY-MM) is kept, beside the published copy
+    it was written from."""
+    return Path(published).parent / REPORTS_DIR / f"region={int(region_code):02d}" / month
 
 
 def bundle_root(warehouse: Path | str) -> Path:
