@@ -8,6 +8,7 @@ kept per file generation: a publication swapped in between two requests is seen 
 # which are local to create_app, as objects rather than unresolvable strings
 import base64
 import enum
+import importlib.resources
 import io
 import math
 import tarfile
@@ -22,8 +23,10 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
 from gospulse.api.queries import (
@@ -54,6 +57,10 @@ DEFAULT_LIMIT = 100
 CSV_TYPE = "text/csv"
 PARQUET_TYPE = "application/vnd.apache.parquet"
 TAR_TYPE = "application/gzip"
+# Swagger UI's and ReDoc's files, served by the API itself: FastAPI's own /docs and /redoc load
+# them from a CDN, which a closed office network does not reach (a blank page)
+DOCS_ASSETS = importlib.resources.files("fastapi_offline") / "static"
+DOCS_ASSETS_URL = "/docs/assets"
 
 # "all" is the cross-network total rows of the aggregate marts
 Network = enum.Enum("Network", {n: n for n in (*NETWORKS, "all")}, type=str)
@@ -272,6 +279,39 @@ def _pick_format(fmt: Format | None, accept: str | None) -> Format:
     return Format.json
 
 
+def add_docs(app: FastAPI) -> None:
+    """/docs (Swagger UI) and /redoc from files this server holds; like the spec, they need no
+    token."""
+    # a mount is no route with a dependant: refuse_unknown_parameters lets its files through
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=str(DOCS_ASSETS)), name="docs-assets")
+
+    def under(request: Request, path: str) -> str:
+        # behind a proxy that serves the API under a prefix, the browser asks for the prefix
+        return request.scope.get("root_path", "").rstrip("/") + path
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui(request: Request) -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=under(request, app.openapi_url),
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=under(request, f"{DOCS_ASSETS_URL}/swagger-ui-bundle.js"),
+            swagger_css_url=under(request, f"{DOCS_ASSETS_URL}/swagger-ui.css"),
+            swagger_favicon_url=under(request, f"{DOCS_ASSETS_URL}/favicon.png"),
+            # the default sends the spec's address to validator.swagger.io for a badge
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc(request: Request) -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=under(request, app.openapi_url),
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=under(request, f"{DOCS_ASSETS_URL}/redoc.standalone.js"),
+            redoc_favicon_url=under(request, f"{DOCS_ASSETS_URL}/favicon.png"),
+            with_google_fonts=False,
+        )
+
+
 def create_app(
     published: Path,
     tokens: TokenStore,
@@ -295,7 +335,10 @@ def create_app(
         version="1",
         description="Read-only marts of gospulse: growth, rankings, audience, data quality.",
         dependencies=[Depends(refuse_unknown_parameters)],
+        docs_url=None,
+        redoc_url=None,
     )
+    add_docs(app)
     offered = published_filters(published)
     # the marts at start-up are routes of their own; a request is still checked against the file
     MartName: Any = enum.Enum("MartName", {n: n for n in offered}, type=str) if offered else str
