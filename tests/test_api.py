@@ -710,6 +710,7 @@ def test_openapi_spec_holds_with_a_valid_token(world: SimpleNamespace) -> None:
         "/health",
         "/marts",
         "/bundles/{region}/latest",
+        "/reports/{region}/{month}",
         *(f"/marts/{mart}" for mart in _mart_columns(world)),
     }
     headers = auth(world.tokens["42,54"])

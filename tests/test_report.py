@@ -200,3 +200,39 @@ def test_the_daily_run_writes_a_closed_months_reports_beside_the_copy(warehouse,
         folder = report_dir(published_path(warehouse), code, "2025-02")
         assert (folder / "report.html").exists() and (folder / "report.xlsx").exists()
         assert str(folder / "report.html") in result["paths"]
+
+
+def test_the_api_serves_a_closed_months_report_within_the_tokens_regions(
+    warehouse, monkeypatch, tmp_path
+):
+    from fastapi.testclient import TestClient
+
+    from gospulse.api.app import create_app
+    from gospulse.api.tokens import TokenStore
+    from gospulse.serving.layout import published_path
+    from gospulse.tasks import write_monthly_reports
+
+    monkeypatch.setenv("GOSPULSE_WAREHOUSE", str(warehouse))
+    assert write_monthly_reports({"published": True, "snapshot_date": "2025-02-28"})["written"]
+    store = TokenStore(tmp_path / "tokens.json")
+    region_42, _ = store.add("ЦУР", "42")
+    region_54, _ = store.add("сосед", "54")
+    client = TestClient(create_app(published_path(warehouse), store))
+
+    def get(token, path):
+        return client.get(path, headers={"Authorization": f"Bearer {token}"})
+
+    page = get(region_42, "/reports/42/2025-02")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert "Кемеровская область" in page.text and "февраль 2025" in page.text
+    book = get(region_42, "/reports/42/2025-02?format=xlsx")
+    assert book.status_code == 200 and book.content.startswith(b"PK")
+    assert 'filename="report-42-2025-02.xlsx"' in book.headers["content-disposition"]
+    assert get(region_54, "/reports/42/2025-02").status_code == 403
+    assert get(region_54, "/reports/54/2025-02").status_code == 200
+    missing = get(region_42, "/reports/42/2025-01")
+    assert missing.status_code == 404 and "no report of 2025-01" in missing.text
+    assert get(region_42, "/reports/42/2025-13").status_code == 422
+    assert get(region_42, "/reports/42/2025-02?format=pdf").status_code == 422
+    assert client.get("/reports/42/2025-02").status_code == 401

@@ -48,7 +48,7 @@ from gospulse.api.reader import NotPublished, PublishedReader
 from gospulse.api.tokens import Client, TokenFileError, TokenStore
 from gospulse.choices import UnknownChoice
 from gospulse.networks import NETWORKS
-from gospulse.serving.layout import latest_bundle
+from gospulse.serving.layout import latest_bundle, report_dir
 from gospulse.serving.publish import read_publication
 from gospulse.spreadsheet import write_csv
 
@@ -66,6 +66,14 @@ DOCS_ASSETS_URL = "/docs/assets"
 Network = enum.Enum("Network", {n: n for n in (*NETWORKS, "all")}, type=str)
 # every filter a mart may accept, in the order the spec lists them (names as in filters_of)
 FILTERS = ("region", "from", "to", "network", "sector", "municipality")
+
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+class ReportFormat(enum.StrEnum):
+    html = "html"
+    xlsx = "xlsx"
 
 
 class Format(enum.StrEnum):
@@ -567,6 +575,50 @@ def create_app(
                 "Content-Disposition": f'attachment; filename="region-{region:02d}-'
                 f'{bundle.name}.tar.gz"',
                 "X-Bundle-Id": bundle.name,
+            },
+        )
+
+    @app.get(
+        "/reports/{region}/{month}",
+        response_class=Response,
+        responses={
+            200: {
+                "content": {"text/html": {}, XLSX_TYPE: {}},
+                "description": "the region's report of a closed month (gospulse report)",
+            },
+            **_errors(401, 403, 404, 429),
+        },
+    )
+    def region_report(
+        client: Annotated[Client, Depends(authenticate)],
+        region: Annotated[int, PathParam(ge=1, le=99)],
+        month: Annotated[str, PathParam(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
+        format: ReportFormat = ReportFormat.html,
+    ) -> Response:
+        """A closed month's report of a region, as the daily run wrote it: the page or the
+        workbook."""
+        scope(client, region)
+        folder = report_dir(published, region, month)
+        path = folder / f"report.{format.value}"
+        if not path.is_file():
+            raise HTTPException(404, f"no report of {month} for region {region} yet")
+        if format is ReportFormat.xlsx:
+            return Response(
+                path.read_bytes(),
+                media_type=XLSX_TYPE,
+                headers={
+                    "Content-Disposition": f'attachment; filename="report-{region:02d}-'
+                    f'{month}.xlsx"'
+                },
+            )
+        # the page is ours, yet carries registry text: the browser runs nothing and fetches
+        # nothing from it, as the page itself needs neither
+        return Response(
+            path.read_bytes(),
+            media_type="text/html; charset=utf-8",
+            headers={
+                "Content-Security-Policy": "default-src 'none'; img-src data:; "
+                "style-src 'unsafe-inline'"
             },
         )
 
