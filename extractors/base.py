@@ -82,10 +82,30 @@ def sorted_unique(page_refs: Iterable[str]) -> list[str]:
     return sorted(set(page_refs), key=lambda r: (len(r), r))
 
 
+def is_loopback_url(url: str) -> bool:
+    """True for an address on this machine: the networks' emulators listen there, the real
+    APIs never do."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class NetworkExtractor(Protocol):
     """One network's daily-count extractor, as the pipeline drives it."""
 
     network: str
+
+    @property
+    def simulated(self) -> bool:
+        """True when it talks to an emulator on this machine, not to the network."""
+        ...
 
     def counters(self) -> dict[str, float]:
         """Running totals: requests, retries, rate_limited, wait_seconds."""

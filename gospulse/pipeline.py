@@ -79,6 +79,8 @@ class ExtractPlan:
     # requests spent resolving screen names while planning, counted in the run's totals
     resolve_stats: dict[str, float] = field(default_factory=dict)
     started_at: datetime = field(default_factory=datetime.now)
+    # the extractor talked to an emulator on this machine (reports then say "simulated")
+    simulated: bool = False
 
     @property
     def staging_dir(self) -> Path:
@@ -306,6 +308,7 @@ def plan_extract(
         network=network,
         snapshot_date=snapshot_date,
         warehouse=str(warehouse),
+        simulated=bool(getattr(extractor, "simulated", False)),
         batches=extractor.plan_batches(addresses),
         pages_registered=len(pages),
         addresses=addresses,
@@ -507,6 +510,7 @@ def load_batches(
                 status=status,
                 message=summary.message or None,
                 pages_deferred=deferred,
+                simulated=plan.simulated,
             ),
         )
         swept = sweep_staging(con, plan)

@@ -118,6 +118,8 @@ create table if not exists raw.extract_runs (
     pages_deferred   integer not null default 0
 );
 alter table raw.extract_runs add column if not exists pages_deferred integer default 0;
+-- true when the run's extractor talked to an emulator on this machine (the demo, the tests)
+alter table raw.extract_runs add column if not exists simulated boolean default false;
 """
 
 
@@ -158,6 +160,7 @@ class ExtractRun:
     status: str
     message: str | None = None
     pages_deferred: int = 0
+    simulated: bool = False
 
 
 def warehouse_path() -> Path:

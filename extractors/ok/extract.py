@@ -16,7 +16,14 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 
-from extractors.base import BatchResult, PageAddress, Resolution, chunked, sorted_unique
+from extractors.base import (
+    BatchResult,
+    PageAddress,
+    Resolution,
+    chunked,
+    is_loopback_url,
+    sorted_unique,
+)
 from extractors.ok.client import OkApiError, OkClient, OkRequestFailed
 from extractors.ok.records import (
     GROUP_FIELDS,
@@ -44,6 +51,10 @@ class OkExtractor:
     def __init__(self, client: OkClient, *, ids_per_batch: int = IDS_PER_BATCH) -> None:
         self.client = client
         self.ids_per_batch = ids_per_batch
+
+    @property
+    def simulated(self) -> bool:
+        return is_loopback_url(self.client.url)
 
     def counters(self) -> dict[str, float]:
         s = self.client.stats

@@ -68,6 +68,11 @@ class TelegramExtractor:
         self.caller = caller
         self.batch_size = batch_size
 
+    @property
+    def simulated(self) -> bool:
+        # the loopback sender speaks to the emulator over HTTP; the real API is MTProto
+        return self.caller.is_loopback
+
     def counters(self) -> dict[str, float]:
         return self.caller.stats.counters()
 

@@ -32,6 +32,7 @@ from extractors.base import (
     Resolution,
     checked_count,
     chunked,
+    is_loopback_url,
     sorted_unique,
 )
 from extractors.telegram.client import ClientStats, env_number
@@ -197,6 +198,10 @@ class TelegramPreviewExtractor:
         self._http.headers["User-Agent"] = "gospulse (+https://github.com/gospulse)"
         # English page text; Russian is understood too
         self._http.headers["Accept-Language"] = "en"
+
+    @property
+    def simulated(self) -> bool:
+        return is_loopback_url(self.base_url)
 
     def counters(self) -> dict[str, float]:
         return self.stats.counters()

@@ -10,7 +10,14 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 
-from extractors.base import BatchResult, PageAddress, Resolution, chunked, sorted_unique
+from extractors.base import (
+    BatchResult,
+    PageAddress,
+    Resolution,
+    chunked,
+    is_loopback_url,
+    sorted_unique,
+)
 from extractors.vk.client import CALLS_PER_EXECUTE, VkClient
 from extractors.vk.pool import VkClientPool
 from extractors.vk.records import (
@@ -143,6 +150,10 @@ class VkExtractor:
 
     def __init__(self, client: VkClient | VkClientPool):
         self.client = client
+
+    @property
+    def simulated(self) -> bool:
+        return is_loopback_url(self.client.base_url)
 
     def counters(self) -> dict[str, float]:
         s = self.client.stats

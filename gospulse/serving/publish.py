@@ -140,15 +140,16 @@ def _copy_marts(
             con.execute(f"create table {table} as select * from src.{table}")
             _copy_comments(con, name)
             counts[name] = con.execute(f"select count(*) from {table}").fetchone()[0]
+        simulated = _simulated(con)
         con.execute("detach src")
         con.execute(
             f"create table {META_SCHEMA}.publication ("
             " run_id varchar not null, snapshot_date date not null,"
             " published_at timestamptz not null, source_warehouse varchar not null,"
-            " dbt_summary varchar, row_counts json not null)"
+            " dbt_summary varchar, row_counts json not null, simulated boolean not null)"
         )
         con.execute(
-            f"insert into {META_SCHEMA}.publication values (?, ?, ?, ?, ?, ?)",
+            f"insert into {META_SCHEMA}.publication values (?, ?, ?, ?, ?, ?, ?)",
             [
                 run_id,
                 snapshot_date,
@@ -156,6 +157,7 @@ def _copy_marts(
                 str(warehouse),
                 dbt_summary,
                 json.dumps(counts, sort_keys=True),
+                simulated,
             ],
         )
         con.execute(
@@ -236,6 +238,34 @@ def open_published(path: Path | str) -> duckdb.DuckDBPyConnection:
         con.close()
         raise
     return con
+
+
+def _simulated(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether any extraction run of the attached warehouse `src` talked to an emulator."""
+    (known,) = con.execute(
+        "select count(*) from duckdb_columns() where database_name = 'src' "
+        "and schema_name = 'raw' and table_name = 'extract_runs' and column_name = 'simulated'"
+    ).fetchone()
+    if not known:
+        return False
+    (simulated,) = con.execute(
+        "select coalesce(bool_or(simulated), false) from src.raw.extract_runs"
+    ).fetchone()
+    return bool(simulated)
+
+
+def is_simulated(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether an open published copy holds data from the networks' emulators; copies made
+    before the flag existed say no."""
+    (known,) = con.execute(
+        f"select count(*) from duckdb_columns() where schema_name = '{META_SCHEMA}' "
+        "and table_name = 'publication' and column_name = 'simulated'"
+    ).fetchone()
+    if not known:
+        return False
+    query = f"select bool_or(simulated) from {META_SCHEMA}.publication"
+    (simulated,) = con.execute(query).fetchone()
+    return bool(simulated)
 
 
 def read_publication(con: duckdb.DuckDBPyConnection) -> dict:
