@@ -86,6 +86,7 @@ def print_report(warehouse: Path, month: tuple[date, date], last: date, out) -> 
     TOP-10 printed: the same text an analyst gets from `gospulse report`."""
     from gospulse.periods import month_period
     from gospulse.ranking import ranking_settings
+    from gospulse.report.charts import shorten
     from gospulse.report.html import SIMULATED, lead
     from gospulse.report.numbers import ru_int, ru_pct, ru_period, ru_signed
     from gospulse.report.words import network as network_name
@@ -102,7 +103,7 @@ def print_report(warehouse: Path, month: tuple[date, date], last: date, out) -> 
     out(f"ТОП-10 флагманских страниц по приросту за {ru_period(period.first, period.last)}:")
     for r in data.top_flagships:
         out(
-            f"{r['rank']:>3}. {network_name(r['network']):<13} {(r['title'] or '')[:44]:<44} "
+            f"{r['rank']:>3}. {network_name(r['network']):<13} {shorten(r['title'] or '', 44):<44} "
             f"{ru_signed(r['growth']):>9} ({ru_pct(r['growth_pct'], signed=True)}), "
             f"всего {ru_int(r['members_end'])}"
         )
