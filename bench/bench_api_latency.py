@@ -12,31 +12,16 @@ The per-token rate limit is raised out of the way: this measures serving, not th
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from datetime import date
 from pathlib import Path
 
 import httpx
+from api_world import api_serving, percentile, published_world
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from gospulse import transform  # noqa: E402
-from gospulse.api.tokens import TokenStore  # noqa: E402
-from gospulse.serving.publish import publish_marts  # noqa: E402
-
-SERVE = (
-    "import argparse, sys\n"
-    "from gospulse.api.commands import add_commands\n"
-    "p = argparse.ArgumentParser(); add_commands(p.add_subparsers(dest='c'))\n"
-    "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))\n"
-)
 # (label, path, params, token key)
 MIX = [
     ("ranking json 100", "/marts/mart_growth_ranking", {"limit": 100}, "all"),
@@ -53,17 +38,6 @@ MIX = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=4)
@@ -73,40 +47,8 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="gospulse-bench-api-") as tmp:
         tmp_path = Path(tmp)
-        if args.warehouse:
-            warehouse = args.warehouse
-        else:
-            from tests.warehouse_fixtures import build_world
-
-            warehouse = build_world(tmp_path / "gospulse.duckdb")
-            print(transform.build(warehouse).describe())
-        target = tmp_path / "published" / "gospulse_marts.duckdb"
-        pub = publish_marts(warehouse, run_id="bench", snapshot_date=date.today(), target=target)
-        print(f"published {sum(pub.row_counts.values())} rows in {len(pub.row_counts)} marts")
-        store = TokenStore(tmp_path / "tokens.json")
-        tokens = {"all": store.add("bench", "*")[0], "scoped": store.add("bench42", "42")[0]}
-
-        port = _free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-c", SERVE, "api", "serve", "--port", str(port)]
-            + ["--published", str(target), "--tokens", str(tmp_path / "tokens.json")]
-            + ["--rate", "1000000", "--burst", "1000000"],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    httpx.get(f"{base}/health", timeout=2).raise_for_status()
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        raise SystemExit("api serve did not come up") from None
-                    time.sleep(0.2)
-
+        target, tokens = published_world(tmp_path, args.warehouse)
+        with api_serving(target, tmp_path / "tokens.json") as base:
             latencies: dict[str, list[float]] = {label: [] for label, *_ in MIX}
             failures: list[str] = []
             lock = threading.Lock()
@@ -132,9 +74,6 @@ def main() -> int:
             for t in threads:
                 t.join()
             wall = time.perf_counter() - wall
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
 
     every = [v for values in latencies.values() for v in values]
     print(
@@ -145,11 +84,11 @@ def main() -> int:
     for label, values in latencies.items():
         print(
             f"{label:32} {len(values):5d} {1000 * statistics.median(values):8.1f} "
-            f"{1000 * _percentile(values, 0.99):8.1f}"
+            f"{1000 * percentile(values, 0.99):8.1f}"
         )
     print(
         f"{'all':32} {len(every):5d} {1000 * statistics.median(every):8.1f} "
-        f"{1000 * _percentile(every, 0.99):8.1f}"
+        f"{1000 * percentile(every, 0.99):8.1f}"
     )
     for failure in failures[:5]:
         print("failure:", failure)

@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -30,20 +28,13 @@ from datetime import date
 from pathlib import Path
 
 import httpx
+from api_world import api_serving, percentile, published_world
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gospulse import transform  # noqa: E402
-from gospulse.api.tokens import TokenStore  # noqa: E402
-from gospulse.serving.publish import open_published, publish_marts  # noqa: E402
+from gospulse.serving.publish import open_published  # noqa: E402
 
-SERVE = (
-    "import argparse, sys\n"
-    "from gospulse.api.commands import add_commands\n"
-    "p = argparse.ArgumentParser(); add_commands(p.add_subparsers(dest='c'))\n"
-    "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))\n"
-)
 WARMUP = 20
 
 
@@ -90,17 +81,6 @@ MIX = [
 ]  # fmt: skip
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
 def _run(clients: int, requests: int, one: Callable[[int, object], str | None], state) -> dict:
     """`requests` calls of one(n, per-thread state) from `clients` threads, back to back."""
     latencies: list[float] = []
@@ -133,7 +113,7 @@ def _run(clients: int, requests: int, one: Callable[[int, object], str | None], 
         "n": len(latencies),
         "rate": len(latencies) / wall,
         "median": statistics.median(latencies),
-        "p95": _percentile(latencies, 0.95),
+        "p95": percentile(latencies, 0.95),
         "errors": errors,
     }
 
@@ -152,18 +132,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="gospulse-bench-load-") as tmp:
         tmp_path = Path(tmp)
-        if args.warehouse:
-            warehouse = args.warehouse
-        else:
-            from tests.warehouse_fixtures import build_world
-
-            warehouse = build_world(tmp_path / "gospulse.duckdb")
-            print(transform.build(warehouse).describe())
-        target = tmp_path / "published" / "gospulse_marts.duckdb"
-        pub = publish_marts(warehouse, run_id="bench", snapshot_date=date.today(), target=target)
-        print(f"published {sum(pub.row_counts.values())} rows in {len(pub.row_counts)} marts")
-        store = TokenStore(tmp_path / "tokens.json")
-        tokens = {"all": store.add("bench", "*")[0], "scoped": store.add("bench42", "42")[0]}
+        target, tokens = published_world(tmp_path, args.warehouse)
 
         # the floor first: its answers are what every API answer is checked against
         con = open_published(target)
@@ -189,26 +158,7 @@ def main() -> int:
         floor = _run(args.clients, args.requests, direct, cursor)
         con.close()
 
-        port = _free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-c", SERVE, "api", "serve", "--port", str(port)]
-            + ["--published", str(target), "--tokens", str(tmp_path / "tokens.json")]
-            + ["--rate", "1000000", "--burst", "1000000"],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    httpx.get(f"{base}/health", timeout=2).raise_for_status()
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        raise SystemExit("api serve did not come up") from None
-                    time.sleep(0.2)
+        with api_serving(target, tmp_path / "tokens.json") as base:
 
             def over_http(n: int, client: httpx.Client) -> str | None:
                 read = MIX[n % len(MIX)]
@@ -228,9 +178,6 @@ def main() -> int:
 
             _run(args.clients, WARMUP, over_http, http_client)
             api = _run(args.clients, args.requests, over_http, http_client)
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
 
     print(
         f"{args.requests} requests, {args.clients} clients; load average after "
