@@ -208,24 +208,6 @@ def _held_reason(extracts: dict[str, dict | None] | None) -> str | None:
     return None
 
 
-def build_marts(extracts: dict[str, dict | None] | None = None) -> dict:
-    """Load the current registry and run dbt build, unless a network's batch failed the gate.
-
-    A rejected batch is not in the warehouse; the marts are held at the last good build so a
-    reader never sees a day that is partly a bad batch, and the summary says why.
-    """
-    from gospulse.pipeline import load_registry_into_warehouse
-    from gospulse.transform import build
-
-    reason = _held_reason(extracts)
-    if reason:
-        return {"summary": None, "held": reason}
-    registry = _registry()
-    load_registry_into_warehouse(registry, warehouse_path())
-    result = build(Path(warehouse_path()))
-    return {"summary": result.describe()}
-
-
 def prepare_dbt(extracts: dict[str, dict | None]) -> dict:
     """Before the dbt tasks: load the current registry, or say why the marts are held.
 
@@ -249,7 +231,7 @@ BUILD_TASKS = ("dbt_producer_watcher", "dbt_producer_watcher_done")
 
 
 def dbt_verdict(extracts: dict[str, dict | None], states: dict[str, str | None]) -> dict:
-    """build_marts' result from the states of the dbt tasks: same shape as build_marts().
+    """The build's verdict from the states of the dbt tasks (the DAG's build_marts task).
 
     {"summary": ...} when every dbt task succeeded; {"summary": None, "held": ...} when the raw
     gate held the marts; {"summary": None, "failed": ...} naming the dbt tasks that failed, so

@@ -246,7 +246,9 @@ def test_a_failing_alert_channel_fails_the_deadline_callback(monkeypatch):
 def test_marts_are_held_when_no_network_loaded_anything(tmp_path, monkeypatch):
     """A refused backfill day loads nothing: no dbt run, and nothing published under its date."""
     monkeypatch.setenv("GOSPULSE_WAREHOUSE", str(tmp_path / "absent" / "gospulse.duckdb"))
-    held = tasks.build_marts({"vk": None, "tg": None, "ok": None})
+    extracts = {"vk": None, "tg": None, "ok": None}
+    assert tasks.prepare_dbt(extracts) == {"held": "no network loaded data in this run"}
+    held = tasks.dbt_verdict(extracts, {"load_registry": "skipped"})
     assert held == {"summary": None, "held": "no network loaded data in this run"}
     assert not (tmp_path / "absent").exists()
     from gospulse.serving.publish import publish_after_build

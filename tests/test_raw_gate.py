@@ -129,14 +129,14 @@ def test_a_half_failed_batch_is_not_loaded_and_marts_are_held(tmp_path, monkeypa
     assert docs.exists()
 
     before = _mart_dates(warehouse)
-    held = tasks.build_marts({"vk": {**summary.__dict__, "snapshot_date": str(DAY)}})
-    assert held["summary"] is None and "raw gate failed" in held["held"]
-    assert _mart_dates(warehouse) == before  # the previous marts stay
     # the daily DAG's path: its registry load holds (and skips the dbt tasks), and the verdict
-    # of the skipped dbt tasks is the same held build
+    # of the skipped dbt tasks is a held build
     extracts = {"vk": {**summary.__dict__, "snapshot_date": str(DAY)}}
-    assert tasks.prepare_dbt(extracts) == {"held": held["held"]}
-    assert tasks.dbt_verdict(extracts, {"load_registry": "skipped"}) == held
+    prepared = tasks.prepare_dbt(extracts)
+    assert "raw gate failed" in prepared["held"]
+    held = tasks.dbt_verdict(extracts, {"load_registry": "skipped"})
+    assert held == {"summary": None, "held": prepared["held"]}
+    assert _mart_dates(warehouse) == before  # the previous marts stay
     text_error = None
     try:
         tasks.summarize({"vk": {**summary.__dict__, "snapshot_date": str(DAY)}}, None, held)
