@@ -2,9 +2,10 @@
 
 A first build spends about half of each int_dq_page_days step in this macro's windows. Here
 the macro runs by itself on a synthetic table of dense page days (one row per page and day,
-one change in ten NULL as a stale day), every change scored, so that two versions of the macro
-compare without building a warehouse: point GOSPULSE_DBT_PROJECT_DIR at another checkout's
-dbt_project to compile that one. Prints the wall time of each run, their median, and the
+one change in ten NULL as a stale day), every change scored, beside a hand-written plain
+rolling z (the floor), so that two versions of the macro compare without building a
+warehouse: point GOSPULSE_DBT_PROJECT_DIR at another checkout's dbt_project to compile that
+one. Prints the wall time of each run, their median, and the
 CPU seconds DuckDB's profiler gives the window operators (summed over threads), run by run.
 
     .venv/bin/python bench/profile_change_scores.py WORK_DIR --pages 20000 --days 120
@@ -27,6 +28,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gospulse.transform import run_dbt  # noqa: E402
 
 MACRO_CALL = "{{ duckdb__dq_change_scores('page_changes', 'scored') }}"
+# the floor: a plain rolling z (mean and standard deviation of the 28 training days, no
+# weekday, no median), written by hand; the project's robust seasonal z is measured against it
+FLOOR_SQL = """
+select network, page_ref, snapshot_date,
+       (change - avg(change) over training) / nullif(stddev_samp(change) over training, 0) as z
+from page_changes
+window training as (partition by network, page_ref order by snapshot_date
+                    rows between 29 preceding and 2 preceding)
+"""
 
 
 def write_dense_changes(warehouse: Path, pages: int, days: int) -> None:
@@ -80,13 +90,20 @@ def main() -> None:
             walls.append(time.perf_counter() - started)
             windows.append(window_seconds(json.loads(profile.read_text())))
         (rows,) = con.execute("select count(*) from scores").fetchone()
+        floors = []
+        for _ in range(args.repeat):
+            started = time.perf_counter()
+            con.execute(f"create or replace temp table floor_scores as {FLOOR_SQL}")
+            floors.append(time.perf_counter() - started)
     finally:
         con.close()
     project = os.environ.get("GOSPULSE_DBT_PROJECT_DIR", "this checkout")
     print(
         f"{project}: {args.pages:,} pages x {args.days} days, {rows:,} scores; "
         f"wall {', '.join(f'{w:.1f}' for w in walls)} s (median {statistics.median(walls):.1f}); "
-        f"window operators' CPU {', '.join(f'{w:.1f}' for w in windows)} s"
+        f"window operators' CPU {', '.join(f'{w:.1f}' for w in windows)} s; "
+        f"floor (plain rolling z) median {statistics.median(floors):.1f} s, ratio "
+        f"{statistics.median(walls) / statistics.median(floors):.1f}"
     )
 
 

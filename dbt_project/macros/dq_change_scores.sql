@@ -18,12 +18,12 @@
       default     each scored day asks for its training days by date, joined on equality (a
                   range join on the page alone would pair every day of a page's history with
                   every other), then grouped medians: training_days rows per scored change;
-      duckdb      window functions over page_changes in date order (DuckDB computes a framed
-                  median from a sort, without expanding the pairs): a full history at federal
-                  size would otherwise expand to billions of pairs held in hash groups. It
-                  needs one row per page and day from the page's first day to its last (change
-                  NULL where not fresh), as int_dq_page_days gives it: a day's same-weekday
-                  training is then its weekday's weeks as of one row a whole week back.
+      duckdb      one sort of each page's days: the training changes as lagged columns,
+                  the overall and weekday medians and the MAD as medians of short lists (a
+                  full history at federal size would otherwise expand to billions of pairs
+                  held in hash groups). It needs one row per page
+                  and day from the page's first day to its last (change NULL where not
+                  fresh), as int_dq_page_days gives it, so that lag L is the day L days back.
     `implementation` ('pairs' or 'windows') overrides the adapter's choice: the pairs cost
     training_days rows per scored change, the windows a framed median per day of `changes`
     however few are scored, so a DuckDB build that scores a few days pairs them.
@@ -124,8 +124,14 @@
     {%- set training_days = dq_setting('zscore', 'training_days') | int -%}
     {%- set detection_days = dq_setting('zscore', 'detection_days') | int -%}
     {%- set training_reach = detection_days + training_days - 1 -%}
-    {#- the whole weeks back to the last training day on a day's own weekday -#}
-    {%- set weekday_lag = 7 * ((detection_days + 6) // 7) -%}
+    {#- the training days of day d are the rows detection_days .. training_reach back (one row
+        per page and day); lag L is on d's own weekday when L % 7 = 0, and on the weekday
+        L % 7 days earlier otherwise -#}
+    {%- set lags = range(detection_days, training_reach + 1) | list -%}
+    {%- set weekdays = {} -%}
+    {%- for lag in lags -%}
+        {%- do weekdays.setdefault(lag % 7, []).append(lag) -%}
+    {%- endfor -%}
     with numbered_days as (
         select
             network,
@@ -136,43 +142,30 @@
         from {{ page_changes }}
     ),
 
-    {#- per page and day e: the changes on e's weekday in the weeks up to e, and their median;
-        a scored day d's training holds, for each of the 7 days e from d - detection_days - 6
-        to d - detection_days, exactly these training_days / 7 changes, and its same-weekday
-        training is e's own for e = d - weekday_lag (one median per day, not two) -#}
-    weekday_weeks as (
+    {#- one sort of each page's days gives the training changes as lagged columns; every
+        median is then a median of a short list. A framed median, a second window per weekday
+        and the lists of lists it needed cost several times the window CPU for the same rows -#}
+    lagged as (
         select
             network,
             page_ref,
             snapshot_date,
-            day_number,
-            change,
-            count(change) over training as history_days,
-            quantile_cont(change, 0.5) over training as overall_median,
-            count(change) over weekday_weeks as weekday_days,
-            list(change) filter (where change is not null) over weekday_weeks as weekday_changes,
-            quantile_cont(change, 0.5) over weekday_weeks as weekday_median
+            {%- for lag in lags %}
+            lag(change, {{ lag }}) over page_days as change_{{ lag }}{{ ',' if not loop.last }}
+            {%- endfor %}
         from numbered_days
-        window
-            training as (
-                partition by network, page_ref
-                order by day_number
-                range between {{ training_reach }} preceding and {{ detection_days }} preceding
-            ),
-            weekday_weeks as (
-                partition by network, page_ref, day_number % 7
-                order by day_number
-                range between {{ training_days - 7 }} preceding and current row
-            )
+        window page_days as (partition by network, page_ref order by day_number)
     ),
 
-    weekday_deviations as (
+    weekday_medians as (
         select
             *,
-            list_transform(
-                weekday_changes, lambda weekday_change: abs(weekday_change - weekday_median)
-            ) as deviations
-        from weekday_weeks
+            {%- for weekday, weekday_lags in weekdays | dictsort %}
+            list_median([
+                {%- for lag in weekday_lags %}change_{{ lag }}{{ ', ' if not loop.last }}{% endfor -%}
+            ]) as weekday_median_{{ weekday }}{{ ',' if not loop.last }}
+            {%- endfor %}
+        from lagged
     ),
 
     training_summaries as (
@@ -180,24 +173,22 @@
             network,
             page_ref,
             snapshot_date,
-            history_days,
-            coalesce(max(weekday_days) over same_weekday_week, 0) as same_weekday_days,
-            overall_median,
-            max(weekday_median) over same_weekday_week as same_weekday_median,
-            list_median(flatten(
-                list(deviations) filter (where deviations is not null) over (
-                    partition by network, page_ref
-                    order by day_number
-                    range between {{ detection_days + 6 }} preceding
-                        and {{ detection_days }} preceding
-                )
-            )) as mad
-        from weekday_deviations
-        window same_weekday_week as (
-            partition by network, page_ref
-            order by day_number
-            range between {{ weekday_lag }} preceding and {{ weekday_lag }} preceding
-        )
+            len(list_filter([
+                {%- for lag in lags %}change_{{ lag }}{{ ', ' if not loop.last }}{% endfor -%}
+            ], training_change -> training_change is not null)) as history_days,
+            len(list_filter([
+                {%- for lag in weekdays[0] %}change_{{ lag }}{{ ', ' if not loop.last }}{% endfor -%}
+            ], training_change -> training_change is not null)) as same_weekday_days,
+            list_median([
+                {%- for lag in lags %}change_{{ lag }}{{ ', ' if not loop.last }}{% endfor -%}
+            ]) as overall_median,
+            weekday_median_0 as same_weekday_median,
+            list_median([
+                {%- for lag in lags %}
+                abs(change_{{ lag }} - weekday_median_{{ lag % 7 }}){{ ',' if not loop.last }}
+                {%- endfor %}
+            ]) as mad
+        from weekday_medians
     ),
 
     scored_summaries as (
