@@ -3,10 +3,10 @@
 
     dbt-duckdb 1.11 deletes with `using <new rows>` joined on every column of a composite
     unique_key: when the key names a whole period ([period_type, period_start]) each stored row
-    meets every new row of its period, a many-to-many join — 2 re-ranked periods of
-    mart_growth_ranking at 20,000 pages paired 160,000 x 160,000 rows and took 192 s of a 276 s
-    incremental day (BENCHMARKS.md). Joining on the distinct keys instead is one match per
-    stored row; a single-column key (snapshot_date) is deleted the same way.
+    meets every new row of its period, a many-to-many join that grows with the square of a
+    period's rows and dominated a federal incremental day (BENCHMARKS.md, "Federal scale:
+    transform"). Joining on the distinct keys instead is one match per stored row; a
+    single-column key (snapshot_date) is deleted the same way.
     This overrides dbt-duckdb's macro of the same name (root-project macros come first).
 -#}
 {% macro duckdb__get_delete_insert_merge_sql(

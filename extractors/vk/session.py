@@ -17,8 +17,8 @@ import requests
 from extractors.shared_window import SharedStarts
 
 VK_DEFAULT_BASE = "https://api.vk.ru/method/"
-# added to every window: the delay between our start and the server's arrival time (20 ms let
-# the VK emulator see a 4th request in one second while both cores were busy)
+# added to every window: the delay between our start and the server's arrival time (a smaller
+# margin let the VK emulator see a 4th request in one second while both cores were busy)
 WINDOW_MARGIN_S = 0.05
 
 

@@ -2,8 +2,8 @@
     One row per registered page and day from its first snapshot (int_page_first_snapshots) to
     the latest snapshot date, with members_on(page, day) and that day's own status, from one
     join of the page days to raw and lag() over each page's days (macro
-    members_on_consecutive_days; members_on's candidate expansion, 4 rows per page day, ran out
-    of 6 GB at 146 M page days).
+    members_on_consecutive_days; members_on's candidate expansion, max_carry_days + 1 rows per
+    page day, ran out of memory at federal size, BENCHMARKS.md).
 
     Incremental (delete+insert of whole days): a build recomputes only the days whose rows can
     differ from what the last build wrote (macro page_days_to_rebuild: the days each newly
