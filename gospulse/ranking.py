@@ -32,20 +32,22 @@ RANK_KEYS = (
 )
 EXCLUDED_KEYS = ("network", "page_ref", "title", "members_start", "members_end", "reason")
 
+# The registry as registered on $as_of, through mart_registry_versions' validity intervals; a
+# page listed twice (by id and by screen name) counts once, as its id entry. Every read-time
+# query of the published copy takes its pages from here (the TOP, the report, the monthly run).
+REGISTERED_ON = """
+select *
+from marts.mart_registry_versions as version
+where version.valid_from <= $as_of and (version.valid_to is null or $as_of < version.valid_to)
+qualify row_number() over (
+    partition by version.network, version.page_key order by version.ref_kind, version.ref_value
+) = 1
+"""
+
 # Every value is a bound parameter: filters, dates and minimums never become SQL text.
 # $network: NULL (every network, ranked per network), 'all' (ranked together) or one network.
-RANKING_SQL = """
-with registered as (
-    select *
-    from marts.mart_registry_versions as version
-    where version.valid_from <= $end_date
-      and (version.valid_to is null or $end_date < version.valid_to)
-    -- a page listed twice (by id and by screen name) counts once: the id entry
-    qualify row_number() over (
-        partition by version.network, version.page_key
-        order by version.ref_kind, version.ref_value
-    ) = 1
-),
+RANKING_SQL = f"""
+with registered as ({REGISTERED_ON}),
 
 selected as (
     select *
@@ -192,6 +194,7 @@ def top_pages(
             {
                 "start_date": start,
                 "end_date": end,
+                "as_of": end,
                 "region_code": region_code,
                 "sector": sector,
                 "municipality": municipality,

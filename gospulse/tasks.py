@@ -399,14 +399,13 @@ def write_monthly_reports(published: dict | None) -> dict:
 
 def _regions_registered(published: Path, day) -> list[int]:
     """The regions with pages registered on `day`, as the published copy has the registry."""
+    from gospulse.ranking import REGISTERED_ON
     from gospulse.serving.publish import open_published
 
     con = open_published(published)
     try:
         rows = con.execute(
-            "select distinct region_code from marts.mart_registry_versions "
-            "where valid_from <= $day and (valid_to is null or $day < valid_to) order by 1",
-            {"day": day},
+            f"select distinct region_code from ({REGISTERED_ON}) order by 1", {"as_of": day}
         ).fetchall()
     finally:
         con.close()

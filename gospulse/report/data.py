@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gospulse.periods import Period
-from gospulse.ranking import top_pages
+from gospulse.ranking import REGISTERED_ON, top_pages
 from gospulse.regions import get_region
 from gospulse.serving.layout import published_path
 from gospulse.serving.publish import is_simulated, open_published
@@ -25,21 +25,19 @@ BROKEN = ("deleted", "banned", "closed", "not_found", "error")
 MULTI_NETWORK = "◆"
 
 # the pages asked about, registered on $as_of; every filter a bound parameter
-_PAGES = """
+_PAGES = f"""
 select network, page_ref, registry_ref, is_resolved, title, organization, municipality,
        sector, is_flagship
-from marts.mart_registry_versions as version
-where version.valid_from <= $as_of and (version.valid_to is null or $as_of < version.valid_to)
-  and region_code = $region_code
+from ({REGISTERED_ON})
+where region_code = $region_code
   and ($sector is null or sector = $sector)
   and ($municipality is null or municipality = $municipality)
-qualify row_number() over (
-    partition by version.network, version.page_key order by version.ref_kind, version.ref_value
-) = 1
 """
 
-_GROWTH_BY = """
-with pages as ({pages}),
+# every split of the period's totals in one pass over the pages: the region, and per
+# network, sector and municipality
+_GROWTH_BY = f"""
+with pages as ({_PAGES}),
 counted as (
     select pages.*, base.members_count as members_base, last.members_count as members_last
     from pages
@@ -50,18 +48,25 @@ counted as (
       on last.network = pages.network and last.page_ref = pages.page_ref
      and last.snapshot_date = $as_of
 )
-select {key} as key,
+select case when grouping(network) = 0 then 'network'
+            when grouping(sector) = 0 then 'sector'
+            when grouping(municipality) = 0 then 'municipality'
+            else 'all' end as split,
+       case when grouping(network) = 0 then network
+            when grouping(sector) = 0 then sector
+            when grouping(municipality) = 0 then municipality
+            else 'all' end as key,
        count(*) as pages,
        sum(members_last) as members_last,
        sum(members_last - members_base) as growth,
        count(members_last - members_base) as pages_compared
 from counted
-group by {key}
-order by key
+group by grouping sets ((), (network), (sector), (municipality))
+order by split, key nulls last
 """
 
-# the group keys a total can be split by: our own column names, never user text
-_KEYS = {"all": "'all'", "network": "network", "sector": "sector", "municipality": "municipality"}
+# the ways the totals are split, in the order the report shows them
+SPLITS = ("all", "network", "sector", "municipality")
 
 
 @dataclass(frozen=True)
@@ -182,10 +187,12 @@ def read_report(
         scope = {"region_code": region_code, "sector": sector, "municipality": municipality}
         pages = _rows(con, _PAGES, {**scope, "as_of": period.last})
         details = {(p["network"], p["registry_ref"]): p for p in pages}
-        for key in _KEYS:
-            current = _totals(con, key, period, scope)
-            previous = {t.key: t for t in _totals(con, key, data.previous, scope)}
-            data.totals[key] = [Compared(t.key, t, previous.get(t.key)) for t in current]
+        current, before = _totals(con, period, scope), _totals(con, data.previous, scope)
+        for split in SPLITS:
+            previous = {t.key: t for t in before.get(split, [])}
+            data.totals[split] = [
+                Compared(t.key, t, previous.get(t.key)) for t in current.get(split, [])
+            ]
         data.daily_current = _daily(con, period, scope)
         data.daily_previous = _daily(con, data.previous, scope)
         data.top_flagships = [_with_details(r, details) for r in tops[True].rows]
@@ -223,19 +230,21 @@ def _with_details(row: dict[str, Any], details: dict) -> dict[str, Any]:
     }
 
 
-def _totals(con: Any, key: str, period: Period, scope: dict[str, Any]) -> list[Total]:
-    sql = _GROWTH_BY.format(pages=_PAGES, key=_KEYS[key])
-    rows = _rows(con, sql, {**scope, "as_of": period.last, "base_day": period.base_day})
-    return [
-        Total(
-            key=str(r["key"]) if r["key"] is not None else "—",
-            pages=r["pages"],
-            members_last=r["members_last"],
-            growth=r["growth"],
-            pages_compared=r["pages_compared"],
+def _totals(con: Any, period: Period, scope: dict[str, Any]) -> dict[str, list[Total]]:
+    """The period's totals, split by SPLITS: split -> one Total per group."""
+    rows = _rows(con, _GROWTH_BY, {**scope, "as_of": period.last, "base_day": period.base_day})
+    totals: dict[str, list[Total]] = {}
+    for r in rows:
+        totals.setdefault(r["split"], []).append(
+            Total(
+                key=str(r["key"]) if r["key"] is not None else "—",
+                pages=r["pages"],
+                members_last=r["members_last"],
+                growth=r["growth"],
+                pages_compared=r["pages_compared"],
+            )
         )
-        for r in rows
-    ]
+    return totals
 
 
 def _daily(con: Any, period: Period, scope: dict[str, Any]) -> list[tuple[date, int | None]]:
