@@ -24,8 +24,19 @@ from api_world import api_serving, percentile, published_world
 
 # (label, path, params, token key)
 MIX = [
-    ("ranking json 100", "/marts/mart_growth_ranking", {"limit": 100}, "all"),
-    ("ranking json region+sector", "/marts/mart_growth_ranking", {"region": 42}, "scoped"),
+    # the ranking is computed when read, for the periods asked: one month
+    (
+        "ranking json 100, a month",
+        "/marts/mart_growth_ranking",
+        {"limit": 100, "from": "2025-02-01", "to": "2025-02-28"},
+        "all",
+    ),
+    (
+        "ranking json region, a month",
+        "/marts/mart_growth_ranking",
+        {"region": 42, "from": "2025-02-01", "to": "2025-02-28"},
+        "scoped",
+    ),
     ("page_daily json scoped", "/marts/mart_page_daily", {"limit": 500}, "scoped"),
     ("region_growth csv", "/marts/mart_region_growth", {"format": "csv"}, "all"),
     (

@@ -63,11 +63,16 @@ class Read:
 
 
 MIX = [
-    Read("ranking, 100 rows", "/marts/mart_growth_ranking", {}, "all",
-         "marts.mart_growth_ranking", "", [], 100),
-    Read("ranking, region 42 + sector", "/marts/mart_growth_ranking",
-         {"region": 42, "sector": "health"}, "all", "marts.mart_growth_ranking",
-         "where region_code = ? and sector = ?", [42, "health"], 100),
+    # the ranking is computed when read, for the periods asked: one month
+    Read("ranking of a month, 100 rows", "/marts/mart_growth_ranking",
+         {"from": "2025-02-01", "to": "2025-02-28"}, "all", "marts.mart_growth_ranking",
+         "where period_start >= ? and period_end <= ?", [date(2025, 2, 1), date(2025, 2, 28)],
+         100),
+    Read("ranking of a month, region 42 + sector", "/marts/mart_growth_ranking",
+         {"region": 42, "sector": "health", "from": "2025-02-01", "to": "2025-02-28"}, "all",
+         "marts.mart_growth_ranking",
+         "where region_code = ? and sector = ? and period_start >= ? and period_end <= ?",
+         [42, "health", date(2025, 2, 1), date(2025, 2, 28)], 100),
     Read("page daily, token of 42, 500 rows", "/marts/mart_page_daily", {"limit": 500},
          "scoped", "marts.mart_page_daily",
          "where (network, page_ref) in (select network, page_ref from marts.mart_page_health "

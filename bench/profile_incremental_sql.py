@@ -37,7 +37,6 @@ MODELS = (
     "mart_page_daily",
     "int_dq_page_days",
     "mart_page_growth",
-    "mart_growth_ranking",
 )
 
 

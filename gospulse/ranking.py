@@ -3,9 +3,9 @@
 One parameterised query over marts.mart_page_daily (members_on of every registered page and
 day) and marts.mart_registry_versions (the registry through its validity intervals): no dbt
 process runs, and the published copy is what BI, the API and the report read too. The ranking
-rules are those of dbt's rank_pages macro (exclusion reasons, tie order, the minimums in
-dbt_project.yml's vars); tests/test_ranking.py checks that a calendar month gives the ranks of
-mart_growth_ranking.
+rules (exclusion reasons, the minimums in dbt_project.yml's vars) are serving.read_views', shared
+with the published view mart_growth_ranking; tests/test_ranking.py checks that a calendar month
+gives that view's ranks.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from gospulse.serving.layout import published_path
 from gospulse.serving.publish import open_published
+from gospulse.serving.read_views import ABS_EXCLUSION, PCT_EXCLUSION
 from gospulse.warehouse import warehouse_path
 
 RANK_KEYS = (
@@ -88,26 +89,15 @@ candidates as (
 flagged as (
     select
         candidates.*,
-        case
-            when not is_resolved then 'unresolved'
-            when members_start is null and members_end is null then 'unknown_start_and_end'
-            when members_start is null then 'unknown_start'
-            when members_end is null then 'unknown_end'
-            when members_start < $min_members_for_abs then 'below_min_members'
-        end as abs_reason
+        {ABS_EXCLUSION.format(min_abs="$min_members_for_abs")} as abs_reason
     from candidates
 ),
 
 judged as (
     select
         flagged.*,
-        coalesce(
-            abs_reason,
-            case
-                when members_start < $min_members_for_pct then 'below_min_members_for_pct'
-                when growth_pct is null then 'zero_start'
-            end
-        ) as pct_reason
+        {PCT_EXCLUSION.format(abs_reason="abs_reason", min_pct="$min_members_for_pct")}
+            as pct_reason
     from flagged
 ),
 

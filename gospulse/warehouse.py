@@ -184,6 +184,7 @@ def connect(
         if not read_only:
             con.execute(RAW_DDL)
             _drop_snapshot_key(con)
+            _retire_stored_rankings(con)
         yield con
     finally:
         con.close()
@@ -213,6 +214,32 @@ def _drop_snapshot_key(con: duckdb.DuckDBPyConnection) -> None:
     except Exception:
         con.execute("rollback")
         raise
+
+
+def _retire_stored_rankings(con: duckdb.DuckDBPyConnection) -> None:
+    """Once, on a warehouse built before rankings were computed when read: drop the stored
+    marts.mart_growth_ranking (the publisher now creates a view of that name) and the day rows
+    of marts.mart_page_growth (a day's growth is read from mart_page_daily)."""
+    tables = {
+        name
+        for (name,) in con.execute(
+            "select table_name from duckdb_tables() where database_name = current_database() "
+            "and schema_name = 'marts' "
+            "and table_name in ('mart_growth_ranking', 'mart_page_growth')"
+        ).fetchall()
+    }
+    if "mart_growth_ranking" in tables:
+        log.info("marts.mart_growth_ranking: dropping the stored rankings (ranked when read now)")
+        con.execute("drop table marts.mart_growth_ranking")
+    if "mart_page_growth" in tables:
+        # 'day' sorts before 'month' and 'week': row groups without one are skipped by their
+        # min/max, so this costs next to nothing once the rows are gone
+        held = con.execute(
+            "select 1 from marts.mart_page_growth where period_type = 'day' limit 1"
+        ).fetchone()
+        if held:
+            log.info("marts.mart_page_growth: deleting its day rows (weeks and months only)")
+            con.execute("delete from marts.mart_page_growth where period_type = 'day'")
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from gospulse.api.app import create_app
 from gospulse.api.commands import add_commands
+from gospulse.api.queries import Filters, UnsupportedFilter, build_query
 from gospulse.api.ratelimit import RateLimiter
 from gospulse.api.tokens import TokenFileError, TokenStore, parse_regions
 from gospulse.registry import normalize_sector
@@ -68,6 +69,37 @@ def world(built_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Simple
             "revoked": revoked,
         },
     )
+
+
+# the ranking view answers only with a period asked for: this one holds all of the world's
+SINCE = {"from": "1900-01-01"}
+
+
+def ranked(mart: str) -> dict[str, str]:
+    """SINCE for the ranking view, nothing for a stored mart (some have no date to filter)."""
+    return SINCE if mart == "mart_growth_ranking" else {}
+
+
+def test_the_ranking_view_needs_a_period(world: SimpleNamespace) -> None:
+    """Unbounded, the view would rank all history per request: its route requires `from`, and
+    the query builder refuses it too (a mart published after the app started has no route of
+    its own)."""
+    r = get(world, "/marts/mart_growth_ranking", region=42)
+    assert r.status_code == 422
+    [problem] = r.json()["detail"]
+    assert problem["loc"] == ["query", "from"] and problem["msg"] == "Field required"
+    spec = world.client.get("/openapi.json").json()
+    [param] = [
+        p
+        for p in spec["paths"]["/marts/mart_growth_ranking"]["get"]["parameters"]
+        if p["name"] == "from"
+    ]
+    assert param["required"] is True
+    marts = {"mart_growth_ranking": [("period_start", "DATE"), ("period_end", "DATE")]}
+    with pytest.raises(UnsupportedFilter, match="computed when read") as refused:
+        build_query(marts, "mart_growth_ranking", Filters())
+    assert refused.value.parameters == ("from",)
+    assert build_query(marts, "mart_growth_ranking", Filters(date_from=date(2025, 1, 1))).params
 
 
 def auth(token: str) -> dict[str, str]:
@@ -126,10 +158,11 @@ def test_unscoped_queries_are_filtered_to_the_tokens_regions(world: SimpleNamesp
     total_42 = db(world, "select count(*) from marts.mart_growth_ranking where region_code = 42")
     total_all = db(world, "select count(*) from marts.mart_growth_ranking")
     assert 0 < total_42[0][0] < total_all[0][0]
-    scoped = get(world, "/marts/mart_growth_ranking", "42", limit=1000).json()
+    scoped = get(world, "/marts/mart_growth_ranking", "42", limit=1000, **SINCE).json()
     assert scoped["total"] == total_42[0][0]
     assert {row["region_code"] for row in scoped["rows"]} == {42}
-    assert get(world, "/marts/mart_growth_ranking", "*").json()["total"] == total_all[0][0]
+    everything = get(world, "/marts/mart_growth_ranking", "*", **SINCE).json()
+    assert everything["total"] == total_all[0][0]
 
 
 def test_marts_without_region_code_are_scoped_through_their_pages(world: SimpleNamespace) -> None:
@@ -226,8 +259,19 @@ def test_following_next_links_returns_every_row_once_in_a_stable_order(
 @pytest.mark.parametrize(
     ("mart", "params", "where", "args"),
     [
-        ("mart_growth_ranking", {"sector": "health"}, "sector = ?", ["health"]),
-        ("mart_growth_ranking", {"municipality": "kemerovo"}, "municipality = ?", ["kemerovo"]),
+        ("mart_growth_ranking", {"sector": "health", **SINCE}, "sector = ?", ["health"]),
+        (
+            "mart_growth_ranking",
+            {"municipality": "kemerovo", **SINCE},
+            "municipality = ?",
+            ["kemerovo"],
+        ),
+        (
+            "mart_growth_ranking",
+            {"from": "2025-02-01", "to": "2025-02-28", "region": 42},
+            "period_start >= ? and period_end <= ? and region_code = ?",
+            [date(2025, 2, 1), date(2025, 2, 28), 42],
+        ),
         ("mart_region_growth", {"network": "all"}, "network = ?", ["all"]),
         (
             "mart_page_growth",
@@ -265,7 +309,7 @@ def test_bad_filters_are_400_or_422_with_a_reason(world: SimpleNamespace) -> Non
     r = get(world, "/marts/mart_audience", municipality="kemerovo")
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "municipality"]
     # a parameter no endpoint takes is refused, not ignored (it returned every row)
-    r = get(world, "/marts/mart_growth_ranking", scope_type="flagship")
+    r = get(world, "/marts/mart_growth_ranking", scope_type="flagship", **SINCE)
     assert r.status_code == 422
     [problem] = r.json()["detail"]
     assert problem["loc"] == ["query", "scope_type"] and "takes format, from" in problem["msg"]
@@ -277,7 +321,7 @@ def test_bad_filters_are_400_or_422_with_a_reason(world: SimpleNamespace) -> Non
     assert get(world, "/marts/mart_region_growth", region=0).status_code == 422
     assert get(world, "/marts/mart_region_growth", limit=1001).status_code == 422
     # injection attempts are just values, refused as a sector the mart does not hold
-    r = get(world, "/marts/mart_growth_ranking", sector="x' or 1=1 --")
+    r = get(world, "/marts/mart_growth_ranking", sector="x' or 1=1 --", **SINCE)
     assert r.status_code == 422
     assert r.json()["detail"][0]["input"] == "x' or 1=1 --"
 
@@ -322,7 +366,9 @@ def test_an_unknown_filter_value_is_a_422_naming_the_known_ones_closest_first(
         ("mart_region_growth", "region", "77", None, "region_code"),
     ]
     for mart, parameter, asked, closest, column in cases:
-        problem = _refusal(get(world, f"/marts/{mart}", **{parameter: asked}), parameter)
+        problem = _refusal(
+            get(world, f"/marts/{mart}", **{parameter: asked}, **ranked(mart)), parameter
+        )
         assert problem["input"] == asked
         known = problem["ctx"]["known"]
         assert set(known) == _held(world, mart, column, everywhere), (mart, parameter)
@@ -333,17 +379,17 @@ def test_an_unknown_filter_value_is_a_422_naming_the_known_ones_closest_first(
     problem = _refusal(get(world, "/marts/mart_page_growth", network="all"), "network")
     assert problem["ctx"]["known"] == ["vk"]
     # values the mart holds are answered as before
-    assert get(world, "/marts/mart_growth_ranking", sector="health").json()["total"] > 0
+    assert get(world, "/marts/mart_growth_ranking", sector="health", **SINCE).json()["total"] > 0
 
 
 def test_a_sector_in_any_spelling_answers_like_its_stored_name(world: SimpleNamespace) -> None:
     """The marts store sectors as the registry names them (`health`); a Russian name or another
     case finds the same rows."""
     ranking = "/marts/mart_growth_ranking"
-    expected = get(world, ranking, sector="health", limit=1000).json()
+    expected = get(world, ranking, sector="health", limit=1000, **SINCE).json()
     assert expected["total"] > 0
     for spelling in ("здравоохранение", "Здравоохранение", "HEALTH", " health "):
-        body = get(world, ranking, sector=spelling, limit=1000).json()
+        body = get(world, ranking, sector=spelling, limit=1000, **SINCE).json()
         assert (body["total"], body["rows"]) == (expected["total"], expected["rows"]), spelling
 
 
@@ -358,26 +404,31 @@ def test_spellings_and_known_values_follow_a_new_publication(
     client = TestClient(create_app(first.path, world.store))
     headers = auth(world.tokens["*"])
     ranking = "/marts/mart_growth_ranking"
-    r = client.get(ranking, headers=headers, params={"sector": "social_protection"})
+    r = client.get(ranking, headers=headers, params={"sector": "social_protection", **SINCE})
     assert "social protection" not in _refusal(r, "sector")["ctx"]["known"]
+    (administration,) = db(
+        SimpleNamespace(published=first.path),
+        "select count(*) from marts.mart_growth_ranking where sector = 'administration'",
+    )[0]
 
+    # the ranking view takes its sectors from the registry's versions
     con = duckdb.connect(str(warehouse))
     try:
         relabelled = con.execute(
-            "update marts.mart_growth_ranking set sector = 'social protection' "
+            "update marts.mart_registry_versions set sector = 'social protection' "
             "where sector = 'administration'"
         ).fetchone()[0]
     finally:
         con.close()
-    assert relabelled > 0
+    assert relabelled > 0 and administration > 0
     publish_marts(warehouse, run_id="run-b", snapshot_date=LAST_DAY)
-    params = {"sector": "social protection", "limit": 1000}
+    params = {"sector": "social protection", "limit": 1000, **SINCE}
     expected = client.get(ranking, headers=headers, params=params).json()
-    assert (expected["run_id"], expected["total"]) == ("run-b", relabelled)
+    assert (expected["run_id"], expected["total"]) == ("run-b", administration)
     for spelling in ("social_protection", "Social_Protection", "социальная защита", "соцзащита"):
         body = client.get(ranking, headers=headers, params={**params, "sector": spelling}).json()
         assert body["rows"] == expected["rows"], spelling
-    r = client.get(ranking, headers=headers, params={"sector": "administration"})
+    r = client.get(ranking, headers=headers, params={"sector": "administration", **SINCE})
     assert "administration" not in _refusal(r, "sector")["ctx"]["known"]
 
 
@@ -387,12 +438,12 @@ def test_a_region_scoped_token_never_learns_of_other_regions(world: SimpleNamesp
     holds the token's regions only."""
     for mart in ("mart_growth_ranking", "mart_page_daily"):
         for region in (54, 77):
-            r = get(world, f"/marts/{mart}", "42", region=region)
+            r = get(world, f"/marts/{mart}", "42", region=region, **SINCE)
             assert r.status_code == 403 and f"may not read region {region}" in r.json()["detail"]
         # 54 is held (and 42, 54 by the federal token), 77 by no mart
-        problem = _refusal(get(world, f"/marts/{mart}", "42,77", region=77), "region")
+        problem = _refusal(get(world, f"/marts/{mart}", "42,77", region=77, **SINCE), "region")
         assert problem["ctx"]["known"] == ["42"] and "54" not in problem["msg"]
-    problem = _refusal(get(world, "/marts/mart_growth_ranking", "*", region=77), "region")
+    problem = _refusal(get(world, "/marts/mart_growth_ranking", "*", region=77, **SINCE), "region")
     assert problem["ctx"]["known"] == ["42", "54"]
     # a mart without rows of region 54, asked by a token that may read it
     problem = _refusal(get(world, "/marts/mart_dq_incidents", "42,54", region=54), "region")
@@ -401,7 +452,14 @@ def test_a_region_scoped_token_never_learns_of_other_regions(world: SimpleNamesp
     # novosibirsk is region 54's: to a token of 42 it is as unknown as a typo
     assert "novosibirsk" in _held(world, "mart_growth_ranking", "municipality", (54,))
     for token, asked in (("42", {}), ("42,54", {"region": 42})):
-        r = get(world, "/marts/mart_growth_ranking", token, municipality="novosibirsk", **asked)
+        r = get(
+            world,
+            "/marts/mart_growth_ranking",
+            token,
+            municipality="novosibirsk",
+            **asked,
+            **SINCE,
+        )
         problem = _refusal(r, "municipality")
         assert set(problem["ctx"]["known"]) == _held(
             world, "mart_growth_ranking", "municipality", (42,)
@@ -410,7 +468,7 @@ def test_a_region_scoped_token_never_learns_of_other_regions(world: SimpleNamesp
         assert "novosibirsk" not in problem["msg"].removeprefix(
             "unknown municipality 'novosibirsk'"
         )
-    ok = get(world, "/marts/mart_growth_ranking", "42,54", municipality="novosibirsk")
+    ok = get(world, "/marts/mart_growth_ranking", "42,54", municipality="novosibirsk", **SINCE)
     assert ok.status_code == 200 and ok.json()["total"] > 0
 
 
@@ -421,9 +479,14 @@ def test_mart_list_has_columns_counts_and_filters(world: SimpleNamespace) -> Non
         r[0]
         for r in db(world, "select table_name from duckdb_tables() where schema_name = 'marts'")
     }
-    assert set(marts) == names
+    assert set(marts) == names | {"mart_growth_ranking"}
     ranking = marts["mart_growth_ranking"]
-    assert ranking["rows"] == db(world, "select count(*) from marts.mart_growth_ranking")[0][0]
+    # a view computed when read has no count: counting it would rank all history
+    assert ranking["rows"] is None
+    assert (
+        marts["mart_page_daily"]["rows"]
+        == db(world, "select count(*) from marts.mart_page_daily")[0][0]
+    )
     assert {"region", "from", "to", "network", "sector", "municipality"} <= set(ranking["filters"])
     assert "sector" not in marts["mart_page_daily"]["filters"]
     assert ranking["columns"][0] == {"name": "period_type", "type": "VARCHAR"}
@@ -648,7 +711,10 @@ def test_the_spec_lists_each_marts_own_filters(world: SimpleNamespace) -> None:
         "municipality": "kemerovo",
     }
     for mart, has in columns.items():
-        answers = {f: get(world, f"/marts/{mart}", **{f: v}).status_code for f, v in probe.items()}
+        answers = {
+            f: get(world, f"/marts/{mart}", **{**ranked(mart), f: v}).status_code
+            for f, v in probe.items()
+        }
         assert set(answers.values()) <= {200, 422}, (mart, answers)
         assert listed[mart] == {f for f, status in answers.items() if status == 200}, mart
         assert listed[mart] == index[mart], mart
@@ -809,14 +875,14 @@ def _load_mix(world: SimpleNamespace) -> list[tuple[str, str, dict, str | None, 
     # a CSV page that holds part of its mart, JSON pages that hold part or all of theirs
     assert counts["mart_region_growth"] > 10 and counts["mart_growth_ranking"] > 50
     mix = [
-        (f"{m} json", f"/marts/{m}", {"limit": 50}, "*", 200, page(m, counts[m], 50))
+        (f"{m} json", f"/marts/{m}", {"limit": 50, **ranked(m)}, "*", 200, page(m, counts[m], 50))
         for m in columns
     ]
     mix += [
         (
             "ranking scoped",
             "/marts/mart_growth_ranking",
-            {"limit": 200},
+            {"limit": 200, **SINCE},
             "42",
             200,
             page("mart_growth_ranking", ranking_42[0][0], 200, region=42),

@@ -111,7 +111,37 @@ def marts_contracts() -> dict[str, dict[str, str]]:
         for model in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("models", []):
             columns = model.get("columns") or []
             contracts[model["name"]] = {c["name"]: c["data_type"].lower() for c in columns}
-    return contracts
+    return contracts | read_view_contracts(contracts)
+
+
+def read_view_contracts(contracts: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """The columns of the views the publisher creates (serving.read_views), as DuckDB types
+    them over empty tables of their inputs' contracts."""
+    import duckdb
+
+    from gospulse.serving.read_views import read_views
+
+    spelled = {"DOUBLE": "double precision"}
+    con = duckdb.connect()
+    try:
+        con.execute(f"create schema {MARTS_SCHEMA}")
+        found: dict[str, dict[str, str]] = {}
+        for view in read_views(MARTS_SCHEMA, min_members_for_abs=0, min_members_for_pct=100):
+            for mart in sorted(view.inputs):
+                columns = ", ".join(f'"{c}" {t}' for c, t in contracts[mart].items())
+                con.execute(f"create table if not exists {MARTS_SCHEMA}.{mart} ({columns})")
+            con.execute(f"create view {MARTS_SCHEMA}.{view.name} as {view.sql}")
+            found[view.name] = {
+                column: spelled.get(dtype, dtype.lower())
+                for column, dtype in con.execute(
+                    "select column_name, data_type from duckdb_columns() where table_name = ? "
+                    "order by column_index",
+                    [view.name],
+                ).fetchall()
+            }
+        return found
+    finally:
+        con.close()
 
 
 def load_bundle() -> dict[str, dict[str, Any]]:

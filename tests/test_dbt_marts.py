@@ -15,6 +15,7 @@ from types import SimpleNamespace
 import pytest
 
 from gospulse import transform
+from gospulse.serving.publish import open_published, publish_marts
 from gospulse.warehouse import connect
 from tests.conftest import copy_warehouse
 from tests.warehouse_fixtures import PAGES, write_registry
@@ -24,7 +25,6 @@ pytestmark = pytest.mark.slow
 MARTS = (
     "mart_page_daily",
     "mart_page_growth",
-    "mart_growth_ranking",
     "mart_region_growth",
     "mart_flagship_compliance",
 )
@@ -51,8 +51,11 @@ def world(built_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Simple
     changed["103"] = dataclasses.replace(PAGES["103"], sector="sport", title="Спорт Новокузнецка")
     write_registry(warehouse, changed, loaded_at=REGISTRY_CHANGED_AT)
     third = transform.build(warehouse)
+    (last_day,) = query(SimpleNamespace(warehouse=warehouse), LAST_DAY)[0]
+    published = publish_marts(warehouse, run_id="third", snapshot_date=last_day).path
     return SimpleNamespace(
         warehouse=warehouse,
+        published=published,
         second=second,
         third=third,
         marts_first=marts_first,
@@ -63,6 +66,18 @@ def world(built_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Simple
 def query(world: SimpleNamespace, sql: str, params: list | None = None) -> list[tuple]:
     with connect(world.warehouse, read_only=True) as con:
         return con.execute(sql, params or []).fetchall()
+
+
+LAST_DAY = "select max(snapshot_date) from raw.page_snapshots"
+
+
+def ranked(world: SimpleNamespace, sql: str, params: list | None = None) -> list[tuple]:
+    """A query of the published copy of the third build, where the ranking view is."""
+    con = open_published(world.published)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
 
 
 def one(world: SimpleNamespace, sql: str, params: list | None = None) -> tuple:
@@ -234,13 +249,19 @@ def test_month_growth_chains_through_month_ends(world):
         100,
         pytest.approx(100 / 1590 * 100),
     )
-    # days add up to the month
-    (day_sum,) = one(
+    # no day rows: a day's growth is the difference of two days of mart_page_daily, and the
+    # month's is that of its last day and the month before's
+    assert query(world, "select distinct period_type from marts.mart_page_growth order by 1") == [
+        ("month",),
+        ("week",),
+    ]
+    (month_from_days,) = one(
         world,
-        "select sum(growth) from marts.mart_page_growth where page_ref = '101' "
-        "and period_type = 'day' and period_start between '2025-02-01' and '2025-02-28'",
+        "select max(members_count) filter (snapshot_date = '2025-02-28') "
+        "- max(members_count) filter (snapshot_date = '2025-01-31') "
+        "from marts.mart_page_daily where page_ref = '101'",
     )
-    assert day_sum == 280
+    assert month_from_days == 280
 
 
 def test_week_growth_is_iso_monday_to_sunday(world):
@@ -273,7 +294,7 @@ RANKING = (
 
 
 def test_region_ranking_with_tie_and_exclusions(world):
-    rows = query(world, RANKING, ["month", date(2025, 1, 1), "region", "42"])
+    rows = ranked(world, RANKING, ["month", date(2025, 1, 1), "region", "42"])
     assert rows == [
         # 103 and 104 tie on growth (310) and % (62): page_ref decides; 101 also +310 but 31 %
         ("103", 1, 1, None, None),
@@ -286,13 +307,13 @@ def test_region_ranking_with_tie_and_exclusions(world):
         ("https://vk.com/ghost_page", None, None, "unresolved", "unresolved"),
         ("https://vk.com/kuzbass_health", None, None, "unknown_end", "unknown_end"),
     ]
-    assert query(world, RANKING, ["month", date(2025, 1, 1), "region", "54"]) == [
+    assert ranked(world, RANKING, ["month", date(2025, 1, 1), "region", "54"]) == [
         ("110", 1, 1, None, None)
     ]
 
 
 def test_flagship_and_municipality_scopes(world):
-    flagship = query(world, RANKING, ["month", date(2025, 2, 1), "flagship", "42"])
+    flagship = ranked(world, RANKING, ["month", date(2025, 2, 1), "flagship", "42"])
     assert flagship == [
         ("101", 1, 2, None, None),  # +280 is 21.4 %
         ("105", 2, 1, None, None),  # +28 is 23.1 %: 121 at Jan 31 is enough for a % rank
@@ -300,7 +321,7 @@ def test_flagship_and_municipality_scopes(world):
         ("106", None, None, "unknown_end", "unknown_end"),
         ("https://vk.com/ghost_page", None, None, "unresolved", "unresolved"),
     ]
-    novokuznetsk = query(
+    novokuznetsk = ranked(
         world, RANKING, ["month", date(2025, 1, 1), "municipality", "novokuznetsk"]
     )
     assert [r[:2] for r in novokuznetsk] == [("103", 1), ("104", 2), ("108", 3)]
@@ -325,16 +346,16 @@ def test_registry_change_creates_a_version_used_from_its_load_date(world):
         "and period_type = ? "
         "and period_start in (?, ?) order by period_start"
     )
-    assert query(world, attrs, ["month", date(2025, 1, 1), date(2025, 2, 1)]) == [
+    assert ranked(world, attrs, ["month", date(2025, 1, 1), date(2025, 2, 1)]) == [
         (date(2025, 1, 1), "Администрация Новокузнецка", "administration"),
         (date(2025, 2, 1), "Спорт Новокузнецка", "sport"),
     ]
     # the week ending Sun Feb 9 is before the change, the week ending Feb 16 after it
-    assert query(world, attrs, ["week", date(2025, 2, 3), date(2025, 2, 10)]) == [
+    assert ranked(world, attrs, ["week", date(2025, 2, 3), date(2025, 2, 10)]) == [
         (date(2025, 2, 3), "Администрация Новокузнецка", "administration"),
         (date(2025, 2, 10), "Спорт Новокузнецка", "sport"),
     ]
-    sport = query(world, RANKING, ["month", date(2025, 2, 1), "sector", "sport"])
+    sport = ranked(world, RANKING, ["month", date(2025, 2, 1), "sector", "sport"])
     assert [r[:2] for r in sport] == [("103", 1), ("108", 2)]
 
 

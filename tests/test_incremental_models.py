@@ -32,7 +32,6 @@ INCREMENTAL_MODELS = (
     "intermediate.int_dq_incidents",
     "marts.mart_page_daily",
     "marts.mart_page_growth",
-    "marts.mart_growth_ranking",
     "marts.mart_region_growth",
     "marts.mart_organization_growth",
 )
@@ -140,7 +139,6 @@ BUILD_STATE_COLUMNS = {
     "intermediate.int_dq_page_signals": "page_days_built_at",
     "intermediate.int_dq_incidents": "page_days_built_at",
     "marts.mart_page_growth": "filled_built_at, built_at",
-    "marts.mart_growth_ranking": "growth_built_at, registry_seen_at, built_at",
     "marts.mart_page_daily": "filled_built_at, built_at",
     "marts.mart_region_growth": "growth_built_at, registry_seen_at, built_at",
     "marts.mart_organization_growth": "growth_built_at, registry_seen_at, built_at",
@@ -199,7 +197,6 @@ def assert_same_rows_as_full_refresh(warehouse: Path, tmp_path: Path, step: str)
             "+mart_page_growth",
             "+int_dq_page_signals",
             "+int_dq_incidents",
-            "+mart_growth_ranking",
             "+mart_region_growth",
             "+mart_organization_growth",
         ],
@@ -507,9 +504,8 @@ SCOPED_UNIQUENESS = {
     # model: its rows of one day (a build rewrites whole days, and whole periods of growth)
     "intermediate.int_page_days_filled": "snapshot_date = ?",
     "intermediate.int_dq_page_days": "snapshot_date = ?",
-    "marts.mart_page_growth": "period_type = 'day' and period_start = ?",
+    "marts.mart_page_growth": "period_type = 'week' and period_start = date_trunc('week', ?)",
     "marts.mart_page_daily": "snapshot_date = ?",
-    "marts.mart_growth_ranking": "period_type = 'week' and period_start = date_trunc('week', ?)",
 }
 
 
@@ -572,7 +568,6 @@ def test_uniqueness_tests_check_the_rebuilt_days_whole_or_all_history_on_request
 WRITTEN_VALUES = {
     "marts.mart_page_daily": "status",
     "marts.mart_page_growth": "period_type",
-    "marts.mart_growth_ranking": "scope_type",
     "marts.mart_region_growth": "network",
     "marts.mart_organization_growth": "network",
 }

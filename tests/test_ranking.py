@@ -1,5 +1,5 @@
-"""top_pages over arbitrary ranges on the published copy, without dbt: agrees with
-mart_growth_ranking, filters, exclusions, errors."""
+"""top_pages over arbitrary ranges on the published copy, without dbt: agrees with the
+published view mart_growth_ranking, filters, exclusions, errors."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from gospulse.ranking import RANK_KEYS, top_pages
-from gospulse.serving.publish import publish_marts
+from gospulse.serving.layout import published_path
+from gospulse.serving.publish import open_published, publish_marts
 from gospulse.warehouse import connect
 from tests.conftest import copy_warehouse
 
@@ -28,7 +29,8 @@ def warehouse(built_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 def mart_ranking(warehouse: Path, period_start: date, scope_type: str, scope_value: str, by: str):
     rank = "rank_abs" if by == "abs" else "rank_pct"
     reason = "exclusion_reason" if by == "abs" else "pct_exclusion_reason"
-    with connect(warehouse, read_only=True) as con:
+    con = open_published(published_path(warehouse))
+    try:
         ranked = con.execute(
             f"select {rank}, network, registry_ref, title, members_start, members_end, growth, "
             f"growth_pct from marts.mart_growth_ranking where period_type = 'month' "
@@ -43,6 +45,8 @@ def mart_ranking(warehouse: Path, period_start: date, scope_type: str, scope_val
             f"order by registry_ref",
             [period_start, scope_type, scope_value],
         ).fetchall()
+    finally:
+        con.close()
     return [dict(zip(RANK_KEYS, row, strict=True)) for row in ranked], excluded
 
 
@@ -289,7 +293,7 @@ def test_cli_top_names_an_unknown_region_and_counts_exclusions_by_reason(
 @pytest.mark.slow  # the world comes built by dbt, though nothing here starts dbt
 @pytest.mark.parametrize(("month", "by"), [("2025-01", "abs"), ("2025-02", "pct")])
 def test_top_of_a_month_is_the_marts_month(warehouse, monkeypatch, capsys, month, by):
-    """`top --month` counts from the previous month's last day, as mart_growth_ranking does."""
+    """`top --month` counts from the previous month's last day, as the ranking view does."""
     import json
 
     from gospulse.cli import main

@@ -51,8 +51,11 @@ def test_requests_spread_over_every_token_and_answers_match_one_token(world, emu
         assert stats.rate_limited <= 2
         assert pool.stats.rate_limited == stats.rate_limited
         assert sum(stats.by_token.values()) == 12 + stats.rate_limited == pool.stats.requests
+        # the first round goes to every token's connections in turn; the rest to whichever
+        # connection frees first, which a loaded machine can make any token's (each within
+        # its limit, as the server's count of error 6 above says)
         assert set(stats.by_token) == set(TOKENS)
-        assert max(stats.by_token.values()) <= 3 + stats.rate_limited + 1
+        assert min(stats.by_token.values()) >= 2, stats.by_token
     finally:
         pool.close()
 

@@ -15,7 +15,7 @@ import tarfile
 import tempfile
 from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -50,6 +50,7 @@ from gospulse.choices import UnknownChoice
 from gospulse.networks import NETWORKS
 from gospulse.serving.layout import latest_bundle, report_dir
 from gospulse.serving.publish import read_publication
+from gospulse.serving.read_views import VIEW_NAMES as READ_VIEWS
 from gospulse.spreadsheet import write_csv
 
 MAX_LIMIT = 1000
@@ -117,7 +118,8 @@ class Column(BaseModel):
 
 class MartInfo(BaseModel):
     name: str
-    rows: int
+    # None for a mart computed when read (a view): counting it would compute all of it
+    rows: int | None
     columns: list[Column]
     filters: list[str]
 
@@ -179,14 +181,17 @@ class RowsQuery:
     format: Format | None
 
 
-def rows_query(offered: Collection[str]) -> Callable[..., RowsQuery]:
+def rows_query(
+    offered: Collection[str], *, period_required: bool = False
+) -> Callable[..., RowsQuery]:
     """The query parameters of a rows endpoint whose mart accepts the `offered` filters.
 
     The spec lists only those; the other filters are still taken, so that asking one is a 422
-    naming the filters the mart has (from build_query) rather than a bare "unknown parameter"."""
+    naming the filters the mart has (from build_query) rather than a bare "unknown parameter".
+    A mart computed when read (period_required) lists `from` as required."""
 
     def listed(name: str) -> bool:
-        return name in offered
+        return name in offered and not (period_required and name == "from")
 
     def query(
         region: Annotated[
@@ -219,7 +224,23 @@ def rows_query(offered: Collection[str]) -> Callable[..., RowsQuery]:
             format,
         )
 
-    return query
+    if not period_required:
+        return query
+
+    def query_with_period(
+        date_from: Annotated[
+            date,
+            Query(
+                alias="from",
+                description="first day of the periods asked for: this mart is computed when "
+                "read, for the periods asked only",
+            ),
+        ],
+        asked: Annotated[RowsQuery, Depends(query)],
+    ) -> RowsQuery:
+        return replace(asked, date_from=date_from)
+
+    return query_with_period
 
 
 def _cell(value: Any) -> Cell:
@@ -416,7 +437,7 @@ def create_app(
             marts=[
                 MartInfo(
                     name=name,
-                    rows=meta["row_counts"].get(name, 0),
+                    rows=meta["row_counts"].get(name),
                     columns=[Column(name=c, type=t) for c, t in cols],
                     filters=filters[name],
                 )
@@ -510,7 +531,9 @@ def create_app(
         def rows_of_mart(
             request: Request,
             client: Annotated[Client, Depends(authenticate)],
-            asked: Annotated[RowsQuery, Depends(rows_query(filters))],
+            asked: Annotated[
+                RowsQuery, Depends(rows_query(filters, period_required=mart_name in READ_VIEWS))
+            ],
         ) -> Any:
             return mart_rows(request, client, mart_name, asked)
 

@@ -15,6 +15,7 @@ import duckdb
 
 from gospulse.choices import known_choice
 from gospulse.registry import normalize_sector
+from gospulse.serving.read_views import VALUES_FROM as READ_VIEW_VALUES
 
 MARTS_SCHEMA = "marts"
 
@@ -146,6 +147,12 @@ def build_query(marts: dict[str, list[tuple[str, str]]], mart: str, filters: Fil
     has = set(columns)
     clauses: list[str] = []
     params: list = []
+    if mart in READ_VIEW_VALUES and filters.date_from is None:
+        # computed when read: unbounded, it would rank every period of history per request
+        raise UnsupportedFilter(
+            f"mart {mart!r} is computed when read: give `from` (and `to`) to choose its periods",
+            ("from",),
+        )
 
     if filters.regions is not None:
         if "region_code" in has:
@@ -209,6 +216,7 @@ def held_values(
 ) -> HeldValues:
     """The distinct values of filter `name` in a mart, each with its row's region (found the
     way build_query scopes the mart), so that a region-scoped request is told only of its own."""
+    mart = READ_VIEW_VALUES.get(mart, mart) if READ_VIEW_VALUES.get(mart) in marts else mart
     has = {c for c, _ in marts[mart]}
     table = f"{MARTS_SCHEMA}.{quote(mart)}"
     if "region_code" in has:

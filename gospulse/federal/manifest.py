@@ -18,7 +18,7 @@ from datetime import date, timedelta
 from gospulse.serving.bundle import SCHEMA_VERSION
 
 # bundle schema versions this loader reads (docs/bundle_contract.md)
-SUPPORTED_SCHEMA_VERSIONS = frozenset({2, SCHEMA_VERSION})
+SUPPORTED_SCHEMA_VERSIONS = frozenset({2, 3, SCHEMA_VERSION})
 EARLIEST_DATE = date(2000, 1, 1)
 # `<created_at UTC>_<run id made safe>_<8 hex>`, as gospulse.serving.bundle._bundle_id writes
 BUNDLE_ID = re.compile(r"\d{8}T\d{6}Z_[A-Za-z0-9_.-]{1,60}_[0-9a-f]{8}")

@@ -32,7 +32,7 @@ from gospulse.warehouse import connect
 # Bump on any change to the files, columns or meaning listed in docs/bundle_contract.md.
 # 2: every mart file carries region_code, and the page-level marts hold the region's pages only
 # 3: the region's newest closed-month report (HTML and XLSX) travels as kind "report"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 REPORTS_DIR = "reports"
 MANIFEST = "manifest.json"
 MARTS_DIR = "marts"
@@ -146,8 +146,10 @@ def _write_files(db_path: Path, out: Path, region_code: int) -> tuple[list[dict]
         marts = [
             name
             for (name,) in con.execute(
+                # tables only: a view computed when read (mart_growth_ranking) is not shipped;
+                # a federal reader ranks the region's growth and registry itself
                 "select table_name from information_schema.tables "
-                "where table_schema = 'marts' order by table_name"
+                "where table_schema = 'marts' and table_type = 'BASE TABLE' order by table_name"
             ).fetchall()
         ]
         if not marts:

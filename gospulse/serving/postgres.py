@@ -35,6 +35,7 @@ from psycopg2 import sql
 
 from gospulse.serving.publish import MARTS_SCHEMA, open_published, read_publication
 from gospulse.serving.publish import PublishError as CopyError
+from gospulse.serving.read_views import ReadView, default_read_views
 
 log = logging.getLogger(__name__)
 
@@ -166,11 +167,14 @@ def _check_identifier(name: str, what: str) -> None:
 def _published_marts(duck: duckdb.DuckDBPyConnection, counts: dict[str, int]) -> list[_Mart]:
     """Every table of the copy's schema marts with mapped column types, checked against the
     publication's row counts; a PublishError names the first table or column that cannot go."""
+    # tables only: the views computed when read are created on Postgres over the copied tables
     rows = duck.execute(
         "select table_name, column_name, data_type, comment from duckdb_columns() "
-        "where database_name = current_database() and schema_name = ? "
+        "where database_name = current_database() and schema_name = ? and table_name in ("
+        " select table_name from duckdb_tables() "
+        " where database_name = current_database() and schema_name = ?) "
         "order by table_name, column_index",
-        [MARTS_SCHEMA],
+        [MARTS_SCHEMA, MARTS_SCHEMA],
     ).fetchall()
     columns: dict[str, list[tuple[str, str]]] = {}
     column_comments: dict[str, list[tuple[str, str]]] = {}
@@ -294,6 +298,9 @@ def _fill_side_schema(
             for mart in marts:
                 current = f"{MARTS_SCHEMA}.{mart.name}"
                 counts[mart.name] = _copy_mart(cur, duck, mart, Path(folder))
+            for view in _published_views(duck):
+                current = f"{MARTS_SCHEMA}.{view.name}"
+                _create_view(cur, schema, view)
             current = f"{MARTS_SCHEMA}.{PUBLISH_INFO_TABLE}"
             _write_publish_info(cur, schema, publication, counts)
     except (psycopg2.Error, duckdb.Error) as exc:
@@ -309,6 +316,27 @@ def _fill_side_schema(
         raise PublishError("row counts differ from the publication: " + "; ".join(wrong))
     con.commit()
     return counts
+
+
+def _published_views(duck: duckdb.DuckDBPyConnection) -> list[ReadView]:
+    """The views computed when read that the published copy holds, as Postgres will have them
+    (in the side schema: Postgres binds a view to its tables, so it follows the swap)."""
+    held = {
+        name
+        for (name,) in duck.execute(
+            "select view_name from duckdb_views() "
+            "where database_name = current_database() and schema_name = ?",
+            [MARTS_SCHEMA],
+        ).fetchall()
+    }
+    return [v for v in default_read_views(MARTS_SCHEMA + NEXT_SUFFIX) if v.name in held]
+
+
+def _create_view(cur: psycopg2.extensions.cursor, schema: str, view: ReadView) -> None:
+    name = sql.Identifier(schema, view.name)
+    # the SQL text is ours (serving.read_views, schema names ours), never the copy's
+    cur.execute(sql.SQL("create view {} as ").format(name) + sql.SQL(view.sql))
+    cur.execute(sql.SQL("comment on view {} is %s").format(name), [view.comment])
 
 
 def _write_publish_info(

@@ -116,7 +116,8 @@ def _copy_marts(
     published_at: datetime,
     dbt_summary: str | None,
 ) -> dict[str, int]:
-    """Copy every marts table of the warehouse into a new file with its publication record."""
+    """Copy every marts table of the warehouse into a new file with its publication record, and
+    create the views computed when read over them."""
     con = duckdb.connect(str(temp))
     try:
         con.execute(f"attach {_literal(str(warehouse))} as src (read_only)")
@@ -142,6 +143,7 @@ def _copy_marts(
             counts[name] = con.execute(f"select count(*) from {table}").fetchone()[0]
         simulated = _simulated(con)
         con.execute("detach src")
+        _create_read_views(con, set(tables))
         con.execute(
             f"create table {META_SCHEMA}.publication ("
             " run_id varchar not null, snapshot_date date not null,"
@@ -175,6 +177,21 @@ def _copy_marts(
     if wal.exists():
         raise PublishError(f"{temp} still has a write-ahead log after checkpoint and close")
     return counts
+
+
+def _create_read_views(con: duckdb.DuckDBPyConnection, tables: set[str]) -> None:
+    """The marts computed when read (serving.read_views) over the tables just copied; a view
+    whose tables the warehouse does not have (a partial build) is left out, and said so."""
+    from gospulse.serving.read_views import default_read_views
+
+    for view in default_read_views(MARTS_SCHEMA):
+        missing = sorted(view.inputs - tables)
+        if missing:
+            log.warning("not publishing view %s: the warehouse has no %s", view.name, missing)
+            continue
+        name = f"{MARTS_SCHEMA}.{_quote(view.name)}"
+        con.execute(f"create view {name} as {view.sql}")
+        con.execute(f"comment on view {name} is {_literal(view.comment)}")
 
 
 def publish_marts(

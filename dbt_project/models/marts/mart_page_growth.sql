@@ -1,13 +1,15 @@
 {#-
-    Growth per page and period (day, ISO week, calendar month). Each period is measured from
+    Growth per page and period (ISO week, calendar month). Each period is measured from
     members_on(period_start - 1 day) to members_on(period_end), so consecutive periods chain.
+    A day's growth is not stored (it was most of the rows): it is mart_page_daily's count on
+    the day minus the day before, and `gospulse top --start D --end D` ranks it at read time.
 
     Incremental (delete+insert of whole periods, every page at once): the days
     int_page_days_filled rewrote since the newest of its built_at this model saw
     (filled_built_at) are found as mart_page_daily finds them (filled_days_rewritten); a changed
     day d rebuilds the periods holding d and the periods whose base date is d (those starting
     on d + 1). A new day is a changed day, so the periods still in progress are always
-    rebuilt. built_at tells models built from this one (mart_growth_ranking) which periods
+    rebuilt. built_at tells models built from this one (the monthly totals) which periods
     were rewritten.
 -#}
 {{
@@ -19,12 +21,10 @@
     )
 }}
 {%- set period_starts = {
-    'day': 'calendar_days.date_day',
     'week': 'calendar_days.week_start',
     'month': 'calendar_days.month_start',
 } -%}
 {%- set period_ends = {
-    'day': 'calendar_days.date_day',
     'week': 'calendar_days.week_end',
     'month': 'calendar_days.month_end',
 } -%}

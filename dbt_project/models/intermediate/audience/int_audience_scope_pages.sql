@@ -1,6 +1,6 @@
 {#-
     int_audience_page_dates in long form: one row per audience date, scope and page. Scopes are
-    those of mart_growth_ranking plus organization: region (scope_value = region code),
+    those of the growth ranking plus organization: region (scope_value = region code),
     municipality, sector, flagship (the flagship pages of a region, scope_value = region code)
     and organization; every scope lies within one region (region_code is part of its key).
 
