@@ -247,13 +247,11 @@ def dbt_build(warehouse: Path, **kwargs) -> Measured:
 def floor_seconds(warehouse: Path, sql: str, params: dict | None = None) -> float:
     """Wall time of the hand-written floor, reading the warehouse read-only and writing its
     tables into a scratch file beside it (deleted afterwards)."""
-    scratch = warehouse.with_name("floor.duckdb")
+    scratch = warehouse.with_name("hand_written_floor.duckdb")
     scratch.unlink(missing_ok=True)
-    con = duckdb.connect(str(scratch))
+    limit = os.environ.get("GOSPULSE_DUCKDB_MEMORY_LIMIT")
+    con = duckdb.connect(str(scratch), config={"memory_limit": limit} if limit else {})
     try:
-        limit = os.environ.get("GOSPULSE_DUCKDB_MEMORY_LIMIT")
-        if limit:
-            con.execute("select set_config('memory_limit', ?, false)", [limit])
         con.execute(f"attach '{warehouse.as_posix()}' as src (read_only)")
         con.execute("create schema floor")
         t0 = time.perf_counter()
