@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
+from gospulse.serving.publish import is_build_state
+
 ROOT = Path(__file__).resolve().parent.parent
 SUPERSET_DIR = ROOT / "deploy" / "superset"
 BUNDLE_DIR = SUPERSET_DIR / "dashboard"
@@ -111,7 +113,12 @@ def marts_contracts() -> dict[str, dict[str, str]]:
         for model in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("models", []):
             columns = model.get("columns") or []
             contracts[model["name"]] = {c["name"]: c["data_type"].lower() for c in columns}
-    return contracts | read_view_contracts(contracts)
+    views = read_view_contracts(contracts)
+    # what the published copy holds: build state stays in the warehouse
+    return {
+        mart: {c: t for c, t in columns.items() if not is_build_state(c)}
+        for mart, columns in (contracts | views).items()
+    }
 
 
 def read_view_contracts(contracts: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:

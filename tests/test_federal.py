@@ -27,6 +27,7 @@ from gospulse.federal.cli import add_commands, run_federal_pull
 from gospulse.federal.pull import pull
 from gospulse.serving.bundle import MANIFEST, SCHEMA_VERSION, sha256_file, write_bundle
 from gospulse.serving.layout import latest_bundle, region_dir
+from gospulse.serving.publish import is_build_state
 from tests.federal_fixtures import build_region_warehouse, region_members
 
 pytestmark = pytest.mark.slow
@@ -135,9 +136,22 @@ def test_bundle_manifest_describes_every_file(regions, tmp_path):
             "select column_name from information_schema.columns where table_schema = 'marts' "
             f"and table_name = '{mart}' order by ordinal_position",
         )
-        # page-level marts gain the region their pages are placed in (schema version 2)
+        # page-level marts gain the region their pages are placed in (schema version 2); build
+        # state stays in the region's warehouse (schema version 4)
         added = [] if ("region_code",) in columns else ["region_code"]
-        assert [c["name"] for c in entry["columns"]] == [c for (c,) in columns] + added
+        public = [c for (c,) in columns if not is_build_state(c)]
+        assert [c["name"] for c in entry["columns"]] == public + added
+    # the warehouse keeps its build state, the bundle does not carry it
+    held = [
+        c
+        for (c,) in regional(
+            regions[42],
+            "select column_name from information_schema"
+            ".columns where table_name = 'mart_page_growth'",
+        )
+    ]
+    assert "built_at" in held
+    assert "built_at" not in [c["name"] for c in marts["mart_page_growth"]["columns"]]
     sketches = [f for f in manifest["files"] if f["kind"] == "sketch"]
     assert [(s["network"], s["audience_date"]) for s in sketches] == [("vk", "2025-03-10")]
     assert latest_bundle(tmp_path, 42) == info.path
@@ -206,7 +220,10 @@ def test_rejected_regions_keep_their_previous_data(rollup, regions):
     assert growth == rollup.growth1
     # the loaded rows are exactly the regional mart's
     for code, warehouse in regions.items():
-        expected = regional(warehouse, "select * from marts.mart_page_growth order by all")
+        expected = regional(
+            warehouse,
+            "select * exclude (filled_built_at, built_at) from marts.mart_page_growth order by all",
+        )
         got = federal(
             rollup.wh,
             "select * exclude (bundle_region_code, bundle_id, region_code) "

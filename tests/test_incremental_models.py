@@ -564,12 +564,13 @@ def test_uniqueness_tests_check_the_rebuilt_days_whole_or_all_history_on_request
         assert any(model.split(".")[1] in f for f in caught.value.failures), caught.value.failures
 
 
-# model: the column its accepted_values_written test checks
+# model: the column its written-rows test checks, the value that test refuses, and the test
 WRITTEN_VALUES = {
-    "marts.mart_page_daily": "status",
-    "marts.mart_page_growth": "period_type",
-    "marts.mart_region_growth": "network",
-    "marts.mart_organization_growth": "network",
+    "marts.mart_page_daily": ("status", "'bogus'", "accepted_values_written"),
+    "marts.mart_page_growth": ("period_type", "'bogus'", "accepted_values_written"),
+    "marts.mart_region_growth": ("network", "'bogus'", "accepted_values_written"),
+    "marts.mart_organization_growth": ("network", "'bogus'", "accepted_values_written"),
+    "intermediate.int_dq_page_days": ("page_ref", "null", "not_null_written"),
 }
 
 
@@ -577,28 +578,31 @@ def spoil_a_value(warehouse: Path, *, latest: bool) -> None:
     """One row of each model gets a value its test refuses: a row the latest build wrote, or
     one an earlier build wrote."""
     with connect(warehouse) as con:
-        for model, column in WRITTEN_VALUES.items():
+        for model, (column, value, _) in WRITTEN_VALUES.items():
             built = "=" if latest else "<"
             con.execute(
-                f"update {model} set {column} = 'bogus' where rowid = (select min(rowid) "
+                f"update {model} set {column} = {value} where rowid = (select min(rowid) "
                 f"from {model} where built_at {built} (select max(built_at) from {model}))"
             )
+            spoiled = f"{column} is null" if value == "null" else f"{column} = {value}"
             assert con.execute(
-                f"select count(*) from {model} where {column} = 'bogus'"
+                f"select count(*) from {model} where {spoiled}"
             ).fetchone() == (1,), model
 
 
 def written_values_tests(warehouse: Path, vars: dict | None = None) -> None:
     selectors = [
-        f"test_name:accepted_values_written,{model.split('.')[1]}" for model in WRITTEN_VALUES
+        f"test_name:{test},{model.split('.')[1]}"
+        for model, (_, _, test) in WRITTEN_VALUES.items()
     ]
     run_dbt(["test", "--select", *selectors], warehouse=warehouse, vars=vars)
 
 
 @pytest.mark.slow
 def test_accepted_values_tests_check_the_rows_the_latest_build_wrote_or_all_on_request(tmp_path):
-    """The incremental marts' accepted-values tests read only the rows the latest build wrote
-    (a row changes only when a build rewrites it); var test_all_history reads every row."""
+    """The incremental models' accepted-values and not-null tests read only the rows the latest
+    build wrote (a row changes only when a build rewrites it); var test_all_history reads every
+    row."""
     warehouse = built_days(tmp_path / "w.duckdb", 35)  # March and April: older months stay
     new_day = FIRST_DAY + timedelta(35)
     extract_day(warehouse, day_rows(new_day, PAGES), new_day)

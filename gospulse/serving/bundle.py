@@ -27,6 +27,7 @@ from pathlib import Path
 from gospulse.audience.federal import RegionSketch
 from gospulse.regions import get_region
 from gospulse.serving.layout import LATEST_FILE, region_dir
+from gospulse.serving.publish import is_build_state
 from gospulse.warehouse import connect
 
 # Bump on any change to the files, columns or meaning listed in docs/bundle_contract.md.
@@ -155,12 +156,18 @@ def _write_files(db_path: Path, out: Path, region_code: int) -> tuple[list[dict]
         if not marts:
             raise ValueError(f"{db_path} has no tables in schema marts: nothing to bundle")
         for mart in marts:
-            columns = con.execute(
-                "select column_name, data_type from information_schema.columns "
-                "where table_schema = 'marts' and table_name = ? order by ordinal_position",
-                [mart],
-            ).fetchall()
-            select = _region_rows(mart, {c for c, _ in columns}, marts)
+            # a bundle made from a warehouse (gospulse federal bundle) leaves build state out
+            # as the published copy does
+            columns = [
+                (column, dtype)
+                for column, dtype in con.execute(
+                    "select column_name, data_type from information_schema.columns "
+                    "where table_schema = 'marts' and table_name = ? order by ordinal_position",
+                    [mart],
+                ).fetchall()
+                if not is_build_state(column)
+            ]
+            select = _region_rows(mart, [c for c, _ in columns], marts)
             if not any(c == "region_code" for c, _ in columns):
                 columns = [*columns, ("region_code", "INTEGER")]
             relative = f"{MARTS_DIR}/{mart}.parquet"
@@ -212,14 +219,16 @@ def _newest_report(db_path: Path, region_code: int) -> list[tuple[Path, str]]:
     return []
 
 
-def _region_rows(mart: str, columns: set[str], marts: list[str]) -> str:
-    """The query of one region's rows of a mart ($code), each with its region_code."""
+def _region_rows(mart: str, columns: list[str], marts: list[str]) -> str:
+    """The query of one region's rows of a mart ($code): the given columns (names from the
+    catalog), each row with its region_code."""
     table = f'marts."{mart}"'
+    picked = ", ".join(f'm."{c}"' for c in columns)
     if "region_code" in columns:
-        return f"select * from {table} where region_code = $code"
-    if {"network", "page_ref"} <= columns and PAGE_REGION_MART in marts:
+        return f"select {picked} from {table} m where m.region_code = $code"
+    if {"network", "page_ref"} <= set(columns) and PAGE_REGION_MART in marts:
         return (
-            f"select m.*, p.region_code from {table} m join (select distinct network, "
+            f"select {picked}, p.region_code from {table} m join (select distinct network, "
             f"page_ref, region_code from marts.{PAGE_REGION_MART} where region_code = $code) p "
             "using (network, page_ref)"
         )

@@ -47,6 +47,26 @@ class Publication:
     row_counts: dict[str, int]
 
 
+def is_build_state(column: str) -> bool:
+    """Whether a mart column is build state: what an incremental model wrote for its own next
+    build (`built_at`, `…_built_at`, `registry_seen_at`). It stays in the warehouse and never
+    reaches a reader: the published copy, the API, Postgres and bundles leave it out."""
+    return column == "built_at" or column.endswith("_built_at") or column == "registry_seen_at"
+
+
+def public_columns(con: duckdb.DuckDBPyConnection, database: str, table: str) -> list[str]:
+    """The columns of marts.<table> in `database` a reader gets, in table order."""
+    return [
+        column
+        for (column,) in con.execute(
+            "select column_name from duckdb_columns() where database_name = ? "
+            "and schema_name = ? and table_name = ? order by column_index",
+            [database, MARTS_SCHEMA, table],
+        ).fetchall()
+        if not is_build_state(column)
+    ]
+
+
 def _quote(identifier: str) -> str:
     """A DuckDB identifier; table names come from the catalog, never from a request."""
     return '"' + identifier.replace('"', '""') + '"'
@@ -104,6 +124,8 @@ def _copy_comments(con: duckdb.DuckDBPyConnection, name: str) -> None:
         [MARTS_SCHEMA, name],
     ).fetchall()
     for column, text in columns:
+        if is_build_state(column):
+            continue
         con.execute(f"comment on column {table}.{_quote(column)} is {_literal(text)}")
 
 
@@ -138,7 +160,8 @@ def _copy_marts(
         counts: dict[str, int] = {}
         for name in tables:
             table = f"{MARTS_SCHEMA}.{_quote(name)}"
-            con.execute(f"create table {table} as select * from src.{table}")
+            columns = ", ".join(_quote(c) for c in public_columns(con, "src", name))
+            con.execute(f"create table {table} as select {columns} from src.{table}")
             _copy_comments(con, name)
             counts[name] = con.execute(f"select count(*) from {table}").fetchone()[0]
         simulated = _simulated(con)
