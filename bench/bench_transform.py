@@ -56,15 +56,18 @@ MEMORY_TARGET_BYTES = 6 * 1024**3
 # 28-day z-score over all of raw, month-end growth per page, and the last month ranked per
 # region, written out. What the models do beyond it (gap fill, carry, registry as of, same-
 # weekday robust z, data tests) is what the ratio measures.
-FLOOR_FULL = """
+# each page's day-over-day change over the ok days `{days}` picks
+CHANGES = """
+select network, page_ref, snapshot_date, members_count,
+    members_count - lag(members_count) over page_days as change
+from src.raw.page_snapshots
+where status = 'ok' and {days}
+window page_days as (partition by network, page_ref order by snapshot_date)
+"""
+
+FLOOR_FULL = f"""
 create table floor.page_days as
-with changes as (
-    select network, page_ref, snapshot_date, members_count,
-        members_count - lag(members_count) over page_days as change
-    from src.raw.page_snapshots
-    where status = 'ok'
-    window page_days as (partition by network, page_ref order by snapshot_date)
-)
+with changes as ({CHANGES.format(days="true")})
 select *,
     (change - avg(change) over training) / nullif(stddev_samp(change) over training, 0) as z
 from changes
@@ -94,15 +97,9 @@ where growth.month_start = (select max(month_start) from floor.month_growth);
 
 # The floor of one day: that day's change and z-score for every page from the 29 days before
 # it, and the running month's growth, written out.
-FLOOR_DAY = """
+FLOOR_DAY = f"""
 create table floor.day as
-with recent as (
-    select network, page_ref, snapshot_date, members_count,
-        members_count - lag(members_count) over page_days as change
-    from src.raw.page_snapshots
-    where status = 'ok' and snapshot_date between $day - interval 30 day and $day
-    window page_days as (partition by network, page_ref order by snapshot_date)
-),
+with recent as ({CHANGES.format(days="snapshot_date between $day - interval 30 day and $day")}),
 scored as (
     select *,
         (change - avg(change) over training) / nullif(stddev_samp(change) over training, 0)

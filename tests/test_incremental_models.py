@@ -585,15 +585,14 @@ def spoil_a_value(warehouse: Path, *, latest: bool) -> None:
                 f"from {model} where built_at {built} (select max(built_at) from {model}))"
             )
             spoiled = f"{column} is null" if value == "null" else f"{column} = {value}"
-            assert con.execute(
-                f"select count(*) from {model} where {spoiled}"
-            ).fetchone() == (1,), model
+            assert con.execute(f"select count(*) from {model} where {spoiled}").fetchone() == (
+                1,
+            ), model
 
 
 def written_values_tests(warehouse: Path, vars: dict | None = None) -> None:
     selectors = [
-        f"test_name:{test},{model.split('.')[1]}"
-        for model, (_, _, test) in WRITTEN_VALUES.items()
+        f"test_name:{test},{model.split('.')[1]}" for model, (_, _, test) in WRITTEN_VALUES.items()
     ]
     run_dbt(["test", "--select", *selectors], warehouse=warehouse, vars=vars)
 

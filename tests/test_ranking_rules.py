@@ -12,6 +12,7 @@ import pytest
 
 from gospulse.ranking import ranking_settings, top_pages
 from gospulse.serving.publish import publish_marts
+from tests.warehouse_fixtures import REGISTRY_VERSIONS_DDL
 
 START, END = date(2026, 10, 31), date(2026, 11, 30)
 MIN_PCT = ranking_settings()["min_members_for_pct"]
@@ -61,13 +62,7 @@ def warehouse(tmp_path_factory):
                         "insert into marts.mart_page_daily values (?, ?, ?, ?)",
                         [network, ref, day, value],
                     )
-        con.execute(
-            "create table marts.mart_registry_versions (network varchar, page_ref varchar, "
-            "page_key varchar, registry_ref varchar, ref_kind varchar, ref_value varchar, "
-            "is_resolved boolean, title varchar, organization varchar, region_code integer, "
-            "municipality varchar, sector varchar, is_flagship boolean, valid_from date, "
-            "valid_to date)"
-        )
+        con.execute(REGISTRY_VERSIONS_DDL)
         for network, ref, key, kind, value, region, valid_from, valid_to in versions:
             con.execute(
                 "insert into marts.mart_registry_versions values "

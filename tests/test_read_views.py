@@ -10,6 +10,7 @@ import duckdb
 import pytest
 
 from gospulse.serving.read_views import read_views
+from tests.warehouse_fixtures import REGISTRY_VERSIONS_DDL
 
 NEVER = date(1900, 1, 1)
 JAN, WEEK = date(2025, 1, 1), date(2025, 1, 27)
@@ -38,13 +39,7 @@ def marts(growth: list[tuple], versions: list[tuple]) -> duckdb.DuckDBPyConnecti
             "insert into marts.mart_page_growth values (?, ?, ?, ?, ?, true, ?, ?, ?, ?)",
             [network, ref, kind, start, end, first, last, grown, pct],
         )
-    con.execute(
-        "create table marts.mart_registry_versions (network varchar, page_ref varchar, "
-        "page_key varchar, registry_ref varchar, ref_kind varchar, ref_value varchar, "
-        "is_resolved boolean, title varchar, organization varchar, region_code integer, "
-        "municipality varchar, sector varchar, is_flagship boolean, valid_from date, "
-        "valid_to date)"
-    )
+    con.execute(REGISTRY_VERSIONS_DDL)
     for network, ref, registry_ref, key, kind, region, sector, flag, since, until in versions:
         con.execute(
             "insert into marts.mart_registry_versions values "

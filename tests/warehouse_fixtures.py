@@ -223,3 +223,13 @@ def build_world(warehouse: Path) -> Path:
         replace_snapshots(con, snapshot_rows())
     write_registry(warehouse)
     return warehouse
+
+
+# marts.mart_registry_versions as dbt's contract types it, for hand-made published copies
+REGISTRY_VERSIONS_DDL = (
+    "create table marts.mart_registry_versions (network varchar, page_ref varchar, "
+    "page_key varchar, registry_ref varchar, ref_kind varchar, ref_value varchar, "
+    "is_resolved boolean, title varchar, organization varchar, region_code integer, "
+    "municipality varchar, sector varchar, is_flagship boolean, valid_from date, "
+    "valid_to date)"
+)
