@@ -41,6 +41,7 @@ test-fast: env
 lint: env
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 # quick versions (10x smaller where a benchmark has a federal size); results in BENCHMARKS.md
 bench: env
