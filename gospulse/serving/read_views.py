@@ -6,8 +6,9 @@ filter on the period and region is pushed below the ranking's windows, so only t
 for are ranked. The same SQL text is created in the published DuckDB copy and on Postgres, so it
 keeps to what both engines read alike.
 
-The ranking rules (exclusion reasons, minimums, tie order) are the ones `gospulse top` applies to
-any range of days (gospulse.ranking); both take them from here.
+The exclusion reasons and minimums are the ones `gospulse top` applies to any range of days
+(gospulse.ranking), which takes them from here; both order ties alike (absolute ranks by
+growth, growth_pct, page_ref; % ranks by growth_pct, growth, page_ref).
 """
 
 from __future__ import annotations
