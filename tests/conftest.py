@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -125,28 +125,42 @@ def _shared_root(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Pa
     return base if worker_id == "master" else base.parent
 
 
-@pytest.fixture(scope="session")
-def built_world(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
-    """The fixture world of tests/warehouse_fixtures.py after one `gospulse.transform.build`.
-
-    Built once per run (the first worker to ask builds it, the others wait on a file lock);
-    never written after: a test reads it read-only or works on `copy_warehouse` of it.
-    """
+def shared_warehouse(
+    tmp_path_factory: pytest.TempPathFactory,
+    worker_id: str,
+    name: str,
+    make: Callable[[Path], str],
+    file_name: str = "gospulse.duckdb",
+) -> Path:
+    """A warehouse made once per run for every xdist worker: the first worker to ask runs
+    make(path) (which returns a line describing what it built), the others wait on a file lock.
+    Never written after: a test reads it read-only or works on `copy_warehouse` of it."""
     from filelock import FileLock
 
-    from gospulse import transform
-    from tests.warehouse_fixtures import build_world
-
-    root = _shared_root(tmp_path_factory, worker_id) / "built_world"
+    root = _shared_root(tmp_path_factory, worker_id) / name
     root.mkdir(exist_ok=True)
-    warehouse, done = root / "gospulse.duckdb", root / "built"
+    warehouse, done = root / file_name, root / "built"
     with FileLock(str(root / "lock")):
         if not done.exists():
             warehouse.unlink(missing_ok=True)
-            result = transform.build(build_world(warehouse))
-            assert result.success and result.tests_failed == 0, result.describe()
-            done.write_text(result.describe())
+            done.write_text(make(warehouse))
     return warehouse
+
+
+@pytest.fixture(scope="session")
+def built_world(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """The fixture world of tests/warehouse_fixtures.py after one `gospulse.transform.build`,
+    made once per run (`shared_warehouse`)."""
+
+    def make(warehouse: Path) -> str:
+        from gospulse import transform
+        from tests.warehouse_fixtures import build_world
+
+        result = transform.build(build_world(warehouse))
+        assert result.success and result.tests_failed == 0, result.describe()
+        return result.describe()
+
+    return shared_warehouse(tmp_path_factory, worker_id, "built_world", make)
 
 
 @pytest.fixture(scope="session")

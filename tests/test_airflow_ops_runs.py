@@ -466,13 +466,17 @@ def test_a_no_op_step_is_skipped_without_an_asset_event(tmp_path, airflow_metada
 
 
 DEADLINE_PROBE_DAG = '''
-"""A run that outlives gospulse's deadline (15 s here): the deadline probe."""
+"""A run that outlives gospulse's deadline (15 s here): the deadline probe. Its task runs
+until the test leaves a file `stop` beside this one (150 s at most)."""
 import time
+from pathlib import Path
 
 import pendulum
 from airflow.sdk import dag, task
 
 from gospulse.deadlines import daily_deadline
+
+STOP = Path(__file__).with_name("stop")
 
 
 @dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1), tags=["test"], doc_md=__doc__,
@@ -480,7 +484,9 @@ from gospulse.deadlines import daily_deadline
 def deadline_probe():
     @task
     def slow():
-        time.sleep(150)
+        ends = time.monotonic() + 150
+        while time.monotonic() < ends and not STOP.exists():
+            time.sleep(0.5)
 
     slow()
 
@@ -540,6 +546,8 @@ def test_the_deadline_fires_under_a_real_scheduler_and_alerts(tmp_path):
         )
         _wait_until(lambda: hook.requests, 240, "the late-run webhook")
     finally:
+        # a scheduler that got SIGTERM waits for its LocalExecutor's tasks: the probe's ends now
+        (dags / "stop").touch()
         for p in procs:
             os.killpg(p.pid, signal.SIGTERM)
         for p in procs:

@@ -20,6 +20,7 @@ import pytest
 from gospulse.history_import import import_history
 from gospulse.transform import DbtError, DbtRunResult, build, build_in_chunks, run_dbt
 from gospulse.warehouse import SnapshotRow, connect, replace_snapshots
+from tests.conftest import copy_warehouse, shared_warehouse
 
 FIRST_DAY = date(2026, 3, 1)
 DAYS = 40
@@ -276,21 +277,21 @@ def test_incremental_models_equal_a_full_refresh_after_each_change(tmp_path):
     assert_equals_full_refresh(warehouse, tmp_path, "history-import")
 
     # 4. a registry change: 207 added (its history was loaded before, nothing of it since),
-    # 206 removed, 204 moved to another region and made a flagship; then the next day
+    # 206 removed, 204 moved to another region and made a flagship, and a page listed by
+    # screen name, unresolved at first (listed in every period, unranked); then the next day
     # is extracted
     regions = {ref: region for ref, region in regions.items() if ref != "206"}
     regions["204"] = 42
     regions[late_ref] = late_region
     write_registry(warehouse, regions, flagships={"201", "204"})
+    add_screen_name_entry(warehouse, "late-name", 42)
     next_day = new_day + timedelta(1)
     pages = {ref: PAGES.get(ref, LATE_PAGE[1:]) for ref in regions}
     extract_day(warehouse, day_rows(next_day, pages), next_day)
     assert_equals_full_refresh(warehouse, tmp_path, "registry-change")
 
-    # 5. a page listed by screen name, unresolved at first (listed in every period, unranked);
-    # a later run resolves it to 209 and loads its last days: its page_ref changes everywhere
-    add_screen_name_entry(warehouse, "late-name", 42)
-    assert_equals_full_refresh(warehouse, tmp_path, "screen-name-listed")
+    # 5. a later run resolves the screen name to 209 and loads its last days: its page_ref
+    # changes everywhere
     with connect(warehouse) as con:
         con.execute(
             "insert into raw.page_refs values "
@@ -411,31 +412,29 @@ def test_chunk_days_must_be_positive(tmp_path):
 
 
 @pytest.mark.slow
-def test_full_refresh_build_upgrades_a_warehouse_whose_incremental_model_lost_a_column(tmp_path):
+def test_full_refresh_build_upgrades_a_warehouse_whose_incremental_model_lost_a_column(
+    a_built_day, tmp_path
+):
     """A warehouse built by an older release (int_dq_page_days without registry_seen_at):
     the plain build refuses the schema change and names the model; build(full_refresh=True)
     rebuilds it from raw and keeps the registry's history (snapshots are never refreshed)."""
-    warehouse = tmp_path / "w.duckdb"
+    warehouse = copied(a_built_day, tmp_path)
     regions = {ref: region for ref, (region, _, _) in PAGES.items()}
-    write_registry(warehouse, regions, flagships=set())
-    for n in range(10):
-        d = FIRST_DAY + timedelta(n)
-        extract_day(warehouse, day_rows(d, PAGES), d)
-    build(warehouse)
     write_registry(warehouse, regions, flagships={"201"})  # a second registry version
-    build(warehouse)
     with connect(warehouse) as con:
         con.execute("alter table intermediate.int_dq_page_days drop column registry_seen_at")
-        versions = con.execute("select count(*) from snapshots.snap_registry_pages").fetchone()[0]
     with pytest.raises(DbtError) as failed:
-        build(warehouse)
+        build(warehouse)  # the registry's snapshot, upstream of the failing model, ran
     assert any("int_dq_page_days" in f for f in failed.value.failures), failed.value.failures
+    with connect(warehouse, read_only=True) as con:
+        versions = con.execute("select count(*) from snapshots.snap_registry_pages").fetchone()[0]
+    assert versions > len(PAGES)  # 201's first version closed, its second open
     build(warehouse, full_refresh=True)
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         assert con.execute(
             "select count(*) from intermediate.int_dq_page_days where registry_seen_at is not null"
-        ).fetchone()[0] == 10 * len(PAGES)
+        ).fetchone()[0] == (BUILT_DAYS + 1) * len(PAGES)
         assert (
             con.execute("select count(*) from snapshots.snap_registry_pages").fetchone()[0]
             == versions
@@ -509,14 +508,31 @@ SCOPED_UNIQUENESS = {
 }
 
 
-def built_days(warehouse: Path, days: int) -> Path:
-    """The registered pages' first `days` days extracted and built."""
-    write_registry(warehouse, {ref: region for ref, (region, _, _) in PAGES.items()}, set())
-    for n in range(days):
-        d = FIRST_DAY + timedelta(n)
-        extract_day(warehouse, day_rows(d, PAGES), d)
-    build(warehouse)
-    return warehouse
+# the registered pages' first BUILT_DAYS days (March and four days of April: older months
+# stay) built, then one more day extracted and built incrementally
+BUILT_DAYS = 35
+NEW_DAY = FIRST_DAY + timedelta(BUILT_DAYS)
+
+
+@pytest.fixture(scope="session")
+def a_built_day(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """A warehouse after a first build and one incremental day, made once per run: a test
+    changes a `copy_warehouse` of it."""
+
+    def make(warehouse: Path) -> str:
+        write_registry(warehouse, {ref: region for ref, (region, _, _) in PAGES.items()}, set())
+        for n in range(BUILT_DAYS):
+            d = FIRST_DAY + timedelta(n)
+            extract_day(warehouse, day_rows(d, PAGES), d)
+        build(warehouse)
+        extract_day(warehouse, day_rows(NEW_DAY, PAGES), NEW_DAY)
+        return build(warehouse).describe()
+
+    return shared_warehouse(tmp_path_factory, worker_id, "a_built_day", make, file_name="w.duckdb")
+
+
+def copied(a_built_day: Path, folder: Path) -> Path:
+    return copy_warehouse(a_built_day, folder, name=a_built_day.name)
 
 
 def uniqueness_tests(warehouse: Path, vars: dict | None = None) -> None:
@@ -538,15 +554,14 @@ def duplicate_a_row(warehouse: Path, d: date, *, older_build: bool) -> None:
 
 
 @pytest.mark.slow
-def test_uniqueness_tests_check_the_rebuilt_days_whole_or_all_history_on_request(tmp_path):
+def test_uniqueness_tests_check_the_rebuilt_days_whole_or_all_history_on_request(
+    a_built_day, tmp_path
+):
     """Incremental models' uniqueness tests group only the days (periods) the latest build
     rewrote, old and new rows of them alike; var test_all_history groups everything."""
-    warehouse = built_days(tmp_path / "w.duckdb", 10)
-    new_day = FIRST_DAY + timedelta(10)
-    extract_day(warehouse, day_rows(new_day, PAGES), new_day)
-    build(warehouse)
-    clean = tmp_path / "clean.duckdb"
-    shutil.copy2(warehouse, clean)
+    warehouse = copied(a_built_day, tmp_path / "spoiled")
+    clean = copied(a_built_day, tmp_path / "clean")
+    new_day = NEW_DAY
 
     # a duplicate in a day the latest build did not write: earlier builds' tests own it
     duplicate_a_row(warehouse, FIRST_DAY + timedelta(2), older_build=False)
@@ -598,16 +613,14 @@ def written_values_tests(warehouse: Path, vars: dict | None = None) -> None:
 
 
 @pytest.mark.slow
-def test_accepted_values_tests_check_the_rows_the_latest_build_wrote_or_all_on_request(tmp_path):
+def test_accepted_values_tests_check_the_rows_the_latest_build_wrote_or_all_on_request(
+    a_built_day, tmp_path
+):
     """The incremental models' accepted-values and not-null tests read only the rows the latest
     build wrote (a row changes only when a build rewrites it); var test_all_history reads every
     row."""
-    warehouse = built_days(tmp_path / "w.duckdb", 35)  # March and April: older months stay
-    new_day = FIRST_DAY + timedelta(35)
-    extract_day(warehouse, day_rows(new_day, PAGES), new_day)
-    build(warehouse)
-    fresh = tmp_path / "fresh.duckdb"
-    shutil.copy2(warehouse, fresh)
+    warehouse = copied(a_built_day, tmp_path / "spoiled")
+    fresh = copied(a_built_day, tmp_path / "fresh")
 
     spoil_a_value(warehouse, latest=False)
     written_values_tests(warehouse)
@@ -632,12 +645,14 @@ def raw_uniqueness_test(warehouse: Path, vars: dict | None = None) -> None:
 
 
 @pytest.mark.slow
-def test_raw_uniqueness_test_checks_the_latest_loads_days_or_all_history_on_request(tmp_path):
+def test_raw_uniqueness_test_checks_the_latest_loads_days_or_all_history_on_request(
+    a_built_day, tmp_path
+):
     """Raw's uniqueness test groups only the days the latest load wrote; test_all_history
     groups all of raw. Raw's primary key refuses a duplicate on insert, so the warehouse's raw
     table is swapped for a copy without it, as a store without the key would hold."""
-    warehouse = built_days(tmp_path / "w.duckdb", 4)
-    latest = FIRST_DAY + timedelta(3)
+    warehouse = copied(a_built_day, tmp_path)
+    latest = NEW_DAY
     with connect(warehouse) as con:
         con.execute("create table raw.keyless as select * from raw.page_snapshots")
         con.execute("drop table raw.page_snapshots")
