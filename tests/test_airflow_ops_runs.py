@@ -1,5 +1,6 @@
-"""Real `airflow dags test` runs: secrets from connections masked in task logs, two VK tokens
-each fetching its share within its rate, and asset events recorded for marts and bundle."""
+"""Real Airflow runs: secrets from connections masked in task logs, an asset event only for a
+step that produced something, and the deadline under a real scheduler. (The daily run with two
+VK tokens from the connection and its asset events is test_dags' daily run.)"""
 
 from __future__ import annotations
 
@@ -13,15 +14,11 @@ import sys
 import time
 import urllib.request
 import warnings
-from collections import deque
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
 import pytest
 
-from emulators.vk.server import VkEmulator
-from emulators.vk.world import World
 from gospulse.airflow_local import airflow_env, run_dag
 
 pytestmark = pytest.mark.slow
@@ -307,90 +304,6 @@ def _wait_for(url: str, process: subprocess.Popen, home: Path, timeout: float = 
         except OSError:
             time.sleep(1)
     raise TimeoutError(f"api-server not healthy at {url} after {timeout:.0f}s, see {home}")
-
-
-class CountingVkEmulator(VkEmulator):
-    """The VK emulator, also keeping when each token's requests arrived."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.arrivals: dict[str, list[float]] = {}
-
-    def handle(self, method, params):
-        import time
-
-        self.arrivals.setdefault(params.get("access_token", ""), []).append(time.monotonic())
-        return super().handle(method, params)
-
-
-def _max_per_window(times: list[float], window: float = 1.0) -> int:
-    recent: deque[float] = deque()
-    most = 0
-    for t in sorted(times):
-        recent.append(t)
-        while recent[0] <= t - window:
-            recent.popleft()
-        most = max(most, len(recent))
-    return most
-
-
-def test_daily_run_with_two_vk_tokens_from_the_connection(tmp_path):
-    world = World(seed=11, start=date(2026, 3, 1), n_pages=120)
-    registry = tmp_path / "42_dag.csv"
-    world.write_registry(registry)
-    warehouse = tmp_path / "warehouse" / "gospulse.duckdb"
-    home = tmp_path / "airflow"
-    with CountingVkEmulator(world, rate_limit=3.0, tokens=set(VK_TOKENS)) as emulator:
-        emulator.set_date(date(2026, 3, 10))
-        env = {
-            "GOSPULSE_WAREHOUSE": str(warehouse),
-            "GOSPULSE_REGISTRY": str(registry),
-            "GOSPULSE_VK_API_URL": emulator.base_url,
-            # the tokens come from the connection only
-            "VK_TOKEN": "",
-            "AIRFLOW_CONN_VK_API": json.dumps(
-                {"conn_type": "generic", "password": ",".join(VK_TOKENS)}
-            ),
-            "GOSPULSE_VK_TOKEN_COUNT": "2",
-            "GOSPULSE_AUDIENCE_SECRET": "",
-        }
-        output = run_dag("gospulse_daily", datetime(2026, 3, 9, 20, 0, tzinfo=UTC), home, env)
-        stats = emulator.stats
-    for token in VK_TOKENS:
-        assert token not in output
-    # both tokens did a share of the fetching, and neither ever went over 3 requests a second
-    by_token = dict(stats.by_token)
-    assert set(by_token) == set(VK_TOKENS), by_token
-    assert all(n >= 1 for n in by_token.values())
-    assert stats.rate_limited == 0
-    for token, times in emulator.arrivals.items():
-        assert _max_per_window(times) <= 3, f"{token[:8]}… exceeded 3 requests/s"
-    assert "vk.fetch_batch_t0" in output and "vk.fetch_batch_t1" in output
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        assert con.execute(
-            "select count(*) from raw.page_snapshots where snapshot_date = date '2026-03-10'"
-        ).fetchone() == (len(world.pages),)
-        assert con.execute("select status from raw.extract_runs").fetchall() == [("success",)]
-    finally:
-        con.close()
-    db = sqlite3.connect(home / "airflow.db")
-    try:
-        pools = dict(db.execute("select pool, slots from slot_pool").fetchall())
-        events = db.execute(
-            "select a.name, e.extra from asset_event e join asset a on a.id = e.asset_id "
-            "order by e.id"
-        ).fetchall()
-    finally:
-        db.close()
-    assert {"vk_token_0": 1, "vk_token_1": 1, "gospulse_warehouse": 1}.items() <= pools.items()
-    # one event per asset, saying which day and (for the bundle) which region and path
-    assert [name for name, _ in events] == ["gospulse_marts", "gospulse_export_bundle"]
-    marts_extra, bundle_extra = (json.loads(extra) for _, extra in events)
-    assert marts_extra["snapshot_date"] == "2026-03-10" and marts_extra["rows"] > 0
-    assert bundle_extra["regions"] == [42] and bundle_extra["snapshot_date"] == "2026-03-10"
-    [path] = bundle_extra["paths"]
-    assert path.startswith(str(warehouse.parent))
 
 
 ASSET_PROBE_DAG = '''

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
+import time
+from collections import deque
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from gospulse.serving.publish import open_published, read_publication
 from tests.pg_fixtures import pg_database, pg_query  # noqa: F401 (pg is a fixture)
 
 TOKEN = "dag-test-token"
+VK_TOKENS = ("vk-token-alpha-0001", "vk-token-bravo-0002")
 # a run on a machine busy with other work
 DAG_RUN_TIMEOUT = 1200
 
@@ -290,6 +294,8 @@ def test_the_manifest_matches_the_dbt_project(tmp_path):
 @pytest.mark.slow
 @pytest.mark.timeout(DAG_RUN_TIMEOUT)
 def test_daily_dag_run_against_the_emulator(tmp_path, pg, airflow_metadata):
+    """The daily run, its two VK tokens from the Airflow connection only: each token's batches
+    in its own pool, neither over VK's 3 requests a second; the marts served three ways."""
     start = date(2026, 3, 1)
     world = World(seed=11, start=start, n_pages=120)
     registry = tmp_path / "42_dag.csv"
@@ -297,23 +303,35 @@ def test_daily_dag_run_against_the_emulator(tmp_path, pg, airflow_metadata):
     warehouse = tmp_path / "warehouse" / "gospulse.duckdb"
     # 20:00 UTC on 9 March is 03:00 on 10 March in Novokuznetsk: the run records 10 March
     logical = datetime(2026, 3, 9, 20, 0, tzinfo=UTC)
-    with VkEmulator(world, rate_limit=3.0, tokens={TOKEN}) as emulator:
+    home = tmp_path / "airflow"
+    with CountingVkEmulator(world, rate_limit=3.0, tokens=set(VK_TOKENS)) as emulator:
         emulator.set_date(date(2026, 3, 10))
         env = {
             "GOSPULSE_WAREHOUSE": str(warehouse),
             "GOSPULSE_REGISTRY": str(registry),
             "GOSPULSE_VK_API_URL": emulator.base_url,
-            "VK_TOKEN": TOKEN,
+            # the tokens come from the connection only
+            "VK_TOKEN": "",
+            "AIRFLOW_CONN_VK_API": json.dumps(
+                {"conn_type": "generic", "password": ",".join(VK_TOKENS)}
+            ),
+            "GOSPULSE_VK_TOKEN_COUNT": "2",
             "GOSPULSE_AUDIENCE_SECRET": "dag-test-audience-secret",
             "GOSPULSE_PG_PUBLISH": "1",
             "GOSPULSE_PG_DBNAME": pg.dbname,
         }
-        output = run_dag(
-            "gospulse_daily", logical, tmp_path / "airflow", env, metadata_from=airflow_metadata
-        )
-        assert emulator.stats.requests_total >= 1
-    assert TOKEN not in output  # secrets never reach the task logs
-    assert "dag-test-audience-secret" not in output
+        output = run_dag("gospulse_daily", logical, home, env, metadata_from=airflow_metadata)
+        stats = emulator.stats
+    for secret in (*VK_TOKENS, "dag-test-audience-secret"):
+        assert secret not in output  # secrets never reach the task logs
+    # both tokens did a share of the fetching, and neither ever went over 3 requests a second
+    by_token = dict(stats.by_token)
+    assert set(by_token) == set(VK_TOKENS), by_token
+    assert all(n >= 1 for n in by_token.values())
+    assert stats.rate_limited == 0
+    for token, times in emulator.arrivals.items():
+        assert max_per_window(times) <= 3, f"{token[:8]}… exceeded 3 requests/s"
+    assert "vk.fetch_batch_t0" in output and "vk.fetch_batch_t1" in output
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         dates = con.execute(
@@ -358,6 +376,47 @@ def test_daily_dag_run_against_the_emulator(tmp_path, pg, airflow_metadata):
     assert not (warehouse.parent / "staging" / "vk" / "2026-03-10").exists() or not any(
         Path(warehouse.parent / "staging" / "vk" / "2026-03-10").rglob("batch-*.json")
     )
+    db = sqlite3.connect(home / "airflow.db")
+    try:
+        pools = dict(db.execute("select pool, slots from slot_pool").fetchall())
+        events = db.execute(
+            "select a.name, e.extra from asset_event e join asset a on a.id = e.asset_id "
+            "order by e.id"
+        ).fetchall()
+    finally:
+        db.close()
+    assert {"vk_token_0": 1, "vk_token_1": 1, "gospulse_warehouse": 1}.items() <= pools.items()
+    # one event per asset, saying which day and (for the bundle) which region and path
+    assert [name for name, _ in events] == ["gospulse_marts", "gospulse_export_bundle"]
+    marts_extra, bundle_extra = (json.loads(extra) for _, extra in events)
+    assert marts_extra["snapshot_date"] == "2026-03-10" and marts_extra["rows"] > 0
+    assert bundle_extra["regions"] == [42] and bundle_extra["snapshot_date"] == "2026-03-10"
+    [path] = bundle_extra["paths"]
+    assert path.startswith(str(warehouse.parent))
+
+
+class CountingVkEmulator(VkEmulator):
+    """The VK emulator, also keeping when each token's requests arrived."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.arrivals: dict[str, list[float]] = {}
+
+    def handle(self, method, params):
+        self.arrivals.setdefault(params.get("access_token", ""), []).append(time.monotonic())
+        return super().handle(method, params)
+
+
+def max_per_window(times: list[float], window: float = 1.0) -> int:
+    """The most requests that arrived within any `window` seconds."""
+    recent: deque[float] = deque()
+    most = 0
+    for t in sorted(times):
+        recent.append(t)
+        while recent[0] <= t - window:
+            recent.popleft()
+        most = max(most, len(recent))
+    return most
 
 
 @pytest.mark.slow
