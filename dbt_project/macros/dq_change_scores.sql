@@ -123,6 +123,7 @@
 {% macro duckdb__dq_change_scores(page_changes, scored) -%}
     {%- set training_days = dq_setting('zscore', 'training_days') | int -%}
     {%- set detection_days = dq_setting('zscore', 'detection_days') | int -%}
+    {%- set min_same_weekday = dq_setting('zscore', 'min_same_weekday') -%}
     {%- set training_reach = detection_days + training_days - 1 -%}
     {#- the training days of day d are the rows detection_days .. training_reach back (one row
         per page and day); lag L is on d's own weekday when L % 7 = 0, and on the weekday
@@ -161,10 +162,10 @@
         select
             *,
             {%- for weekday, weekday_lags in weekdays | dictsort %}
-            list_median([
-                {%- for lag in weekday_lags %}change_{{ lag }}{{ ', ' if not loop.last }}{% endfor -%}
-            ]) as weekday_median_{{ weekday }}{{ ',' if not loop.last }}
+            {{ dq_short_median(weekday_lags) }} as weekday_median_{{ weekday }},
             {%- endfor %}
+            {{ dq_count_present(lags) }} as history_days,
+            {{ dq_count_present(weekdays[0]) }} as same_weekday_days
         from lagged
     ),
 
@@ -173,15 +174,13 @@
             network,
             page_ref,
             snapshot_date,
-            len(list_filter([
-                {%- for lag in lags %}change_{{ lag }}{{ ', ' if not loop.last }}{% endfor -%}
-            ], training_change -> training_change is not null)) as history_days,
-            len(list_filter([
-                {%- for lag in weekdays[0] %}change_{{ lag }}{{ ', ' if not loop.last }}{% endfor -%}
-            ], training_change -> training_change is not null)) as same_weekday_days,
-            list_median([
-                {%- for lag in lags %}change_{{ lag }}{{ ', ' if not loop.last }}{% endfor -%}
-            ]) as overall_median,
+            history_days,
+            same_weekday_days,
+            {#- read only when too few same-weekday changes exist: a 28-value median is the
+                costliest expression here, so only those rows compute it (CASE evaluates a
+                branch on the rows that take it) -#}
+            case when same_weekday_days < {{ min_same_weekday }}
+                then list_median([{{ dq_change_columns(lags) }}]) end as overall_median,
             weekday_median_0 as same_weekday_median,
             list_median([
                 {%- for lag in lags %}
@@ -202,6 +201,43 @@
     ),
 
     {{ dq_scores_from_summaries(scored, 'scored_summaries') }}
+{%- endmacro %}
+
+{#- The lagged change columns change_<lag> of `lags`, comma-separated. -#}
+{% macro dq_change_columns(lags) -%}
+    {%- for lag in lags %}change_{{ lag }}{{ ', ' if not loop.last }}{% endfor -%}
+{%- endmacro %}
+
+{#- How many of the lagged change columns of `lags` hold a value. -#}
+{% macro dq_count_present(lags) -%}
+    ({% for lag in lags %}cast(change_{{ lag }} is not null as integer){{ ' + ' if not loop.last }}{% endfor %})
+{%- endmacro %}
+
+{#- The median of the lagged change columns of `lags`, NULLs left out, as list_median gives it.
+    Up to four columns (a weekday's training changes under the usual settings) it comes in
+    closed form from their count, sum, largest and smallest (greatest and least skip NULLs):
+    the same value without building a list on every row. More columns go through list_median. -#}
+{% macro dq_short_median(lags) -%}
+    {%- if lags | length > 4 -%}
+    list_median([{{ dq_change_columns(lags) }}])
+    {%- else -%}
+    {%- set total -%}
+        ({% for lag in lags %}coalesce(change_{{ lag }}, 0){{ ' + ' if not loop.last }}{% endfor %})
+    {%- endset -%}
+    {%- set middle -%}
+        ({{ total }} - greatest({{ dq_change_columns(lags) }}) - least({{ dq_change_columns(lags) }}))
+    {%- endset -%}
+    case {{ dq_count_present(lags) }}
+        when 1 then cast({{ total }} as double)
+        when 2 then {{ total }} / 2.0
+        {%- if lags | length >= 3 %}
+        when 3 then cast({{ middle }} as double)
+        {%- endif %}
+        {%- if lags | length == 4 %}
+        when 4 then {{ middle }} / 2.0
+        {%- endif %}
+    end
+    {%- endif -%}
 {%- endmacro %}
 
 {#- The expected change, scale and z-score of each scored change from its training summary
