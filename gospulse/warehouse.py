@@ -343,10 +343,13 @@ def merge_incoming(
         ).fetchall()
         if doubled:
             raise ValueError(f"rows to store hold a page's day more than once, e.g. {doubled}")
-    networks = [
-        n for (n,) in con.execute("select distinct network from _incoming order by 1").fetchall()
-    ]
-    for d in sorted(set(replace_dates)):
+    replace_dates = sorted(set(replace_dates))
+    networks = (
+        [n for (n,) in con.execute("select distinct network from _incoming order by 1").fetchall()]
+        if replace_dates
+        else []
+    )
+    for d in replace_dates:
         for net in networks:
             con.execute(
                 """
@@ -358,21 +361,35 @@ def merge_incoming(
                 """,
                 [net, d],
             )
-    kept = con.execute(
+    # a first load (a history import into an empty range) has no stored row to keep or
+    # replace: the two joins of every incoming row against raw are skipped
+    (overlaps,) = con.execute(
         """
-        delete from _incoming i using raw.page_snapshots s
-        where s.network = i.network and s.page_ref = i.page_ref
-          and s.snapshot_date = i.snapshot_date
-          and i.status = 'error' and s.status <> 'error'
+        select exists (
+            select 1 from raw.page_snapshots s, (
+                select min(snapshot_date) as first, max(snapshot_date) as last from _incoming
+            ) i
+            where s.snapshot_date between i.first and i.last
+        )
         """
-    ).fetchone()[0]
-    con.execute(
-        """
-        delete from raw.page_snapshots s using _incoming i
-        where s.network = i.network and s.page_ref = i.page_ref
-          and s.snapshot_date = i.snapshot_date
-        """
-    )
+    ).fetchone()
+    kept = 0
+    if overlaps:
+        kept = con.execute(
+            """
+            delete from _incoming i using raw.page_snapshots s
+            where s.network = i.network and s.page_ref = i.page_ref
+              and s.snapshot_date = i.snapshot_date
+              and i.status = 'error' and s.status <> 'error'
+            """
+        ).fetchone()[0]
+        con.execute(
+            """
+            delete from raw.page_snapshots s using _incoming i
+            where s.network = i.network and s.page_ref = i.page_ref
+              and s.snapshot_date = i.snapshot_date
+            """
+        )
     written = con.execute("insert into raw.page_snapshots select * from _incoming").fetchone()[0]
     con.execute("drop table _incoming")
     return WriteResult(written=written, kept_existing=kept)
