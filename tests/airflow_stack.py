@@ -161,6 +161,9 @@ class AirflowStack:
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+            # the dbt node tasks run one after another (the warehouse pool): a scheduler that
+            # waits a second after each idle loop adds that second to every one of them
+            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
         }
 
     def run_cli(self, args: list[str], log_name: str, timeout: float = 600) -> str:
