@@ -16,6 +16,7 @@ import duckdb
 from gospulse.choices import known_choice
 from gospulse.registry import normalize_sector
 from gospulse.serving.read_views import VALUES_FROM as READ_VIEW_VALUES
+from gospulse.serving.read_views import VIEW_NAMES as READ_VIEWS
 
 MARTS_SCHEMA = "marts"
 
@@ -147,7 +148,7 @@ def build_query(marts: dict[str, list[tuple[str, str]]], mart: str, filters: Fil
     has = set(columns)
     clauses: list[str] = []
     params: list = []
-    if mart in READ_VIEW_VALUES and filters.date_from is None:
+    if mart in READ_VIEWS and filters.date_from is None:
         # computed when read: unbounded, it would rank every period of history per request
         raise UnsupportedFilter(
             f"mart {mart!r} is computed when read: give `from` (and `to`) to choose its periods",
