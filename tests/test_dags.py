@@ -291,6 +291,30 @@ def test_the_manifest_matches_the_dbt_project(tmp_path):
     )
 
 
+class CountingVkEmulator(VkEmulator):
+    """The VK emulator, also keeping when each token's requests arrived."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.arrivals: dict[str, list[float]] = {}
+
+    def handle(self, method, params):
+        self.arrivals.setdefault(params.get("access_token", ""), []).append(time.monotonic())
+        return super().handle(method, params)
+
+
+def max_per_window(times: list[float], window: float = 1.0) -> int:
+    """The most requests that arrived within any `window` seconds."""
+    recent: deque[float] = deque()
+    most = 0
+    for t in sorted(times):
+        recent.append(t)
+        while recent[0] <= t - window:
+            recent.popleft()
+        most = max(most, len(recent))
+    return most
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(DAG_RUN_TIMEOUT)
 def test_daily_dag_run_against_the_emulator(tmp_path, pg, airflow_metadata):
@@ -393,30 +417,6 @@ def test_daily_dag_run_against_the_emulator(tmp_path, pg, airflow_metadata):
     assert bundle_extra["regions"] == [42] and bundle_extra["snapshot_date"] == "2026-03-10"
     [path] = bundle_extra["paths"]
     assert path.startswith(str(warehouse.parent))
-
-
-class CountingVkEmulator(VkEmulator):
-    """The VK emulator, also keeping when each token's requests arrived."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.arrivals: dict[str, list[float]] = {}
-
-    def handle(self, method, params):
-        self.arrivals.setdefault(params.get("access_token", ""), []).append(time.monotonic())
-        return super().handle(method, params)
-
-
-def max_per_window(times: list[float], window: float = 1.0) -> int:
-    """The most requests that arrived within any `window` seconds."""
-    recent: deque[float] = deque()
-    most = 0
-    for t in sorted(times):
-        recent.append(t)
-        while recent[0] <= t - window:
-            recent.popleft()
-        most = max(most, len(recent))
-    return most
 
 
 @pytest.mark.slow
