@@ -333,21 +333,18 @@ page_histories as (
         min(snapshot_date) over (partition by network, page_ref) as first_snapshot_date,
         max(case when status = 'ok' then snapshot_date end) over page_history as last_ok_date,
         case when status = 'ok' then screen_name end as screen_name,
-        -- the running values of the days read so far (macro latest_mark): the status of the
-        -- latest day with one other than error/missing, the screen name of the latest ok day,
-        -- and the ok day before this one with its screen name
-        max(
-            case when status not in ('error', 'missing')
-                then {{ latest_mark('snapshot_date', 'status') }} end
-        ) over page_history as status_mark,
-        max(
-            case when status = 'ok' then {{ latest_mark('snapshot_date', 'screen_name') }} end
-        ) over page_history as ok_name_mark,
+        -- the running values of the days read so far: the status of the latest day with one
+        -- other than error/missing, the screen name of the latest ok day, and the ok day
+        -- before this one with its screen name. A name is wrapped in a struct so that an ok
+        -- day without one counts (its NULL name is the latest), where IGNORE NULLS would skip it
+        last_value(case when status not in ('error', 'missing') then status end ignore nulls)
+            over page_history as running_status,
+        last_value(case when status = 'ok' then {'name': screen_name} end ignore nulls)
+            over page_history as ok_name,
         max(case when status = 'ok' then snapshot_date end)
             over earlier_days as window_previous_ok_date,
-        max(
-            case when status = 'ok' then {{ latest_mark('snapshot_date', 'screen_name') }} end
-        ) over earlier_days as previous_ok_name_mark
+        last_value(case when status = 'ok' then {'name': screen_name} end ignore nulls)
+            over earlier_days as previous_ok_name
     from named_page_days
     window
         page_order as (partition by network, page_ref order by snapshot_date),
@@ -464,7 +461,7 @@ page_day_facts as materialized (
         rebuilt_days.snapshot_date,
         rebuilt_days.status,
         coalesce(
-            {{ mark_value('rebuilt_days.status_mark') }},
+            rebuilt_days.running_status,
             rebuilt_days.state_last_status,
             rebuilt_days.status
         ) as effective_status,
@@ -485,7 +482,7 @@ page_day_facts as materialized (
         case
             when rebuilt_days.status <> 'ok' then null
             when rebuilt_days.window_previous_ok_date is not null
-                then {{ mark_value('rebuilt_days.previous_ok_name_mark') }}
+                then struct_extract(rebuilt_days.previous_ok_name, 'name')
             else rebuilt_days.state_last_ok_screen_name
         end as previous_screen_name,
         case
@@ -496,7 +493,7 @@ page_day_facts as materialized (
         end as previous_ok_date,
         case
             when rebuilt_days.last_ok_date is not null
-                then {{ mark_value('rebuilt_days.ok_name_mark') }}
+                then struct_extract(rebuilt_days.ok_name, 'name')
             else rebuilt_days.state_last_ok_screen_name
         end as last_ok_screen_name,
         case
