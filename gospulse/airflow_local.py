@@ -83,7 +83,8 @@ def run_dag(
     """Run the DAG once with `airflow dags test`; returns Airflow's output.
 
     The metadata DB under `home` is migrated and given the pools first (prepare_metadata), or,
-    with metadata_from, copied from a home prepared so (same pools: same token counts).
+    with metadata_from, copied from a home prepared so for at least as many tokens (a run
+    with fewer uses the first pools).
     """
     home.mkdir(parents=True, exist_ok=True)
     if metadata_from is not None:

@@ -19,7 +19,8 @@
                   range join on the page alone would pair every day of a page's history with
                   every other), then grouped medians: training_days rows per scored change;
       duckdb      one sort of each page's days: the training changes as lagged columns,
-                  the overall and weekday medians and the MAD as medians of short lists (a
+                  each weekday's median in closed form (dq_short_median), the MAD and, where
+                  no weekday median is used, the overall median as medians of short lists (a
                   full history at federal size would otherwise expand to billions of pairs
                   held in hash groups). It needs one row per page
                   and day from the page's first day to its last (change NULL where not
@@ -144,8 +145,8 @@
     ),
 
     {#- one sort of each page's days gives the training changes as lagged columns; every
-        median is then a median of a short list. A framed median, a second window per weekday
-        and the lists of lists it needed cost several times the window CPU for the same rows -#}
+        median is then one of a few columns. A framed median, a second window per weekday and
+        the lists of lists it needed cost several times the window CPU for the same rows -#}
     lagged as (
         select
             network,
