@@ -119,6 +119,26 @@ def copy_warehouse(source: Path, folder: Path, name: str = "gospulse.duckdb") ->
     return target
 
 
+def published_contents(path: Path) -> dict[str, list[tuple]]:
+    """Every mart of a published copy, its rows sorted: two copies compare equal row for row."""
+    from gospulse.serving.publish import open_published
+
+    con = open_published(path)
+    try:
+        names = [
+            name
+            for (name,) in con.execute(
+                "select table_name from duckdb_tables() where database_name = 'published' "
+                "and schema_name = 'marts' order by 1"
+            ).fetchall()
+        ]
+        return {
+            name: sorted(con.execute(f'from marts."{name}"').fetchall(), key=repr) for name in names
+        }
+    finally:
+        con.close()
+
+
 def _shared_root(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
     """A folder every xdist worker of this run sees (the workers' base temp's parent)."""
     base = tmp_path_factory.getbasetemp()

@@ -18,6 +18,7 @@ import pytest
 from gospulse import transform
 from gospulse.serving.layout import published_path
 from gospulse.serving.publish import (
+    INCREMENTAL_KEYS,
     TEMP_PREFIX,
     TEMP_SUFFIX,
     PublishError,
@@ -27,7 +28,7 @@ from gospulse.serving.publish import (
     read_publication,
 )
 from gospulse.warehouse import connect, replace_snapshots
-from tests.conftest import copy_warehouse
+from tests.conftest import copy_warehouse, published_contents
 from tests.warehouse_fixtures import LAST_DAY, snapshot_rows
 
 
@@ -184,6 +185,7 @@ def test_reader_in_another_process_only_sees_complete_runs_during_builds(
         text=True,
     )
     published: dict[str, dict[str, int]] = {}
+    updated: list[tuple[str, ...]] = []
     try:
         for n in range(3):
             # the first run is the world as built; the next two build while the reader reads
@@ -199,6 +201,7 @@ def test_reader_in_another_process_only_sees_complete_runs_during_builds(
                 dbt_summary=result.summary() if n else None,
             )
             published[run_id] = pub.row_counts
+            updated.append(pub.updated)
             time.sleep(0.5)  # let the reader see this run before the next build
     finally:
         stop.touch()
@@ -217,6 +220,17 @@ def test_reader_in_another_process_only_sees_complete_runs_during_builds(
     for r in reads:
         assert r["seen"] == r["expected"] == published[r["run_id"]]
         assert r["tables"] == sorted(published[r["run_id"]])
+
+    # the builds' days updated the previous copy, which ends equal to a copy made whole
+    assert updated[0] == ()
+    # (the world reads no member lists: its empty mart_audience has no built_at to go by)
+    assert published["run-002"]["mart_audience"] == 0
+    assert updated[1] == updated[2] == tuple(sorted(set(INCREMENTAL_KEYS) - {"mart_audience"}))
+    whole = publish_marts(
+        warehouse, run_id="whole", snapshot_date=LAST_DAY, target=tmp_path / "whole" / "m.duckdb"
+    )
+    assert whole.updated == ()
+    assert published_contents(target) == published_contents(whole.path)
 
 
 def test_publish_after_build_skips_held_builds_and_keeps_the_old_copy(tmp_path: Path) -> None:

@@ -4,6 +4,13 @@ The copy is built in a new file next to the target and moved onto it with os.rep
 atomic on POSIX: a reader opens either the previous complete copy or the new complete one, and a
 reader that already holds the old file keeps its inode. The publisher never opens the published
 file itself, so a reader's DuckDB lock can never block it.
+
+A day's publication does not copy all history again. When the previous copy came from the same
+warehouse, it is copied as a file and only what the build rewrote is replaced in it: for each
+incremental mart, the keys (days, weeks, months) whose rows carry a `built_at` newer than the
+one the previous copy recorded. A mart whose columns changed, a new mart, a small mart rebuilt
+whole, and every FULL_COPY_EVERY-th publication are copied whole, so deleted rows never pile
+up in the file and any drift heals.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import fcntl
 import json
 import logging
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +38,18 @@ META_SCHEMA = "meta"
 TEMP_PREFIX = ".marts-"
 TEMP_SUFFIX = ".duckdb.tmp"
 LOCK_FILE = ".publish.lock"
+BUILT_AT = "built_at"
+# the unique_key of each incremental mart's dbt config (tests/test_publish.py holds them equal):
+# a build rewrites a key's rows whole, all with that build's built_at
+INCREMENTAL_KEYS: dict[str, tuple[str, ...]] = {
+    "mart_page_daily": ("snapshot_date",),
+    "mart_page_growth": ("period_type", "period_start"),
+    "mart_region_growth": ("month_start",),
+    "mart_organization_growth": ("month_start",),
+    "mart_audience": ("audience_date",),
+}
+# publications in a row that update the previous copy before one copies every mart whole again
+FULL_COPY_EVERY = 30
 
 
 class PublishError(RuntimeError):
@@ -45,6 +65,9 @@ class Publication:
     snapshot_date: date
     published_at: datetime
     row_counts: dict[str, int]
+    # the marts updated in the previous copy by the keys the build rewrote; all others were
+    # copied whole
+    updated: tuple[str, ...] = ()
 
 
 def is_build_state(column: str) -> bool:
@@ -129,18 +152,170 @@ def _copy_comments(con: duckdb.DuckDBPyConnection, name: str) -> None:
         con.execute(f"comment on column {table}.{_quote(column)} is {_literal(text)}")
 
 
+def _column_types(con: duckdb.DuckDBPyConnection, database: str, table: str) -> list[tuple]:
+    """The public columns of marts.<table> in `database` with their types, in table order."""
+    return [
+        (column, data_type)
+        for column, data_type in con.execute(
+            "select column_name, data_type from duckdb_columns() where database_name = ? "
+            "and schema_name = ? and table_name = ? order by column_index",
+            [database, MARTS_SCHEMA, table],
+        ).fetchall()
+        if not is_build_state(column)
+    ]
+
+
+def _has_column(
+    con: duckdb.DuckDBPyConnection, database: str, schema: str, table: str, column: str
+) -> bool:
+    (found,) = con.execute(
+        "select count(*) from duckdb_columns() where database_name = ? and schema_name = ? "
+        "and table_name = ? and column_name = ?",
+        [database, schema, table, column],
+    ).fetchone()
+    return bool(found)
+
+
+def _previous_state(
+    con: duckdb.DuckDBPyConnection, warehouse: Path
+) -> tuple[dict[str, datetime | None], int] | None:
+    """What the copy open in `con` (the previous publication, copied as a file) recorded: each
+    mart's newest built_at and how many publications in a row updated it. None when it cannot be
+    updated: it came from another warehouse, predates these records, or is due a whole copy."""
+    here = con.execute("select current_database()").fetchone()[0]
+    if not (
+        _has_column(con, here, META_SCHEMA, "publication", "updates_in_a_row")
+        and _has_column(con, here, META_SCHEMA, "published_tables", "built_through")
+    ):
+        return None
+    source, updates = con.execute(
+        f"select source_warehouse, updates_in_a_row from {META_SCHEMA}.publication"
+    ).fetchone()
+    if source != str(warehouse) or updates + 1 >= FULL_COPY_EVERY:
+        return None
+    built = dict(
+        con.execute(
+            f"select table_name, built_through from {META_SCHEMA}.published_tables"
+        ).fetchall()
+    )
+    return built, updates
+
+
+def _newest_built_at(con: duckdb.DuckDBPyConnection, name: str) -> datetime | None:
+    """The newest built_at of src's marts.<name>, or None when the mart has no such column."""
+    if not _has_column(con, "src", MARTS_SCHEMA, name, BUILT_AT):
+        return None
+    return con.execute(f"select max({BUILT_AT}) from src.{MARTS_SCHEMA}.{_quote(name)}").fetchone()[
+        0
+    ]
+
+
+def _copy_whole(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    table = f"{MARTS_SCHEMA}.{_quote(name)}"
+    columns = ", ".join(_quote(c) for c in public_columns(con, "src", name))
+    con.execute(f"create or replace table {table} as select {columns} from src.{table}")
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    return con.execute(f"select count(*) from {table}").fetchone()[0]
+
+
+def _update_rebuilt_keys(
+    con: duckdb.DuckDBPyConnection, name: str, keys: tuple[str, ...], built_through: datetime
+) -> bool:
+    """Replace in the copy's marts.<name> the keys whose rows src rewrote after built_through,
+    and drop the keys src no longer holds. False when the row counts still differ after that
+    (the copy is then not to be trusted for this mart)."""
+    table = f"{MARTS_SCHEMA}.{_quote(name)}"
+    columns = ", ".join(_quote(c) for c in public_columns(con, "src", name))
+    key_list = ", ".join(_quote(k) for k in keys)
+    matches = " and ".join(f"old.{_quote(k)} = rebuilt.{_quote(k)}" for k in keys)
+    con.execute(
+        f"create or replace temp table rebuilt as select distinct {key_list} "
+        f"from src.{table} where {BUILT_AT} > ?",
+        [built_through],
+    )
+    con.execute(f"delete from {table} as old using rebuilt where {matches}")
+    con.execute(
+        f"insert into {table} ({columns}) select {columns} from src.{table} where {BUILT_AT} > ?",
+        [built_through],
+    )
+    source_rows = _count(con, f"src.{table}")
+    if _count(con, table) != source_rows:
+        # keys a full refresh left out of src: gone from the copy too
+        kept = " and ".join(f"old.{_quote(k)} = kept.{_quote(k)}" for k in keys)
+        con.execute(
+            f"delete from {table} as old where not exists (select 1 from "
+            f"(select distinct {key_list} from src.{table}) as kept where {kept})"
+        )
+    return _count(con, table) == source_rows
+
+
+def _write_marts(
+    con: duckdb.DuckDBPyConnection, tables: list[str], previous: dict[str, datetime | None]
+) -> tuple[str, ...]:
+    """Bring the copy's marts to src's: update the incremental marts the previous copy holds
+    with the same columns, copy every other mart whole, drop the marts src no longer has.
+    Returns the marts updated in place."""
+    here = con.execute("select current_database()").fetchone()[0]
+    held = {
+        name
+        for (name,) in con.execute(
+            "select table_name from duckdb_tables() where database_name = ? and schema_name = ?",
+            [here, MARTS_SCHEMA],
+        ).fetchall()
+    }
+    updated = []
+    for name in tables:
+        built_through = previous.get(name)
+        keys = INCREMENTAL_KEYS.get(name)
+        if (
+            keys is not None
+            and built_through is not None
+            and name in held
+            and _column_types(con, here, name) == _column_types(con, "src", name)
+            and _has_column(con, "src", MARTS_SCHEMA, name, BUILT_AT)
+        ):
+            if _update_rebuilt_keys(con, name, keys, built_through):
+                updated.append(name)
+                continue
+            log.warning(
+                "%s: the updated copy's rows differ from the warehouse's; copying it whole", name
+            )
+        _copy_whole(con, name)
+    for gone in sorted(held - set(tables)):
+        con.execute(f"drop table {MARTS_SCHEMA}.{_quote(gone)}")
+    return tuple(updated)
+
+
 def _copy_marts(
     warehouse: Path,
     temp: Path,
     *,
+    previous_copy: Path | None,
     run_id: str,
     snapshot_date: date,
     published_at: datetime,
     dbt_summary: str | None,
-) -> dict[str, int]:
-    """Copy every marts table of the warehouse into a new file with its publication record, and
-    create the views computed when read over them."""
-    con = duckdb.connect(str(temp))
+) -> tuple[dict[str, int], tuple[str, ...]]:
+    """Write the marts of the warehouse into `temp` with their publication record and the views
+    computed when read over them: by updating a file copy of `previous_copy` where it allows,
+    else from nothing. Returns each mart's row count and the marts updated in place."""
+    state = None
+    if previous_copy is not None and previous_copy.is_file():
+        shutil.copyfile(previous_copy, temp)
+        con = duckdb.connect(str(temp))
+        try:
+            state = _previous_state(con, warehouse)
+        except BaseException:
+            con.close()
+            raise
+        if state is None:
+            con.close()
+            temp.unlink()
+            log.info("copying every mart whole: the previous copy cannot be updated")
+    if state is None:
+        con = duckdb.connect(str(temp))
     try:
         con.execute(f"attach {_literal(str(warehouse))} as src (read_only)")
         tables = [
@@ -155,26 +330,33 @@ def _copy_marts(
             raise PublishError(
                 f"{warehouse} has no tables in schema {MARTS_SCHEMA!r}: run dbt build first"
             )
-        con.execute(f"create schema {MARTS_SCHEMA}")
-        con.execute(f"create schema {META_SCHEMA}")
+        con.execute(f"create schema if not exists {MARTS_SCHEMA}")
+        con.execute(f"create schema if not exists {META_SCHEMA}")
+        here = con.execute("select current_database()").fetchone()[0]
+        for (view,) in con.execute(
+            "select view_name from duckdb_views() where database_name = ? and schema_name = ?",
+            [here, MARTS_SCHEMA],
+        ).fetchall():
+            con.execute(f"drop view {MARTS_SCHEMA}.{_quote(view)}")
+        built = {name: _newest_built_at(con, name) for name in tables}
+        updated = _write_marts(con, tables, state[0] if state else {})
         counts: dict[str, int] = {}
         for name in tables:
-            table = f"{MARTS_SCHEMA}.{_quote(name)}"
-            columns = ", ".join(_quote(c) for c in public_columns(con, "src", name))
-            con.execute(f"create table {table} as select {columns} from src.{table}")
             _copy_comments(con, name)
-            counts[name] = con.execute(f"select count(*) from {table}").fetchone()[0]
+            counts[name] = _count(con, f"{MARTS_SCHEMA}.{_quote(name)}")
         simulated = _simulated(con)
         con.execute("detach src")
         _create_read_views(con, set(tables))
+        updates_in_a_row = state[1] + 1 if state and updated else 0
         con.execute(
-            f"create table {META_SCHEMA}.publication ("
+            f"create or replace table {META_SCHEMA}.publication ("
             " run_id varchar not null, snapshot_date date not null,"
             " published_at timestamptz not null, source_warehouse varchar not null,"
-            " dbt_summary varchar, row_counts json not null, simulated boolean not null)"
+            " dbt_summary varchar, row_counts json not null, simulated boolean not null,"
+            " updates_in_a_row integer not null)"
         )
         con.execute(
-            f"insert into {META_SCHEMA}.publication values (?, ?, ?, ?, ?, ?, ?)",
+            f"insert into {META_SCHEMA}.publication values (?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 run_id,
                 snapshot_date,
@@ -183,14 +365,17 @@ def _copy_marts(
                 dbt_summary,
                 json.dumps(counts, sort_keys=True),
                 simulated,
+                updates_in_a_row,
             ],
         )
         con.execute(
-            f"create table {META_SCHEMA}.published_tables ("
-            " table_name varchar primary key, row_count bigint not null)"
+            f"create or replace table {META_SCHEMA}.published_tables ("
+            " table_name varchar primary key, row_count bigint not null,"
+            " built_through timestamp)"
         )
         con.executemany(
-            f"insert into {META_SCHEMA}.published_tables values (?, ?)", list(counts.items())
+            f"insert into {META_SCHEMA}.published_tables values (?, ?, ?)",
+            [(name, counts[name], built[name]) for name in tables],
         )
         # everything into the main file: the published copy must be complete without a WAL
         con.execute("checkpoint")
@@ -199,7 +384,7 @@ def _copy_marts(
     wal = temp.with_name(temp.name + ".wal")
     if wal.exists():
         raise PublishError(f"{temp} still has a write-ahead log after checkpoint and close")
-    return counts
+    return counts, updated
 
 
 def _create_read_views(con: duckdb.DuckDBPyConnection, tables: set[str]) -> None:
@@ -240,9 +425,10 @@ def publish_marts(
         _clean_temp_files(directory)
         temp = directory / f"{TEMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex}{TEMP_SUFFIX}"
         try:
-            counts = _copy_marts(
+            counts, updated = _copy_marts(
                 warehouse,
                 temp,
+                previous_copy=destination,
                 run_id=run_id,
                 snapshot_date=snapshot_date,
                 published_at=published_at,
@@ -256,8 +442,14 @@ def publish_marts(
             temp.unlink(missing_ok=True)
             temp.with_name(temp.name + ".wal").unlink(missing_ok=True)
             raise
-    log.info("published %d mart tables of run %s to %s", len(counts), run_id, destination)
-    return Publication(destination, run_id, snapshot_date, published_at, counts)
+    log.info(
+        "published %d mart tables of run %s to %s (%d updated in the previous copy)",
+        len(counts),
+        run_id,
+        destination,
+        len(updated),
+    )
+    return Publication(destination, run_id, snapshot_date, published_at, counts, updated)
 
 
 def open_published(path: Path | str) -> duckdb.DuckDBPyConnection:
