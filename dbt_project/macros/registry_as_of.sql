@@ -32,6 +32,53 @@
 {%- endmacro %}
 
 {#-
+    The registry cut into validity segments: for each page (network, page_key), the dates
+    between two consecutive bounds of its versions (every valid_from and valid_to) hold one
+    set of valid versions, and the row of each segment is the version registry_as_of would give
+    any day in it (the id entry wins over a screen name). Columns: all of `registry`, plus
+    segment_from and segment_to (NULL: still current); a day d is in a segment when
+    segment_from <= d < segment_to. A page × day model joins these a few rows per page instead
+    of a row per page and day (registry_segment_has).
+-#}
+{% macro registry_segments(registry) -%}
+    select *
+    from (
+        select
+            segment_bounds.segment_from,
+            segment_bounds.segment_to,
+            registry_version.*,
+            row_number() over (
+                partition by registry_version.network, registry_version.page_key,
+                    segment_bounds.segment_from
+                order by registry_version.ref_kind, registry_version.ref_value
+            ) as duplicate_rank
+        from (
+            select
+                network,
+                page_key,
+                bound as segment_from,
+                lead(bound) over (partition by network, page_key order by bound) as segment_to
+            from (
+                select network, page_key, valid_from as bound from {{ registry }}
+                union
+                select network, page_key, valid_to from {{ registry }} where valid_to is not null
+            ) as version_bounds
+        ) as segment_bounds
+        inner join {{ registry }} as registry_version
+            on registry_version.network = segment_bounds.network
+            and registry_version.page_key = segment_bounds.page_key
+            and {{ registry_valid_at('registry_version', 'segment_bounds.segment_from') }}
+    ) as segment_versions
+    where duplicate_rank = 1
+{%- endmacro %}
+
+{#- True when day `day` lies in the registry segment `alias` (a row of registry_segments). -#}
+{% macro registry_segment_has(alias, day) -%}
+    ({{ alias }}.segment_from <= {{ day }}
+        and ({{ alias }}.segment_to is null or {{ day }} < {{ alias }}.segment_to))
+{%- endmacro %}
+
+{#-
     The newest registry version load or close time, or screen-name resolution (column
     registry_seen_at): what an incremental model built from the registry stores as its
     high-water mark, so its next build can tell which versions were loaded, closed or resolved

@@ -162,8 +162,7 @@ days_to_build as (
     where calendar_days.date_day >= bounds.rebuild_start
 ),
 
--- the registry columns this model keeps: the per-day expansion below holds a row per page and
--- day rebuilt, so it carries no more than these
+-- the registry columns this model keeps
 registry_listing as (
     select
         network,
@@ -180,8 +179,10 @@ registry_listing as (
     from registry
 ),
 
-registered_pages as (
-    {{ registry_as_of('registry_listing', 'days_to_build', 'date_day') }}
+-- a few rows per page, joined to its days by date range: a copy of the registry for every day
+-- rebuilt cost a first build more than the rest of the join
+registry_segments as (
+    {{ registry_segments('registry_listing') }}
 ),
 
 {% if is_incremental() %}
@@ -215,7 +216,17 @@ carried_pages as (
     select filled.network, filled.page_ref
     from filled
     cross join bounds
-    inner join (select distinct network, page_ref from registered_pages) as listed
+    inner join (
+        -- the pages registered on a day rebuilt
+        select distinct registry_segments.network, registry_segments.page_ref
+        from registry_segments
+        cross join bounds
+        where (
+                registry_segments.segment_to is null
+                or registry_segments.segment_to > bounds.rebuild_start
+            )
+            and registry_segments.segment_from <= (select max(date_day) from days_to_build)
+    ) as listed
         on listed.network = filled.network
         and listed.page_ref = filled.page_ref
     left join page_states
@@ -518,19 +529,19 @@ page_day_facts as materialized (
 registered_page_days as (
     select
         page_day_facts.*,
-        registered_pages.registry_ref,
-        registered_pages.title,
-        registered_pages.region_code,
-        coalesce(registered_pages.is_flagship, false) as is_flagship,
+        registry_segments.registry_ref,
+        registry_segments.title,
+        registry_segments.region_code,
+        coalesce(registry_segments.is_flagship, false) as is_flagship,
         registry_seen.registry_seen_at,
         {{ filled_high_water() }} as filled_built_at,
         {{ build_started_at() }} as built_at
     from page_day_facts
     cross join registry_seen
-    inner join registered_pages
-        on registered_pages.registered_on = page_day_facts.snapshot_date
-        and registered_pages.network = page_day_facts.network
-        and registered_pages.page_ref = page_day_facts.page_ref
+    inner join registry_segments
+        on registry_segments.network = page_day_facts.network
+        and registry_segments.page_ref = page_day_facts.page_ref
+        and {{ registry_segment_has('registry_segments', 'page_day_facts.snapshot_date') }}
 )
 
 select * from registered_page_days
