@@ -99,7 +99,9 @@ def _take_rows_away(warehouse: Path) -> None:
     """Copy B's difference: the last day of the daily series and one region's sketch gone."""
     con = duckdb.connect(str(warehouse))
     try:
-        con.execute("delete from marts.mart_page_daily where snapshot_date = ?", [LAST_DAY])
+        con.execute(
+            "delete from intermediate.int_page_days_filled where snapshot_date = ?", [LAST_DAY]
+        )
         con.execute("delete from marts.mart_audience_region_sketches where region_code = 70")
     finally:
         con.close()

@@ -32,23 +32,29 @@ from tests.conftest import copy_warehouse, published_contents
 from tests.warehouse_fixtures import LAST_DAY, snapshot_rows
 
 
-def _tiny_warehouse(path: Path, rows: int) -> Path:
-    """A warehouse with a raw table and a marts table of `rows` rows (no dbt needed)."""
+def _tiny_warehouse(path: Path, rows: int, *, view: bool = False) -> Path:
+    """A warehouse with a raw table and a marts table of `rows` rows (no dbt needed), and with
+    `view` a mart dbt made a view, naming its table with the warehouse's catalog as dbt does."""
     con = duckdb.connect(str(path))
     con.execute("create schema if not exists raw")
     con.execute("create or replace table raw.secret as select 'personal' as id")
     con.execute("create schema if not exists marts")
     con.execute(f"create or replace table marts.mart_x as select range as n from range({rows})")
-    con.execute("create or replace view marts.v_x as select * from marts.mart_x")
+    if view:
+        con.execute(
+            f'create or replace view marts.mart_v as select n from "{path.stem}".marts.mart_x '
+            "where n % 2 = 0"
+        )
     con.close()
     return path
 
 
-def test_publish_copies_only_mart_tables_with_a_publication_record(tmp_path: Path) -> None:
-    warehouse = _tiny_warehouse(tmp_path / "w.duckdb", 7)
+def test_publish_copies_only_marts_with_a_publication_record(tmp_path: Path) -> None:
+    warehouse = _tiny_warehouse(tmp_path / "w.duckdb", 7, view=True)
     pub = publish_marts(warehouse, run_id="r1", snapshot_date=date(2025, 3, 1), dbt_summary="ok")
     assert pub.path == published_path(warehouse)
-    assert pub.row_counts == {"mart_x": 7}
+    # the view dbt made is published as a table: readers never need the warehouse
+    assert pub.row_counts == {"mart_x": 7, "mart_v": 4}
     con = open_published(pub.path)
     try:
         tables = con.execute(
@@ -56,6 +62,7 @@ def test_publish_copies_only_mart_tables_with_a_publication_record(tmp_path: Pat
             "where database_name = 'published' order by 1, 2"
         ).fetchall()
         assert tables == [
+            ("marts", "mart_v"),
             ("marts", "mart_x"),
             ("meta", "publication"),
             ("meta", "published_tables"),
@@ -66,7 +73,7 @@ def test_publish_copies_only_mart_tables_with_a_publication_record(tmp_path: Pat
             date(2025, 3, 1),
             "ok",
         )
-        assert meta["row_counts"] == {"mart_x": 7}
+        assert meta["row_counts"] == {"mart_v": 4, "mart_x": 7}
         assert con.execute("select count(*) from marts.mart_x").fetchone() == (7,)
     finally:
         con.close()

@@ -3,6 +3,7 @@ copying all history again, and always ends equal to a copy made whole."""
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import date, datetime
 from pathlib import Path
@@ -170,19 +171,33 @@ def test_new_columns_another_warehouse_and_every_nth_publication_copy_whole(
 
 
 def test_the_incremental_keys_are_the_marts_dbt_unique_keys() -> None:
-    import json
-
+    """Each incremental mart's key is its dbt unique_key; a mart dbt makes a view over one
+    incremental model (mart_page_daily) has that model's."""
     from gospulse.dbt_manifest import require_manifest
 
-    manifest = json.loads(require_manifest().read_text())
-    incremental = {}
-    for node in manifest["nodes"].values():
-        config = node.get("config", {})
-        if (
-            node["resource_type"] == "model"
-            and node["schema"].endswith("marts")
-            and config.get("materialized") == "incremental"
-        ):
-            key = config["unique_key"]
-            incremental[node["name"]] = tuple([key] if isinstance(key, str) else key)
-    assert incremental == publish.INCREMENTAL_KEYS
+    nodes = json.loads(require_manifest().read_text())["nodes"]
+
+    def unique_key(node: dict) -> tuple[str, ...]:
+        key = node["config"]["unique_key"]
+        return tuple([key] if isinstance(key, str) else key)
+
+    keys = {}
+    for node in nodes.values():
+        if node["resource_type"] != "model" or not node["schema"].endswith("marts"):
+            continue
+        materialized = node["config"]["materialized"]
+        if materialized == "incremental":
+            keys[node["name"]] = unique_key(node)
+        elif materialized == "view":
+            [parent] = node["depends_on"]["nodes"]
+            assert nodes[parent]["config"]["materialized"] == "incremental", node["name"]
+            keys[node["name"]] = unique_key(nodes[parent])
+    assert keys == publish.INCREMENTAL_KEYS
+
+
+def test_a_warehouse_named_like_a_schema_is_refused_by_name(tmp_path: Path) -> None:
+    # the warehouse is attached under its own name, which dbt's views use for their tables
+    warehouse = _warehouse(tmp_path / "w.duckdb").rename(tmp_path / "marts.duckdb")
+    with pytest.raises(publish.PublishError, match=r"marts\.duckdb.*rename the file"):
+        _publish(warehouse, 1, tmp_path / "out" / "m.duckdb")
+    assert not (tmp_path / "out" / "m.duckdb").exists()

@@ -129,22 +129,25 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _copy_comments(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    """The descriptions of a mart and its columns (dbt's persist_docs) from the attached `src`
-    onto its copy, so that BI tools reading the copy, or Postgres after it, show them."""
+def _copy_comments(con: duckdb.DuckDBPyConnection, src: str, name: str) -> None:
+    """The descriptions of a mart and its columns (dbt's persist_docs) from the attached
+    warehouse `src` onto its copy, so that BI tools reading the copy, or Postgres after it,
+    show them."""
     table = f"{MARTS_SCHEMA}.{_quote(name)}"
     (comment,) = con.execute(
         "select comment from duckdb_tables() "
-        "where database_name = 'src' and schema_name = ? and table_name = ?",
-        [MARTS_SCHEMA, name],
+        "where database_name = ? and schema_name = ? and table_name = ? "
+        "union all select comment from duckdb_views() "
+        "where database_name = ? and schema_name = ? and view_name = ?",
+        [src, MARTS_SCHEMA, name, src, MARTS_SCHEMA, name],
     ).fetchone()
     if comment:
         con.execute(f"comment on table {table} is {_literal(comment)}")
     columns = con.execute(
         "select column_name, comment from duckdb_columns() "
-        "where database_name = 'src' and schema_name = ? and table_name = ? "
+        "where database_name = ? and schema_name = ? and table_name = ? "
         "and coalesce(comment, '') <> '' order by column_index",
-        [MARTS_SCHEMA, name],
+        [src, MARTS_SCHEMA, name],
     ).fetchall()
     for column, text in columns:
         if is_build_state(column):
@@ -201,19 +204,19 @@ def _previous_state(
     return built, updates
 
 
-def _newest_built_at(con: duckdb.DuckDBPyConnection, name: str) -> datetime | None:
+def _newest_built_at(con: duckdb.DuckDBPyConnection, src: str, name: str) -> datetime | None:
     """The newest built_at of src's marts.<name>, or None when the mart has no such column."""
-    if not _has_column(con, "src", MARTS_SCHEMA, name, BUILT_AT):
+    if not _has_column(con, src, MARTS_SCHEMA, name, BUILT_AT):
         return None
-    return con.execute(f"select max({BUILT_AT}) from src.{MARTS_SCHEMA}.{_quote(name)}").fetchone()[
-        0
-    ]
+    return con.execute(
+        f"select max({BUILT_AT}) from {_quote(src)}.{MARTS_SCHEMA}.{_quote(name)}"
+    ).fetchone()[0]
 
 
-def _copy_whole(con: duckdb.DuckDBPyConnection, name: str) -> None:
+def _copy_whole(con: duckdb.DuckDBPyConnection, src: str, name: str) -> None:
     table = f"{MARTS_SCHEMA}.{_quote(name)}"
-    columns = ", ".join(_quote(c) for c in public_columns(con, "src", name))
-    con.execute(f"create or replace table {table} as select {columns} from src.{table}")
+    columns = ", ".join(_quote(c) for c in public_columns(con, src, name))
+    con.execute(f"create or replace table {table} as select {columns} from {_quote(src)}.{table}")
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
@@ -221,42 +224,50 @@ def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
 
 
 def _update_rebuilt_keys(
-    con: duckdb.DuckDBPyConnection, name: str, keys: tuple[str, ...], built_through: datetime
+    con: duckdb.DuckDBPyConnection,
+    src: str,
+    name: str,
+    keys: tuple[str, ...],
+    built_through: datetime,
 ) -> bool:
     """Replace in the copy's marts.<name> the keys whose rows src rewrote after built_through,
     and drop the keys src no longer holds. False when the row counts still differ after that
     (the copy is then not to be trusted for this mart)."""
     table = f"{MARTS_SCHEMA}.{_quote(name)}"
-    columns = ", ".join(_quote(c) for c in public_columns(con, "src", name))
+    columns = ", ".join(_quote(c) for c in public_columns(con, src, name))
     key_list = ", ".join(_quote(k) for k in keys)
     matches = " and ".join(f"old.{_quote(k)} = rebuilt.{_quote(k)}" for k in keys)
     con.execute(
         f"create or replace temp table rebuilt as select distinct {key_list} "
-        f"from src.{table} where {BUILT_AT} > ?",
+        f"from {_quote(src)}.{table} where {BUILT_AT} > ?",
         [built_through],
     )
     con.execute(f"delete from {table} as old using rebuilt where {matches}")
     con.execute(
-        f"insert into {table} ({columns}) select {columns} from src.{table} where {BUILT_AT} > ?",
+        f"insert into {table} ({columns}) select {columns} from {_quote(src)}.{table} "
+        f"where {BUILT_AT} > ?",
         [built_through],
     )
-    source_rows = _count(con, f"src.{table}")
+    source_rows = _count(con, f"{_quote(src)}.{table}")
     if _count(con, table) != source_rows:
         # keys a full refresh left out of src: gone from the copy too
         kept = " and ".join(f"old.{_quote(k)} = kept.{_quote(k)}" for k in keys)
         con.execute(
             f"delete from {table} as old where not exists (select 1 from "
-            f"(select distinct {key_list} from src.{table}) as kept where {kept})"
+            f"(select distinct {key_list} from {_quote(src)}.{table}) as kept where {kept})"
         )
     return _count(con, table) == source_rows
 
 
 def _write_marts(
-    con: duckdb.DuckDBPyConnection, tables: list[str], previous: dict[str, datetime | None]
+    con: duckdb.DuckDBPyConnection,
+    src: str,
+    tables: list[str],
+    previous: dict[str, datetime | None],
 ) -> tuple[str, ...]:
-    """Bring the copy's marts to src's: update the incremental marts the previous copy holds
-    with the same columns, copy every other mart whole, drop the marts src no longer has.
-    Returns the marts updated in place."""
+    """Bring the copy's marts to those of the attached warehouse `src`: update the incremental
+    marts the previous copy holds with the same columns, copy every other mart whole, drop the
+    marts src no longer has. Returns the marts updated in place."""
     here = con.execute("select current_database()").fetchone()[0]
     held = {
         name
@@ -273,19 +284,54 @@ def _write_marts(
             keys is not None
             and built_through is not None
             and name in held
-            and _column_types(con, here, name) == _column_types(con, "src", name)
-            and _has_column(con, "src", MARTS_SCHEMA, name, BUILT_AT)
+            and _column_types(con, here, name) == _column_types(con, src, name)
+            and _has_column(con, src, MARTS_SCHEMA, name, BUILT_AT)
         ):
-            if _update_rebuilt_keys(con, name, keys, built_through):
+            if _update_rebuilt_keys(con, src, name, keys, built_through):
                 updated.append(name)
                 continue
             log.warning(
                 "%s: the updated copy's rows differ from the warehouse's; copying it whole", name
             )
-        _copy_whole(con, name)
+        _copy_whole(con, src, name)
     for gone in sorted(held - set(tables)):
         con.execute(f"drop table {MARTS_SCHEMA}.{_quote(gone)}")
     return tuple(updated)
+
+
+def _attach_warehouse(con: duckdb.DuckDBPyConnection, warehouse: Path) -> str:
+    """Attach the warehouse read-only under the catalog name dbt-duckdb built it under (DuckDB
+    names a file's catalog after it): the marts dbt materialised as views name their tables
+    with that catalog. Returns the name."""
+    before = {
+        name for (name,) in con.execute("select database_name from duckdb_databases()").fetchall()
+    }
+    try:
+        con.execute(f"attach {_literal(str(warehouse))} (read_only)")
+    except duckdb.Error as exc:
+        raise PublishError(f"cannot attach {warehouse} to publish it: {exc}") from exc
+    [src] = {
+        name for (name,) in con.execute("select database_name from duckdb_databases()").fetchall()
+    } - before
+    if src in (MARTS_SCHEMA, META_SCHEMA):
+        raise PublishError(
+            f"{warehouse}: a warehouse file named {src!r} reads as the schema of that name; "
+            "rename the file to publish it"
+        )
+    return src
+
+
+def _marts_of(con: duckdb.DuckDBPyConnection, src: str) -> list[str]:
+    """The marts of the attached warehouse: its tables and views in schema marts, by name."""
+    return [
+        name
+        for (name,) in con.execute(
+            "select table_name from duckdb_tables() where database_name = ? and schema_name = ? "
+            "union all select view_name from duckdb_views() where database_name = ? "
+            "and schema_name = ? and not internal order by 1",
+            [src, MARTS_SCHEMA, src, MARTS_SCHEMA],
+        ).fetchall()
+    ]
 
 
 def _copy_marts(
@@ -317,15 +363,8 @@ def _copy_marts(
     if state is None:
         con = duckdb.connect(str(temp))
     try:
-        con.execute(f"attach {_literal(str(warehouse))} as src (read_only)")
-        tables = [
-            name
-            for (name,) in con.execute(
-                "select table_name from duckdb_tables() "
-                "where database_name = 'src' and schema_name = ? order by table_name",
-                [MARTS_SCHEMA],
-            ).fetchall()
-        ]
+        src = _attach_warehouse(con, warehouse)
+        tables = _marts_of(con, src)
         if not tables:
             raise PublishError(
                 f"{warehouse} has no tables in schema {MARTS_SCHEMA!r}: run dbt build first"
@@ -338,14 +377,14 @@ def _copy_marts(
             [here, MARTS_SCHEMA],
         ).fetchall():
             con.execute(f"drop view {MARTS_SCHEMA}.{_quote(view)}")
-        built = {name: _newest_built_at(con, name) for name in tables}
-        updated = _write_marts(con, tables, state[0] if state else {})
+        built = {name: _newest_built_at(con, src, name) for name in tables}
+        updated = _write_marts(con, src, tables, state[0] if state else {})
         counts: dict[str, int] = {}
         for name in tables:
-            _copy_comments(con, name)
+            _copy_comments(con, src, name)
             counts[name] = _count(con, f"{MARTS_SCHEMA}.{_quote(name)}")
-        simulated = _simulated(con)
-        con.execute("detach src")
+        simulated = _simulated(con, src)
+        con.execute(f"detach {_quote(src)}")
         _create_read_views(con, set(tables))
         updates_in_a_row = state[1] + 1 if state and updated else 0
         con.execute(
@@ -472,16 +511,17 @@ def open_published(path: Path | str) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _simulated(con: duckdb.DuckDBPyConnection) -> bool:
+def _simulated(con: duckdb.DuckDBPyConnection, src: str) -> bool:
     """Whether any extraction run of the attached warehouse `src` talked to an emulator."""
     (known,) = con.execute(
-        "select count(*) from duckdb_columns() where database_name = 'src' "
-        "and schema_name = 'raw' and table_name = 'extract_runs' and column_name = 'simulated'"
+        "select count(*) from duckdb_columns() where database_name = ? "
+        "and schema_name = 'raw' and table_name = 'extract_runs' and column_name = 'simulated'",
+        [src],
     ).fetchone()
     if not known:
         return False
     (simulated,) = con.execute(
-        "select coalesce(bool_or(simulated), false) from src.raw.extract_runs"
+        f"select coalesce(bool_or(simulated), false) from {_quote(src)}.raw.extract_runs"
     ).fetchone()
     return bool(simulated)
 

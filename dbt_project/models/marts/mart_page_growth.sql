@@ -6,7 +6,7 @@
 
     Incremental (delete+insert of whole periods, every page at once): the days
     int_page_days_filled rewrote since the newest of its built_at this model saw
-    (filled_built_at) are found as mart_page_daily finds them (filled_days_rewritten); a changed
+    (filled_built_at) are found as int_dq_page_days finds them (filled_days_rewritten); a changed
     day d rebuilds the periods holding d and the periods whose base date is d (those starting
     on d + 1). A new day is a changed day, so the periods still in progress are always
     rebuilt. built_at tells models built from this one (the monthly totals) which periods
