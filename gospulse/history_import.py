@@ -404,16 +404,19 @@ def _locate(
 def _store(con: duckdb.DuckDBPyConnection) -> WriteResult:
     con.execute("begin transaction")
     try:
+        # a view, not a copy of the good rows: a first load inserts straight from _checked.
+        # A view takes no parameters; the load time is ours, written as a literal
+        loaded_at = datetime.now().strftime("%Y-%m-%d %H:%M:%S.%f")
         con.execute(
-            """
-            create or replace temp table _incoming as
+            f"""
+            create or replace temp view _incoming as
             select network, page_ref, snapshot_date, members_count, status,
                    null::varchar as screen_name, null::varchar as page_name,
                    null::boolean as is_verified, null::varchar as error,
-                   'import' as source, null::varchar as run_id, $now::timestamp as loaded_at
+                   'import' as source, null::varchar as run_id,
+                   timestamp '{loaded_at}' as loaded_at
             from _checked where reason is null
-            """,
-            {"now": datetime.now()},
+            """
         )
         result = merge_incoming(con, keys_checked=True)
         con.execute("commit")

@@ -331,8 +331,9 @@ def merge_incoming(
     replace_dates: Iterable[date] = (),
     keys_checked: bool = False,
 ) -> WriteResult:
-    """Merge the temp table `_incoming` (raw.page_snapshots' columns) into raw.page_snapshots,
-    inside the caller's transaction, with replace_snapshots' rules; drops `_incoming`.
+    """Merge the temp table (or view) `_incoming` (raw.page_snapshots' columns) into
+    raw.page_snapshots, inside the caller's transaction, with replace_snapshots' rules; drops
+    `_incoming`.
 
     A key twice in `_incoming` is a ValueError, unless the caller already refused such rows
     (keys_checked: the history import does, naming their lines)."""
@@ -375,6 +376,7 @@ def merge_incoming(
     ).fetchone()
     kept = 0
     if overlaps:
+        _materialize_incoming(con)
         kept = con.execute(
             """
             delete from _incoming i using raw.page_snapshots s
@@ -391,8 +393,25 @@ def merge_incoming(
             """
         )
     written = con.execute("insert into raw.page_snapshots select * from _incoming").fetchone()[0]
-    con.execute("drop table _incoming")
+    con.execute(f"drop {'view' if _incoming_is_view(con) else 'table'} _incoming")
     return WriteResult(written=written, kept_existing=kept)
+
+
+def _incoming_is_view(con: duckdb.DuckDBPyConnection) -> bool:
+    (views,) = con.execute(
+        "select count(*) from duckdb_views() where view_name = '_incoming' and temporary"
+    ).fetchone()
+    return bool(views)
+
+
+def _materialize_incoming(con: duckdb.DuckDBPyConnection) -> None:
+    """`_incoming` as a table: the merge deletes from it the rows it keeps. A caller may hand
+    over a view (the history import does, over its checked rows) and save a copy of every row
+    when nothing stored overlaps."""
+    if _incoming_is_view(con):
+        con.execute("create temp table _incoming_rows as select * from _incoming")
+        con.execute("drop view _incoming")
+        con.execute("alter table _incoming_rows rename to _incoming")
 
 
 def record_run(con: duckdb.DuckDBPyConnection, run: ExtractRun) -> None:

@@ -555,8 +555,9 @@ def test_a_failing_dbt_test_skips_downstream_models_and_nothing_is_published(
         states = dict(meta.execute("select task_id, state from task_instance").fetchall())
     assert states["dbt.stg_raw__page_refs.test"] == "failed"
     # what reads the broken model is skipped, what does not is still built
-    for model in ("int_registry_pages_resolved", "mart_page_daily", "mart_audience"):
-        assert states[f"dbt.{model}.run"] == "upstream_failed", model
+    # (a model with no test of its own is a task, not a group: mart_page_daily_run)
+    for task in ("int_registry_pages_resolved.run", "mart_page_daily_run", "mart_audience.run"):
+        assert states[f"dbt.{task}"] == "upstream_failed", task
     assert states["dbt.stg_raw__page_snapshots.run"] == "success"
     assert states["load_registry"] == "success" and states["build_marts"] == "success"
     assert states["log_summary"] == "failed"

@@ -31,7 +31,7 @@ def marts(warehouse):
         # load lineage and build state: a rerun reloads raw rows and rewrites the periods, so
         # these times move on purpose
         lineage = {
-            "mart_page_daily": "source_loaded_at, filled_built_at, built_at",
+            "mart_page_daily": "source_loaded_at, built_at",
             "mart_page_growth": "end_loaded_at, filled_built_at, built_at",
             "mart_region_growth": "growth_built_at, built_at",
         }
