@@ -18,7 +18,8 @@ import duckdb
 import pytest
 import yaml
 
-from gospulse.transform import DbtError, project_dir, run_dbt
+from gospulse.transform import DbtError, project_dir
+from tests.conftest import compile_inline
 
 pytestmark = pytest.mark.slow
 
@@ -70,15 +71,10 @@ def write_page_changes(warehouse: Path, seed: int) -> int:
         return con.execute("select count(*) from scored").fetchone()[0]
 
 
-SPLIT = "-- next macro --"
-
-
 def compiled(macros: list[str], warehouse: Path, dq: dict) -> list[str]:
     """The macros' SQL under the settings dq, from one `dbt compile`."""
-    inline = f"\n{SPLIT}\n".join(MACRO_CALL.format(macro=m) for m in macros)
-    result = run_dbt(["compile", "--inline", inline], warehouse=warehouse, vars={"dq": dq})
-    [node] = [n for n in result.nodes if n.compiled_code]
-    return node.compiled_code.split(SPLIT)
+    calls = {m: MACRO_CALL.format(macro=m) for m in macros}
+    return list(compile_inline(calls, warehouse, vars={"dq": dq}).values())
 
 
 def scores(warehouse: Path, sql: str) -> dict[tuple, tuple]:

@@ -17,7 +17,8 @@ import duckdb
 import pytest
 import yaml
 
-from gospulse.transform import project_dir, run_dbt
+from gospulse.transform import project_dir
+from tests.conftest import compile_inline
 
 pytestmark = pytest.mark.slow
 
@@ -78,17 +79,12 @@ CALLS = {
     "lagged": "{{ members_on_consecutive_days('asks', 'snapshots') }}",
     "expanded": "{{ members_on('asks', 'snapshots') }}",
 }
-SPLIT = "-- next macro --"
 
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Both macros' SQL from one `dbt compile` (they name tables, not a warehouse's models)."""
-    warehouse = tmp_path_factory.mktemp("members_on") / "compile.duckdb"
-    inline = f"\n{SPLIT}\n".join(CALLS.values())
-    result = run_dbt(["compile", "--inline", inline], warehouse=warehouse)
-    [node] = [n for n in result.nodes if n.compiled_code]
-    return dict(zip(CALLS, node.compiled_code.split(SPLIT), strict=True))
+    return compile_inline(CALLS, tmp_path_factory.mktemp("members_on") / "compile.duckdb")
 
 
 def members(warehouse: Path, sql: str) -> dict[tuple, tuple]:

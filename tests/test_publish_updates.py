@@ -103,17 +103,23 @@ def test_a_day_updates_the_previous_copy_and_equals_a_whole_copy(tmp_path: Path)
     assert columns == ["network", "page_ref", "snapshot_date", "members_count"]
 
 
-def test_a_full_refresh_that_lost_days_leaves_them_out_of_the_copy(tmp_path: Path) -> None:
+def _published_then_edited(tmp_path: Path, edit: str) -> Path:
+    """A warehouse published once, then changed by `edit` (SQL of the test's own)."""
     warehouse = _warehouse(tmp_path / "w.duckdb")
     _publish(warehouse, 1)
-    con = duckdb.connect(str(warehouse))
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(edit)
+    return warehouse
+
+
+def test_a_full_refresh_that_lost_days_leaves_them_out_of_the_copy(tmp_path: Path) -> None:
     # a --full-refresh after the first day's raw rows were deleted: every row is new
-    con.execute(
+    warehouse = _published_then_edited(
+        tmp_path,
         "create or replace table marts.mart_page_daily as select * exclude (built_at), "
         "timestamp '2025-03-05 01:00' as built_at from marts.mart_page_daily "
-        "where snapshot_date > date '2025-03-01'"
+        "where snapshot_date > date '2025-03-01'",
     )
-    con.close()
     second = _publish(warehouse, 2)
     assert second.updated == ("mart_page_daily",)
     assert second.row_counts["mart_page_daily"] == 6
@@ -123,15 +129,12 @@ def test_a_full_refresh_that_lost_days_leaves_them_out_of_the_copy(tmp_path: Pat
 def test_rows_changed_without_a_new_built_at_are_copied_whole(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    warehouse = _warehouse(tmp_path / "w.duckdb")
-    _publish(warehouse, 1)
-    con = duckdb.connect(str(warehouse))
     # a hand edit the build never made: a row gone from a day no build rewrote
-    con.execute(
-        "delete from marts.mart_page_daily where page_ref = 'p1' and snapshot_date = "
-        "date '2025-03-02'"
+    warehouse = _published_then_edited(
+        tmp_path,
+        "delete from marts.mart_page_daily where page_ref = 'p1' "
+        "and snapshot_date = date '2025-03-02'",
     )
-    con.close()
     with caplog.at_level(logging.WARNING, logger=publish.__name__):
         second = _publish(warehouse, 2)
     assert second.updated == ()

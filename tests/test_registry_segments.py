@@ -16,13 +16,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from gospulse.transform import run_dbt
+from tests.conftest import compile_inline
 
 pytestmark = pytest.mark.slow
 
 FIRST_DAY = date(2025, 1, 1)
 DAYS = 60
-SPLIT = "-- next macro --"
 CALLS = {
     "segments": (
         "select days.date_day as registered_on, segments.* exclude "
@@ -38,11 +37,7 @@ CALLS = {
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Both macros' SQL from one `dbt compile` (they name tables, not a warehouse's models)."""
-    warehouse = tmp_path_factory.mktemp("registry_segments") / "compile.duckdb"
-    inline = f"\n{SPLIT}\n".join(CALLS.values())
-    result = run_dbt(["compile", "--inline", inline], warehouse=warehouse)
-    [node] = [n for n in result.nodes if n.compiled_code]
-    return dict(zip(CALLS, node.compiled_code.split(SPLIT), strict=True))
+    return compile_inline(CALLS, tmp_path_factory.mktemp("registry_segments") / "compile.duckdb")
 
 
 def write_registry(warehouse: Path, seed: int) -> None:
