@@ -19,16 +19,25 @@
         select
             as_of_dates.{{ date_column }} as registered_on,
             registry_version.*,
-            row_number() over (
-                partition by as_of_dates.{{ date_column }}, registry_version.network,
-                    registry_version.page_key
-                order by registry_version.ref_kind, registry_version.ref_value
-            ) as duplicate_rank
+            {{ registry_duplicate_rank('registry_version', 'as_of_dates.' ~ date_column) }}
+                as duplicate_rank
         from (select distinct {{ date_column }} from {{ dates }}) as as_of_dates
         inner join {{ registry }} as registry_version
             on {{ registry_valid_at('registry_version', 'as_of_dates.' ~ date_column) }}
     ) as registered_versions
     where duplicate_rank = 1
+{%- endmacro %}
+
+{#-
+    1 for the registry version `alias` that counts among those valid at `as_of` (an expression)
+    for one page: when two registry entries resolve to the same page (listed once by id, once by
+    screen name), the id entry wins, so a page is never counted twice.
+-#}
+{% macro registry_duplicate_rank(alias, as_of) -%}
+    row_number() over (
+        partition by {{ as_of }}, {{ alias }}.network, {{ alias }}.page_key
+        order by {{ alias }}.ref_kind, {{ alias }}.ref_value
+    )
 {%- endmacro %}
 
 {#-
@@ -47,11 +56,8 @@
             segment_bounds.segment_from,
             segment_bounds.segment_to,
             registry_version.*,
-            row_number() over (
-                partition by registry_version.network, registry_version.page_key,
-                    segment_bounds.segment_from
-                order by registry_version.ref_kind, registry_version.ref_value
-            ) as duplicate_rank
+            {{ registry_duplicate_rank('registry_version', 'segment_bounds.segment_from') }}
+                as duplicate_rank
         from (
             select
                 network,

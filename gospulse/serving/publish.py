@@ -39,7 +39,8 @@ TEMP_PREFIX = ".marts-"
 TEMP_SUFFIX = ".duckdb.tmp"
 LOCK_FILE = ".publish.lock"
 BUILT_AT = "built_at"
-# the unique_key of each incremental mart's dbt config (tests/test_publish.py holds them equal):
+# the unique_key of each incremental mart's dbt config (tests/test_publish_updates.py holds them
+# equal):
 # a build rewrites a key's rows whole, all with that build's built_at
 INCREMENTAL_KEYS: dict[str, tuple[str, ...]] = {
     "mart_page_daily": ("snapshot_date",),
@@ -79,15 +80,7 @@ def is_build_state(column: str) -> bool:
 
 def public_columns(con: duckdb.DuckDBPyConnection, database: str, table: str) -> list[str]:
     """The columns of marts.<table> in `database` a reader gets, in table order."""
-    return [
-        column
-        for (column,) in con.execute(
-            "select column_name from duckdb_columns() where database_name = ? "
-            "and schema_name = ? and table_name = ? order by column_index",
-            [database, MARTS_SCHEMA, table],
-        ).fetchall()
-        if not is_build_state(column)
-    ]
+    return [column for column, _ in _column_types(con, database, table)]
 
 
 def _quote(identifier: str) -> str:
@@ -156,7 +149,8 @@ def _copy_comments(con: duckdb.DuckDBPyConnection, src: str, name: str) -> None:
 
 
 def _column_types(con: duckdb.DuckDBPyConnection, database: str, table: str) -> list[tuple]:
-    """The public columns of marts.<table> in `database` with their types, in table order."""
+    """The columns of marts.<table> in `database` a reader gets, with their types, in table
+    order."""
     return [
         (column, data_type)
         for column, data_type in con.execute(
@@ -204,13 +198,21 @@ def _previous_state(
     return built, updates
 
 
-def _newest_built_at(con: duckdb.DuckDBPyConnection, src: str, name: str) -> datetime | None:
-    """The newest built_at of src's marts.<name>, or None when the mart has no such column."""
+def _newest_built_at(
+    con: duckdb.DuckDBPyConnection, src: str, name: str, since: datetime | None = None
+) -> datetime | None:
+    """The newest built_at of src's marts.<name> (None when the mart has no such column); with
+    `since`, read only the rows built after it (their row groups' min/max skip the rest), and
+    `since` itself when there are none."""
     if not _has_column(con, src, MARTS_SCHEMA, name, BUILT_AT):
         return None
-    return con.execute(
-        f"select max({BUILT_AT}) from {_quote(src)}.{MARTS_SCHEMA}.{_quote(name)}"
-    ).fetchone()[0]
+    table = f"{_quote(src)}.{MARTS_SCHEMA}.{_quote(name)}"
+    if since is None:
+        return con.execute(f"select max({BUILT_AT}) from {table}").fetchone()[0]
+    (newest,) = con.execute(
+        f"select max({BUILT_AT}) from {table} where {BUILT_AT} > ?", [since]
+    ).fetchone()
+    return newest or since
 
 
 def _copy_whole(con: duckdb.DuckDBPyConnection, src: str, name: str) -> None:
@@ -264,10 +266,11 @@ def _write_marts(
     src: str,
     tables: list[str],
     previous: dict[str, datetime | None],
-) -> tuple[str, ...]:
+) -> tuple[tuple[str, ...], dict[str, datetime | None]]:
     """Bring the copy's marts to those of the attached warehouse `src`: update the incremental
     marts the previous copy holds with the same columns, copy every other mart whole, drop the
-    marts src no longer has. Returns the marts updated in place."""
+    marts src no longer has. Returns the marts updated in place, and each mart's newest
+    built_at (what the next publication updates from)."""
     here = con.execute("select current_database()").fetchone()[0]
     held = {
         name
@@ -276,7 +279,7 @@ def _write_marts(
             [here, MARTS_SCHEMA],
         ).fetchall()
     }
-    updated = []
+    updated, built = [], {}
     for name in tables:
         built_through = previous.get(name)
         keys = INCREMENTAL_KEYS.get(name)
@@ -289,14 +292,16 @@ def _write_marts(
         ):
             if _update_rebuilt_keys(con, src, name, keys, built_through):
                 updated.append(name)
+                built[name] = _newest_built_at(con, src, name, since=built_through)
                 continue
             log.warning(
                 "%s: the updated copy's rows differ from the warehouse's; copying it whole", name
             )
         _copy_whole(con, src, name)
+        built[name] = _newest_built_at(con, src, name)
     for gone in sorted(held - set(tables)):
         con.execute(f"drop table {MARTS_SCHEMA}.{_quote(gone)}")
-    return tuple(updated)
+    return tuple(updated), built
 
 
 def _attach_warehouse(con: duckdb.DuckDBPyConnection, warehouse: Path) -> str:
@@ -377,8 +382,7 @@ def _copy_marts(
             [here, MARTS_SCHEMA],
         ).fetchall():
             con.execute(f"drop view {MARTS_SCHEMA}.{_quote(view)}")
-        built = {name: _newest_built_at(con, src, name) for name in tables}
-        updated = _write_marts(con, src, tables, state[0] if state else {})
+        updated, built = _write_marts(con, src, tables, state[0] if state else {})
         counts: dict[str, int] = {}
         for name in tables:
             _copy_comments(con, src, name)
