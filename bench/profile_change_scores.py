@@ -27,7 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gospulse.transform import run_dbt  # noqa: E402
 
-MACRO_CALL = "{{ duckdb__dq_change_scores('page_changes', 'scored') }}"
+# every fresh change scored; an earlier checkout's macro took a table of the days to score:
+# --macro-call "{{ dq_change_scores('page_changes', 'scored') }}"
+MACRO_CALL = "{{ dq_change_scores('page_changes') }}"
 # the floor: a plain rolling z (mean and standard deviation of the 28 training days, no
 # weekday, no median), written by hand; the project's robust seasonal z is measured against it
 FLOOR_SQL = """
@@ -66,6 +68,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=120)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--memory-limit", default="3GB")
+    parser.add_argument("--macro-call", default=MACRO_CALL)
     args = parser.parse_args()
 
     args.work_dir.mkdir(parents=True, exist_ok=True)
@@ -74,7 +77,7 @@ def main() -> None:
         write_dense_changes(warehouse, args.pages, args.days)
     [node] = [
         n
-        for n in run_dbt(["compile", "--inline", MACRO_CALL], warehouse=warehouse).nodes
+        for n in run_dbt(["compile", "--inline", args.macro_call], warehouse=warehouse).nodes
         if n.compiled_code
     ]
     profile = args.work_dir / "profile.json"

@@ -185,6 +185,7 @@ def connect(
             con.execute(RAW_DDL)
             _drop_snapshot_key(con)
             _retire_stored_rankings(con)
+            _retire_median_change_scores(con)
         yield con
     finally:
         con.close()
@@ -240,6 +241,24 @@ def _retire_stored_rankings(con: duckdb.DuckDBPyConnection) -> None:
         if held:
             log.info("marts.mart_page_growth: deleting its day rows (weeks and months only)")
             con.execute("delete from marts.mart_page_growth where period_type = 'day'")
+
+
+def _retire_median_change_scores(con: duckdb.DuckDBPyConnection) -> None:
+    """Once, on a warehouse built before the change score's scale was a capped mean absolute
+    deviation (its column `mad` then): drop intermediate.int_dq_page_days, so that the next
+    build scores all history with one detector, and the rules and incidents built from it
+    follow (they rebuild the days it rewrote). Raw and the registry's history are untouched."""
+    (held,) = con.execute(
+        "select count(*) from duckdb_columns() where database_name = current_database() "
+        "and schema_name = 'intermediate' and table_name = 'int_dq_page_days' "
+        "and column_name = 'mad'"
+    ).fetchone()
+    if held:
+        log.info(
+            "intermediate.int_dq_page_days: dropping the change scores of the earlier detector "
+            "(the next build scores all history again)"
+        )
+        con.execute("drop table intermediate.int_dq_page_days")
 
 
 @dataclass(frozen=True)

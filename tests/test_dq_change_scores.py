@@ -1,16 +1,20 @@
-"""The z-score's two implementations (macro dq_change_scores) agree row for row.
+"""The change score (macro dq_change_scores) equals a plain Python reading of its rules.
 
-The windows compute the training medians with framed window functions over a page's whole
-history (a first build); the pairs join each scored day to its training days and group (a
-build that scores a few days). Both are compiled by one dbt call per setting and run on the
-same random page histories in a real DuckDB file: gaps of stale days, pages that start late,
-ties, weekly patterns — under the project's settings and shorter trainings.
+The macro slides framed sums, counts, minimums, maximums and lags along each page's days; the
+reference below loops over the same rules day by day. Both run on the same random page
+histories (gaps of stale days, pages that start late, ties, weekly patterns, one-day spikes)
+in a real DuckDB file, under the project's settings and shorter trainings. A second test holds
+the macro's reach: a build that rewrites days from D and gives the windows dq_change_reach()
+days before D scores those days exactly as a build over all history does, and one day less
+does not.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import random
+import statistics
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -23,13 +27,15 @@ from tests.conftest import compile_inline
 
 pytestmark = pytest.mark.slow
 
-MACRO_CALL = "{{{{ {macro}('page_changes', 'scored') }}}}"
+MACRO_CALL = "{{ dq_change_scores('page_changes') }}"
+# a rebuild's window: its changes from the reach back, scored from the first day rebuilt
+WINDOW_CALL = "{{ dq_change_scores('window_changes', '(select rebuilt_from from rebuild)') }}"
 SCORE_COLUMNS = (
     "history_days",
     "same_weekday_days",
     "is_seasonal",
     "expected_change",
-    "mad",
+    "typical_deviation",
     "change_scale",
     "z_score",
 )
@@ -40,7 +46,7 @@ def project_dq_settings() -> dict:
     return config["vars"]["dq"]
 
 
-def write_page_changes(warehouse: Path, seed: int) -> int:
+def write_page_changes(warehouse: Path, seed: int, spike_share: float = 0.02) -> int:
     """Dense page days (no gaps from each page's first day), change NULL on non-fresh days."""
     rng = random.Random(seed)
     first_day = date(2025, 1, 1)
@@ -53,7 +59,7 @@ def write_page_changes(warehouse: Path, seed: int) -> int:
             day = first_day + timedelta(days=offset)
             if rng.random() < stale_share:
                 change = None
-            elif rng.random() < 0.02:
+            elif rng.random() < spike_share:
                 change = rng.choice([-5000, 8000])
             else:
                 # coarse values give ties, which is where medians of even counts differ
@@ -65,25 +71,96 @@ def write_page_changes(warehouse: Path, seed: int) -> int:
             "(network varchar, page_ref varchar, snapshot_date date, change integer)"
         )
         con.executemany("insert into page_changes values (?, ?, ?, ?)", rows)
-        con.execute(
-            "create or replace table scored as select * from page_changes where change is not null"
-        )
-        return con.execute("select count(*) from scored").fetchone()[0]
+        return con.execute("select count(change) from page_changes").fetchone()[0]
 
 
-def compiled(macros: list[str], warehouse: Path, dq: dict) -> list[str]:
-    """The macros' SQL under the settings dq, from one `dbt compile`."""
-    calls = {m: MACRO_CALL.format(macro=m) for m in macros}
-    return list(compile_inline(calls, warehouse, vars={"dq": dq}).values())
+def compiled(warehouse: Path, dq: dict) -> dict[str, str]:
+    """Under the settings dq, from one `dbt compile`: the macro's SQL over all history
+    ("scores") and over a rebuild's window ("window_scores"), and its reach in days."""
+    calls = {
+        "scores": MACRO_CALL,
+        "window_scores": WINDOW_CALL,
+        "reach": "{{ dq_change_reach() }}",
+    }
+    return compile_inline(calls, warehouse, vars={"dq": dq})
 
 
-def scores(warehouse: Path, sql: str) -> dict[tuple, tuple]:
+def scores(warehouse: Path, sql: str) -> dict:
     columns = ", ".join(SCORE_COLUMNS)
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with duckdb.connect(str(warehouse)) as con:
         rows = con.execute(
             f"select network, page_ref, snapshot_date, {columns} from ({sql}) as s"
         ).fetchall()
     return {row[:3]: row[3:] for row in rows}
+
+
+def reference_scores(warehouse: Path, zscore: dict) -> dict:
+    """The rules of dq_change_scores, day by day over each page's dense days."""
+    training_days, detection = zscore["training_days"], zscore["detection_days"]
+    reach = detection + training_days - 1
+    weekday_lags = [lag for lag in range(detection, reach + 1) if lag % 7 == 0]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute(
+            "select network, page_ref, snapshot_date, change from page_changes "
+            "order by network, page_ref, snapshot_date"
+        ).fetchall()
+    pages: dict[tuple, list] = {}
+    for network, page_ref, day, change in rows:
+        pages.setdefault((network, page_ref), []).append((day, change))
+
+    def mean(values):
+        values = [v for v in values if v is not None]
+        return sum(values) / len(values) if values else None
+
+    result = {}
+    for (network, page_ref), days in pages.items():
+        changes = [change for _, change in days]
+
+        def training(t):
+            return range(max(t - reach, 0), max(t - detection + 1, 0))
+
+        expected, history, same_weekday = [], [], []
+        for t in range(len(days)):
+            past = [changes[i] for i in training(t) if changes[i] is not None]
+            weekday = [changes[t - lag] for lag in weekday_lags if t - lag >= 0]
+            weekday = [c for c in weekday if c is not None]
+            history.append(len(past))
+            same_weekday.append(len(weekday))
+            if len(weekday) >= zscore["min_same_weekday"]:
+                expected.append(statistics.median(weekday))
+            elif len(past) >= 3:
+                expected.append((sum(past) - max(past) - min(past)) / (len(past) - 2))
+            else:
+                expected.append(sum(past) / len(past) if past else None)
+        deviation = [
+            abs(c - e) if c is not None and e is not None else None
+            for c, e in zip(changes, expected, strict=True)
+        ]
+        raw = [mean(deviation[i] for i in training(t)) for t in range(len(days))]
+        capped = [
+            d if d is None or r is None else min(d, zscore["deviation_clip"] * r)
+            for d, r in zip(deviation, raw, strict=True)
+        ]
+        for t, (day, change) in enumerate(days):
+            if change is None:
+                continue
+            typical = mean(capped[i] for i in training(t))
+            scale = zscore["min_scale"]
+            if typical is not None:
+                scale = max(math.sqrt(math.pi / 2) * typical, scale)
+            z = None
+            if history[t] >= zscore["min_history_days"] and typical is not None:
+                z = (change - expected[t]) / scale
+            result[(network, page_ref, day)] = (
+                history[t],
+                same_weekday[t],
+                same_weekday[t] >= zscore["min_same_weekday"],
+                None if expected[t] is None else float(expected[t]),
+                typical,
+                float(scale),
+                z,
+            )
+    return result
 
 
 def assert_same_scores(left: dict, right: dict) -> None:
@@ -91,9 +168,15 @@ def assert_same_scores(left: dict, right: dict) -> None:
     for key, left_values in left.items():
         for column, a, b in zip(SCORE_COLUMNS, left_values, right[key], strict=True):
             if isinstance(a, float) and isinstance(b, float):
-                assert a == pytest.approx(b, rel=1e-12, abs=1e-12), (key, column, a, b)
+                assert a == pytest.approx(b, rel=1e-9, abs=1e-9), (key, column, a, b)
             else:
                 assert a == b, (key, column, a, b)
+
+
+def settings(**zscore) -> dict:
+    dq = copy.deepcopy(project_dq_settings())
+    dq["zscore"].update({k: v for k, v in zscore.items() if v is not None})
+    return dq
 
 
 @pytest.mark.parametrize(
@@ -101,37 +184,87 @@ def assert_same_scores(left: dict, right: dict) -> None:
     [(None, None, None, None), (14, 1, 5, 2), (21, 8, 5, 2)],
     ids=["project-settings", "two-weeks-training", "detection-over-a-week"],
 )
-def test_window_scores_equal_paired_scores(
+def test_scores_follow_the_rules(
     tmp_path, training_days, detection_days, min_history_days, min_same_weekday
 ):
     warehouse = tmp_path / "scores.duckdb"
     scored_count = write_page_changes(warehouse, seed=8)
-    dq = copy.deepcopy(project_dq_settings())
-    for key, value in (
-        ("training_days", training_days),
-        ("detection_days", detection_days),
-        ("min_history_days", min_history_days),
-        ("min_same_weekday", min_same_weekday),
-    ):
-        if value is not None:
-            dq["zscore"][key] = value
-
-    windowed_sql, paired_sql = compiled(
-        ["duckdb__dq_change_scores", "default__dq_change_scores"], warehouse, dq
+    dq = settings(
+        training_days=training_days,
+        detection_days=detection_days,
+        min_history_days=min_history_days,
+        min_same_weekday=min_same_weekday,
     )
-    windowed, paired = scores(warehouse, windowed_sql), scores(warehouse, paired_sql)
+    macro = scores(warehouse, compiled(warehouse, dq)["scores"])
 
-    assert len(windowed) == scored_count
-    assert_same_scores(windowed, paired)
-    # the comparison covers every branch: scored, unscored, seasonal and not, spikes
-    values = list(windowed.values())
+    assert len(macro) == scored_count
+    assert_same_scores(macro, reference_scores(warehouse, dq["zscore"]))
+    # the comparison covers every branch: scored, unscored, seasonal and not, spikes, capped
+    values = list(macro.values())
     assert any(v[-1] is not None for v in values) and any(v[-1] is None for v in values)
     assert any(v[2] for v in values) and any(not v[2] and v[0] > 0 for v in values)
     assert any(abs(v[-1]) > 10 for v in values if v[-1] is not None)
+    uncapped = reference_scores(warehouse, {**dq["zscore"], "deviation_clip": 1e12})
+    assert any(uncapped[key][4] != value[4] for key, value in macro.items())
+
+
+def test_a_rebuild_from_its_reach_scores_as_all_history(tmp_path):
+    warehouse = tmp_path / "scores.duckdb"
+    # spikes on one day in five: the deepest day a score reads matters only through a capped
+    # deviation, so the check that a day less changes something needs the cap to bite often
+    write_page_changes(warehouse, seed=11, spike_share=0.2)
+    sql = compiled(warehouse, settings())
+    reach = int(sql["reach"])
+    all_history = scores(warehouse, sql["scores"])
+
+    def rebuilt(rebuilt_from: date, days_back: int) -> dict:
+        with duckdb.connect(str(warehouse)) as con:
+            con.execute(
+                "create or replace table window_changes as select * from page_changes "
+                "where snapshot_date >= ?",
+                [rebuilt_from - timedelta(days=days_back)],
+            )
+            con.execute(
+                "create or replace table rebuild as select ?::date as rebuilt_from", [rebuilt_from]
+            )
+        return scores(warehouse, sql["window_scores"])
+
+    one_day_short = 0
+    for rebuilt_from in (date(2025, 3, 20) + timedelta(days=n) for n in range(0, 60, 2)):
+        expected = {key: value for key, value in all_history.items() if key[2] >= rebuilt_from}
+        assert_same_scores(rebuilt(rebuilt_from, reach), expected)
+        try:
+            assert_same_scores(rebuilt(rebuilt_from, reach - 1), expected)
+        except AssertionError:
+            one_day_short += 1
+    # the reach is no longer than it must be: a day less changes some rebuild's scores
+    assert one_day_short > 0
 
 
 def test_training_days_must_be_whole_weeks(tmp_path):
-    dq = copy.deepcopy(project_dq_settings())
-    dq["zscore"]["training_days"] = 20
+    dq = settings(training_days=20)
     with pytest.raises(DbtError, match="whole number of weeks, got 20"):
-        compiled(["dq_change_scores"], tmp_path / "scores.duckdb", dq)
+        compiled(tmp_path / "scores.duckdb", dq)
+
+
+def test_a_warehouse_scored_by_the_earlier_detector_drops_those_scores_once(tmp_path, caplog):
+    import logging
+
+    from gospulse.warehouse import connect
+
+    path = tmp_path / "gospulse.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema intermediate")
+        con.execute("create table intermediate.int_dq_page_days as select 1.5 as mad")
+        con.execute("create table intermediate.int_page_days_filled as select 1 as members_count")
+    with caplog.at_level(logging.INFO, logger="gospulse.warehouse"), connect(path):
+        pass
+    assert "dropping the change scores of the earlier detector" in caplog.text
+    with duckdb.connect(str(path)) as con:
+        tables = {t for (t,) in con.execute("select table_name from duckdb_tables()").fetchall()}
+        con.execute("create table intermediate.int_dq_page_days as select 1.5 as typical_deviation")
+    assert "int_dq_page_days" not in tables and "int_page_days_filled" in tables
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="gospulse.warehouse"), connect(path) as con:
+        (kept,) = con.execute("select count(*) from intermediate.int_dq_page_days").fetchone()
+    assert kept == 1 and "change scores" not in caplog.text

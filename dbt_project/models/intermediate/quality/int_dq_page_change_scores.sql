@@ -15,7 +15,7 @@ select
     same_weekday_days,
     is_seasonal,
     expected_change,
-    mad,
+    typical_deviation,
     change_scale,
     z_score,
     built_at

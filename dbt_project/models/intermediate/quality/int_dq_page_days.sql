@@ -18,13 +18,14 @@
       the first day a registry version loaded or closed since the last build applies to
           (registry_seen_at: a new page's first version, or a screen name resolved since,
           applies from the page's first day in int_page_days_filled).
-    Windows only ever see the days from window_start (the z-score's training reach before
-    rebuild_start). What came before carries over from the page's row of the day before
-    rebuild_start as the last build wrote it (its last ok date and screen name, its effective
-    status, its first day while it has no ok day); a page without such a row that was listed
-    again after a gap carries from its three earlier rows instead (its first day, its last ok
-    day, its last day with a status other than error/missing). A daily build thus reads a
-    month of history and one day of its own rows, not all of it, and groups no page's history;
+    Windows only ever see the days from window_start (the z-score's reach before rebuild_start,
+    macro dq_change_reach, and the day before it). What came before carries over from the
+    page's row of the day before rebuild_start as the last build wrote it (its last ok date and
+    screen name, its effective status, its first day while it has no ok day); a page without
+    such a row that was listed again after a gap carries from its three earlier rows instead
+    (its first day, its last ok day, its last day with a status other than error/missing). A
+    daily build thus reads three months of history and one day of its own rows, not all of it,
+    and groups no page's history;
     a --full-refresh starts at 1900-01-01.
     built_at (the build's start, the same on every row of a day) tells the models built from
     this one which days a build rewrote.
@@ -37,9 +38,8 @@
         on_schema_change='fail',
     )
 }}
-{%- set pairing_max_days = 7 -%}
-{%- set training_reach = dq_setting('zscore', 'training_days') | int
-    + dq_setting('zscore', 'detection_days') | int -%}
+{#- a change needs the day before it too -#}
+{%- set training_reach = dq_change_reach() + 1 -%}
 with filled as not materialized (
     select
         network,
@@ -385,62 +385,9 @@ page_changes as (
     where page_histories.snapshot_date > bounds.window_start
 ),
 
-scored_changes as (
-    select page_changes.*
-    from page_changes
-    cross join bounds
-    where page_changes.change is not null
-        and page_changes.snapshot_date >= bounds.rebuild_start
-),
-
-{% if is_incremental() -%}
-{#- A daily build scores one or a few days: pairing each scored change with its training days
-    costs 28 rows a change, while DuckDB's windows compute a framed median for every day of
-    the month they read (20,000 pages: 600,000 framed medians for 20,000 scores). A build
-    that rewrites many days (a history import, a registry change) keeps the windows: its pairs
-    would grow with every day rewritten (billions at federal size). Chosen in SQL at run time,
-    when rebuild_start is known: the implementation not chosen gets no rows. -#}
-scoring_plan as (
-    select
-        coalesce(
-            {{ dbt.datediff('bounds.rebuild_start', 'last_day.date_day', 'day') }}
-                < {{ pairing_max_days }},
-            false
-        ) as by_pairs
-    from bounds
-    cross join (select max(date_day) as date_day from calendar_days) as last_day
-),
-
-{% for implementation, chosen in [('pairs', 'by_pairs'), ('windows', 'not by_pairs')] -%}
-changes_by_{{ implementation }} as (
-    select page_changes.*
-    from page_changes
-    cross join scoring_plan
-    where {{ chosen }}
-),
-
-scored_by_{{ implementation }} as (
-    select scored_changes.*
-    from scored_changes
-    cross join scoring_plan
-    where {{ chosen }}
-),
-
-{% endfor -%}
 change_scores as (
-    select * from (
-        {{ dq_change_scores('changes_by_pairs', 'scored_by_pairs', 'pairs') }}
-    ) as paired_scores
-    union all
-    select * from (
-        {{ dq_change_scores('changes_by_windows', 'scored_by_windows', 'windows') }}
-    ) as windowed_scores
+    {{ dq_change_scores('page_changes', '(select rebuild_start from bounds)') }}
 ),
-{%- else %}
-change_scores as (
-    {{ dq_change_scores('page_changes', 'scored_changes') }}
-),
-{%- endif %}
 
 {#- the days rebuilt with the running values of the page's history: the window's own where
     it has them (its days from window_start on are at least as new), else the page's state on
@@ -515,7 +462,7 @@ page_day_facts as materialized (
         change_scores.same_weekday_days,
         change_scores.is_seasonal,
         change_scores.expected_change,
-        change_scores.mad,
+        change_scores.typical_deviation,
         change_scores.change_scale,
         change_scores.z_score,
         rebuilt_days.source_loaded_at
