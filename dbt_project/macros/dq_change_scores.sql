@@ -4,8 +4,8 @@
     page and day from the page's first day read to its last (network, page_ref, snapshot_date,
     change; change NULL where not fresh), so that the row L back is the day L days back. Every
     change from `scored_from` on (a date expression; all when none) is scored (a filter, not a
-    join with the days to score: the join cost a first build as much as a window). For a
-    change on day d:
+    join with the days to score: the join cost a first build as much as a window), and each
+    step reads only the days the next one needs. For a change on day d:
       training    the page's changes from d - detection_days - training_days + 1 to
                   d - detection_days (the last detection_days - 1 days stay out, so an anomaly
                   spread over two days cannot hide itself);
@@ -100,6 +100,10 @@
             abs(change - expected_change) as deviation,
             avg(abs(change - expected_change)) over training as raw_deviation
         from expectations
+        {#- a score from scored_from on reads the deviations of two trainings before it -#}
+        {%- if scored_from is not none %}
+        where snapshot_date >= {{ add_days(scored_from, -2 * training_reach) }}
+        {%- endif %}
         window training as {{ training }}
     ),
 
@@ -115,6 +119,9 @@
                 ) end
             ) over training as typical_deviation
         from deviations
+        {%- if scored_from is not none %}
+        where snapshot_date >= {{ add_days(scored_from, -training_reach) }}
+        {%- endif %}
         window training as {{ training }}
     ),
 

@@ -18,14 +18,15 @@
       the first day a registry version loaded or closed since the last build applies to
           (registry_seen_at: a new page's first version, or a screen name resolved since,
           applies from the page's first day in int_page_days_filled).
-    Windows only ever see the days from window_start (the z-score's reach before rebuild_start,
-    macro dq_change_reach, and the day before it). What came before carries over from the
+    The running values' windows see the days from window_start, the day before rebuild_start,
+    and the change scores' the changes of their reach before it (macro dq_change_reach), read
+    from int_page_days_filled alone. What came before carries over from the
     page's row of the day before rebuild_start as the last build wrote it (its last ok date and
     screen name, its effective status, its first day while it has no ok day); a page without
     such a row that was listed again after a gap carries from its three earlier rows instead
     (its first day, its last ok day, its last day with a status other than error/missing). A
-    daily build thus reads three months of history and one day of its own rows, not all of it,
-    and groups no page's history;
+    daily build thus reads three months of counts, two days of history and one day of its own
+    rows, not all of it, and groups no page's history;
     a --full-refresh starts at 1900-01-01.
     built_at (the build's start, the same on every row of a day) tells the models built from
     this one which days a build rewrote.
@@ -38,8 +39,8 @@
         on_schema_change='fail',
     )
 }}
-{#- a change needs the day before it too -#}
-{%- set training_reach = dq_change_reach() + 1 -%}
+{#- the change scores read dq_change_reach() days of changes, and a change the day before it -#}
+{%- set score_reach = dq_change_reach() + 1 -%}
 with filled as not materialized (
     select
         network,
@@ -151,7 +152,10 @@ rebuild_bounds as (
 bounds as (
     select
         rebuild_start,
-        {{ add_days('rebuild_start', -training_reach) }} as window_start
+        -- the running values need the day before rebuild_start (members_prev); the rest
+        -- carries from the page's state on that day
+        {{ add_days('rebuild_start', -1) }} as window_start,
+        {{ add_days('rebuild_start', -score_reach) }} as score_window_start
     from rebuild_bounds
 ),
 
@@ -369,20 +373,37 @@ page_histories as (
         )
 ),
 
-{#- every day after the window's first (whose predecessor is a carried row, not the day
-    before), with its day-over-day change where both days are fresh -#}
-page_changes as (
+{#- the changes the scores read, over their own reach (longer than the running values need):
+    a change is a lag of filled, which is dense from each page's first day; the reach's first
+    day has no day before it read, so it has no change -#}
+score_days as (
     select
-        page_histories.network,
-        page_histories.page_ref,
-        page_histories.snapshot_date,
-        case
-            when page_histories.is_fresh and page_histories.is_prev_fresh
-                then page_histories.members_count - page_histories.members_prev
-        end as change
-    from page_histories
+        filled.network,
+        filled.page_ref,
+        filled.snapshot_date,
+        filled.members_count,
+        filled.status = 'ok' and filled.is_known and not filled.is_carried as is_fresh
+    from filled
     cross join bounds
-    where page_histories.snapshot_date > bounds.window_start
+    where filled.snapshot_date >= bounds.score_window_start
+),
+
+page_changes as (
+    select network, page_ref, snapshot_date, change
+    from (
+        select
+            network,
+            page_ref,
+            snapshot_date,
+            case
+                when is_fresh and lag(is_fresh) over page_order
+                    then members_count - lag(members_count) over page_order
+            end as change
+        from score_days
+        window page_order as (partition by network, page_ref order by snapshot_date)
+    ) as changes
+    cross join bounds
+    where changes.snapshot_date > bounds.score_window_start
 ),
 
 change_scores as (
