@@ -10,8 +10,8 @@
                   d - detection_days (the last detection_days - 1 days stay out, so an anomaly
                   spread over two days cannot hide itself);
       expected    the median of the training changes on d's weekday (the last training_days / 7
-                  of them) when at least min_same_weekday exist, else the mean of the training
-                  changes without their largest and smallest;
+                  of them) when at least min_same_weekday exist, else the median of the three
+                  latest training days' changes, else (none of those fresh) the training's mean;
       deviation   each training day's absolute deviation from its own expected change (the same
                   rule on its own training), capped at deviation_clip times the mean of those
                   deviations over its own training, then averaged over d's training: a one-day
@@ -20,8 +20,8 @@
       scale       sqrt(pi / 2) * deviation (a normal spread's standard deviation from its mean
                   absolute deviation), never below min_scale;
       z           (change - expected) / scale; NULL until min_history_days changes exist.
-    Every step is a framed sum, count, minimum or maximum, or a lag: DuckDB slides them along one
-    sort of each page's days. The exact medians this replaced (the median absolute deviation of
+    Every step is a framed sum or count, or a lag: DuckDB slides them along one sort of each
+    page's days. The exact medians this replaced (the median absolute deviation of
     28 values on every row) cost several times a plain rolling z-score (docs in BENCHMARKS.md,
     "The change score"); this detector's false alarms and recall are measured in
     bench/bench_dq_alarms.py and bench/compare_change_detectors.py.
@@ -47,6 +47,15 @@
     {%- for lag in range(detection_days, training_reach + 1) if lag % 7 == 0 -%}
         {%- do same_weekday_lags.append(lag) -%}
     {%- endfor -%}
+    {#- the three latest training days, for pages without enough same-weekday days -#}
+    {%- set recent_lags = range(detection_days, detection_days + 3) | list -%}
+    {%- set lagged = (same_weekday_lags + recent_lags) | unique | sort -%}
+    {#- The deviations (in millionths of a subscriber) are summed as whole numbers in doubles: a framed sum adds in an order
+        that depends on where the page's rows start, so sums of fractions would differ in the
+        last bits between a rebuild's window and all history; sums of whole numbers below 2^53
+        are exact in any order (28 deviations of up to 3 * 10^8 subscribers each). Decimal
+        sums are exact too but cost a first build a third more. -#}
+    {%- set micro = 1000000 -%}
     {%- set training -%}
         (partition by network, page_ref order by snapshot_date
          rows between {{ training_reach }} preceding and {{ detection_days }} preceding)
@@ -59,9 +68,7 @@
             change,
             count(change) over training as history_days,
             sum(change) over training as training_sum,
-            max(change) over training as training_max,
-            min(change) over training as training_min,
-            {%- for lag in same_weekday_lags %}
+            {%- for lag in lagged %}
             lag(change, {{ lag }}) over page_days as change_{{ lag }}{{ ',' if not loop.last }}
             {%- endfor %}
         from {{ page_changes }}
@@ -71,7 +78,10 @@
     ),
 
     counted as (
-        select *, {{ dq_count_present(same_weekday_lags) }} as same_weekday_days
+        select
+            *,
+            {{ dq_count_present(same_weekday_lags) }} as same_weekday_days,
+            {{ dq_count_present(recent_lags) }} as recent_days
         from trainings
     ),
 
@@ -87,41 +97,52 @@
             case
                 when same_weekday_days >= {{ min_same_weekday }}
                     then {{ dq_short_median(same_weekday_lags) }}
-                when history_days >= 3
-                    then (training_sum - training_max - training_min) / (history_days - 2.0)
-                when history_days > 0 then training_sum / cast(history_days as double)
+                when recent_days > 0 then {{ dq_short_median(recent_lags) }}
+                when history_days > 0 then cast(training_sum as double) / history_days
             end as expected_change
         from counted
     ),
 
-    deviations as (
-        select
-            *,
-            abs(change - expected_change) as deviation,
-            avg(abs(change - expected_change)) over training as raw_deviation
+    measured as (
+        select *, round(abs(change - expected_change) * {{ micro }}) as deviation
         from expectations
         {#- a score from scored_from on reads the deviations of two trainings before it -#}
         {%- if scored_from is not none %}
         where snapshot_date >= {{ add_days(scored_from, -2 * training_reach) }}
         {%- endif %}
+    ),
+
+    deviations as (
+        select
+            *,
+            sum(deviation) over training / nullif(count(deviation) over training, 0)
+                as raw_deviation
+        from measured
         window training as {{ training }}
     ),
 
     {#- a day's deviation counts at most deviation_clip times the mean deviation of its own
         training; uncapped while it has none, as least() skips NULL (so a day without a
         deviation must stay NULL before least() sees it) -#}
-    spreads as (
+    capped as (
         select
             *,
-            avg(
-                case when deviation is not null then least(
-                    deviation, {{ dq_setting('zscore', 'deviation_clip') }} * raw_deviation
-                ) end
-            ) over training as typical_deviation
+            case when deviation is not null then least(
+                deviation, round({{ dq_setting('zscore', 'deviation_clip') }} * raw_deviation)
+            ) end as capped_deviation
         from deviations
         {%- if scored_from is not none %}
         where snapshot_date >= {{ add_days(scored_from, -training_reach) }}
         {%- endif %}
+    ),
+
+    spreads as (
+        select
+            *,
+            sum(capped_deviation) over training
+                / nullif(count(capped_deviation) over training, 0) / {{ micro }}
+                as typical_deviation
+        from capped
         window training as {{ training }}
     ),
 

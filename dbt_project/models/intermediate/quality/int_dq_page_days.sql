@@ -406,8 +406,10 @@ page_changes as (
     where changes.snapshot_date > bounds.score_window_start
 ),
 
+{#- a first build scores every change: no filter between its windows -#}
 change_scores as (
-    {{ dq_change_scores('page_changes', '(select rebuild_start from bounds)') }}
+    {{ dq_change_scores(
+        'page_changes', '(select rebuild_start from bounds)' if is_incremental() else none) }}
 ),
 
 {#- the days rebuilt with the running values of the page's history: the window's own where
