@@ -34,8 +34,3 @@
 {% macro dq_severity_of_rank(expr) -%}
     case {{ expr }} when 3 then 'critical' when 2 then 'warning' when 1 then 'info' end
 {%- endmacro %}
-
-{#- The median of expr as an aggregate (an ordered-set aggregate in DuckDB and Postgres). -#}
-{% macro dq_median(expr) -%}
-    percentile_cont(0.5) within group (order by {{ expr }})
-{%- endmacro %}

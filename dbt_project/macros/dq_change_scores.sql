@@ -3,9 +3,9 @@
     elementary's volume_anomalies, made seasonal and robust). `page_changes` holds one row per
     page and day from the page's first day read to its last (network, page_ref, snapshot_date,
     change; change NULL where not fresh), so that the row L back is the day L days back. Every
-    change from `scored_from` on (a date expression; all when none) is scored (a filter, not a
-    join with the days to score: the join cost a first build as much as a window), and each
-    step reads only the days the next one needs. For a change on day d:
+    change from `scored_from` on (a date expression; all when none) is scored (a filter: a join
+    with a table of the days to score cost a first build as much as a window), and each step
+    reads only the days the next one needs. For a change on day d:
       training    the page's changes from d - detection_days - training_days + 1 to
                   d - detection_days (the last detection_days - 1 days stay out, so an anomaly
                   spread over two days cannot hide itself);
@@ -21,9 +21,9 @@
                   absolute deviation), never below min_scale;
       z           (change - expected) / scale; NULL until min_history_days changes exist.
     Every step is a framed sum or count, or a lag: DuckDB slides them along one sort of each
-    page's days. The exact medians this replaced (the median absolute deviation of
-    28 values on every row) cost several times a plain rolling z-score (docs in BENCHMARKS.md,
-    "The change score"); this detector's false alarms and recall are measured in
+    page's days. The exact medians this replaced (the median absolute deviation of 28 values on
+    every row) cost far more than a plain rolling z-score (BENCHMARKS.md, "The detector
+    replaced"); this detector's false alarms and recall are measured in
     bench/bench_dq_alarms.py and bench/compare_change_detectors.py.
     A day's score reads the changes up to dq_change_reach() days back (a training day's
     deviation needs its own training, whose expected changes need theirs): a build that
@@ -50,11 +50,11 @@
     {#- the three latest training days, for pages without enough same-weekday days -#}
     {%- set recent_lags = range(detection_days, detection_days + 3) | list -%}
     {%- set lagged = (same_weekday_lags + recent_lags) | unique | sort -%}
-    {#- The deviations (in millionths of a subscriber) are summed as whole numbers in doubles: a framed sum adds in an order
-        that depends on where the page's rows start, so sums of fractions would differ in the
-        last bits between a rebuild's window and all history; sums of whole numbers below 2^53
-        are exact in any order (28 deviations of up to 3 * 10^8 subscribers each). Decimal
-        sums are exact too but cost a first build a third more. -#}
+    {#- The deviations, in millionths of a subscriber, are summed as whole numbers in doubles:
+        a framed sum adds in an order that depends on where the page's rows start, so sums of
+        fractions would differ in the last bits between a rebuild's window and all history;
+        sums of whole numbers below 2^53 are exact in any order (28 deviations of up to
+        3 * 10^8 subscribers each). Decimal sums are exact too, and slower. -#}
     {%- set micro = 1000000 -%}
     {%- set training -%}
         (partition by network, page_ref order by snapshot_date
