@@ -120,6 +120,12 @@ create table if not exists raw.extract_runs (
 alter table raw.extract_runs add column if not exists pages_deferred integer default 0;
 -- true when the run's extractor talked to an emulator on this machine (the demo, the tests)
 alter table raw.extract_runs add column if not exists simulated boolean default false;
+
+-- the one-time migrations (gospulse.warehouse.MIGRATIONS) this warehouse has had
+create table if not exists raw.warehouse_migrations (
+    name     varchar primary key,
+    done_at  timestamp not null
+);
 """
 
 
@@ -183,9 +189,7 @@ def connect(
     try:
         if not read_only:
             con.execute(RAW_DDL)
-            _drop_snapshot_key(con)
-            _retire_stored_rankings(con)
-            _retire_median_change_scores(con)
+            _migrate(con)
         yield con
     finally:
         con.close()
@@ -259,6 +263,28 @@ def _retire_median_change_scores(con: duckdb.DuckDBPyConnection) -> None:
             "(the next build scores all history again)"
         )
         con.execute("drop table intermediate.int_dq_page_days")
+
+
+# one-time changes to a warehouse made by an earlier release, by name, in the order they run;
+# a name is never reused, and a new migration goes at the end
+MIGRATIONS = (
+    ("raw.page_snapshots without primary key", _drop_snapshot_key),
+    ("rankings computed when read", _retire_stored_rankings),
+    ("change scores by capped mean deviation", _retire_median_change_scores),
+)
+
+
+def _migrate(con: duckdb.DuckDBPyConnection) -> None:
+    """Run each migration this warehouse has not had, and record it: every open after the
+    first reads one small table instead of inspecting the catalog for each migration. A new
+    warehouse runs them too (each finds nothing to change)."""
+    done = {name for (name,) in con.execute("select name from raw.warehouse_migrations").fetchall()}
+    for name, migration in MIGRATIONS:
+        if name not in done:
+            migration(con)
+            con.execute(
+                "insert into raw.warehouse_migrations values (?, current_timestamp)", [name]
+            )
 
 
 @dataclass(frozen=True)
