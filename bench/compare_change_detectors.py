@@ -39,7 +39,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gospulse.transform import PROJECT_DIR_ENV, project_dir, run_dbt  # noqa: E402
+from gospulse.transform import PROJECT_DIR_ENV, compile_inline, project_dir  # noqa: E402
 
 MACRO_CALL = "{{ dq_change_scores('page_changes') }}"
 # the macro's call before it scored every change from a date on (a table of them then)
@@ -101,14 +101,9 @@ def zscore_settings(project: Path) -> dict:
 def compile_macro(project: Path, warehouse: Path, call: str) -> str:
     os.environ[PROJECT_DIR_ENV] = str(project)
     try:
-        [node] = [
-            n
-            for n in run_dbt(["compile", "--inline", call], warehouse=warehouse).nodes
-            if n.compiled_code
-        ]
+        return compile_inline({"scores": call}, warehouse)["scores"]
     finally:
         os.environ.pop(PROJECT_DIR_ENV)
-    return node.compiled_code
 
 
 def score(con, project: Path, sql: str, marks: pd.DataFrame) -> None:

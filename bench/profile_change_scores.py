@@ -25,7 +25,7 @@ import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gospulse.transform import run_dbt  # noqa: E402
+from gospulse.transform import compile_inline  # noqa: E402
 
 # every fresh change scored; an earlier checkout's macro took a table of the days to score:
 # --macro-call "{{ dq_change_scores('page_changes', 'scored') }}"
@@ -75,11 +75,7 @@ def main() -> None:
     warehouse = args.work_dir / f"changes_{args.pages}x{args.days}.duckdb"
     if not warehouse.exists():
         write_dense_changes(warehouse, args.pages, args.days)
-    [node] = [
-        n
-        for n in run_dbt(["compile", "--inline", args.macro_call], warehouse=warehouse).nodes
-        if n.compiled_code
-    ]
+    sql = compile_inline({"scores": args.macro_call}, warehouse)["scores"]
     profile = args.work_dir / "profile.json"
     walls, windows = [], []
     con = duckdb.connect(str(warehouse))
@@ -89,7 +85,7 @@ def main() -> None:
         con.execute(f"pragma profiling_output = '{profile}'")
         for _ in range(args.repeat):
             started = time.perf_counter()
-            con.execute(f"create or replace temp table scores as {node.compiled_code}")
+            con.execute(f"create or replace temp table scores as {sql}")
             walls.append(time.perf_counter() - started)
             windows.append(window_seconds(json.loads(profile.read_text())))
         (rows,) = con.execute("select count(*) from scores").fetchone()

@@ -238,6 +238,21 @@ def run_unit_tests(warehouse: Path) -> DbtRunResult:
     return run_dbt(["test", "--select", "test_type:unit"], warehouse=warehouse)
 
 
+# separates the calls of one `dbt compile --inline`, a SQL comment dbt leaves as written
+INLINE_CALL_SEPARATOR = "-- next call --"
+
+
+def compile_inline(
+    calls: dict[str, str], warehouse: Path, vars: dict[str, Any] | None = None
+) -> dict[str, str]:
+    """Each call's SQL (Jinja calling the project's macros), compiled by one `dbt compile
+    --inline`: tests and benches then run the compiled variants side by side in plain DuckDB."""
+    inline = f"\n{INLINE_CALL_SEPARATOR}\n".join(calls.values())
+    result = run_dbt(["compile", "--inline", inline], warehouse=warehouse, vars=vars)
+    [node] = [n for n in result.nodes if n.compiled_code]
+    return dict(zip(calls, node.compiled_code.split(INLINE_CALL_SEPARATOR), strict=True))
+
+
 # a chunk builds what keeps state between builds (the incremental models and what they read)
 CHUNK_SELECTOR = "+config.materialized:incremental"
 # one model at a time in a chunk: DuckDB's memory_limit bounds the whole process, and two of a

@@ -119,20 +119,6 @@ def copy_warehouse(source: Path, folder: Path, name: str = "gospulse.duckdb") ->
     return target
 
 
-def compile_inline(
-    calls: dict[str, str], warehouse: Path, vars: dict | None = None
-) -> dict[str, str]:
-    """Each call's SQL (Jinja calling the project's macros, on tables of our own), from one
-    `dbt compile --inline`: a test then runs the variants side by side in plain DuckDB."""
-    from gospulse.transform import run_dbt
-
-    split = "-- next call --"
-    inline = f"\n{split}\n".join(calls.values())
-    result = run_dbt(["compile", "--inline", inline], warehouse=warehouse, vars=vars)
-    [node] = [n for n in result.nodes if n.compiled_code]
-    return dict(zip(calls, node.compiled_code.split(split), strict=True))
-
-
 def published_contents(path: Path) -> dict[str, list[tuple]]:
     """Every mart of a published copy, its rows sorted: two copies compare equal row for row."""
     from gospulse.serving.publish import open_published

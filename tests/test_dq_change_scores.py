@@ -22,8 +22,7 @@ import duckdb
 import pytest
 import yaml
 
-from gospulse.transform import DbtError, project_dir
-from tests.conftest import compile_inline
+from gospulse.transform import DbtError, compile_inline, project_dir
 
 pytestmark = pytest.mark.slow
 

@@ -17,8 +17,7 @@ import duckdb
 import pytest
 import yaml
 
-from gospulse.transform import project_dir
-from tests.conftest import compile_inline
+from gospulse.transform import compile_inline, project_dir
 
 pytestmark = pytest.mark.slow
 

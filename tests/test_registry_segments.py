@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import compile_inline
+from gospulse.transform import compile_inline
 
 pytestmark = pytest.mark.slow
 
