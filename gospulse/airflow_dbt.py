@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 from gospulse.airflow_pools import WAREHOUSE_POOL
@@ -22,6 +23,8 @@ DBT_PROFILE = "gospulse"
 DBT_TARGET = "duckdb"
 # how often a node's task looks for its result while the build runs
 NODE_POKE_SECONDS = 5
+# where a node's task waits for its result: it never opens the warehouse
+NODE_POOL = "default_pool"
 # `runner` (dbt inside the task's process) or `subprocess` (a dbt process per task)
 INVOCATION_ENV = "GOSPULSE_DBT_INVOCATION"
 
@@ -82,9 +85,8 @@ def dbt_task_group(group_id: str, warehouse: str):
             emit_datasets=False,
         ),
         operator_args={
-            # The build, and any node task that falls back to running dbt itself (cosmos does
-            # that for a node the build never reported: a crashed build, a cleared task), never
-            # opens the warehouse beside a backfill's build or any other task that opens it.
+            # the build never opens the warehouse beside a backfill's build or any other task
+            # that opens it; the node tasks move to the default pool below
             "pool": WAREHOUSE_POOL,
             "execution_timeout": timedelta(minutes=30),
             # the unit tests pin the models' arithmetic on fixed rows: CI runs them, the daily
@@ -104,4 +106,22 @@ def dbt_task_group(group_id: str, warehouse: str):
             task.deferrable = False
             task.mode = "reschedule"
             task.poke_interval = NODE_POKE_SECONDS
+            # A node's task only reads the build's result from XCom, so it waits in no pool
+            # of the warehouse: the node tasks after a build run side by side, not one at a
+            # time. cosmos would have such a task run dbt for its node itself when the build
+            # never reported it (a crashed build, a cleared task): outside the warehouse
+            # pool that dbt could open the file beside another writer, so it is refused.
+            task.pool = NODE_POOL
+            task._fallback_to_non_watcher_run = partial(_refuse_own_dbt_run, task)
     return group
+
+
+def _refuse_own_dbt_run(sensor, try_number: int, context) -> bool:
+    """In place of cosmos' fallback: fail the node's task, pointing at the build's task."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    raise AirflowFailException(
+        f"the build ({sensor.producer_task_id}) did not report {sensor.model_unique_id} in "
+        f"this run (try {try_number}); a node task never runs dbt itself: read the build's "
+        "log, and clear the build's task to build again"
+    )

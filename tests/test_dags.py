@@ -133,6 +133,7 @@ def _tested_models() -> set[str]:
 def test_every_dbt_model_is_a_task_followed_by_its_tests_after_one_build_in_the_pool():
     from cosmos.operators.watcher import DbtProducerWatcherOperator
 
+    from gospulse.airflow_dbt import NODE_POOL
     from gospulse.airflow_pools import WAREHOUSE_POOL
 
     daily = _dag_bag().dags["gospulse_daily"]
@@ -170,10 +171,17 @@ def test_every_dbt_model_is_a_task_followed_by_its_tests_after_one_build_in_the_
     assert roots and all(t.upstream_task_ids == {"load_registry"} for t in roots)
     assert all(t.mode == "reschedule" and not t.deferrable for t in nodes)
     assert all(t.retries == 0 for t in [build, *nodes])
-    # one task at a time opens the DuckDB file: the build, a node task that falls back to
-    # running dbt itself, and every other task that opens it (the stack test saw two networks'
-    # plans collide on it before this pool)
-    assert {t.pool for t in [build, *nodes]} == {WAREHOUSE_POOL}
+    # one task at a time opens the DuckDB file: the build and every other task that opens it
+    # (the stack test saw two networks' plans collide on it before this pool). A node task
+    # only reads the build's result, so it waits in the default pool, and never runs dbt on
+    # its own: cosmos' fallback for a node the build did not report is refused
+    assert build.pool == WAREHOUSE_POOL
+    assert {t.pool for t in nodes} == {NODE_POOL}
+    from airflow.sdk.exceptions import AirflowFailException
+
+    for node in nodes:
+        with pytest.raises(AirflowFailException, match="clear the build's task"):
+            node._fallback_to_non_watcher_run(2, {})
     opens_warehouse = {
         *(f"{n}.{step}" for n in ("vk", "tg", "ok") for step in ("plan_batches", "load_snapshots")),
         "collect_vk_audience",
