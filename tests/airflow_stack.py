@@ -161,8 +161,8 @@ class AirflowStack:
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
-            # the dbt node tasks run one after another (the warehouse pool): a scheduler that
-            # waits a second after each idle loop adds that second to every one of them
+            # the dbt node tasks follow the dbt graph, most of them one after another: a
+            # scheduler that waits a second after each idle loop adds that second to each
             "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
         }
 

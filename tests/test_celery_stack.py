@@ -80,7 +80,7 @@ def _conn(**fields) -> str:
     return json.dumps({"conn_type": "generic", **fields})
 
 
-# about 60 dbt model and test tasks run one at a time (the warehouse pool) after extraction
+# about 60 dbt model and test tasks read the one build's results, as the dbt graph allows
 @pytest.mark.slow
 @pytest.mark.timeout(2400)
 def test_daily_dag_runs_on_celery_workers_against_the_emulators(tmp_path, pg, redis_broker):
