@@ -50,6 +50,8 @@ with filled as not materialized (
         is_carried,
         is_known,
         status,
+        -- an ok snapshot of that very day: the only values a change is measured between
+        status = 'ok' and is_known and not is_carried as is_fresh,
         source_loaded_at
     from {{ ref('int_page_days_filled') }}
 ),
@@ -338,13 +340,9 @@ page_histories as (
         status,
         members_count,
         source_loaded_at,
-        status = 'ok' and is_known and not is_carried as is_fresh,
+        is_fresh,
         lag(members_count) over page_order as members_prev,
-        coalesce(
-            lag(case when status = 'ok' and is_known and not is_carried then 1 else 0 end)
-                over page_order = 1,
-            false
-        ) as is_prev_fresh,
+        coalesce(lag(is_fresh) over page_order, false) as is_prev_fresh,
         min(snapshot_date) over (partition by network, page_ref) as first_snapshot_date,
         max(case when status = 'ok' then snapshot_date end) over page_history as last_ok_date,
         case when status = 'ok' then screen_name end as screen_name,
@@ -382,7 +380,7 @@ score_days as (
         filled.page_ref,
         filled.snapshot_date,
         filled.members_count,
-        filled.status = 'ok' and filled.is_known and not filled.is_carried as is_fresh
+        filled.is_fresh
     from filled
     cross join bounds
     where filled.snapshot_date >= bounds.score_window_start
