@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 from datetime import timedelta
-from functools import partial
+from functools import cache
 from pathlib import Path
 
 from gospulse.airflow_pools import WAREHOUSE_POOL
@@ -23,8 +23,9 @@ DBT_PROFILE = "gospulse"
 DBT_TARGET = "duckdb"
 # how often a node's task looks for its result while the build runs
 NODE_POKE_SECONDS = 5
-# where a node's task waits for its result: it never opens the warehouse
+# where a node's task waits for its result: it opens the warehouse only under its lock
 NODE_POOL = "default_pool"
+WAREHOUSE_ENV = "GOSPULSE_WAREHOUSE"
 # `runner` (dbt inside the task's process) or `subprocess` (a dbt process per task)
 INVOCATION_ENV = "GOSPULSE_DBT_INVOCATION"
 
@@ -65,7 +66,7 @@ def dbt_task_group(group_id: str, warehouse: str):
             manifest_path=require_manifest(),
             # no packages.yml: skipping `dbt deps` saves a dbt invocation per task
             install_dbt_deps=False,
-            env_vars={"GOSPULSE_WAREHOUSE": warehouse},
+            env_vars={WAREHOUSE_ENV: warehouse},
         ),
         profile_config=ProfileConfig(
             profile_name=DBT_PROFILE,
@@ -107,21 +108,26 @@ def dbt_task_group(group_id: str, warehouse: str):
             task.mode = "reschedule"
             task.poke_interval = NODE_POKE_SECONDS
             # A node's task only reads the build's result from XCom, so it waits in no pool
-            # of the warehouse: the node tasks after a build run side by side, not one at a
-            # time. cosmos would have such a task run dbt for its node itself when the build
-            # never reported it (a crashed build, a cleared task): outside the warehouse
-            # pool that dbt could open the file beside another writer, so it is refused.
+            # of the warehouse: the node tasks run beside the build and each other. After a
+            # clear, cosmos has a node's task run dbt for its node itself (the build's task
+            # skips a second try): that run takes the warehouse's writer lock first, so the
+            # cleared node tasks open the file one at a time (max_active_runs=1 keeps other
+            # runs' writers out).
             task.pool = NODE_POOL
-            task._fallback_to_non_watcher_run = partial(_refuse_own_dbt_run, task)
+            task.__class__ = _locking_fallback(type(task))
     return group
 
 
-def _refuse_own_dbt_run(sensor, try_number: int, context) -> bool:
-    """In place of cosmos' fallback: fail the node's task, pointing at the build's task."""
-    from airflow.sdk.exceptions import AirflowFailException
+@cache
+def _locking_fallback(cls: type) -> type:
+    """`cls` (a cosmos node task) whose own dbt run for its node holds the warehouse's lock."""
+    from gospulse.warehouse import writer_lock
 
-    raise AirflowFailException(
-        f"the build ({sensor.producer_task_id}) did not report {sensor.model_unique_id} in "
-        f"this run (try {try_number}); a node task never runs dbt itself: read the build's "
-        "log, and clear the build's task to build again"
+    def _fallback_to_non_watcher_run(self, try_number: int, context) -> bool:
+        with writer_lock(Path(self.env[WAREHOUSE_ENV])):
+            return cls._fallback_to_non_watcher_run(self, try_number, context)
+
+    # the same name: the UI and the serialized DAG show cosmos' operator
+    return type(
+        cls.__name__, (cls,), {"_fallback_to_non_watcher_run": _fallback_to_non_watcher_run}
     )

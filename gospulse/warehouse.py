@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import fcntl
 import logging
 import os
 import tempfile
@@ -193,6 +194,24 @@ def connect(
         yield con
     finally:
         con.close()
+
+
+@contextmanager
+def writer_lock(path: Path) -> Iterator[None]:
+    """Hold `<warehouse>.lock` beside the warehouse file exclusively, waiting for it.
+
+    For writers that no Airflow pool can order: a dbt model or test task that runs dbt for its
+    own node (cosmos does that after a clear) waits in no pool, and two of them at once would
+    both open the file. The lock is advisory and per host, as the DuckDB file is.
+    """
+    lock = path.with_name(path.name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _drop_snapshot_key(con: duckdb.DuckDBPyConnection) -> None:

@@ -173,15 +173,17 @@ def test_every_dbt_model_is_a_task_followed_by_its_tests_after_one_build_in_the_
     assert all(t.retries == 0 for t in [build, *nodes])
     # one task at a time opens the DuckDB file: the build and every other task that opens it
     # (the stack test saw two networks' plans collide on it before this pool). A node task
-    # only reads the build's result, so it waits in the default pool, and never runs dbt on
-    # its own: cosmos' fallback for a node the build did not report is refused
+    # only reads the build's result, so it waits in the default pool; the dbt run cosmos has
+    # it make for its own node after a clear takes the warehouse's writer lock instead
     assert build.pool == WAREHOUSE_POOL
     assert {t.pool for t in nodes} == {NODE_POOL}
-    from airflow.sdk.exceptions import AirflowFailException
-
     for node in nodes:
-        with pytest.raises(AirflowFailException, match="clear the build's task"):
-            node._fallback_to_non_watcher_run(2, {})
+        cosmos_class = type(node).__mro__[1]
+        assert type(node).__name__ == cosmos_class.__name__, node.task_id
+        assert cosmos_class.__module__.startswith("cosmos."), node.task_id
+        assert type(node)._fallback_to_non_watcher_run is not (
+            cosmos_class._fallback_to_non_watcher_run
+        )
     opens_warehouse = {
         *(f"{n}.{step}" for n in ("vk", "tg", "ok") for step in ("plan_batches", "load_snapshots")),
         "collect_vk_audience",
@@ -585,3 +587,32 @@ def test_a_failing_dbt_test_skips_downstream_models_and_nothing_is_published(
     finally:
         con.close()
     assert TOKEN not in output
+
+
+def test_a_node_tasks_own_dbt_run_holds_the_warehouse_lock(tmp_path):
+    """After a clear, cosmos has each node's task run dbt for its node; those tasks wait in no
+    warehouse pool, so the run holds the warehouse's writer lock: a second one waits for it."""
+    import fcntl
+
+    from gospulse.airflow_dbt import WAREHOUSE_ENV, _locking_fallback
+
+    warehouse = tmp_path / "gospulse.duckdb"
+    seen = []
+
+    class CosmosNodeTask:  # the one method of cosmos' sensor the wrapper calls
+        def __init__(self):
+            self.env = {WAREHOUSE_ENV: str(warehouse)}
+
+        def _fallback_to_non_watcher_run(self, try_number, context):
+            with (tmp_path / "gospulse.duckdb.lock").open("a") as other:
+                try:
+                    fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    seen.append("free")
+                except BlockingIOError:
+                    seen.append("held")
+            return (try_number, context)
+
+    node = _locking_fallback(CosmosNodeTask)()
+    assert node._fallback_to_non_watcher_run(2, {"ti": None}) == (2, {"ti": None})
+    assert seen == ["held"]
+    assert _locking_fallback(CosmosNodeTask) is type(node)

@@ -96,3 +96,25 @@ def test_each_migration_runs_once_per_warehouse_and_is_recorded(tmp_path):
     with connect(warehouse) as con:
         (kept,) = con.execute("select count(*) from marts.mart_growth_ranking").fetchone()
     assert kept == 1
+
+
+def test_the_writer_lock_lets_one_holder_in_at_a_time(tmp_path):
+    import threading
+    import time
+
+    from gospulse.warehouse import writer_lock
+
+    warehouse = tmp_path / "gospulse.duckdb"
+    order = []
+
+    def second():
+        with writer_lock(warehouse):
+            order.append("second in")
+
+    with writer_lock(warehouse):
+        waiting = threading.Thread(target=second)
+        waiting.start()
+        time.sleep(0.3)
+        order.append("first out")
+    waiting.join(timeout=10)
+    assert order == ["first out", "second in"]
