@@ -119,17 +119,19 @@ def _read_into_src(con: duckdb.DuckDBPyConnection, copy: EngineCopy, n: int) -> 
     # positional column names of our own: no text from the file becomes SQL
     columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(n)) + "}"
     con.execute("drop table if exists _rejects; drop table if exists _reject_scans")
+    # _src's rowid numbers the rows read (see _check_rows): the file's order must be kept
+    con.execute("set preserve_insertion_order = true")
     try:
         con.execute(
             f"""
             create or replace temp table _src as
-            select ordinality as record, *
+            select *
             from read_csv(
                 $path, header = true, auto_detect = false, delim = $sep, quote = '"',
                 escape = '"', columns = {columns}, strict_mode = true,
                 max_line_size = {MAX_LINE_BYTES}, store_rejects = true,
                 rejects_table = '_rejects', rejects_scan = '_reject_scans'
-            ) with ordinality
+            )
             """,
             {"path": str(copy.path), "sep": copy.separator},
         )
@@ -242,7 +244,10 @@ def _check_rows(
         create or replace temp table _checked as
         with typed as (
             select
-                s.record,
+                -- the row's place among the rows read: DuckDB keeps the file's order in
+                -- _src (preserve_insertion_order), so a new table's rowid is that place; the
+                -- reader keeps it in parallel, where `with ordinality` reads on one thread
+                s.rowid + 1 as record,
                 coalesce(s.{col["network"]}, '') as written_network,
                 coalesce(s.{col["page_ref"]}, '') as written_ref,
                 trim(coalesce(s.{col["snapshot_date"]}, '')) as written_date,
@@ -318,14 +323,30 @@ def _check_rows(
             "no_count": list(_NO_COUNT),
         },
     )
-    # a key written twice: the later lines are refused, naming the first; grouped, not
-    # windowed, as a window would sort every row of the file
+    # a key written twice: the later lines are refused, naming the first. The pages with a
+    # day written twice are found by a bitmap of each page's days (a group per page, not per
+    # row: checked dates lie between EARLIEST_DATE and latest); only their rows are grouped by
+    # key. Grouped, not windowed, as a window would sort every row of the file
+    con.execute(
+        """
+        create or replace temp table _doubled_pages as
+        select network, page_ref
+        from _checked where reason is null
+        group by network, page_ref
+        having count(*) > bit_count(
+            bitstring_agg(date_diff('day', $earliest, snapshot_date), 0, $span)
+        )
+        """,
+        {"earliest": EARLIEST_DATE, "span": (latest - EARLIEST_DATE).days},
+    )
     con.execute(
         """
         create or replace temp table _doubled as
-        select network, page_ref, snapshot_date, min(record) as first_record
-        from _checked where reason is null
-        group by network, page_ref, snapshot_date
+        select c.network, c.page_ref, c.snapshot_date, min(c.record) as first_record
+        from _checked c
+        semi join _doubled_pages p on p.network = c.network and p.page_ref = c.page_ref
+        where c.reason is null
+        group by c.network, c.page_ref, c.snapshot_date
         having count(*) > 1
         """
     )

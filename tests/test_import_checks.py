@@ -143,6 +143,69 @@ def test_lines_are_the_files_lines_past_blank_lines_quoted_breaks_and_refused_ro
     assert stored(warehouse) == [("101", date(2026, 7, 1), 1000, "ok")]
 
 
+def test_a_day_written_twice_is_found_on_the_first_and_last_dates_accepted(tmp_path, warehouse):
+    """Duplicates are found by a bitmap of each page's days from EARLIEST_DATE to the day
+    after today: a key on either end of that range, and on two pages at once, still counts."""
+    from gospulse.history_import import EARLIEST_DATE
+
+    first, last = EARLIEST_DATE.isoformat(), "2026-12-07"  # TODAY + 1, the latest accepted
+    csv = write(
+        tmp_path,
+        [
+            HEADER,
+            f"vk,101,{first},10,ok",  # 2
+            f"vk,101,{last},11,ok",  # 3
+            f"vk,102,{last},20,ok",  # 4
+            f"vk,101,{first},12,ok",  # 5: as line 2
+            f"vk,102,{last},21,ok",  # 6: as line 4
+            f"vk,101,{last},13,ok",  # 7: as line 3
+            f"vk,103,{last},30,ok",  # 8: another page, once
+        ],
+    )
+    result = import_history(csv, warehouse, today=TODAY)
+    assert by_line(result) == {
+        5: "duplicate of line 2",
+        6: "duplicate of line 4",
+        7: "duplicate of line 3",
+    }
+    assert [(ref, count) for ref, _, count, _ in stored(warehouse)] == [
+        ("101", 10),
+        ("101", 11),
+        ("102", 20),
+        ("103", 30),
+    ]
+
+
+def test_lines_are_exact_in_a_file_the_reader_splits_among_threads(tmp_path, warehouse):
+    """Row numbers come from the order DuckDB keeps while it reads in parallel: in a file of
+    many buffers, a bad row and a duplicate near its end are still named by their lines."""
+    import duckdb
+
+    csv = tmp_path / "history.csv"
+    pages, days = 2000, 730  # 1,460,000 rows, well over one read buffer
+    with duckdb.connect() as con:
+        con.execute(
+            "copy (select 'vk' as network, (100000 + p)::varchar as page_ref, "
+            "DATE '2024-01-01' + d::integer as snapshot_date, 1000 + d as members_count, "
+            "'ok' as status from range($pages) t(p), range($days) s(d)) "
+            "to $path (header, delimiter ',')",
+            {"pages": pages, "days": days, "path": str(csv)},
+        )
+    with csv.open() as fh:  # where DuckDB wrote that key, found by reading the lines
+        first = next(n for n, line in enumerate(fh, 1) if line.startswith("vk,100007,2024-01-03,"))
+    with csv.open("a") as fh:
+        fh.write("vk,100007,2024-01-03,5,ok\n")  # the same key again
+        fh.write("vk,100008,2024-13-01,5,ok\n")
+    result = import_history(csv, warehouse, allow_unregistered=True, today=TODAY)
+    rows = pages * days
+    assert by_line(result) == {
+        rows + 2: f"duplicate of line {first}",
+        rows + 3: by_line(result)[rows + 3],
+    }
+    assert "2024-13-01" in by_line(result)[rows + 3]
+    assert result.stored_rows == rows
+
+
 def test_a_refused_file_loses_nothing_stored_before(tmp_path, warehouse, capsys):
     with connect(warehouse) as con:
         replace_snapshots(con, [SnapshotRow("vk", "101", date(2026, 7, 1), 1000, "ok")])
