@@ -593,6 +593,7 @@ def test_a_node_tasks_own_dbt_run_holds_the_warehouse_lock(tmp_path):
     """After a clear, cosmos has each node's task run dbt for its node; those tasks wait in no
     warehouse pool, so the run holds the warehouse's writer lock: a second one waits for it."""
     import fcntl
+    import inspect
 
     from gospulse.airflow_dbt import WAREHOUSE_ENV, _locking_fallback
 
@@ -611,6 +612,13 @@ def test_a_node_tasks_own_dbt_run_holds_the_warehouse_lock(tmp_path):
                 except BlockingIOError:
                     seen.append("held")
             return (try_number, context)
+
+    # the method wrapped is the one cosmos' sensors call when the build never reported a node
+    # or after a clear: a cosmos upgrade that renames it fails here, not silently in a run
+    from cosmos.operators._watcher.base import BaseConsumerSensor
+
+    for caller in (BaseConsumerSensor._handle_retry, BaseConsumerSensor._handle_no_dbt_node_status):
+        assert "self._fallback_to_non_watcher_run(" in inspect.getsource(caller)
 
     node = _locking_fallback(CosmosNodeTask)()
     assert node._fallback_to_non_watcher_run(2, {"ti": None}) == (2, {"ti": None})

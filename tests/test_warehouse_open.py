@@ -1,0 +1,46 @@
+"""Opening the warehouse for writing: each one-time migration runs once and is recorded, and
+writers no Airflow pool orders take the lock file beside the warehouse one at a time."""
+
+from __future__ import annotations
+
+import duckdb
+
+from gospulse.warehouse import MIGRATIONS, connect
+
+
+def test_each_migration_runs_once_per_warehouse_and_is_recorded(tmp_path):
+    """A new warehouse records every migration on its first open; later opens read that record
+    and no longer inspect the catalog, so a table of the old shape made afterwards is left be."""
+    warehouse = tmp_path / "new.duckdb"
+    with connect(warehouse) as con:
+        pass
+    with duckdb.connect(str(warehouse)) as con:
+        recorded = [n for (n,) in con.sql("select name from raw.warehouse_migrations").fetchall()]
+        con.execute("create schema marts")
+        con.execute("create table marts.mart_growth_ranking as select 1 as rank_abs")
+    assert sorted(recorded) == sorted(name for name, _ in MIGRATIONS)
+    with connect(warehouse) as con:
+        (kept,) = con.execute("select count(*) from marts.mart_growth_ranking").fetchone()
+    assert kept == 1
+
+
+def test_the_writer_lock_lets_one_holder_in_at_a_time(tmp_path):
+    import threading
+    import time
+
+    from gospulse.warehouse import writer_lock
+
+    warehouse = tmp_path / "gospulse.duckdb"
+    order = []
+
+    def second():
+        with writer_lock(warehouse):
+            order.append("second in")
+
+    with writer_lock(warehouse):
+        waiting = threading.Thread(target=second)
+        waiting.start()
+        time.sleep(0.3)
+        order.append("first out")
+    waiting.join(timeout=10)
+    assert order == ["first out", "second in"]
