@@ -276,3 +276,128 @@ def test_a_warehouse_scored_by_the_earlier_detector_drops_those_scores_once(tmp_
     with caplog.at_level(logging.INFO, logger="gospulse.warehouse"), connect(path) as con:
         (kept,) = con.execute("select count(*) from intermediate.int_dq_page_days").fetchone()
     assert kept == 1 and "change scores" not in caplog.text
+
+
+STATE_COLUMNS = (*SCORE_COLUMNS, "change", "deviation", "capped_deviation")
+STEP_CALLS = {
+    "trails": "{{ dq_change_scores('page_changes', none, every_day=true) }}",
+    "step": "{{ dq_change_step('steps') }}",
+    "state_days": "{{ dq_state_days() }}",
+}
+
+
+def write_page_days(warehouse: Path, seed: int) -> None:
+    """Dense page days with a count and a freshness (page_days), and their changes as
+    int_dq_page_days makes them (page_changes): both days fresh, else NULL."""
+    rng = random.Random(seed)
+    first_day = date(2025, 1, 1)
+    rows = []
+    for page in range(40):
+        start = rng.randrange(0, 100)
+        stale_share = rng.choice((0.0, 0.1, 0.4))
+        weekly = [rng.randrange(-20, 40) for _ in range(7)]
+        members = rng.randrange(100, 100_000)
+        for offset in range(start, 150):
+            day = first_day + timedelta(days=offset)
+            if rng.random() < 0.03:
+                members += rng.choice([-5000, 8000])
+            else:
+                members += weekly[day.weekday()] + rng.randrange(-3, 4) * 5
+            rows.append(("vk", f"page-{page}", day, members, rng.random() >= stale_share))
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "create or replace table page_days (network varchar, page_ref varchar, "
+            "snapshot_date date, members_count bigint, is_fresh boolean)"
+        )
+        con.executemany("insert into page_days values (?, ?, ?, ?, ?)", rows)
+        con.execute(
+            "create or replace table page_changes as "
+            "select network, page_ref, snapshot_date, case when is_fresh and lag(is_fresh) "
+            "over w then members_count - lag(members_count) over w end as change "
+            "from page_days window w as (partition by network, page_ref order by snapshot_date)"
+        )
+
+
+@pytest.mark.parametrize(
+    ("training_days", "detection_days"),
+    [(None, None), (21, 8)],
+    ids=["project-settings", "detection-over-a-week"],
+)
+def test_the_state_stepped_day_by_day_scores_as_all_history(
+    tmp_path, training_days, detection_days
+):
+    """int_dq_change_state's step (macro dq_change_step) from the windows' state on a day,
+    then from its own state each next day, gives the windows' scores, changes and deviations
+    over all history bit for bit: pages with a state, pages that start after it, stale days."""
+    warehouse = tmp_path / "state.duckdb"
+    write_page_days(warehouse, seed=5)
+    sql = compile_inline(
+        STEP_CALLS,
+        warehouse,
+        vars={"dq": settings(training_days=training_days, detection_days=detection_days)},
+    )
+    state_days = int(sql["state_days"])
+    columns = ", ".join(STATE_COLUMNS)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f"create table trails as {sql['trails']}")
+        start = date(2025, 3, 20)
+        # the state on `start` as a replay leaves it: each page's last days as lists
+        con.execute(
+            f"""
+            create table state as
+            select page_days.network, page_days.page_ref, page_days.snapshot_date,
+                page_days.members_count, page_days.is_fresh,
+                lists.changes, lists.deviations, lists.capped_deviations
+            from page_days
+            join (
+                select network, page_ref,
+                    list_resize(list(change order by snapshot_date desc), {state_days})
+                        as changes,
+                    list_resize(list(deviation order by snapshot_date desc), {state_days})
+                        as deviations,
+                    list_resize(list(capped_deviation order by snapshot_date desc),
+                        {state_days}) as capped_deviations
+                from trails
+                where snapshot_date between ? - {state_days - 1} and ?
+                group by all
+            ) as lists using (network, page_ref)
+            where page_days.snapshot_date = ?
+            """,
+            [start, start, start],
+        )
+        stepped_days = scored = 0
+        for day in (start + timedelta(days=n) for n in range(1, 60)):
+            con.execute(
+                """
+                create or replace table steps as
+                select today.*, state.members_count as state_members_count,
+                    state.is_fresh as state_is_fresh,
+                    state.changes, state.deviations, state.capped_deviations
+                from page_days as today
+                left join state using (network, page_ref)
+                where today.snapshot_date = ?
+                """,
+                [day],
+            )
+            con.execute(f"create or replace table stepped as {sql['step']}")
+            got = con.execute(
+                f"select network, page_ref, {columns} from stepped order by all"
+            ).fetchall()
+            expected = con.execute(
+                f"select network, page_ref, {columns} from trails "
+                "where snapshot_date = ? order by all",
+                [day],
+            ).fetchall()
+            assert got == expected, day
+            con.execute(
+                "create or replace table state as select network, page_ref, snapshot_date, "
+                "members_count, is_fresh, changes, deviations, capped_deviations from stepped"
+            )
+            stepped_days += 1
+            scored += sum(1 for row in got if row[2 + SCORE_COLUMNS.index("z_score")] is not None)
+        (new_pages,) = con.execute(
+            "select count(distinct page_ref) from page_days "
+            "where page_ref not in (select page_ref from page_days where snapshot_date = ?)",
+            [start],
+        ).fetchone()
+    assert stepped_days == 59 and scored > 1000 and new_pages > 0

@@ -27,6 +27,7 @@ DAYS = 40
 INCREMENTAL_MODELS = (
     "intermediate.int_page_first_snapshots",
     "intermediate.int_page_days_filled",
+    "intermediate.int_dq_change_state",
     "intermediate.int_dq_page_days",
     "intermediate.int_dq_region_days",
     "intermediate.int_dq_page_signals",
@@ -38,6 +39,8 @@ INCREMENTAL_MODELS = (
 )
 # views over an incremental model: compared with a full refresh like the models themselves
 VIEWS = {"marts.mart_page_daily"}
+# stepped or replayed, never a full refresh in an incremental build: its mode says which
+STATE_MODEL = "intermediate.int_dq_change_state"
 # page_ref -> (region, base members, daily slope)
 PAGES = {
     "201": (42, 5000, 12),
@@ -137,6 +140,7 @@ BUILD_STATE_COLUMNS = {
         "first_changed_at, loaded_through, seen_through, built_at"
     ),
     "intermediate.int_page_days_filled": "built_at",
+    "intermediate.int_dq_change_state": "filled_built_at",
     "intermediate.int_dq_page_days": "registry_seen_at, filled_built_at, built_at",
     "intermediate.int_dq_region_days": "page_days_built_at",
     "intermediate.int_dq_page_signals": "page_days_built_at",
@@ -154,7 +158,11 @@ def model_rows(warehouse: Path) -> dict[str, list[tuple]]:
         rows = {}
         for m in INCREMENTAL_MODELS:
             columns = f"* exclude ({BUILD_STATE_COLUMNS[m]})" if m in BUILD_STATE_COLUMNS else "*"
-            rows[m] = con.execute(f"select {columns} from {m} order by all").fetchall()
+            rows[m] = [
+                # the state's lists as tuples, so that rows compare as sets
+                tuple(tuple(v) if isinstance(v, list) else v for v in row)
+                for row in con.execute(f"select {columns} from {m} order by all").fetchall()
+            ]
         return rows
     finally:
         con.close()
@@ -170,15 +178,26 @@ def signal_days(warehouse: Path, page_ref: str) -> set[date]:
     return {d for (d,) in rows}
 
 
-def assert_equals_full_refresh(warehouse: Path, tmp_path: Path, step: str) -> None:
-    """Build incrementally, then compare with a --full-refresh build of a copy of the file."""
+def assert_equals_full_refresh(
+    warehouse: Path, tmp_path: Path, step: str, state: str = "replay"
+) -> None:
+    """Build incrementally, then compare with a --full-refresh build of a copy of the file;
+    the change-score state moved as `state` says."""
     result = build(warehouse)
     assert_was_incremental(result, step)
+    assert state_mode(result) == state, step
     assert_same_rows_as_full_refresh(warehouse, tmp_path, step)
 
 
+def state_mode(result: DbtRunResult) -> str:
+    """How the build moved int_dq_change_state: step, replay, kept or skipped."""
+    node = next(n for n in result.nodes if n.unique_id.endswith(".int_dq_change_state"))
+    return node.compiled_code.split("-- mode: ", 1)[1].split()[0]
+
+
 def assert_was_incremental(result: DbtRunResult, step: str) -> None:
-    for name in (m.split(".")[1] for m in INCREMENTAL_MODELS if m not in VIEWS):
+    models = (m for m in INCREMENTAL_MODELS if m not in VIEWS and m != STATE_MODEL)
+    for name in (m.split(".")[1] for m in models):
         node = next(n for n in result.nodes if n.unique_id.endswith(f".{name}"))
         # the incremental branch really ran (not a silent full rebuild)
         assert "high_water" in (node.compiled_code or ""), f"{step}: {name} was not incremental"
@@ -319,7 +338,7 @@ def test_incremental_models_equal_a_full_refresh_after_each_change(tmp_path):
     # February history, so it is not NULL)
     plain_day = last_day + timedelta(1)
     extract_day(warehouse, day_rows(plain_day, resolved), plain_day)
-    assert_equals_full_refresh(warehouse, tmp_path, "plain-day")
+    assert_equals_full_refresh(warehouse, tmp_path, "plain-day", state="step")
     with connect(warehouse, read_only=True) as con:
         (april_prev,) = con.execute(
             "select prev_month_growth from marts.mart_region_growth "
@@ -396,6 +415,8 @@ def test_a_first_build_in_date_chunks_equals_one_full_build(tmp_path):
         assert_was_incremental(chunk, f"chunk through {through}")
     for through, chunk in chunks[:-1]:
         assert "Concurrency: 1 threads" in chunk.output, f"chunk through {through}"
+        assert state_mode(chunk) == "skipped", f"chunk through {through}"
+    assert state_mode(chunks[-1][1]) == "replay"
     first_chunk_sql = next(
         n.compiled_code for n in chunks[0][1].nodes if n.unique_id.endswith(".int_page_days_filled")
     )
@@ -477,7 +498,7 @@ def test_a_page_listed_again_after_a_gap_carries_from_its_history_before_the_win
             [unlisted_at],
         ).fetchall()
     assert closed == [(1,)]
-    assert_equals_full_refresh(warehouse, tmp_path, "unlisted")
+    assert_equals_full_refresh(warehouse, tmp_path, "unlisted", state="kept")
 
     write_registry(
         warehouse,
@@ -485,7 +506,7 @@ def test_a_page_listed_again_after_a_gap_carries_from_its_history_before_the_win
         set(),
         loaded_at=datetime.combine(back_on, datetime.min.time()).replace(hour=6),
     )
-    assert_equals_full_refresh(warehouse, tmp_path, "listed-again")
+    assert_equals_full_refresh(warehouse, tmp_path, "listed-again", state="kept")
     with connect(warehouse, read_only=True) as con:
         back = con.execute(
             "select previous_ok_date, last_ok_date, effective_status "

@@ -29,9 +29,13 @@
     deviation needs its own training, whose expected changes need theirs): a build that
     rewrites days from D gives the windows every day from D - dq_change_reach() on.
     Returns one row per scored change: network, page_ref, snapshot_date, history_days,
-    same_weekday_days, is_seasonal, expected_change, typical_deviation, change_scale, z_score.
+    same_weekday_days, is_seasonal, expected_change, typical_deviation, change_scale, z_score;
+    with every_day, one row per day from scored_from on, whether or not it has a change, with
+    its change, deviation and capped_deviation too (what the next days' scores read: the
+    page's state, int_dq_change_state); trail_days (up to dq_state_days() - 1) adds as many
+    days before scored_from with those three columns and no scores.
 -#}
-{% macro dq_change_scores(page_changes, scored_from=none) -%}
+{% macro dq_change_scores(page_changes, scored_from=none, every_day=false, trail_days=0) -%}
     {%- set training_days = dq_setting('zscore', 'training_days') | int -%}
     {%- set detection_days = dq_setting('zscore', 'detection_days') | int -%}
     {%- set min_same_weekday = dq_setting('zscore', 'min_same_weekday') -%}
@@ -154,27 +158,42 @@
                 {{ dq_setting('zscore', 'min_scale') }}
             ) as change_scale
         from spreads
-        where change is not null
+        where {{ 'true' if every_day else 'change is not null' }}
             {%- if scored_from is not none %}
-            and snapshot_date >= {{ scored_from }}
+            and snapshot_date >= {{ add_days(scored_from, -trail_days) }}
             {%- endif %}
     )
 
+    {#- the trail days before scored_from have their changes and deviations, but their
+        scores would read capped deviations the filters above left out -#}
+    {%- set trails = trail_days > 0 and scored_from is not none -%}
+    {%- set when_scored = 'case when snapshot_date >= ' ~ scored_from ~ ' then ' if trails else '' -%}
+    {%- set end_scored = ' end' if trails else '' %}
     select
         network,
         page_ref,
         snapshot_date,
-        cast(history_days as integer) as history_days,
-        cast(same_weekday_days as integer) as same_weekday_days,
-        is_seasonal,
-        cast(expected_change as double precision) as expected_change,
-        cast(typical_deviation as double precision) as typical_deviation,
-        cast(change_scale as double precision) as change_scale,
+        {{ when_scored }}cast(history_days as integer){{ end_scored }} as history_days,
+        {{ when_scored }}cast(same_weekday_days as integer){{ end_scored }} as same_weekday_days,
+        {{ when_scored }}is_seasonal{{ end_scored }} as is_seasonal,
+        {{ when_scored }}cast(expected_change as double precision){{ end_scored }}
+            as expected_change,
+        {{ when_scored }}cast(typical_deviation as double precision){{ end_scored }}
+            as typical_deviation,
+        {{ when_scored }}cast(change_scale as double precision){{ end_scored }} as change_scale,
         case
             when history_days >= {{ dq_setting('zscore', 'min_history_days') }}
                 and typical_deviation is not null
+                {%- if trails %}
+                and snapshot_date >= {{ scored_from }}
+                {%- endif %}
                 then cast((change - expected_change) / change_scale as double precision)
         end as z_score
+        {%- if every_day %},
+        change,
+        deviation,
+        capped_deviation
+        {%- endif %}
     from scales
 {%- endmacro %}
 
@@ -220,4 +239,135 @@
         {%- endif %}
     end
     {%- endif -%}
+{%- endmacro %}
+
+{#- How many days of a page's changes, deviations and capped deviations its state keeps: a
+    day's score reads those of its training, up to detection_days + training_days - 1 back. -#}
+{% macro dq_state_days() -%}
+    {{ return(dq_setting('zscore', 'detection_days') | int
+        + dq_setting('zscore', 'training_days') | int - 1) }}
+{%- endmacro %}
+
+{#-
+    The same scores as dq_change_scores (every_day), for one day, from the page's state on the
+    day before instead of its history: `steps` holds one row per page with its day's
+    members_count and is_fresh (network, page_ref, snapshot_date) and its state of the day
+    before (state_members_count, state_is_fresh, and the lists changes, deviations,
+    capped_deviations, element k being the day k days back; NULL lists for a page without
+    one). Every sum and count of a training is a list_sum or list_count of a slice of a list,
+    over the same whole numbers as the windows (sums exact in any order), so a day's scores are
+    bit for bit those of the windows over all history. Returns the columns of
+    dq_change_scores(every_day=true) and the lists of the next state (element 1 the day itself).
+-#}
+{% macro dq_change_step(steps) -%}
+    {%- set training_days = dq_setting('zscore', 'training_days') | int -%}
+    {%- set detection_days = dq_setting('zscore', 'detection_days') | int -%}
+    {%- set min_same_weekday = dq_setting('zscore', 'min_same_weekday') -%}
+    {%- set state_days = dq_state_days() | int -%}
+    {%- set same_weekday_lags = [] -%}
+    {%- for lag in range(detection_days, state_days + 1) if lag % 7 == 0 -%}
+        {%- do same_weekday_lags.append(lag) -%}
+    {%- endfor -%}
+    {%- set recent_lags = range(detection_days, detection_days + 3) | list -%}
+    {%- set lagged = (same_weekday_lags + recent_lags) | unique | sort -%}
+    {%- set micro = 1000000 -%}
+    {%- set empty -%}list_resize(cast([] as bigint[]), {{ state_days }}){%- endset -%}
+    {%- set empty_double -%}list_resize(cast([] as double[]), {{ state_days }}){%- endset -%}
+    with stepped as (
+        select
+            network,
+            page_ref,
+            snapshot_date,
+            members_count,
+            is_fresh,
+            case
+                when is_fresh and state_is_fresh then members_count - state_members_count
+            end as change,
+            coalesce(changes, {{ empty }}) as changes,
+            coalesce(deviations, {{ empty_double }}) as deviations,
+            coalesce(capped_deviations, {{ empty_double }}) as capped_deviations
+        from {{ steps }}
+    ),
+
+    trainings as (
+        select
+            *,
+            list_count(changes[{{ detection_days }}:{{ state_days }}]) as history_days,
+            list_sum(changes[{{ detection_days }}:{{ state_days }}]) as training_sum,
+            {%- for lag in lagged %}
+            changes[{{ lag }}] as change_{{ lag }},
+            {%- endfor %}
+            list_sum(deviations[{{ detection_days }}:{{ state_days }}])
+                / nullif(list_count(deviations[{{ detection_days }}:{{ state_days }}]), 0)
+                as raw_deviation,
+            list_sum(capped_deviations[{{ detection_days }}:{{ state_days }}])
+                / nullif(list_count(capped_deviations[{{ detection_days }}:{{ state_days }}]), 0)
+                / {{ micro }} as typical_deviation
+        from stepped
+    ),
+
+    counted as (
+        select
+            *,
+            {{ dq_count_present(same_weekday_lags) }} as same_weekday_days,
+            {{ dq_count_present(recent_lags) }} as recent_days
+        from trainings
+    ),
+
+    expectations as (
+        select
+            *,
+            same_weekday_days >= {{ min_same_weekday }} as is_seasonal,
+            case
+                when same_weekday_days >= {{ min_same_weekday }}
+                    then {{ dq_short_median(same_weekday_lags) }}
+                when recent_days > 0 then {{ dq_short_median(recent_lags) }}
+                when history_days > 0 then cast(training_sum as double) / history_days
+            end as expected_change
+        from counted
+    ),
+
+    measured as (
+        select *, round(abs(change - expected_change) * {{ micro }}) as deviation
+        from expectations
+    ),
+
+    scales as (
+        select
+            *,
+            case when deviation is not null then least(
+                deviation, round({{ dq_setting('zscore', 'deviation_clip') }} * raw_deviation)
+            ) end as capped_deviation,
+            greatest(
+                sqrt(pi() / 2) * typical_deviation,
+                {{ dq_setting('zscore', 'min_scale') }}
+            ) as change_scale
+        from measured
+    )
+
+    select
+        network,
+        page_ref,
+        snapshot_date,
+        members_count,
+        is_fresh,
+        cast(history_days as integer) as history_days,
+        cast(same_weekday_days as integer) as same_weekday_days,
+        is_seasonal,
+        cast(expected_change as double precision) as expected_change,
+        cast(typical_deviation as double precision) as typical_deviation,
+        cast(change_scale as double precision) as change_scale,
+        case
+            when history_days >= {{ dq_setting('zscore', 'min_history_days') }}
+                and typical_deviation is not null
+                then cast((change - expected_change) / change_scale as double precision)
+        end as z_score,
+        change,
+        deviation,
+        capped_deviation,
+        list_prepend(change, changes[1:{{ state_days - 1 }}]) as changes,
+        list_prepend(deviation, deviations[1:{{ state_days - 1 }}]) as deviations,
+        list_prepend(capped_deviation, capped_deviations[1:{{ state_days - 1 }}])
+            as capped_deviations
+    from scales
 {%- endmacro %}

@@ -18,15 +18,17 @@
       the first day a registry version loaded or closed since the last build applies to
           (registry_seen_at: a new page's first version, or a screen name resolved since,
           applies from the page's first day in int_page_days_filled).
-    The running values' windows see the days from window_start, the day before rebuild_start,
-    and the change scores' the changes of their reach before it (macro dq_change_reach), read
-    from int_page_days_filled alone. What came before carries over from the
+    The running values' windows see the days from window_start, the day before rebuild_start.
+    A build of one new day alone (rebuild_start the day int_dq_change_state was just moved to)
+    takes that day's change scores from the state, one row per page; any other build slides
+    the scores' windows over the changes of their reach before rebuild_start (macro
+    dq_change_reach), read from int_page_days_filled alone. What came before carries over from the
     page's row of the day before rebuild_start as the last build wrote it (its last ok date and
     screen name, its effective status, its first day while it has no ok day); a page without
     such a row that was listed again after a gap carries from its three earlier rows instead
     (its first day, its last ok day, its last day with a status other than error/missing). A
-    daily build thus reads three months of counts, two days of history and one day of its own
-    rows, not all of it, and groups no page's history;
+    daily build thus reads two days of history, one day of its own rows and the state, not all
+    of it, and groups no page's history;
     a --full-refresh starts at 1900-01-01.
     built_at (the build's start, the same on every row of a day) tells the models built from
     this one which days a build rewrote.
@@ -41,6 +43,7 @@
 }}
 {#- the change scores read dq_change_reach() days of changes, and a change the day before it -#}
 {%- set score_reach = dq_change_reach() + 1 -%}
+-- depends_on: {{ ref('int_dq_change_state') }}
 with filled as not materialized (
     select
         network,
@@ -151,14 +154,34 @@ rebuild_bounds as (
 ),
 {% endif %}
 
+{#- a build of the state's day alone (a plain new day) takes its scores from the state -#}
+state_bounds as (
+    select
+        rebuild_start,
+        {% if is_incremental() -%}
+        coalesce(
+            rebuild_start = (select max(state_date) from {{ ref('int_dq_change_state') }}),
+            false
+        )
+        {%- else -%}
+        false
+        {%- endif %} as scores_from_state
+    from rebuild_bounds
+),
+
 bounds as (
     select
         rebuild_start,
+        scores_from_state,
         -- the running values need the day before rebuild_start (members_prev); the rest
         -- carries from the page's state on that day
         {{ add_days('rebuild_start', -1) }} as window_start,
-        {{ add_days('rebuild_start', -score_reach) }} as score_window_start
-    from rebuild_bounds
+        -- no day of changes is read when the scores come from the state
+        case
+            when scores_from_state then cast('9999-12-31' as date)
+            else {{ add_days('rebuild_start', -score_reach) }}
+        end as score_window_start
+    from state_bounds
 ),
 
 days_to_build as (
@@ -405,9 +428,34 @@ page_changes as (
 ),
 
 {#- a first build scores every change: no filter between its windows -#}
-change_scores as (
+window_scores as (
     {{ dq_change_scores(
         'page_changes', '(select rebuild_start from bounds)' if is_incremental() else none) }}
+),
+
+change_scores as (
+    select * from window_scores
+
+    {% if is_incremental() -%}
+    union all
+
+    select
+        state.network,
+        state.page_ref,
+        state.state_date as snapshot_date,
+        state.history_days,
+        state.same_weekday_days,
+        state.is_seasonal,
+        state.expected_change,
+        state.typical_deviation,
+        state.change_scale,
+        state.z_score
+    from {{ ref('int_dq_change_state') }} as state
+    cross join bounds
+    where bounds.scores_from_state
+        and state.state_date = bounds.rebuild_start
+        and state.change is not null
+    {%- endif %}
 ),
 
 {#- the days rebuilt with the running values of the page's history: the window's own where
