@@ -658,45 +658,61 @@ def test_accepted_values_tests_check_the_rows_the_latest_build_wrote_or_all_on_r
         assert any(model.split(".")[1] in f for f in caught.value.failures), caught.value.failures
 
 
-def raw_uniqueness_test(warehouse: Path, vars: dict | None = None) -> None:
-    run_dbt(
-        ["test", "--select", "test_name:unique_combination,stg_raw__page_snapshots"],
-        warehouse=warehouse,
-        vars=vars,
-    )
+RAW_TESTS = (
+    "test_name:unique_combination,stg_raw__page_snapshots",
+    "source:raw.page_snapshots,test_name:accepted_values_written",
+)
+# a status raw's status test refuses, on one row of the latest load or of an earlier one
+SPOIL_STATUS = (
+    "update raw.page_snapshots set status = 'bogus' where rowid = (select min(rowid) "
+    "from raw.page_snapshots where loaded_at {} (select max(loaded_at) from raw.page_snapshots))"
+)
+
+
+def raw_tests(warehouse: Path, vars: dict | None = None) -> None:
+    run_dbt(["test", "--select", *RAW_TESTS], warehouse=warehouse, vars=vars)
+
+
+def assert_both_raw_tests_failed(error: DbtError) -> None:
+    for name in ("stg_raw__page_snapshots", "written_raw_page_snapshots"):
+        assert any(name in f for f in error.failures), error.failures
 
 
 @pytest.mark.slow
-def test_raw_uniqueness_test_checks_the_latest_loads_days_or_all_history_on_request(
-    a_built_day, tmp_path
-):
-    """Raw's uniqueness test groups only the days the latest load wrote; test_all_history
-    groups all of raw. Raw's primary key refuses a duplicate on insert, so the warehouse's raw
-    table is swapped for a copy without it, as a store without the key would hold."""
+def test_raw_tests_check_the_latest_load_or_all_history_on_request(a_built_day, tmp_path):
+    """Raw's uniqueness test groups only the days the latest load wrote, its status test reads
+    only that load's rows (earlier loads were checked by the builds after them);
+    test_all_history reads all of raw. Raw's primary key refuses a duplicate on insert, so the
+    warehouse's raw table is swapped for a copy without it, as a store without the key would
+    hold."""
     warehouse = copied(a_built_day, tmp_path)
     latest = NEW_DAY
     with connect(warehouse) as con:
         con.execute("create table raw.keyless as select * from raw.page_snapshots")
         con.execute("drop table raw.page_snapshots")
         con.execute("alter table raw.keyless rename to page_snapshots")
-        # an old day's duplicate, loaded before the latest load: that load's own test owned it
+        # an old day's duplicate and a bad status, loaded before the latest load: that load's
+        # own tests owned them
         con.execute(
             "insert into raw.page_snapshots select * replace (loaded_at - interval 1 day "
             "as loaded_at) from raw.page_snapshots where snapshot_date = ? limit 1",
             [FIRST_DAY],
         )
-    raw_uniqueness_test(warehouse)
+        con.execute(SPOIL_STATUS.format("<"))
+    raw_tests(warehouse)
     with pytest.raises(DbtError) as audit:
-        raw_uniqueness_test(warehouse, vars={"test_all_history": True})
-    assert any("stg_raw__page_snapshots" in f for f in audit.value.failures), audit.value.failures
+        raw_tests(warehouse, vars={"test_all_history": True})
+    assert_both_raw_tests_failed(audit.value)
 
-    # a second row of a page on the latest load's day, whichever load wrote it, is caught
+    # a second row of a page on the latest load's day, whichever load wrote it, is caught, and
+    # a bad status of the latest load
     with connect(warehouse) as con:
         con.execute(
             "insert into raw.page_snapshots select * replace (loaded_at - interval 1 day "
             "as loaded_at) from raw.page_snapshots where snapshot_date = ? limit 1",
             [latest],
         )
+        con.execute(SPOIL_STATUS.format("="))
     with pytest.raises(DbtError) as caught:
-        raw_uniqueness_test(warehouse)
-    assert any("stg_raw__page_snapshots" in f for f in caught.value.failures), caught.value.failures
+        raw_tests(warehouse)
+    assert_both_raw_tests_failed(caught.value)

@@ -70,17 +70,15 @@ page_days as not materialized (
 ),
 {% endif %}
 
-page_periods as (
+{#- the periods built, each bounded by the latest snapshot date -#}
+periods as (
     {%- for period_type, start in period_starts.items() %}
     select distinct
-        page_days.network,
-        page_days.page_ref,
         cast('{{ period_type }}' as varchar) as period_type,
         {{ start }} as period_start,
         {{ period_ends[period_type] }} as natural_end,
         calendar_days.last_snapshot_date
-    from page_days
-    inner join calendar_days on calendar_days.date_day = page_days.snapshot_date
+    from calendar_days
     {%- if is_incremental() %}
     inner join periods_to_build
         on periods_to_build.period_type = '{{ period_type }}'
@@ -92,8 +90,6 @@ page_periods as (
 
 bounded_periods as (
     select
-        network,
-        page_ref,
         period_type,
         period_start,
         case
@@ -102,24 +98,27 @@ bounded_periods as (
         end as period_end,
         natural_end <= last_snapshot_date as is_complete,
         {{ add_days('period_start', -1) }} as base_date
-    from page_periods
+    from periods
 ),
 
+{#- a page's days are dense from its first day to the latest snapshot date, so the pages with
+    a day in a period are those with a row on its (bounded) end: each period reads its two
+    boundary days, not every day of it -#}
 measured_periods as (
     select
+        end_day.network,
+        end_day.page_ref,
         bounded_periods.*,
         start_day.members_count as members_start,
         end_day.members_count as members_end,
         end_day.source_loaded_at as end_loaded_at
     from bounded_periods
+    inner join page_days as end_day
+        on end_day.snapshot_date = bounded_periods.period_end
     left join page_days as start_day
-        on start_day.network = bounded_periods.network
-        and start_day.page_ref = bounded_periods.page_ref
+        on start_day.network = end_day.network
+        and start_day.page_ref = end_day.page_ref
         and start_day.snapshot_date = bounded_periods.base_date
-    left join page_days as end_day
-        on end_day.network = bounded_periods.network
-        and end_day.page_ref = bounded_periods.page_ref
-        and end_day.snapshot_date = bounded_periods.period_end
 )
 
 select
