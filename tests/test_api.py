@@ -415,7 +415,7 @@ def test_spellings_and_known_values_follow_a_new_publication(
     con = duckdb.connect(str(warehouse))
     try:
         relabelled = con.execute(
-            "update marts.mart_registry_versions set sector = 'social protection' "
+            "update intermediate.int_registry_pages_resolved set sector = 'social protection' "
             "where sector = 'administration'"
         ).fetchone()[0]
     finally:

@@ -39,7 +39,8 @@ def warehouse(built_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
         (last_day,) = con.execute("select max(snapshot_date) from raw.page_snapshots").fetchone()
         # a title a spreadsheet would run, as a registry may hold it
         con.execute(
-            "update marts.mart_registry_versions set title = ? where registry_ref = '106'",
+            "update intermediate.int_registry_pages_resolved set title = ? "
+            "where registry_ref = '106'",
             [EVIL_TITLE],
         )
     publish_marts(copy, run_id="report-test", snapshot_date=last_day)

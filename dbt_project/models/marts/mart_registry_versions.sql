@@ -1,8 +1,11 @@
 {#-
     Every version of every registry entry with the dates it was valid, as the published copy's
     readers need it to ask "which pages were registered, with which attributes, on day D"
-    through validity intervals (gospulse top, the report) without a dbt process.
+    through validity intervals (gospulse top, the report) without a dbt process. A view over
+    int_registry_pages_resolved: a table here copied the whole registry on every build, and
+    the publication copies the view's rows.
 -#}
+{{ config(materialized='view') }}
 select
     network,
     page_ref,
