@@ -554,19 +554,19 @@ def test_gospulse_variables_set_in_containers_are_read_by_the_code(compose, serv
     assert unread == set(), f"set for the containers but read by no code: {sorted(unread)}"
 
 
-def test_every_variable_the_code_reads_is_in_the_readme_table():
+def test_every_variable_the_code_reads_is_in_the_configuration_table():
     code = source_text()
     read = set(re.findall(r"\bGOSPULSE_[A-Z0-9_]*[A-Z0-9]\b", code))
     assert len(read) > 40, sorted(read)
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    settings = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
     table = {
         name
-        for line in readme.splitlines()
+        for line in settings.splitlines()
         if line.startswith("| `")
         for name in re.findall(r"`(GOSPULSE_[A-Z0-9_]+)`", line.split(" | ")[0])
     }
     assert read - table == set(), (
-        f"read by the code, missing from README's table: {sorted(read - table)}"
+        f"read by the code, missing from docs/configuration.md: {sorted(read - table)}"
     )
 
 
