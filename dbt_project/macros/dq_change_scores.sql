@@ -45,15 +45,7 @@
             ~ training_days) }}
     {%- endif -%}
     {%- set training_reach = detection_days + training_days - 1 -%}
-    {#- the training rows of day d are detection_days .. training_reach back; those on d's own
-        weekday are the whole weeks among them -#}
-    {%- set same_weekday_lags = [] -%}
-    {%- for lag in range(detection_days, training_reach + 1) if lag % 7 == 0 -%}
-        {%- do same_weekday_lags.append(lag) -%}
-    {%- endfor -%}
-    {#- the three latest training days, for pages without enough same-weekday days -#}
-    {%- set recent_lags = range(detection_days, detection_days + 3) | list -%}
-    {%- set lagged = (same_weekday_lags + recent_lags) | unique | sort -%}
+    {%- set lags = dq_change_lags() -%}
     {#- The deviations, in millionths of a subscriber, are summed as whole numbers in doubles:
         a framed sum adds in an order that depends on where the page's rows start, so sums of
         fractions would differ in the last bits between a rebuild's window and all history;
@@ -72,7 +64,7 @@
             change,
             count(change) over training as history_days,
             sum(change) over training as training_sum,
-            {%- for lag in lagged %}
+            {%- for lag in lags.lagged %}
             lag(change, {{ lag }}) over page_days as change_{{ lag }}{{ ',' if not loop.last }}
             {%- endfor %}
         from {{ page_changes }}
@@ -84,8 +76,8 @@
     counted as (
         select
             *,
-            {{ dq_count_present(same_weekday_lags) }} as same_weekday_days,
-            {{ dq_count_present(recent_lags) }} as recent_days
+            {{ dq_count_present(lags.same_weekday) }} as same_weekday_days,
+            {{ dq_count_present(lags.recent) }} as recent_days
         from trainings
     ),
 
@@ -98,12 +90,7 @@
             history_days,
             same_weekday_days,
             same_weekday_days >= {{ min_same_weekday }} as is_seasonal,
-            case
-                when same_weekday_days >= {{ min_same_weekday }}
-                    then {{ dq_short_median(same_weekday_lags) }}
-                when recent_days > 0 then {{ dq_short_median(recent_lags) }}
-                when history_days > 0 then cast(training_sum as double) / history_days
-            end as expected_change
+            {{ dq_expected_change(lags) }} as expected_change
         from counted
     ),
 
@@ -204,6 +191,39 @@
         + dq_setting('zscore', 'training_days') | int - 1)) }}
 {%- endmacro %}
 
+{#- The days back (lags) a day's expected change reads: its training is detection_days ..
+    detection_days + training_days - 1 days back; `same_weekday` are the whole weeks among them
+    (the day's own weekday), `recent` the three latest training days (for pages without enough
+    same-weekday days), `lagged` both, sorted. -#}
+{% macro dq_change_lags() -%}
+    {%- set detection_days = dq_setting('zscore', 'detection_days') | int -%}
+    {%- set training_reach = detection_days + dq_setting('zscore', 'training_days') | int - 1 -%}
+    {%- set same_weekday = [] -%}
+    {%- for lag in range(detection_days, training_reach + 1) if lag % 7 == 0 -%}
+        {%- do same_weekday.append(lag) -%}
+    {%- endfor -%}
+    {%- set recent = range(detection_days, detection_days + 3) | list -%}
+    {{ return({
+        'same_weekday': same_weekday,
+        'recent': recent,
+        'lagged': (same_weekday + recent) | unique | sort,
+    }) }}
+{%- endmacro %}
+
+{#- A day's expected change from its change_<lag> columns (`lags` from dq_change_lags) and its
+    same_weekday_days, recent_days, history_days and training_sum: the median of its weekday's
+    training changes when at least min_same_weekday exist, else the median of the three latest
+    training days', else (none of those fresh) the training's mean. -#}
+{% macro dq_expected_change(lags) -%}
+    {%- set min_same_weekday = dq_setting('zscore', 'min_same_weekday') -%}
+    case
+        when same_weekday_days >= {{ min_same_weekday }}
+            then {{ dq_short_median(lags.same_weekday) }}
+        when recent_days > 0 then {{ dq_short_median(lags.recent) }}
+        when history_days > 0 then cast(training_sum as double) / history_days
+    end
+{%- endmacro %}
+
 {#- How many of the lagged change columns change_<lag> of `lags` hold a value. -#}
 {% macro dq_count_present(lags) -%}
     ({% for lag in lags %}cast(change_{{ lag }} is not null as integer){{ ' + ' if not loop.last }}{% endfor %})
@@ -241,6 +261,27 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- Each page day's change from `page_days` (network, page_ref, snapshot_date, members_count,
+    is_fresh; dense from the first day read): the count minus the day before's when both days
+    are fresh, else NULL. The days up to `after` (a date expression, the first day read) are
+    left out: the day before them was not read. -#}
+{% macro dq_page_changes(page_days, after) -%}
+    select network, page_ref, snapshot_date, change
+    from (
+        select
+            network,
+            page_ref,
+            snapshot_date,
+            case
+                when is_fresh and lag(is_fresh) over page_order
+                    then members_count - lag(members_count) over page_order
+            end as change
+        from {{ page_days }}
+        window page_order as (partition by network, page_ref order by snapshot_date)
+    ) as changes
+    where snapshot_date > {{ after }}
+{%- endmacro %}
+
 {#- How many days of a page's changes, deviations and capped deviations its state keeps: a
     day's score reads those of its training, up to detection_days + training_days - 1 back. -#}
 {% macro dq_state_days() -%}
@@ -260,16 +301,10 @@
     dq_change_scores(every_day=true) and the lists of the next state (element 1 the day itself).
 -#}
 {% macro dq_change_step(steps) -%}
-    {%- set training_days = dq_setting('zscore', 'training_days') | int -%}
     {%- set detection_days = dq_setting('zscore', 'detection_days') | int -%}
     {%- set min_same_weekday = dq_setting('zscore', 'min_same_weekday') -%}
     {%- set state_days = dq_state_days() | int -%}
-    {%- set same_weekday_lags = [] -%}
-    {%- for lag in range(detection_days, state_days + 1) if lag % 7 == 0 -%}
-        {%- do same_weekday_lags.append(lag) -%}
-    {%- endfor -%}
-    {%- set recent_lags = range(detection_days, detection_days + 3) | list -%}
-    {%- set lagged = (same_weekday_lags + recent_lags) | unique | sort -%}
+    {%- set lags = dq_change_lags() -%}
     {%- set micro = 1000000 -%}
     {%- set empty -%}list_resize(cast([] as bigint[]), {{ state_days }}){%- endset -%}
     {%- set empty_double -%}list_resize(cast([] as double[]), {{ state_days }}){%- endset -%}
@@ -294,7 +329,7 @@
             *,
             list_count(changes[{{ detection_days }}:{{ state_days }}]) as history_days,
             list_sum(changes[{{ detection_days }}:{{ state_days }}]) as training_sum,
-            {%- for lag in lagged %}
+            {%- for lag in lags.lagged %}
             changes[{{ lag }}] as change_{{ lag }},
             {%- endfor %}
             list_sum(deviations[{{ detection_days }}:{{ state_days }}])
@@ -309,8 +344,8 @@
     counted as (
         select
             *,
-            {{ dq_count_present(same_weekday_lags) }} as same_weekday_days,
-            {{ dq_count_present(recent_lags) }} as recent_days
+            {{ dq_count_present(lags.same_weekday) }} as same_weekday_days,
+            {{ dq_count_present(lags.recent) }} as recent_days
         from trainings
     ),
 
@@ -318,12 +353,7 @@
         select
             *,
             same_weekday_days >= {{ min_same_weekday }} as is_seasonal,
-            case
-                when same_weekday_days >= {{ min_same_weekday }}
-                    then {{ dq_short_median(same_weekday_lags) }}
-                when recent_days > 0 then {{ dq_short_median(recent_lags) }}
-                when history_days > 0 then cast(training_sum as double) / history_days
-            end as expected_change
+            {{ dq_expected_change(lags) }} as expected_change
         from counted
     ),
 

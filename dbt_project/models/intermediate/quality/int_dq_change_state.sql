@@ -101,20 +101,7 @@ score_days as (
 ),
 
 page_changes as (
-    select network, page_ref, snapshot_date, change
-    from (
-        select
-            network,
-            page_ref,
-            snapshot_date,
-            case
-                when is_fresh and lag(is_fresh) over page_order
-                    then members_count - lag(members_count) over page_order
-            end as change
-        from score_days
-        window page_order as (partition by network, page_ref order by snapshot_date)
-    ) as changes
-    where snapshot_date > (select min(snapshot_date) from score_days)
+    {{ dq_page_changes('score_days', '(select min(snapshot_date) from score_days)') }}
 ),
 
 trails as (
