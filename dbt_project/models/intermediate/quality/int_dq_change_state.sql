@@ -11,8 +11,9 @@
                was written (filled_built_at; macro filled_days_rewritten): that day's row of
                each page, joined to its state, gives the new state (dq_change_step);
       replay   anything else (a rerun of an old day, imported history, a page registered or
-               gone, a first build): the windows of dq_change_scores over the changes the last
-               dq_state_days() days' scores reach, kept as lists;
+               gone, a first build): the windows of dq_change_scores over the changes the
+               latest day's score reaches, its score and the last dq_state_days() days'
+               changes and deviations (trail_days) kept as lists;
       kept     nothing rewritten: the rows are copied as they are;
       skipped  a chunk of a chunked first build (var build_through): nothing before the last
                chunk reads the state, so it is left empty until the last chunk replays it.
