@@ -1,5 +1,6 @@
 """`gospulse_daily` under a real Airflow deployment: Postgres metadata, Redis broker, Celery,
-and `gospulse_federal` started by the scheduler when the daily run's export bundle lands.
+`gospulse_federal` started by the scheduler when the daily run's export bundle lands, and the
+daily run's deadline, missed, alerting through the webhook.
 
 The api-server, scheduler, dag-processor and a Celery worker run as separate processes, the
 way docker-compose runs them; the DAG fetches VK, Telegram and OK from loopback emulators,
@@ -27,6 +28,7 @@ from emulators.vk.world import World
 from gospulse.serving.layout import bundle_root, latest_bundle, published_path
 from gospulse.serving.publish import open_published, read_publication
 from tests.airflow_stack import AirflowStack
+from tests.alert_receivers import HttpReceiver
 from tests.pg_fixtures import pg_database  # noqa: F401 (pg is a fixture)
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
@@ -40,6 +42,8 @@ OK_TOKEN = "celery-stack-ok-token"
 DAY = date(2026, 3, 10)
 # 20:00 UTC on 9 March is 03:00 on 10 March in Novokuznetsk: the run records 10 March
 LOGICAL = datetime(2026, 3, 9, 20, 0, tzinfo=UTC)
+# the daily run's deadline, in hours after it was queued: a run this size outlives it
+DEADLINE_HOURS = 15 / 3600
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,7 @@ def test_daily_dag_runs_on_celery_workers_against_the_emulators(tmp_path, pg, re
     federal_warehouse.parent.mkdir()
     queue = f"gospulse_{uuid.uuid4().hex[:8]}"
     started = time.monotonic()
+    hook = HttpReceiver()
     with (
         VkEmulator(world, rate_limit=3.0, tokens={VK_TOKEN}) as vk,
         TelegramEmulator(tg_world) as tg,
@@ -119,6 +124,11 @@ def test_daily_dag_runs_on_celery_workers_against_the_emulators(tmp_path, pg, re
                 # the federal roll-up of this one region, fed by the bundles the daily run writes
                 "GOSPULSE_FEDERAL_SOURCES": str(bundle_root(warehouse)),
                 "GOSPULSE_FEDERAL_WAREHOUSE": str(federal_warehouse),
+                # the scheduler finds the deadline missed and a worker runs the callback
+                "GOSPULSE_DAILY_DEADLINE_HOURS": str(DEADLINE_HOURS),
+                "GOSPULSE_ALERT_WEBHOOK_URL": hook.url + "/alerts",
+                "GOSPULSE_ALERT_TG_BOT_TOKEN": "",
+                "GOSPULSE_ALERT_EMAIL_TO": "",
                 # secrets only as Airflow connections: the tasks must read them from there
                 "AIRFLOW_CONN_VK_API": _conn(password=VK_TOKEN),
                 "AIRFLOW_CONN_OK_API": _conn(
@@ -152,9 +162,18 @@ def test_daily_dag_runs_on_celery_workers_against_the_emulators(tmp_path, pg, re
             assert keys and all(k.startswith(redis_broker.prefix) for k in keys), keys
         finally:
             stack.stop()
+            hook.close()
         assert vk.stats.requests_total >= 1 and tg.stats.requests_total >= 1
         assert ok.stats.requests_total >= 1
     print(f"\ncelery stack timings: {stack.timings}, total {time.monotonic() - started:.0f} s")
+
+    # the deadline passed while the run was going: one late message, naming the run
+    late = [
+        p for _, p in hook.requests if p.get("subject", "").startswith("gospulse daily run late")
+    ]
+    assert len(late) == 1, hook.requests
+    assert f"gospulse_daily run {run_id}" in late[0]["subject"], late[0]
+    assert "is still running" in late[0]["subject"], late[0]
 
     # every task ran on the Celery worker of our queue, not in the scheduler's process
     ran = [ti for ti in tis if ti["state"] == "success"]

@@ -25,6 +25,8 @@ from tests.pg_fixtures import pg_database, pg_query  # noqa: F401 (pg is a fixtu
 
 TOKEN = "dag-test-token"
 VK_TOKENS = ("vk-token-alpha-0001", "vk-token-bravo-0002")
+# 20:00 UTC on 9 March is 03:00 on 10 March in Novokuznetsk: the runs record 10 March
+LOGICAL = datetime(2026, 3, 9, 20, 0, tzinfo=UTC)
 # a run on a machine busy with other work
 DAG_RUN_TIMEOUT = 1200
 
@@ -327,61 +329,119 @@ def max_per_window(times: list[float], window: float = 1.0) -> int:
 
 @pytest.mark.slow
 @pytest.mark.timeout(DAG_RUN_TIMEOUT)
-def test_daily_dag_run_against_the_emulator(tmp_path, pg, airflow_metadata):
-    """The daily run, its two VK tokens from the Airflow connection only: each token's batches
-    in its own pool, neither over VK's 3 requests a second; the marts served three ways."""
-    start = date(2026, 3, 1)
-    world = World(seed=11, start=start, n_pages=120)
-    registry = tmp_path / "42_dag.csv"
-    world.write_registry(registry)
+def test_daily_dag_run_serves_the_networks_that_answer(tmp_path, pg, airflow_metadata):
+    """The daily run with VK and Telegram emulated and Odnoklassniki unreachable: VK's two
+    tokens come from the Airflow connection only, each token's batches in its own pool and
+    neither over VK's 3 requests a second; the two networks that answered load, the marts are
+    built and served three ways, and the run ends failed with a summary naming the dead one."""
+    from emulators.networld import NetworkWorld, write_registry
+    from emulators.telegram.server import TelegramEmulator
+    from gospulse.airflow_local import DagRunFailed
+
+    day = date(2026, 3, 10)
+    world = World(seed=11, start=date(2026, 3, 1), n_pages=120)
+    tg_world, ok_world = NetworkWorld(world, "tg"), NetworkWorld(world, "ok")
+    registry = tmp_path / "42_all.csv"
+    write_registry(world, registry, ("vk", "tg", "ok"))
     warehouse = tmp_path / "warehouse" / "gospulse.duckdb"
-    # 20:00 UTC on 9 March is 03:00 on 10 March in Novokuznetsk: the run records 10 March
-    logical = datetime(2026, 3, 9, 20, 0, tzinfo=UTC)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]
     home = tmp_path / "airflow"
-    with CountingVkEmulator(world, rate_limit=3.0, tokens=set(VK_TOKENS)) as emulator:
-        emulator.set_date(date(2026, 3, 10))
+    with (
+        CountingVkEmulator(world, rate_limit=3.0, tokens=set(VK_TOKENS)) as vk,
+        TelegramEmulator(tg_world) as tg,
+    ):
+        vk.set_date(day)
+        tg.set_date(day)
         env = {
             "GOSPULSE_WAREHOUSE": str(warehouse),
             "GOSPULSE_REGISTRY": str(registry),
-            "GOSPULSE_VK_API_URL": emulator.base_url,
+            "GOSPULSE_VK_API_URL": vk.base_url,
             # the tokens come from the connection only
             "VK_TOKEN": "",
             "AIRFLOW_CONN_VK_API": json.dumps(
                 {"conn_type": "generic", "password": ",".join(VK_TOKENS)}
             ),
             "GOSPULSE_VK_TOKEN_COUNT": "2",
+            "GOSPULSE_TG_API_URL": tg.base_url,
+            "GOSPULSE_TG_RPS": "20",
+            "GOSPULSE_OK_API_URL": f"http://127.0.0.1:{dead_port}/fb.do",
+            "GOSPULSE_OK_MAX_RETRIES": "1",
+            "OK_APP_KEY": "CBAFAKEKEY",
+            "OK_ACCESS_TOKEN": "ok-dag-test-token",
+            "OK_APP_SECRET": "ok-dag-test-app-secret",
             "GOSPULSE_AUDIENCE_SECRET": "dag-test-audience-secret",
             "GOSPULSE_PG_PUBLISH": "1",
             "GOSPULSE_PG_DBNAME": pg.dbname,
         }
-        output = run_dag("gospulse_daily", logical, home, env, metadata_from=airflow_metadata)
-        stats = emulator.stats
-    for secret in (*VK_TOKENS, "dag-test-audience-secret"):
+        with pytest.raises(DagRunFailed):
+            run_dag("gospulse_daily", LOGICAL, home, env, metadata_from=airflow_metadata)
+        stats = vk.stats
+    output = (home / "gospulse_daily.log").read_text()
+    secrets = (*VK_TOKENS, "ok-dag-test-token", "ok-dag-test-app-secret")
+    for secret in (*secrets, "dag-test-audience-secret"):
         assert secret not in output  # secrets never reach the task logs
+    assert "no usable data from Odnoklassniki" in output
+    assert "incomplete networks: Odnoklassniki" in output
     # both tokens did a share of the fetching, and neither ever went over 3 requests a second
     by_token = dict(stats.by_token)
     assert set(by_token) == set(VK_TOKENS), by_token
     assert all(n >= 1 for n in by_token.values())
     assert stats.rate_limited == 0
-    for token, times in emulator.arrivals.items():
+    for token, times in vk.arrivals.items():
         assert max_per_window(times) <= 3, f"{token[:8]}… exceeded 3 requests/s"
     assert "vk.fetch_batch_t0" in output and "vk.fetch_batch_t1" in output
+
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        dates = con.execute(
-            "select snapshot_date, count(*) from raw.page_snapshots group by 1"
+        runs = con.execute(
+            "select network, status, pages_requested from raw.extract_runs order by 1"
         ).fetchall()
-        assert dates == [(date(2026, 3, 10), len(world.pages))]
-        run = con.execute("select status, pages_requested from raw.extract_runs").fetchall()
-        assert run == [("success", len(world.pages))]
-        daily = con.execute(
-            "select count(*) from marts.mart_page_daily where snapshot_date = date '2026-03-10'"
-        ).fetchone()[0]
-        assert daily == len(world.pages)
+        assert [(n, s) for n, s, _ in runs] == [
+            ("ok", "failed"),
+            ("tg", "success"),
+            ("vk", "success"),
+        ]
+        assert runs[2][2] == len(world.pages)
+        counts = dict(
+            con.execute(
+                "select network, count(*) filter (where status <> 'error') "
+                "from raw.page_snapshots where snapshot_date = ? group by 1",
+                [day],
+            ).fetchall()
+        )
+        assert counts["vk"] == len(world.pages)
+        assert counts["tg"] == len(tg_world.pages)
+        assert counts.get("ok", 0) == 0  # OK pages registered by id are recorded as errors
+        assert con.execute("select distinct snapshot_date from raw.page_snapshots").fetchall() == [
+            (day,)
+        ]
+        tg_members = dict(
+            con.execute(
+                "select page_ref, members_count from raw.page_snapshots "
+                "where network = 'tg' and status = 'ok'"
+            ).fetchall()
+        )
+        for page in tg_world.pages:
+            state = tg_world.state_on(page, day)
+            if state.status == "ok":
+                assert tg_members[str(page.id)] == state.members_count
+        # the marts were built from the two networks that answered
+        daily = {
+            network: (rows, known)
+            for network, rows, known in con.execute(
+                "select network, count(*), count(*) filter (where is_known) "
+                "from marts.mart_page_daily where snapshot_date = ? group by 1",
+                [day],
+            ).fetchall()
+        }
+        assert daily["vk"][0] == len(world.pages) and daily["tg"][1] > 0
+        assert daily.get("ok", (0, 0))[1] == 0
         sketched = con.execute(
             "select count(*) from raw.member_sketches where status = 'ok'"
         ).fetchone()[0]
-        readable = sum(world.members_readable(p, date(2026, 3, 10)) for p in world.pages)
+        readable = sum(world.members_readable(p, day) for p in world.pages)
         assert sketched == readable
         region = con.execute(
             "select pages_with_sketch, unique_estimate, duplication_factor "
@@ -389,15 +449,19 @@ def test_daily_dag_run_against_the_emulator(tmp_path, pg, airflow_metadata):
             "where scope_type = 'region' and network = 'vk'"
         ).fetchall()
         assert len(region) == 1 and region[0][0] == readable and region[0][1] > 0
+        (rows_of_day,) = con.execute(
+            "select count(*) from marts.mart_page_daily where snapshot_date = ?", [day]
+        ).fetchone()
     finally:
         con.close()
+    assert len(ok_world.pages) > 0
     # served three ways: the read-only copy, the export bundle, the marts on Postgres
     published = open_published(published_path(warehouse))
     try:
-        assert read_publication(published)["snapshot_date"] == date(2026, 3, 10)
+        assert read_publication(published)["snapshot_date"] == day
         assert published.execute(
-            "select count(*) from marts.mart_page_daily where snapshot_date = date '2026-03-10'"
-        ).fetchone() == (len(world.pages),)
+            "select count(*) from marts.mart_page_daily where snapshot_date = ?", [day]
+        ).fetchone() == (rows_of_day,)
     finally:
         published.close()
     bundle = latest_bundle(bundle_root(warehouse), 42)
@@ -405,11 +469,10 @@ def test_daily_dag_run_against_the_emulator(tmp_path, pg, airflow_metadata):
     assert manifest["snapshot_date"] == "2026-03-10" and manifest["region"]["code"] == 42
     assert pg_query(
         pg, "select count(*) from marts.mart_page_daily where snapshot_date = '2026-03-10'"
-    ) == [(len(world.pages),)]
+    ) == [(rows_of_day,)]
     assert "serving: published copy" in output and "export bundle" in output
-    assert not (warehouse.parent / "staging" / "vk" / "2026-03-10").exists() or not any(
-        Path(warehouse.parent / "staging" / "vk" / "2026-03-10").rglob("batch-*.json")
-    )
+    staged = warehouse.parent / "staging" / "vk" / "2026-03-10"
+    assert not staged.exists() or not any(staged.rglob("batch-*.json"))
     db = sqlite3.connect(home / "airflow.db")
     try:
         pools = dict(db.execute("select pool, slots from slot_pool").fetchall())
@@ -427,95 +490,6 @@ def test_daily_dag_run_against_the_emulator(tmp_path, pg, airflow_metadata):
     assert bundle_extra["regions"] == [42] and bundle_extra["snapshot_date"] == "2026-03-10"
     [path] = bundle_extra["paths"]
     assert path.startswith(str(warehouse.parent))
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(DAG_RUN_TIMEOUT)
-def test_daily_dag_with_one_network_down_loads_the_others(tmp_path, airflow_metadata):
-    """VK and Telegram emulated, Odnoklassniki unreachable: two networks load, marts build,
-    and the run ends failed with a summary naming the dead network."""
-    from emulators.networld import NetworkWorld, write_registry
-    from emulators.telegram.server import TelegramEmulator
-    from gospulse.airflow_local import DagRunFailed
-
-    day = date(2026, 3, 10)
-    world = World(seed=11, start=date(2026, 3, 1), n_pages=120)
-    tg_world, ok_world = NetworkWorld(world, "tg"), NetworkWorld(world, "ok")
-    registry = tmp_path / "42_all.csv"
-    write_registry(world, registry, ("vk", "tg", "ok"))
-    warehouse = tmp_path / "warehouse" / "gospulse.duckdb"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead_port = s.getsockname()[1]
-    with (
-        VkEmulator(world, rate_limit=3.0, tokens={TOKEN}) as vk,
-        TelegramEmulator(tg_world) as tg,
-    ):
-        vk.set_date(day)
-        tg.set_date(day)
-        env = {
-            "GOSPULSE_WAREHOUSE": str(warehouse),
-            "GOSPULSE_REGISTRY": str(registry),
-            "GOSPULSE_VK_API_URL": vk.base_url,
-            "VK_TOKEN": TOKEN,
-            "GOSPULSE_TG_API_URL": tg.base_url,
-            "GOSPULSE_TG_RPS": "20",
-            "GOSPULSE_OK_API_URL": f"http://127.0.0.1:{dead_port}/fb.do",
-            "GOSPULSE_OK_MAX_RETRIES": "1",
-            "OK_APP_KEY": "CBAFAKEKEY",
-            "OK_ACCESS_TOKEN": "ok-dag-test-token",
-            "OK_APP_SECRET": "ok-dag-test-app-secret",
-        }
-        home = tmp_path / "airflow"
-        with pytest.raises(DagRunFailed):
-            run_dag(
-                "gospulse_daily",
-                datetime(2026, 3, 9, 20, 0, tzinfo=UTC),
-                home,
-                env,
-                metadata_from=airflow_metadata,
-            )
-        output = (home / "gospulse_daily.log").read_text()
-    for secret in (TOKEN, "ok-dag-test-token", "ok-dag-test-app-secret"):
-        assert secret not in output
-    assert "no usable data from Odnoklassniki" in output
-    assert "incomplete networks: Odnoklassniki" in output
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        runs = dict(con.execute("select network, status from raw.extract_runs").fetchall())
-        assert runs == {"vk": "success", "tg": "success", "ok": "failed"}
-        counts = dict(
-            con.execute(
-                "select network, count(*) filter (where status <> 'error') "
-                "from raw.page_snapshots where snapshot_date = ? group by 1",
-                [day],
-            ).fetchall()
-        )
-        assert counts["vk"] == len(world.pages)
-        assert counts["tg"] == len(tg_world.pages)
-        assert counts.get("ok", 0) == 0  # OK pages registered by id are recorded as errors
-        tg_members = dict(
-            con.execute(
-                "select page_ref, members_count from raw.page_snapshots "
-                "where network = 'tg' and status = 'ok'"
-            ).fetchall()
-        )
-        for page in tg_world.pages:
-            state = tg_world.state_on(page, day)
-            if state.status == "ok":
-                assert tg_members[str(page.id)] == state.members_count
-        # the marts were built from the two networks that answered
-        daily = dict(
-            con.execute(
-                "select network, count(*) filter (where is_known) from marts.mart_page_daily "
-                "where snapshot_date = ? group by 1",
-                [day],
-            ).fetchall()
-        )
-        assert daily["vk"] > 0 and daily["tg"] > 0 and daily.get("ok", 0) == 0
-    finally:
-        con.close()
-    assert len(ok_world.pages) > 0
 
 
 @pytest.mark.slow
@@ -555,7 +529,7 @@ def test_a_failing_dbt_test_skips_downstream_models_and_nothing_is_published(
         with pytest.raises(DagRunFailed):
             run_dag(
                 "gospulse_daily",
-                datetime(2026, 3, 9, 20, 0, tzinfo=UTC),
+                LOGICAL,
                 home,
                 env,
                 metadata_from=airflow_metadata,

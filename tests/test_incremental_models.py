@@ -394,7 +394,7 @@ def test_a_first_build_in_date_chunks_equals_one_full_build(tmp_path):
     late_ref, late_region, late_base, late_slope = LATE_PAGE
     regions = {ref: region for ref, (region, _, _) in PAGES.items()} | {late_ref: late_region}
     write_registry(warehouse, regions, flagships={"201"})
-    for n in [*range(13, DAYS), *range(13)]:
+    for n in [*range(14, DAYS), *range(14)]:
         d = FIRST_DAY + timedelta(n)
         rows = day_rows(d, PAGES)
         if n >= 20:
@@ -402,13 +402,12 @@ def test_a_first_build_in_date_chunks_equals_one_full_build(tmp_path):
             rows.append(SnapshotRow("vk", late_ref, d, count, "ok", source="api"))
         extract_day(warehouse, rows, d)
 
-    chunks = build_in_chunks(warehouse, chunk_days=13)
+    chunks = build_in_chunks(warehouse, chunk_days=14)
 
     last = FIRST_DAY + timedelta(DAYS - 1)
     assert [through for through, _ in chunks] == [
-        FIRST_DAY + timedelta(12),
-        FIRST_DAY + timedelta(25),
-        FIRST_DAY + timedelta(38),
+        FIRST_DAY + timedelta(13),
+        FIRST_DAY + timedelta(27),
         last,
     ]
     for through, chunk in chunks[1:]:
@@ -557,13 +556,6 @@ def copied(a_built_day: Path, folder: Path) -> Path:
     return copy_warehouse(a_built_day, folder, name=a_built_day.name)
 
 
-def uniqueness_tests(warehouse: Path, vars: dict | None = None) -> None:
-    selectors = [
-        f"test_name:unique_combination,{model.split('.')[1]}" for model in SCOPED_UNIQUENESS
-    ]
-    run_dbt(["test", "--select", *selectors], warehouse=warehouse, vars=vars)
-
-
 def duplicate_a_row(warehouse: Path, d: date, *, older_build: bool) -> None:
     """Insert a second copy of one row of day d in each model; older_build dates the copy a
     day before its build, as a row an incremental delete had missed would be."""
@@ -573,32 +565,6 @@ def duplicate_a_row(warehouse: Path, d: date, *, older_build: bool) -> None:
             con.execute(
                 f"insert into {model} select *{shift} from {model} where {where} limit 1", [d]
             )
-
-
-@pytest.mark.slow
-def test_uniqueness_tests_check_the_rebuilt_days_whole_or_all_history_on_request(
-    a_built_day, tmp_path
-):
-    """Incremental models' uniqueness tests group only the days (periods) the latest build
-    rewrote, old and new rows of them alike; var test_all_history groups everything."""
-    warehouse = copied(a_built_day, tmp_path / "spoiled")
-    clean = copied(a_built_day, tmp_path / "clean")
-    new_day = NEW_DAY
-
-    # a duplicate in a day the latest build did not write: earlier builds' tests own it
-    duplicate_a_row(warehouse, FIRST_DAY + timedelta(2), older_build=False)
-    uniqueness_tests(warehouse)
-    with pytest.raises(DbtError) as audit:
-        uniqueness_tests(warehouse, vars={"test_all_history": True})
-    for model in SCOPED_UNIQUENESS:
-        assert any(model.split(".")[1] in f for f in audit.value.failures), audit.value.failures
-
-    # an older row left beside the new day's rows (a delete that missed it) is caught
-    duplicate_a_row(clean, new_day, older_build=True)
-    with pytest.raises(DbtError) as caught:
-        uniqueness_tests(clean)
-    for model in SCOPED_UNIQUENESS:
-        assert any(model.split(".")[1] in f for f in caught.value.failures), caught.value.failures
 
 
 # model: the column its written-rows test checks, the value that test refuses, and the test
@@ -627,37 +593,6 @@ def spoil_a_value(warehouse: Path, *, latest: bool) -> None:
             ), model
 
 
-def written_values_tests(warehouse: Path, vars: dict | None = None) -> None:
-    selectors = [
-        f"test_name:{test},{model.split('.')[1]}" for model, (_, _, test) in WRITTEN_VALUES.items()
-    ]
-    run_dbt(["test", "--select", *selectors], warehouse=warehouse, vars=vars)
-
-
-@pytest.mark.slow
-def test_accepted_values_tests_check_the_rows_the_latest_build_wrote_or_all_on_request(
-    a_built_day, tmp_path
-):
-    """The incremental models' accepted-values and not-null tests read only the rows the latest
-    build wrote (a row changes only when a build rewrites it); var test_all_history reads every
-    row."""
-    warehouse = copied(a_built_day, tmp_path / "spoiled")
-    fresh = copied(a_built_day, tmp_path / "fresh")
-
-    spoil_a_value(warehouse, latest=False)
-    written_values_tests(warehouse)
-    with pytest.raises(DbtError) as audit:
-        written_values_tests(warehouse, vars={"test_all_history": True})
-    for model in WRITTEN_VALUES:
-        assert any(model.split(".")[1] in f for f in audit.value.failures), audit.value.failures
-
-    spoil_a_value(fresh, latest=True)
-    with pytest.raises(DbtError) as caught:
-        written_values_tests(fresh)
-    for model in WRITTEN_VALUES:
-        assert any(model.split(".")[1] in f for f in caught.value.failures), caught.value.failures
-
-
 RAW_TESTS = (
     "test_name:unique_combination,stg_raw__page_snapshots",
     "source:raw.page_snapshots,test_name:accepted_values_written",
@@ -669,50 +604,78 @@ SPOIL_STATUS = (
 )
 
 
-def raw_tests(warehouse: Path, vars: dict | None = None) -> None:
-    run_dbt(["test", "--select", *RAW_TESTS], warehouse=warehouse, vars=vars)
-
-
-def assert_both_raw_tests_failed(error: DbtError) -> None:
-    for name in ("stg_raw__page_snapshots", "written_raw_page_snapshots"):
-        assert any(name in f for f in error.failures), error.failures
-
-
-@pytest.mark.slow
-def test_raw_tests_check_the_latest_load_or_all_history_on_request(a_built_day, tmp_path):
-    """Raw's uniqueness test groups only the days the latest load wrote, its status test reads
-    only that load's rows (earlier loads were checked by the builds after them);
-    test_all_history reads all of raw. Raw's primary key refuses a duplicate on insert, so the
-    warehouse's raw table is swapped for a copy without it, as a store without the key would
-    hold."""
-    warehouse = copied(a_built_day, tmp_path)
-    latest = NEW_DAY
+def keyless_raw(warehouse: Path) -> None:
+    """Raw's primary key refuses a duplicate on insert: its table swapped for a copy without
+    the key, as a store without it would hold."""
     with connect(warehouse) as con:
         con.execute("create table raw.keyless as select * from raw.page_snapshots")
         con.execute("drop table raw.page_snapshots")
         con.execute("alter table raw.keyless rename to page_snapshots")
-        # an old day's duplicate and a bad status, loaded before the latest load: that load's
-        # own tests owned them
-        con.execute(
-            "insert into raw.page_snapshots select * replace (loaded_at - interval 1 day "
-            "as loaded_at) from raw.page_snapshots where snapshot_date = ? limit 1",
-            [FIRST_DAY],
-        )
-        con.execute(SPOIL_STATUS.format("<"))
-    raw_tests(warehouse)
-    with pytest.raises(DbtError) as audit:
-        raw_tests(warehouse, vars={"test_all_history": True})
-    assert_both_raw_tests_failed(audit.value)
 
-    # a second row of a page on the latest load's day, whichever load wrote it, is caught, and
-    # a bad status of the latest load
+
+def spoil_raw(warehouse: Path, *, latest: bool) -> None:
+    """A second row of a page (loaded a day before the latest load) on the first day or on the
+    latest load's day, and a refused status on a row of an earlier load or of the latest."""
     with connect(warehouse) as con:
         con.execute(
             "insert into raw.page_snapshots select * replace (loaded_at - interval 1 day "
             "as loaded_at) from raw.page_snapshots where snapshot_date = ? limit 1",
-            [latest],
+            [NEW_DAY if latest else FIRST_DAY],
         )
-        con.execute(SPOIL_STATUS.format("="))
+        con.execute(SPOIL_STATUS.format("=" if latest else "<"))
+
+
+def written_rows_tests(warehouse: Path, vars: dict | None = None) -> None:
+    """The uniqueness, accepted-values and not-null tests of the incremental models and raw,
+    in one dbt run."""
+    uniqueness = [
+        f"test_name:unique_combination,{model.split('.')[1]}" for model in SCOPED_UNIQUENESS
+    ]
+    values = [
+        f"test_name:{test},{model.split('.')[1]}" for model, (_, _, test) in WRITTEN_VALUES.items()
+    ]
+    run_dbt(["test", "--select", *uniqueness, *values, *RAW_TESTS], warehouse=warehouse, vars=vars)
+
+
+def assert_every_written_rows_test_failed(error: DbtError) -> None:
+    failures = error.failures
+    for model in SCOPED_UNIQUENESS:
+        name = model.split(".")[1]
+        assert any("unique_combination" in f and name in f for f in failures), (model, failures)
+    for model, (_, _, test) in WRITTEN_VALUES.items():
+        name = model.split(".")[1]
+        assert any(test in f and name in f for f in failures), (model, failures)
+    for name in ("stg_raw__page_snapshots", "written_raw_page_snapshots"):
+        assert any(name in f for f in failures), (name, failures)
+
+
+@pytest.mark.slow
+def test_written_rows_tests_check_the_latest_build_or_all_history_on_request(a_built_day, tmp_path):
+    """The incremental models' uniqueness tests group only the days (periods) the latest build
+    rewrote, old and new rows of them alike; their accepted-values and not-null tests read only
+    the rows it wrote (a row changes only when a build rewrites it); raw's uniqueness test
+    groups the days the latest load wrote and its status test reads that load's rows. Var
+    test_all_history makes each of them read everything."""
+    earlier = copied(a_built_day, tmp_path / "earlier")
+    latest = copied(a_built_day, tmp_path / "latest")
+    for warehouse in (earlier, latest):
+        keyless_raw(warehouse)
+
+    # a refused value and a duplicate in rows an earlier build (load) wrote: the tests of the
+    # builds after it owned them
+    spoil_a_value(earlier, latest=False)
+    duplicate_a_row(earlier, FIRST_DAY + timedelta(2), older_build=False)
+    spoil_raw(earlier, latest=False)
+    written_rows_tests(earlier)
+    with pytest.raises(DbtError) as audit:
+        written_rows_tests(earlier, vars={"test_all_history": True})
+    assert_every_written_rows_test_failed(audit.value)
+
+    # a refused value the latest build wrote, an older row left beside its day's rows (a
+    # delete that missed it), and raw's like them: caught
+    spoil_a_value(latest, latest=True)
+    duplicate_a_row(latest, NEW_DAY, older_build=True)
+    spoil_raw(latest, latest=True)
     with pytest.raises(DbtError) as caught:
-        raw_tests(warehouse)
-    assert_both_raw_tests_failed(caught.value)
+        written_rows_tests(latest)
+    assert_every_written_rows_test_failed(caught.value)
