@@ -1,4 +1,4 @@
-"""Run the dbt project (dbt_project/) against a warehouse file, as a subprocess of the real CLI.
+"""Run the dbt project (dbt_project/) against a warehouse file, dbt's CLI in a child process.
 
 Every warehouse gets its own dbt target and log directories next to the file, so two warehouses
 can build at the same time (tests, backfills) without sharing dbt state.
@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 PROJECT_DIR_ENV = "GOSPULSE_DBT_PROJECT_DIR"
+# each run's nodes (id, status, message, time, compiled SQL), in the warehouse's dbt target dir
+NODE_RESULTS = "node_results.json"
 OUTPUT_TAIL_LINES = 40
 
 
@@ -38,7 +40,7 @@ class DbtError(RuntimeError):
 
 @dataclass(frozen=True)
 class NodeResult:
-    """One node of run_results.json."""
+    """One node dbt ran (its entry in NODE_RESULTS)."""
 
     unique_id: str
     status: str
@@ -53,7 +55,7 @@ class NodeResult:
 
 @dataclass(frozen=True)
 class DbtRunResult:
-    """What a dbt invocation did: its nodes from run_results.json and its console output."""
+    """What a dbt invocation did: the nodes it ran and its console output."""
 
     args: list[str]
     returncode: int
@@ -139,14 +141,6 @@ def dbt_state_dir(warehouse: Path) -> Path:
     return warehouse.parent / f".{warehouse.name}.dbt"
 
 
-def dbt_executable() -> Path:
-    """The dbt CLI installed alongside the running interpreter."""
-    exe = Path(sys.executable).parent / ("dbt.exe" if os.name == "nt" else "dbt")
-    if not exe.exists():
-        raise FileNotFoundError(f"dbt executable not found at {exe}")
-    return exe
-
-
 def run_dbt(
     args: list[str], *, warehouse: Path, vars: dict[str, Any] | None = None
 ) -> DbtRunResult:
@@ -156,11 +150,15 @@ def run_dbt(
     project = project_dir()
     state = dbt_state_dir(warehouse)
     target_dir, log_dir = state / "target", state / "logs"
-    run_results = target_dir / "run_results.json"
-    run_results.unlink(missing_ok=True)
+    node_results = target_dir / NODE_RESULTS
+    node_results.unlink(missing_ok=True)
 
+    # dbt's CLI in a process of its own (gospulse.dbt_child), which hands back the node results
     command = [
-        str(dbt_executable()),
+        sys.executable,
+        "-m",
+        "gospulse.dbt_child",
+        str(node_results),
         *args,
         "--project-dir",
         str(project),
@@ -199,7 +197,7 @@ def run_dbt(
         args=list(args),
         returncode=proc.returncode,
         output=output,
-        nodes=_read_run_results(run_results),
+        nodes=_read_node_results(node_results),
         target_dir=target_dir,
     )
     if not result.success:
@@ -303,7 +301,7 @@ def build_in_chunks(
     return chunks
 
 
-def _read_run_results(path: Path) -> list[NodeResult]:
+def _read_node_results(path: Path) -> list[NodeResult]:
     if not path.exists():
         return []
     data = json.loads(path.read_text(encoding="utf-8"))

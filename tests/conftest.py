@@ -38,6 +38,8 @@ class SlowTierOnly(RuntimeError):
 
 def _program(args: object) -> tuple[str, list[str]]:
     argv = [str(a) for a in args] if isinstance(args, list | tuple) else str(args).split()
+    if argv[1:3] == ["-m", "gospulse.dbt_child"]:
+        return "dbt", argv  # dbt's CLI, run in-process by gospulse.transform's child
     return (Path(argv[0]).name if argv else ""), argv
 
 

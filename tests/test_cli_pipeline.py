@@ -13,7 +13,7 @@ from emulators.vk.world import World
 from gospulse.cli import main
 from gospulse.serving.layout import published_path
 from gospulse.serving.publish import open_published, read_publication
-from gospulse.transform import dbt_state_dir
+from gospulse.transform import NODE_RESULTS, dbt_state_dir
 
 TOKEN = "cli-token"
 
@@ -147,7 +147,7 @@ def test_extract_all_networks_then_top_across_networks(tmp_path, monkeypatch, ca
         assert main(["build", "--test-all-history"]) == 0
         assert "0 failed" in capsys.readouterr().out
     # the audit's uniqueness tests group every day, not only the days the build rewrote
-    results = dbt_state_dir(warehouse) / "target" / "run_results.json"
+    results = dbt_state_dir(warehouse) / "target" / NODE_RESULTS
     audited = [
         r["compiled_code"]
         for r in json.loads(results.read_text(encoding="utf-8"))["results"]

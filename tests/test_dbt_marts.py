@@ -142,7 +142,7 @@ def test_a_copy_of_the_built_world_skips_dbts_full_parse(built_world, tmp_path):
 def test_dbt_state_lives_next_to_the_warehouse(world):
     state = transform.dbt_state_dir(world.warehouse)
     assert state.parent == world.warehouse.parent.resolve()
-    assert (state / "target" / "run_results.json").exists()
+    assert (state / "target" / transform.NODE_RESULTS).exists()
     assert (state / "logs" / "dbt.log").exists()
 
 
