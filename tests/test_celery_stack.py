@@ -88,7 +88,7 @@ def _conn(**fields) -> str:
 @pytest.mark.slow
 @pytest.mark.timeout(2400)
 def test_daily_dag_runs_on_celery_workers_against_the_emulators(tmp_path, pg, redis_broker):
-    world = World(seed=11, start=date(2026, 3, 1), n_pages=120)
+    world = World(seed=11, start=date(2026, 3, 1), n_pages=60)
     tg_world, ok_world = NetworkWorld(world, "tg"), NetworkWorld(world, "ok")
     registry = tmp_path / "42_all.csv"
     write_registry(world, registry, ("vk", "tg", "ok"))
@@ -99,7 +99,7 @@ def test_daily_dag_runs_on_celery_workers_against_the_emulators(tmp_path, pg, re
     started = time.monotonic()
     hook = HttpReceiver()
     with (
-        VkEmulator(world, rate_limit=3.0, tokens={VK_TOKEN}) as vk,
+        VkEmulator(world, rate_limit=20.0, tokens={VK_TOKEN}) as vk,
         TelegramEmulator(tg_world) as tg,
         OkEmulator(ok_world, rate_limit=20.0, tokens={OK_TOKEN}) as ok,
     ):
@@ -116,6 +116,7 @@ def test_daily_dag_runs_on_celery_workers_against_the_emulators(tmp_path, pg, re
                 "GOSPULSE_WAREHOUSE": str(warehouse),
                 "GOSPULSE_REGISTRY": str(registry),
                 "GOSPULSE_VK_API_URL": vk.base_url,
+                "GOSPULSE_VK_RPS": "20",
                 "GOSPULSE_TG_API_URL": tg.base_url,
                 "GOSPULSE_TG_RPS": "20",
                 "GOSPULSE_OK_API_URL": ok.base_url,

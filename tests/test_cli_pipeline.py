@@ -16,6 +16,8 @@ from gospulse.serving.publish import open_published, read_publication
 from gospulse.transform import NODE_RESULTS, dbt_state_dir
 
 TOKEN = "cli-token"
+# not a test of VK's rate limit: the client (GOSPULSE_VK_RPS) and the emulator agree on more
+RPS = 25.0
 
 
 @pytest.mark.slow
@@ -23,11 +25,12 @@ def test_extract_then_build_from_the_command_line(tmp_path, monkeypatch, capsys)
     world = World(seed=3, start=date(2026, 5, 1), n_pages=50)
     world.write_registry(tmp_path / "42.csv")
     warehouse = tmp_path / "wh" / "gospulse.duckdb"
-    with VkEmulator(world, rate_limit=3.0, tokens={TOKEN}) as emulator:
+    with VkEmulator(world, rate_limit=RPS, tokens={TOKEN}) as emulator:
         monkeypatch.setenv("GOSPULSE_WAREHOUSE", str(warehouse))
         monkeypatch.setenv("GOSPULSE_REGISTRY", str(tmp_path / "42.csv"))
         monkeypatch.setenv("GOSPULSE_VK_API_URL", emulator.base_url)
         monkeypatch.setenv("VK_TOKEN", TOKEN)
+        monkeypatch.setenv("GOSPULSE_VK_RPS", str(RPS))
         for day in ("2026-05-01", "2026-05-02"):
             emulator.set_date(date.fromisoformat(day))
             assert main(["extract", "--date", day]) == 0
@@ -119,7 +122,7 @@ def test_extract_all_networks_then_top_across_networks(tmp_path, monkeypatch, ca
     write_registry(world, tmp_path / "42.csv", ("vk", "tg", "ok"))
     warehouse = tmp_path / "wh" / "gospulse.duckdb"
     with (
-        VkEmulator(world, rate_limit=3.0, tokens={TOKEN}) as vk,
+        VkEmulator(world, rate_limit=RPS, tokens={TOKEN}) as vk,
         TelegramEmulator(tg_world) as tg,
         OkEmulator(ok_world, rate_limit=20.0, tokens={TOKEN}) as ok,
     ):
@@ -128,6 +131,7 @@ def test_extract_all_networks_then_top_across_networks(tmp_path, monkeypatch, ca
             "GOSPULSE_REGISTRY": str(tmp_path / "42.csv"),
             "GOSPULSE_VK_API_URL": vk.base_url,
             "VK_TOKEN": TOKEN,
+            "GOSPULSE_VK_RPS": str(RPS),
             "GOSPULSE_TG_API_URL": tg.base_url,
             "GOSPULSE_TG_RPS": "20",
             "GOSPULSE_OK_API_URL": ok.base_url,
