@@ -8,12 +8,12 @@ folder. A failed gate means the batch is not loaded and the marts are not rebuil
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from gospulse import settings
 from gospulse.warehouse import STATUSES, SnapshotRow
 
 log = logging.getLogger(__name__)
@@ -76,11 +76,8 @@ def configured_max_error_share() -> float:
 
 def max_error_share_from_env() -> float:
     """GOSPULSE_RAW_GATE_MAX_ERROR_SHARE, else the configured share (0.2 as shipped)."""
-    text = os.environ.get("GOSPULSE_RAW_GATE_MAX_ERROR_SHARE")
-    value = float(text) if text else configured_max_error_share()
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"GOSPULSE_RAW_GATE_MAX_ERROR_SHARE must be in [0, 1], got {value}")
-    return value
+    value = settings.read("GOSPULSE_RAW_GATE_MAX_ERROR_SHARE")
+    return configured_max_error_share() if value is None else value
 
 
 def validate_batch(

@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from gospulse import settings
+
 log = logging.getLogger(__name__)
 
 DIR_ENV = "GOSPULSE_RATE_DIR"
@@ -29,11 +31,11 @@ OFF = "off"
 
 def ledger_dir(env: dict[str, str] | None = None) -> Path | None:
     """Where the ledgers live (GOSPULSE_RATE_DIR), or None when it is set to 'off'."""
-    raw = (os.environ if env is None else env).get(DIR_ENV, "").strip()
-    if raw.lower() == OFF:
+    directory = settings.read(DIR_ENV, env)
+    if directory is settings.OFF:
         return None
-    if raw:
-        return Path(raw)
+    if directory:
+        return Path(directory)
     return Path(tempfile.gettempdir()) / f"gospulse-rate-{os.getuid()}"
 
 

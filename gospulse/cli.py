@@ -397,6 +397,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(days=args.days, with_airflow=not args.skip_airflow)
 
 
+def cmd_settings(args: argparse.Namespace) -> int:
+    from gospulse import settings
+
+    if args.markdown:
+        print(settings.markdown(), end="")
+        return 0
+    for name, value in settings.described():
+        print(f"{name}={value}")
+    found = settings.problems()
+    for problem in found:
+        print(f"error: {problem}", file=sys.stderr)
+    return 1 if found else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gospulse", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -541,6 +555,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, default=60)
     p.add_argument("--skip-airflow", action="store_true", help="do not run the Airflow DAG")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("settings", help="check the settings set in the environment and list them")
+    p.add_argument(
+        "--markdown", action="store_true", help="print docs/configuration.md from the table"
+    )
+    p.set_defaults(func=cmd_settings)
 
     from gospulse.airflow_pools import add_commands as add_airflow_commands
     from gospulse.api.commands import add_commands as add_api_commands

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, date, datetime
 
+from gospulse import settings
 from gospulse.regions import get_region
 
 
@@ -23,7 +23,6 @@ def utc(dt: datetime) -> datetime:
 # refused instead of recording today's numbers under a past day ("none": the source's clock
 # is simulated, as with the emulators)
 MAX_LAG_ENV = "GOSPULSE_SNAPSHOT_MAX_LAG_DAYS"
-DEFAULT_MAX_LAG_DAYS = 1
 
 
 class PastSnapshotError(ValueError):
@@ -32,18 +31,8 @@ class PastSnapshotError(ValueError):
 
 def max_snapshot_lag(env: dict[str, str] | None = None) -> int | None:
     """Days a snapshot date may lie behind the region's today (None: no limit)."""
-    raw = (os.environ if env is None else env).get(MAX_LAG_ENV, "").strip().lower()
-    if not raw:
-        return DEFAULT_MAX_LAG_DAYS
-    if raw == "none":
-        return None
-    try:
-        days = int(raw)
-    except ValueError:
-        raise ValueError(f"{MAX_LAG_ENV}={raw!r}: expected a number of days or 'none'") from None
-    if days < 0:
-        raise ValueError(f"{MAX_LAG_ENV}={days}: must not be negative")
-    return days
+    days = settings.read(MAX_LAG_ENV, env)
+    return None if days is settings.OFF else days
 
 
 def check_snapshot_lag(

@@ -8,15 +8,15 @@ incident alert channels (webhook, Telegram bot, email) configured by GOSPULSE_AL
 from __future__ import annotations
 
 import logging
-import os
 from datetime import timedelta
 
 from airflow.sdk import DeadlineAlert, DeadlineReference, SyncCallback
 
+from gospulse import settings
+
 log = logging.getLogger(__name__)
 
 HOURS_ENV = "GOSPULSE_DAILY_DEADLINE_HOURS"
-DEFAULT_HOURS = 4.0
 
 
 class DeadlineConfigError(ValueError):
@@ -30,20 +30,11 @@ def deadline_hours(env: dict[str, str] | None = None) -> float | None:
     a deadline succeeds (it looks the alerts up by the DAG's unserialized definitions), so
     gospulse/airflow_local.py turns it off there; schedulers evaluate it normally.
     """
-    raw = (os.environ if env is None else env).get(HOURS_ENV, "").strip()
-    if not raw:
-        return DEFAULT_HOURS
-    if raw.lower() == "off":
-        return None
     try:
-        hours = float(raw)
-    except ValueError:
-        raise DeadlineConfigError(
-            f"{HOURS_ENV}={raw!r} is not a number of hours or 'off'"
-        ) from None
-    if hours <= 0:
-        raise DeadlineConfigError(f"{HOURS_ENV}={hours}: must be positive")
-    return hours
+        hours = settings.read(HOURS_ENV, env)
+    except settings.SettingError as exc:
+        raise DeadlineConfigError(str(exc)) from None
+    return None if hours is settings.OFF else hours
 
 
 def daily_deadline(hours: float | None = None) -> DeadlineAlert | None:

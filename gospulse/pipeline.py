@@ -23,6 +23,7 @@ import duckdb
 from extractors.base import NetworkExtractor, PageAddress
 from extractors.vk.client import VkClient
 from extractors.vk.pool import VkClientPool, split_tokens
+from gospulse import settings
 from gospulse.registry import ValidationResult, load_registry, registry_paths
 from gospulse.warehouse import (
     STATUSES,
@@ -162,11 +163,11 @@ def vk_client_from_env(token: str | None = None) -> VkClient | VkClientPool:
     """
     tokens = split_tokens(token if token is not None else os.environ.get("VK_TOKEN", ""))
     options = {
-        "base_url": os.environ.get("GOSPULSE_VK_API_URL") or None,
-        "requests_per_second": float(os.environ.get("GOSPULSE_VK_RPS", "3")),
-        "max_retries": int(os.environ.get("GOSPULSE_VK_MAX_RETRIES", "5")),
+        "base_url": settings.read("GOSPULSE_VK_API_URL"),
+        "requests_per_second": settings.read("GOSPULSE_VK_RPS"),
+        "max_retries": settings.read("GOSPULSE_VK_MAX_RETRIES"),
     }
-    connections = int(os.environ.get("GOSPULSE_VK_CONNECTIONS_PER_TOKEN", "1"))
+    connections = settings.read("GOSPULSE_VK_CONNECTIONS_PER_TOKEN")
     if len(tokens) > 1 or connections > 1:
         return VkClientPool(tokens, connections_per_token=connections, **options)
     return VkClient(tokens[0] if tokens else "", **options)

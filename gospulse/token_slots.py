@@ -7,9 +7,10 @@ per token, each in its own pool, and the plan's batches are dealt out to them.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import TypeVar
+
+from gospulse import settings
 
 T = TypeVar("T")
 
@@ -28,17 +29,10 @@ class TokenSlotError(ValueError):
 
 def token_count(network: str, env: dict[str, str] | None = None) -> int:
     """The network's number of tokens from GOSPULSE_<NET>_TOKEN_COUNT (default 1)."""
-    name = COUNT_ENV[network]
-    raw = (os.environ if env is None else env).get(name, "").strip()
-    if not raw:
-        return 1
     try:
-        count = int(raw)
-    except ValueError:
-        raise TokenSlotError(f"{name}={raw!r} is not a whole number") from None
-    if count < 1:
-        raise TokenSlotError(f"{name}={count}: a network needs at least one token")
-    return count
+        return settings.read(COUNT_ENV[network], env)
+    except settings.SettingError as exc:
+        raise TokenSlotError(str(exc)) from None
 
 
 def pool_name(network: str, index: int) -> str:

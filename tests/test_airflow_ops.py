@@ -93,7 +93,7 @@ def test_assets_schedule_and_deadline_are_declared(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    ("value", "message"), [("two", "not a whole number"), ("0", "at least one token")]
+    ("value", "message"), [("two", "expected a whole number"), ("0", "expected at least 1")]
 )
 def test_a_bad_token_count_names_its_variable(value, message):
     with pytest.raises(TokenSlotError, match=f"GOSPULSE_VK_TOKEN_COUNT.*{message}"):

@@ -344,7 +344,7 @@ def test_source_choice_and_factory(monkeypatch, world):
         source_from_env()
     monkeypatch.setenv("GOSPULSE_TG_SOURCE", "mtproto")
     monkeypatch.setenv("GOSPULSE_TG_RPS", "fast")
-    with pytest.raises(TelegramConfigError, match="GOSPULSE_TG_RPS must be a number"):
+    with pytest.raises(TelegramConfigError, match="GOSPULSE_TG_RPS='fast': expected a number"):
         telegram_extractor_from_env()
 
 

@@ -29,6 +29,7 @@ from telethon.tl.tlobject import TLObject
 from extractors.telegram.loopback import LoopbackSender, SenderBase
 from extractors.telegram.records import rpc_message
 from extractors.vk.session import SlidingWindowLimiter
+from gospulse import settings
 
 log = logging.getLogger(__name__)
 
@@ -89,18 +90,12 @@ class ClientStats:
         }
 
 
-def env_number(name: str, default: float) -> float:
-    """A positive number from an env var, or the default when unset."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
+def env_number(name: str) -> float:
+    """A positive number setting (gospulse.settings: its default when unset)."""
     try:
-        value = float(raw)
-    except ValueError:
-        raise TelegramConfigError(f"{name} must be a number, got {raw!r}") from None
-    if value <= 0:
-        raise TelegramConfigError(f"{name} must be positive, got {raw!r}")
-    return value
+        return settings.read(name)
+    except settings.SettingError as exc:
+        raise TelegramConfigError(str(exc)) from None
 
 
 def telegram_client_from_env(

@@ -25,8 +25,6 @@ from extractors.base import (
     sorted_unique,
 )
 from extractors.telegram.client import (
-    DEFAULT_MAX_FLOOD_WAIT,
-    DEFAULT_RPS,
     ENV_API_ID,
     ENV_API_URL,
     ENV_MAX_FLOOD_WAIT,
@@ -197,7 +195,7 @@ def telegram_extractor_from_env(
     client = telegram_client_from_env(api_id=api_id, api_hash=api_hash, session=session)
     caller = TelegramCaller(
         client,
-        requests_per_second=env_number(ENV_RPS, DEFAULT_RPS),
-        max_flood_wait=env_number(ENV_MAX_FLOOD_WAIT, DEFAULT_MAX_FLOOD_WAIT),
+        requests_per_second=env_number(ENV_RPS),
+        max_flood_wait=env_number(ENV_MAX_FLOOD_WAIT),
     )
     return TelegramExtractor(caller)

@@ -308,5 +308,5 @@ def preview_extractor_from_env() -> TelegramPreviewExtractor:
     GOSPULSE_TG_PREVIEW_RPS (default 1)."""
     return TelegramPreviewExtractor(
         os.environ.get(ENV_PREVIEW_URL) or DEFAULT_PREVIEW_URL,
-        requests_per_second=env_number(ENV_PREVIEW_RPS, 1.0),
+        requests_per_second=env_number(ENV_PREVIEW_RPS),
     )
