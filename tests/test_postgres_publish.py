@@ -27,11 +27,11 @@ import pytest
 from gospulse import tasks
 from gospulse.audience.federal import national_unique
 from gospulse.audience.sketches import HLL_LG_K, MemberHasher, PageAudience
+from gospulse.dbt_manifest import require_manifest
 from gospulse.serving.layout import published_path
 from gospulse.serving.postgres import PgConfig, PublishError, publish_to_postgres
 from gospulse.serving.publish import open_published, publish_marts, read_publication
 from gospulse.serving.read_views import VIEW_NAMES as READ_VIEWS
-from gospulse.transform import dbt_state_dir
 from tests.conftest import copy_warehouse
 from tests.pg_fixtures import normalized_rows, pg_database, pg_query  # noqa: F401 — `pg`
 from tests.warehouse_fixtures import LAST_DAY
@@ -456,9 +456,8 @@ def test_cli_publishes_the_current_copy_and_reports_errors(
 
 
 def test_dashboards_are_exposures_on_marts_that_reach_postgres(on_a, pg, built_world):
-    manifest = json.loads(
-        (dbt_state_dir(built_world) / "target" / "manifest.json").read_text(encoding="utf-8")
-    )
+    # the project's manifest (`gospulse dbt manifest`): builds write no JSON artifacts
+    manifest = json.loads(require_manifest().read_text(encoding="utf-8"))
     dashboards = {
         e["name"]: e["depends_on"]["nodes"]
         for e in manifest["exposures"].values()
