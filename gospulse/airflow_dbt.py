@@ -9,12 +9,12 @@ test broke and everything downstream of it is skipped. Parsing reads only the ma
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
 
+from gospulse import settings
 from gospulse.airflow_pools import WAREHOUSE_POOL
 from gospulse.dbt_manifest import require_manifest
 from gospulse.transform import project_dir
@@ -40,11 +40,8 @@ def invocation_mode():
     """
     from cosmos.constants import InvocationMode
 
-    value = os.environ.get(INVOCATION_ENV, "runner").strip().lower()
     modes = {"runner": InvocationMode.DBT_RUNNER, "subprocess": InvocationMode.SUBPROCESS}
-    if value not in modes:
-        raise ValueError(f"{INVOCATION_ENV}={value!r}: expected runner or subprocess")
-    return modes[value]
+    return modes[settings.read(INVOCATION_ENV)]
 
 
 def dbt_task_group(group_id: str, warehouse: str):

@@ -43,21 +43,11 @@ DEFAULT_REGISTRY = Path("registry")
 # many days: name resolution is the tightly limited call (Telegram: ~30 a minute), and a dead
 # address in the registry must not eat that budget every morning. Network errors retry each run.
 RERESOLVE_DAYS_ENV = "GOSPULSE_RERESOLVE_DAYS"
-DEFAULT_RERESOLVE_DAYS = 7
 
 
 def reresolve_days() -> int:
     """Days before a definitively unresolvable name is tried again ($GOSPULSE_RERESOLVE_DAYS)."""
-    raw = os.environ.get(RERESOLVE_DAYS_ENV, "").strip()
-    if not raw:
-        return DEFAULT_RERESOLVE_DAYS
-    try:
-        days = int(raw)
-    except ValueError:
-        raise ValueError(f"{RERESOLVE_DAYS_ENV}={raw!r} is not a whole number of days") from None
-    if days < 0:
-        raise ValueError(f"{RERESOLVE_DAYS_ENV}={raw!r} must not be negative")
-    return days
+    return settings.read(RERESOLVE_DAYS_ENV)
 
 
 @dataclass

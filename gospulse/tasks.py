@@ -12,6 +12,7 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
+from gospulse import settings
 from gospulse.dates import snapshot_date_for
 from gospulse.regions import get_region
 from gospulse.registry import ValidationResult
@@ -28,8 +29,9 @@ def _registry() -> ValidationResult:
 
 def region_for(registry: ValidationResult) -> int:
     """The region whose calendar the run follows: GOSPULSE_REGION, or the registry's only zone."""
-    if os.environ.get("GOSPULSE_REGION"):
-        return int(os.environ["GOSPULSE_REGION"])
+    region = settings.read("GOSPULSE_REGION")
+    if region is not None:
+        return region
     codes = sorted({p.region_code for p in registry.pages})
     if not codes:
         raise ValueError("the registry has no valid pages")

@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from gospulse import settings
 from gospulse.api.tokens import TokenStore, default_tokens_path
 from gospulse.serving.layout import bundle_root, published_path
 from gospulse.warehouse import warehouse_path
@@ -26,8 +27,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--published", type=Path, help="published copy (default: next to warehouse)")
     p.add_argument("--tokens", type=Path, help="token file (default: $GOSPULSE_API_TOKENS)")
     p.add_argument("--bundles", type=Path, help="bundle root (default: $GOSPULSE_BUNDLE_DIR)")
-    p.add_argument("--rate", type=float, default=float(os.environ.get(RATE_ENV, 10)))
-    p.add_argument("--burst", type=int, default=int(os.environ.get(BURST_ENV, 20)))
+    p.add_argument("--rate", type=float, default=settings.read(RATE_ENV))
+    p.add_argument("--burst", type=int, default=settings.read(BURST_ENV))
     p.set_defaults(func=cmd_api_serve)
 
     token = sub.add_parser("token", help="API tokens").add_subparsers(

@@ -7,7 +7,6 @@ apply the budget), and before dbt builds the audience marts.
 from __future__ import annotations
 
 import logging
-import os
 import uuid
 from dataclasses import dataclass
 from datetime import date
@@ -15,6 +14,7 @@ from pathlib import Path
 
 from extractors.vk.client import VkClient
 from extractors.vk.members import ListRequest, MemberSketch, read_member_lists
+from gospulse import settings
 from gospulse.audience.sketches import MemberHasher
 from gospulse.registry import ValidationResult
 from gospulse.warehouse import connect, replace_member_sketches
@@ -36,14 +36,11 @@ class AudienceConfig:
 
     @classmethod
     def from_env(cls) -> AudienceConfig:
-        env = os.environ
         return cls(
-            cadence_days=int(env.get("GOSPULSE_AUDIENCE_CADENCE_DAYS", cls.cadence_days)),
-            big_page_members=int(env.get("GOSPULSE_AUDIENCE_BIG_PAGE", cls.big_page_members)),
-            big_page_cadence_days=int(
-                env.get("GOSPULSE_AUDIENCE_BIG_PAGE_CADENCE_DAYS", cls.big_page_cadence_days)
-            ),
-            max_members=int(env.get("GOSPULSE_AUDIENCE_MAX_MEMBERS", cls.max_members)),
+            cadence_days=settings.read("GOSPULSE_AUDIENCE_CADENCE_DAYS"),
+            big_page_members=settings.read("GOSPULSE_AUDIENCE_BIG_PAGE"),
+            big_page_cadence_days=settings.read("GOSPULSE_AUDIENCE_BIG_PAGE_CADENCE_DAYS"),
+            max_members=settings.read("GOSPULSE_AUDIENCE_MAX_MEMBERS"),
         )
 
     def cadence_for(self, members: int) -> int:

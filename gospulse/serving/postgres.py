@@ -17,7 +17,6 @@ grants on today's objects would not survive the next one.
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 import time
 import uuid
@@ -33,6 +32,7 @@ import psycopg2.errors
 import psycopg2.extensions
 from psycopg2 import sql
 
+from gospulse import settings
 from gospulse.serving.publish import MARTS_SCHEMA, open_published, read_publication
 from gospulse.serving.publish import PublishError as CopyError
 from gospulse.serving.read_views import ReadView, default_read_views
@@ -80,16 +80,12 @@ class PgConfig:
     @classmethod
     def from_env(cls) -> PgConfig:
         """GOSPULSE_PG_HOST, _PORT, _USER, _PASSWORD, _DBNAME, with the defaults above."""
-        env = os.environ
-        port = env.get("GOSPULSE_PG_PORT", "5432")
-        if not port.isdigit():
-            raise ValueError(f"GOSPULSE_PG_PORT must be a port number, got {port!r}")
         return cls(
-            host=env.get("GOSPULSE_PG_HOST", cls.host),
-            port=int(port),
-            user=env.get("GOSPULSE_PG_USER", cls.user),
-            password=env.get("GOSPULSE_PG_PASSWORD", ""),
-            dbname=env.get("GOSPULSE_PG_DBNAME", cls.dbname),
+            host=settings.read("GOSPULSE_PG_HOST"),
+            port=settings.read("GOSPULSE_PG_PORT"),
+            user=settings.read("GOSPULSE_PG_USER"),
+            password=settings.read("GOSPULSE_PG_PASSWORD"),
+            dbname=settings.read("GOSPULSE_PG_DBNAME"),
         )
 
     def connect(self) -> psycopg2.extensions.connection:
