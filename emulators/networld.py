@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from emulators.vk.world import EVENT_WINDOW_DAYS, REGION_CODE, World, _gauss, _unit
-from gospulse.registry import HEADER
+from emulators.vk.world import EVENT_WINDOW_DAYS, REGION_CODE, REGISTRY_HEADER, World, _gauss, _unit
 
 NETWORKS = ("tg", "ok")
 # chance that an organization's VK page has a twin on the network: (flagship/head, other)
@@ -154,7 +153,7 @@ def write_registry(world: World, path: Path | str, networks: tuple[str, ...]) ->
     """Write the multi-network registry CSV in the format gospulse reads; returns the rows."""
     rows = registry_rows(world, networks)
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=HEADER, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=REGISTRY_HEADER, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     Path(path).write_text(buffer.getvalue(), encoding="utf-8", newline="")

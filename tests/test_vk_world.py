@@ -13,6 +13,7 @@ import pytest
 
 from emulators.vk.kuzbass import MUNICIPALITIES, SECTOR_SHARES
 from emulators.vk.world import DEFAULT_START, EVENT_COUNTS, REGISTRY_HEADER, World, main
+from gospulse.registry import HEADER
 
 REGISTRY = Path(__file__).resolve().parents[1] / "registry" / "demo_42_kuzbass.csv"
 
@@ -109,6 +110,7 @@ def test_events_are_ground_truth(world) -> None:
 def test_registry_rows(world) -> None:
     rows = list(csv.DictReader(io.StringIO(world.registry_csv())))
     assert tuple(rows[0]) == REGISTRY_HEADER and len(rows) == 2884
+    assert REGISTRY_HEADER == HEADER  # the emulator writes what gospulse's registry reads
     assert {r["network"] for r in rows} == {"vk"} and {r["region_code"] for r in rows} == {"42"}
     assert {r["flagship"] for r in rows} == {"true", "false"}
     refs = [r["page_ref"] for r in rows]

@@ -10,11 +10,11 @@ from datetime import date
 
 from emulators.vk.world import World
 from extractors.vk.records import snapshot_from_group
-from gospulse.warehouse import SnapshotRow
 
 
-def snapshot_rows(world: World, d: date) -> list[SnapshotRow]:
-    """What the extractor stores for every page on d, from groups.getById-shaped objects."""
+def snapshot_rows(world: World, d: date) -> list:
+    """What the extractor stores for every page on d (its SnapshotRows), from
+    groups.getById-shaped objects."""
     rows = []
     for page in world.pages:
         state = world.state_on(page, d)

@@ -36,13 +36,22 @@ from emulators.vk.kuzbass import (
     Municipality,
     Template,
 )
-from gospulse.registry import HEADER
 
 DEFAULT_START = date(2026, 1, 1)
 DEFAULT_PAGES = 2884
 REGION_CODE = "42"
-# the world writes registries in the format gospulse reads
-REGISTRY_HEADER = HEADER
+# the world writes registries in the format gospulse reads (its registry's columns, in order;
+# tests/test_vk_world.py holds the two equal): the emulators import nothing from gospulse
+REGISTRY_HEADER = (
+    "network",
+    "page_ref",
+    "title",
+    "organization",
+    "region_code",
+    "municipality",
+    "sector",
+    "flagship",
+)
 MONTHLY_GROWTH = 35_000  # region-wide subscribers per month at DEFAULT_PAGES, before events
 FLAGSHIP_SHARE = 0.065
 EVENT_COUNTS = {"deleted": 4, "banned": 3, "closed": 3, "renamed": 5, "drop": 5, "jump": 2}
