@@ -41,13 +41,13 @@ from gospulse.dag_defaults import DEFAULT_ARGS, REGION_TZ, START_DATE
 def gospulse_federal():
     @task
     def pull_and_build() -> dict:
-        import os
 
+        from gospulse import settings
         from gospulse.federal.cli import federal_warehouse_path, run_federal_pull
         from gospulse.federal.pull import SOURCES_ENV, parse_sources
 
         summary = run_federal_pull(
-            parse_sources(os.environ.get(SOURCES_ENV)), federal_warehouse_path()
+            parse_sources(settings.read(SOURCES_ENV)), federal_warehouse_path()
         )
         return {k: v for k, v in summary.items() if k != "lines"} | {"lines": summary["lines"]}
 

@@ -12,7 +12,6 @@ import hashlib
 import html
 import json
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
@@ -21,6 +20,7 @@ from typing import Protocol
 
 import requests
 
+from gospulse import settings
 from gospulse.warehouse import bulk_insert, connect
 
 log = logging.getLogger(__name__)
@@ -212,20 +212,21 @@ class EmailNotifier:
 
 def notifiers_from_env() -> list[Notifier]:
     """Every channel configured by env vars (empty: no alerts are sent, and that is logged)."""
-    env = os.environ
     found: list[Notifier] = []
-    if env.get("GOSPULSE_ALERT_WEBHOOK_URL"):
-        found.append(WebhookNotifier(env["GOSPULSE_ALERT_WEBHOOK_URL"]))
-    if env.get("GOSPULSE_ALERT_TG_BOT_TOKEN") and env.get("GOSPULSE_ALERT_TG_CHAT_ID"):
+    webhook = settings.read("GOSPULSE_ALERT_WEBHOOK_URL")
+    if webhook:
+        found.append(WebhookNotifier(webhook))
+    bot, chat = (
+        settings.read("GOSPULSE_ALERT_TG_BOT_TOKEN"),
+        settings.read("GOSPULSE_ALERT_TG_CHAT_ID"),
+    )
+    if bot and chat:
         found.append(
-            TelegramBotNotifier(
-                env["GOSPULSE_ALERT_TG_BOT_TOKEN"],
-                env["GOSPULSE_ALERT_TG_CHAT_ID"],
-                api_url=env.get("GOSPULSE_ALERT_TG_API_URL") or "https://api.telegram.org",
-            )
+            TelegramBotNotifier(bot, chat, api_url=settings.read("GOSPULSE_ALERT_TG_API_URL"))
         )
-    if env.get("GOSPULSE_ALERT_EMAIL_TO"):
-        found.append(EmailNotifier([a.strip() for a in env["GOSPULSE_ALERT_EMAIL_TO"].split(",")]))
+    addresses = settings.read("GOSPULSE_ALERT_EMAIL_TO")
+    if addresses:
+        found.append(EmailNotifier(list(addresses)))
     return found
 
 

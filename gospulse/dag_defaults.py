@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import pendulum
+
+from gospulse import settings
 
 DEFAULT_ARGS = {
     "owner": "gospulse",
@@ -16,5 +17,5 @@ DEFAULT_ARGS = {
 }
 
 # the region's time zone decides when "a day" starts; reading an env var costs nothing at parse
-REGION_TZ = os.environ.get("GOSPULSE_TIMEZONE", "Asia/Novokuznetsk")
+REGION_TZ = settings.read("GOSPULSE_TIMEZONE")
 START_DATE = pendulum.datetime(2026, 1, 1, tz=REGION_TZ)

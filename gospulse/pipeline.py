@@ -37,7 +37,6 @@ from gospulse.warehouse import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_REGISTRY = Path("registry")
 
 # A name the network said does not exist (not_found, deleted…) is asked again only after this
 # many days: name resolution is the tightly limited call (Telegram: ~30 a minute), and a dead
@@ -165,7 +164,7 @@ def vk_client_from_env(token: str | None = None) -> VkClient | VkClientPool:
 
 def read_registry(spec: str | Path | None = None) -> ValidationResult:
     """The registry from `spec` or GOSPULSE_REGISTRY (a CSV file or a folder of them)."""
-    spec = spec or os.environ.get("GOSPULSE_REGISTRY") or DEFAULT_REGISTRY
+    spec = spec or settings.read("GOSPULSE_REGISTRY")
     result = load_registry(registry_paths(spec))
     for err in result.errors:
         log.warning("registry row rejected: %s", err)

@@ -494,9 +494,8 @@ _SETTINGS = (
     # -- federal
     Setting(
         "GOSPULSE_FEDERAL_SOURCES",
-        "bundle roots the federal pull reads, comma-separated",
-        names,
-        default=(),
+        "bundle roots the federal pull reads (paths, `http(s)://`, `s3://`), separated by "
+        "commas or spaces",
         section="federal",
     ),
     Setting(

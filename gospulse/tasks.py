@@ -174,7 +174,7 @@ def collect_audience(extract: dict) -> dict:
     from gospulse.audience.sketches import SECRET_ENV, hasher_from_env
     from gospulse.pipeline import vk_client_from_env
 
-    if not os.environ.get(SECRET_ENV):
+    if not settings.read(SECRET_ENV):
         log.warning("audience sketches are off: %s is not set", SECRET_ENV)
         return {"enabled": False, "reason": f"{SECRET_ENV} not set"}
     summary = collect_vk_audience(
@@ -454,7 +454,7 @@ POSTGRES_SWITCH = "GOSPULSE_PG_PUBLISH"
 def publish_postgres(published: dict | None, logical_date: str) -> dict:
     """Copy the marts just published (the read-only copy) to Postgres and swap them in (when
     switched on). `logical_date` is the run's; the copy carries its own snapshot date."""
-    if os.environ.get(POSTGRES_SWITCH, "").strip().lower() not in ("1", "true", "yes"):
+    if not settings.read(POSTGRES_SWITCH):
         return {"enabled": False, "reason": f"{POSTGRES_SWITCH} is not set"}
     if not published or not published.get("published"):
         reason = (published or {}).get("reason") or "the marts were not published"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-DEFAULT_WAREHOUSE = Path("warehouse") / "gospulse.duckdb"
+from gospulse import settings
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ class ExtractRun:
 
 def warehouse_path() -> Path:
     """The warehouse file from GOSPULSE_WAREHOUSE, or the default under ./warehouse/."""
-    return Path(os.environ.get("GOSPULSE_WAREHOUSE") or DEFAULT_WAREHOUSE)
+    return Path(settings.read("GOSPULSE_WAREHOUSE"))
 
 
 @contextmanager

@@ -135,6 +135,11 @@ def test_readers_refuse_bad_values_through_the_table(monkeypatch):
     monkeypatch.setenv("GOSPULSE_RAW_GATE_MAX_ERROR_SHARE", "-0.1")
     with pytest.raises(SettingError, match="GOSPULSE_RAW_GATE_MAX_ERROR_SHARE"):
         max_error_share_from_env()
+    from extractors.ok.client import ok_client_from_env
+
+    monkeypatch.setenv("GOSPULSE_OK_RPS", "fast")
+    with pytest.raises(SettingError, match="GOSPULSE_OK_RPS='fast'"):
+        ok_client_from_env("key", "token", None, "secret")
     monkeypatch.setenv("VK_TOKEN", "a-token")
     monkeypatch.setenv("GOSPULSE_VK_MAX_RETRIES", "many")
     with pytest.raises(SettingError, match="GOSPULSE_VK_MAX_RETRIES='many'"):

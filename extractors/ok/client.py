@@ -41,6 +41,7 @@ import requests
 
 from extractors.shared_window import SharedStarts
 from extractors.vk.session import SlidingWindowLimiter
+from gospulse import settings
 
 log = logging.getLogger(__name__)
 
@@ -282,10 +283,10 @@ def ok_client_from_env(
         requests_per_second=(
             requests_per_second
             if requests_per_second is not None
-            else float(env.get("GOSPULSE_OK_RPS") or DEFAULT_RPS)
+            else settings.read("GOSPULSE_OK_RPS")
         ),
         max_retries=(
-            max_retries if max_retries is not None else int(env.get("GOSPULSE_OK_MAX_RETRIES", "5"))
+            max_retries if max_retries is not None else settings.read("GOSPULSE_OK_MAX_RETRIES")
         ),
         **kwargs,
     )

@@ -44,13 +44,13 @@ from extractors.telegram.records import (
     snapshot_from_full,
     unavailable_snapshot,
 )
+from gospulse import settings
 from gospulse.warehouse import SnapshotRow
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 200
 ENV_SOURCE = "GOSPULSE_TG_SOURCE"
-SOURCES = ("mtproto", "preview")
 RESOLVE = "contacts.resolveUsername"
 GET_FULL_CHANNEL = "channels.getFullChannel"
 
@@ -168,10 +168,11 @@ def _full_channel_request(
 def source_from_env(*, api_id: str | int | None = None, session: str | None = None) -> str:
     """ "mtproto" or "preview": GOSPULSE_TG_SOURCE, else mtproto when credentials or an
     emulator URL are configured, else preview."""
-    chosen = os.environ.get(ENV_SOURCE, "").strip().lower()
+    try:
+        chosen = settings.read(ENV_SOURCE)
+    except settings.SettingError as exc:
+        raise TelegramConfigError(str(exc)) from None
     if chosen:
-        if chosen not in SOURCES:
-            raise TelegramConfigError(f"{ENV_SOURCE} must be one of {', '.join(SOURCES)}")
         return chosen
     configured = (
         api_id

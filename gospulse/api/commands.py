@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from gospulse import settings
@@ -65,7 +64,7 @@ def cmd_api_serve(args: argparse.Namespace) -> int:
         bundle_dir=args.bundles or bundle_root(warehouse),
         rate=args.rate,
         burst=args.burst,
-        base_url=os.environ.get(BASE_URL_ENV, ""),
+        base_url=settings.read(BASE_URL_ENV) or "",
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0

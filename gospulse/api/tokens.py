@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from gospulse import settings
 from gospulse.warehouse import warehouse_path
 
 TOKENS_ENV = "GOSPULSE_API_TOKENS"
@@ -31,7 +32,7 @@ class TokenFileError(ValueError):
 
 def default_tokens_path() -> Path:
     """$GOSPULSE_API_TOKENS, else api_tokens.json next to the warehouse."""
-    override = os.environ.get(TOKENS_ENV)
+    override = settings.read(TOKENS_ENV)
     return Path(override) if override else warehouse_path().resolve().parent / TOKENS_FILE
 
 

@@ -4,16 +4,17 @@ register with add_commands(subparsers)."""
 from __future__ import annotations
 
 import argparse
-import os
 from datetime import date
 from pathlib import Path
+
+from gospulse import settings
 
 FEDERAL_WAREHOUSE_ENV = "GOSPULSE_FEDERAL_WAREHOUSE"
 
 
 def federal_warehouse_path() -> Path:
     """$GOSPULSE_FEDERAL_WAREHOUSE, else data/federal.duckdb."""
-    return Path(os.environ.get(FEDERAL_WAREHOUSE_ENV, "data/federal.duckdb"))
+    return Path(settings.read(FEDERAL_WAREHOUSE_ENV))
 
 
 def run_federal_pull(sources: list[str], warehouse: Path) -> dict:
@@ -36,7 +37,7 @@ def cmd_federal_pull(args: argparse.Namespace) -> int:
     """Exit 0 when every region loaded or was unchanged, 1 when any bundle was rejected."""
     from gospulse.federal.pull import SOURCES_ENV, parse_sources
 
-    sources = parse_sources(args.sources or os.environ.get(SOURCES_ENV))
+    sources = parse_sources(args.sources or settings.read(SOURCES_ENV))
     summary = run_federal_pull(sources, Path(args.warehouse or federal_warehouse_path()))
     for line in summary["lines"]:
         print(line)

@@ -20,7 +20,6 @@ one region's bad bundle never stops the others.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import shutil
 import tempfile
@@ -32,6 +31,7 @@ import duckdb
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
+from gospulse import settings
 from gospulse.audience.federal import BadSketchBundle, RegionSketch
 from gospulse.federal.manifest import (
     BundleFile,
@@ -117,7 +117,7 @@ def _filesystem(source: str) -> tuple[fsspec.AbstractFileSystem, str]:
     """The fsspec filesystem of a source and the root path inside it."""
     options: dict = {}
     if source.startswith("s3://"):
-        endpoint = os.environ.get(S3_ENDPOINT_ENV)
+        endpoint = settings.read(S3_ENDPOINT_ENV)
         if endpoint:
             options["client_kwargs"] = {"endpoint_url": endpoint}
     fs, root = fsspec.core.url_to_fs(source, **options)

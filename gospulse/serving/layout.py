@@ -10,8 +10,9 @@ The bundle root is $GOSPULSE_BUNDLE_DIR, else <warehouse dir>/bundles.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from gospulse import settings
 
 BUNDLE_DIR_ENV = "GOSPULSE_BUNDLE_DIR"
 PUBLISHED_DIR = "published"
@@ -35,7 +36,7 @@ def report_dir(published: Path | str, region_code: int, month: str) -> Path:
 
 def bundle_root(warehouse: Path | str) -> Path:
     """Where a region's export bundles are written: $GOSPULSE_BUNDLE_DIR or next to the file."""
-    override = os.environ.get(BUNDLE_DIR_ENV)
+    override = settings.read(BUNDLE_DIR_ENV)
     return Path(override) if override else Path(warehouse).resolve().parent / "bundles"
 
 
