@@ -27,10 +27,8 @@ demo: env
 # `test`: everything, on TEST_WORKERS pytest-xdist workers (worlds built with dbt are built once
 # per run and shared; tests/conftest.py schedules a module's tests together, slow modules
 # first), then, alone, the tests marked `timing`, which measure real request rates that a
-# loaded machine skews. Both print their 20 slowest tests. Three workers on two cores: the
-# Airflow, Celery and emulator tests spend much of their time waiting, and a third worker
-# fills it.
-TEST_WORKERS ?= 3
+# loaded machine skews. Both print their 20 slowest tests.
+TEST_WORKERS ?= 2
 PYTEST := $(BIN)/pytest -q -p no:cacheprovider --durations=20
 
 test: env lint
