@@ -155,7 +155,7 @@ def run_demo(days: int = 60, *, with_airflow: bool = True, out=print) -> int:
     world = World(seed=42, start=history_from)
     net_worlds = [NetworkWorld(world, "tg"), NetworkWorld(world, "ok")]
     # Telegram and OK run faster than production pacing (1/s and 3/s) so the demo stays short;
-    # BENCHMARKS.md has their real-pace figures
+    # docs/perf-notes/extraction.md has their real-pace figures
     fast = {RESOLVE: (100_000, 60.0), GET_FULL_CHANNEL: (100_000, 60.0)}
     with (
         VkEmulator(world, rate_limit=3.0, tokens={TOKEN}) as emulator,

@@ -255,8 +255,8 @@ def compile_inline(
 CHUNK_SELECTOR = "+config.materialized:incremental"
 # one model at a time in a chunk: DuckDB's memory_limit bounds the whole process, and two of a
 # first build's heaviest models at once (int_dq_page_days beside mart_growth_ranking) ran out of
-# it at 200,000 pages (BENCHMARKS.md, 2026-12-05), while DuckDB already spreads each statement
-# over every core, so a second dbt thread buys little here
+# it at 200,000 pages (docs/perf-notes/transform.md, 2026-12-05), while DuckDB already spreads
+# each statement over every core, so a second dbt thread buys little here
 CHUNK_THREADS = "1"
 
 

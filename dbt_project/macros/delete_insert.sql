@@ -4,7 +4,7 @@
     dbt-duckdb 1.11 deletes with `using <new rows>` joined on every column of a composite
     unique_key: when the key names a whole period ([period_type, period_start]) each stored row
     meets every new row of its period, a many-to-many join that grows with the square of a
-    period's rows and dominated a federal incremental day (BENCHMARKS.md, "Federal scale:
+    period's rows and dominated a federal incremental day (docs/perf-notes/transform.md, "Federal scale:
     transform"). Joining on the distinct keys instead is one match per stored row; a
     single-column key (snapshot_date) is deleted the same way.
     This overrides dbt-duckdb's macro of the same name (root-project macros come first).

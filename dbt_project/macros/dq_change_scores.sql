@@ -22,7 +22,7 @@
       z           (change - expected) / scale; NULL until min_history_days changes exist.
     Every step is a framed sum or count, or a lag: DuckDB slides them along one sort of each
     page's days. The exact medians this replaced (the median absolute deviation of 28 values on
-    every row) cost far more than a plain rolling z-score (BENCHMARKS.md, "The detector
+    every row) cost far more than a plain rolling z-score (docs/perf-notes/quality.md, "The detector
     replaced"); this detector's false alarms and recall are measured in
     bench/bench_dq_alarms.py and bench/compare_change_detectors.py.
     A day's score reads the changes up to dq_change_reach() days back (a training day's

@@ -7,19 +7,21 @@ federation uses the same key, so their sketches merge into national counts.
 HLL (lg_k 16, relative standard error 1.04/√65536 ≈ 0.41 %) answers "how many unique"; theta
 (lg_k 12) answers overlaps (intersections), which HLL cannot. lg_k 16 because a union is no more
 precise than its pages' sketches: at lg_k 14 (0.81 %) the worst of a federation's ~900 region and
-region × sector scopes missed the 2 % error target (BENCHMARKS.md, audience unions). HLL_4 holds
-the same registers as HLL_8 in half the bytes: a big page's sketch is 32 KiB, twice lg_k 14's.
+region × sector scopes missed the 2 % error target (docs/perf-notes/audience.md, audience
+unions). HLL_4 holds the same registers as HLL_8 in half the bytes: a big page's sketch is 32 KiB,
+twice lg_k 14's.
 Sketches of other lg_k or type (stored before) still merge: a union takes the smallest lg_k.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import datasketches as ds
+
+from gospulse import settings
 
 HLL_LG_K = 16
 HLL_TYPE = ds.tgt_hll_type.HLL_4
@@ -53,7 +55,7 @@ class MemberHasher:
 
 def hasher_from_env(value: str | None = None) -> MemberHasher:
     """The hasher keyed by GOSPULSE_AUDIENCE_SECRET (or the given value)."""
-    secret = value if value is not None else os.environ.get(SECRET_ENV, "")
+    secret = value if value is not None else settings.read(SECRET_ENV)
     if not secret:
         raise MissingAudienceSecret(
             f"set {SECRET_ENV} (the federation-wide secret that keys member hashes)"

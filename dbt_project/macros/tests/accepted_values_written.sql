@@ -3,7 +3,7 @@
     value): an incremental model's other rows were written, and tested, by earlier builds, and a
     row's values change only when a build rewrites it. A daily build's test thus reads one day
     or period, not all history, which at federal size cost a good part of a day's build
-    (BENCHMARKS.md). A full refresh stamps every row, so it is checked whole;
+    (docs/perf-notes/transform.md). A full refresh stamps every row, so it is checked whole;
     `--vars '{test_all_history: true}'` checks everything on any build. NULL passes, as in
     accepted_values.
 -#}

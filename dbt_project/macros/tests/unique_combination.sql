@@ -6,7 +6,7 @@
     partitions the latest build rewrote, old and new rows alike: the rest of the table is what
     earlier builds wrote and tested, and a build changes nothing outside the partitions it
     rewrites. That keeps a daily build's test from grouping all history, a cost that grows
-    with the years kept (BENCHMARKS.md). A full refresh stamps every row, so it
+    with the years kept (docs/perf-notes/transform.md). A full refresh stamps every row, so it
     is checked whole; `--vars '{test_all_history: true}'` checks everything on any build (after
     a build whose tests were skipped, or as a periodic audit). On raw snapshots, built_at is
     loaded_at: the days the latest load wrote.

@@ -3,7 +3,7 @@
     the latest snapshot date, with members_on(page, day) and that day's own status, from one
     join of the page days to raw and lag() over each page's days (macro
     members_on_consecutive_days; members_on's candidate expansion, max_carry_days + 1 rows per
-    page day, ran out of memory at federal size, BENCHMARKS.md).
+    page day, ran out of memory at federal size, docs/perf-notes/transform.md).
 
     Incremental (delete+insert of whole days): a build recomputes only the days whose rows can
     differ from what the last build wrote (macro page_days_to_rebuild: the days each newly

@@ -466,7 +466,7 @@ rebuilt_days as (
 {#- written out before the registry join (`as materialized`): otherwise DuckDB probes
     the change scores' hash table and the per-day registry's in one pipeline, both as large as
     the days rebuilt, and a first build's chunk ran out of memory holding them at once
-    (BENCHMARKS.md, 2026-12-06) -#}
+    (docs/perf-notes/transform.md, 2026-12-06) -#}
 page_day_facts as materialized (
     select
         rebuilt_days.network,
