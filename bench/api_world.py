@@ -23,7 +23,7 @@ from gospulse.serving.publish import publish_marts  # noqa: E402
 
 SERVE = (
     "import argparse, sys\n"
-    "from gospulse.api.commands import add_commands\n"
+    "from gospulse.cli.api import add_commands\n"
     "p = argparse.ArgumentParser(); add_commands(p.add_subparsers(dest='c'))\n"
     "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))\n"
 )

@@ -43,8 +43,8 @@ def gospulse_federal():
     def pull_and_build() -> dict:
 
         from gospulse import settings
-        from gospulse.federal.cli import federal_warehouse_path, run_federal_pull
         from gospulse.federal.pull import SOURCES_ENV, parse_sources
+        from gospulse.federal.run import federal_warehouse_path, run_federal_pull
 
         summary = run_federal_pull(
             parse_sources(settings.read(SOURCES_ENV)), federal_warehouse_path()

@@ -8,7 +8,6 @@ running it again only resets the slots. Pools of tokens no longer counted are le
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 
 from gospulse.token_slots import COUNT_ENV, pool_name, token_count
@@ -71,18 +70,3 @@ def sync_pools(env: dict[str, str] | None = None) -> list[PoolSpec]:
                 spec.name, spec.slots, spec.description, include_deferred=False, session=session
             )
     return pools
-
-
-def cmd_pools(args: argparse.Namespace) -> int:
-    for spec in sync_pools():
-        print(f"{spec.name}\t{spec.slots}\t{spec.description}")
-    return 0
-
-
-def add_commands(sub: argparse._SubParsersAction) -> None:
-    """`gospulse airflow pools`."""
-    group = sub.add_parser("airflow", help="Airflow set-up commands").add_subparsers(
-        dest="airflow_command", required=True
-    )
-    p = group.add_parser("pools", help="create/update every pool the DAGs need (idempotent)")
-    p.set_defaults(func=cmd_pools)

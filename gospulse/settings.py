@@ -572,6 +572,14 @@ def problems(env: Mapping[str, str] | None = None) -> list[str]:
     return found
 
 
+def check(env: Mapping[str, str] | None = None) -> None:
+    """Raise SettingError listing every set variable whose value does not parse: commands and
+    the daily run's first task call it, so a bad value stops them before any work."""
+    found = problems(env)
+    if found:
+        raise SettingError("; ".join(found))
+
+
 def described(env: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
     """(name, value as set) of every variable that is set; secrets as `(set)`."""
     source = os.environ if env is None else env

@@ -52,7 +52,9 @@ def vk_token() -> str:
 
 
 def check_registry() -> dict:
-    """Validate the registry; fail only when no page at all is usable."""
+    """Check every setting, then validate the registry; fail only when no page at all is
+    usable (the daily run's first task: a bad setting stops the run before any fetch)."""
+    settings.check()
     registry = _registry()
     for err in registry.errors[:50]:
         log.warning("registry %s", err)

@@ -26,10 +26,10 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from gospulse.api.app import create_app
-from gospulse.api.commands import add_commands
 from gospulse.api.queries import Filters, UnsupportedFilter, build_query
 from gospulse.api.ratelimit import RateLimiter
 from gospulse.api.tokens import TokenFileError, TokenStore, parse_regions
+from gospulse.cli.api import add_commands
 from gospulse.registry import normalize_sector
 from gospulse.serving.layout import LATEST_FILE, region_dir
 from gospulse.serving.publish import publish_marts
@@ -639,7 +639,7 @@ def test_api_serve_answers_on_loopback(world: SimpleNamespace) -> None:
     port = _free_port()
     code = (
         "import argparse, sys\n"
-        "from gospulse.api.commands import add_commands\n"
+        "from gospulse.cli.api import add_commands\n"
         "p = argparse.ArgumentParser(); add_commands(p.add_subparsers(dest='c'))\n"
         "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))\n"
     )

@@ -29,7 +29,7 @@ from packaging.requirements import Requirement
 from gospulse.api.tokens import default_tokens_path
 from gospulse.cli import build_parser
 from gospulse.deploy_init import DeployConfigError, main, write_auth_password
-from gospulse.federal.cli import federal_warehouse_path
+from gospulse.federal.run import federal_warehouse_path
 from gospulse.networks import CONNECTION_IDS
 from gospulse.serving.layout import bundle_root, published_path
 from gospulse.serving.postgres import PgConfig
@@ -933,3 +933,19 @@ def test_postgres_init_script_creates_the_databases_and_a_read_only_bi_role(scra
     missing = {k: v for k, v in env.items() if k != "BI_DB_PASSWORD"}
     proc = subprocess.run(["bash", str(PG_INIT)], env=missing, capture_output=True, text=True)
     assert proc.returncode != 0 and "BI_DB_PASSWORD" in proc.stderr
+
+
+def test_the_outermost_layer_contract_lists_every_other_part_of_gospulse():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    contract = next(
+        c
+        for c in pyproject["tool"]["importlinter"]["contracts"]
+        if c["forbidden_modules"] == ["gospulse.cli"]
+    )
+    parts = {
+        f"gospulse.{p.stem}"
+        for p in (ROOT / "gospulse").iterdir()
+        if p.name not in ("__init__.py", "__pycache__", "cli")
+        and (p.suffix == ".py" or (p / "__init__.py").exists())
+    }
+    assert set(contract["source_modules"]) == parts

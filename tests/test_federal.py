@@ -23,8 +23,9 @@ from types import SimpleNamespace
 import duckdb
 import pytest
 
-from gospulse.federal.cli import add_commands, run_federal_pull
+from gospulse.cli.federal import add_commands
 from gospulse.federal.pull import pull
+from gospulse.federal.run import run_federal_pull
 from gospulse.serving.bundle import MANIFEST, SCHEMA_VERSION, sha256_file, write_bundle
 from gospulse.serving.layout import latest_bundle, region_dir
 from gospulse.serving.publish import is_build_state

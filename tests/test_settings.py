@@ -31,7 +31,11 @@ def test_every_default_is_a_value_of_its_type():
         ("GOSPULSE_RAW_GATE_MAX_ERROR_SHARE", "0.35", 0.35),
         ("GOSPULSE_PG_PUBLISH", "1", True),
         ("GOSPULSE_PG_PUBLISH", "0", False),
-        ("GOSPULSE_FEDERAL_SOURCES", "/a, s3://b/c ,", ("/a", "s3://b/c")),
+        (
+            "GOSPULSE_ALERT_EMAIL_TO",
+            "a@example.org, b@example.org ,",
+            ("a@example.org", "b@example.org"),
+        ),
         ("GOSPULSE_TG_SOURCE", "Preview", "preview"),
         ("GOSPULSE_DAILY_DEADLINE_HOURS", "off", OFF),
         ("GOSPULSE_DAILY_DEADLINE_HOURS", "1.5", 1.5),
@@ -144,3 +148,21 @@ def test_readers_refuse_bad_values_through_the_table(monkeypatch):
     monkeypatch.setenv("GOSPULSE_VK_MAX_RETRIES", "many")
     with pytest.raises(SettingError, match="GOSPULSE_VK_MAX_RETRIES='many'"):
         vk_client_from_env()
+
+
+def test_a_bad_value_stops_a_command_and_the_daily_run_before_any_work(
+    monkeypatch, capsys, tmp_path
+):
+    from gospulse import tasks
+
+    for name in SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GOSPULSE_VK_RPS", "fast")
+    monkeypatch.setenv("GOSPULSE_OK_TOKEN_COUNT", "0")
+    registry = tmp_path / "42.csv"
+    registry.write_text("network,page_ref,title\nvk,1,x\n", encoding="utf-8")
+    assert main(["registry", "validate", str(registry)]) == 2
+    err = capsys.readouterr().err
+    assert "GOSPULSE_VK_RPS='fast'" in err and "GOSPULSE_OK_TOKEN_COUNT='0'" in err
+    with pytest.raises(SettingError, match="GOSPULSE_VK_RPS='fast'.*GOSPULSE_OK_TOKEN_COUNT"):
+        tasks.check_registry()

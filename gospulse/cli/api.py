@@ -1,4 +1,4 @@
-"""`gospulse api ...`: serve the API and manage its tokens (registered by gospulse/cli.py)."""
+"""`gospulse api ...`: serve the API and manage its tokens."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""`gospulse publish-postgres`: the Postgres half of serving, for cli.py to register.
-
-from gospulse.serving import postgres_cli
-postgres_cli.add_commands(sub)
-"""
+"""`gospulse publish-postgres`: the Postgres half of serving."""
 
 from __future__ import annotations
 

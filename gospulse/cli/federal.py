@@ -1,5 +1,4 @@
-"""Command-line entry points `gospulse federal pull` and `gospulse bundle`, for cli.py to
-register with add_commands(subparsers)."""
+"""`gospulse federal pull` and `gospulse bundle`."""
 
 from __future__ import annotations
 
@@ -8,29 +7,7 @@ from datetime import date
 from pathlib import Path
 
 from gospulse import settings
-
-FEDERAL_WAREHOUSE_ENV = "GOSPULSE_FEDERAL_WAREHOUSE"
-
-
-def federal_warehouse_path() -> Path:
-    """$GOSPULSE_FEDERAL_WAREHOUSE, else data/federal.duckdb."""
-    return Path(settings.read(FEDERAL_WAREHOUSE_ENV))
-
-
-def run_federal_pull(sources: list[str], warehouse: Path) -> dict:
-    """Pull, load and rebuild the federal marts; a summary dict (for the DAG and the CLI)."""
-    from gospulse.federal.marts import build_federal_marts
-    from gospulse.federal.pull import pull
-
-    results = pull(sources, warehouse)
-    build = build_federal_marts(warehouse)
-    return {
-        "loaded": [r.region_code for r in results if r.status == "loaded"],
-        "unchanged": [r.region_code for r in results if r.status == "unchanged"],
-        "rejected": {str(r.region_code): r.reason for r in results if r.status == "rejected"},
-        "marts": build.rows,
-        "lines": [r.describe() for r in results] + [build.describe()],
-    }
+from gospulse.federal.run import FEDERAL_WAREHOUSE_ENV, federal_warehouse_path, run_federal_pull
 
 
 def cmd_federal_pull(args: argparse.Namespace) -> int:
