@@ -14,6 +14,7 @@ env forms are listed here as well.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -52,12 +53,19 @@ def whole(minimum: int) -> Callable[[str], int]:
     return parse
 
 
-def positive(raw: str) -> float:
-    """number > 0"""
+def _number(raw: str) -> float:
     try:
         value = float(raw)
     except ValueError:
         raise SettingError(f"expected a number, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise SettingError(f"expected a finite number, got {raw!r}")
+    return value
+
+
+def positive(raw: str) -> float:
+    """number > 0"""
+    value = _number(raw)
     if not value > 0:
         raise SettingError(f"expected a positive number, got {raw!r}")
     return value
@@ -65,10 +73,7 @@ def positive(raw: str) -> float:
 
 def share(raw: str) -> float:
     """number in [0, 1]"""
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingError(f"expected a number, got {raw!r}") from None
+    value = _number(raw)
     if not 0.0 <= value <= 1.0:
         raise SettingError(f"expected a share in [0, 1], got {value}")
     return value

@@ -29,6 +29,7 @@ from gospulse.serving.layout import bundle_root, latest_bundle, published_path
 from gospulse.serving.publish import open_published, read_publication
 from tests.airflow_stack import AirflowStack
 from tests.alert_receivers import HttpReceiver
+from tests.network_checks import assert_counts_as_emulated
 from tests.pg_fixtures import pg_database  # noqa: F401 (pg is a fixture)
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
@@ -220,16 +221,7 @@ def test_daily_dag_runs_on_celery_workers_against_the_emulators(tmp_path, pg, re
             ).fetchall()
         )
         assert daily == expected
-        tg_members = dict(
-            con.execute(
-                "select page_ref, members_count from raw.page_snapshots "
-                "where network = 'tg' and status = 'ok'"
-            ).fetchall()
-        )
-        for page in tg_world.pages:
-            state = tg_world.state_on(page, DAY)
-            if state.status == "ok":
-                assert tg_members[str(page.id)] == state.members_count, page.id
+        assert_counts_as_emulated(con, tg_world, "tg", DAY)
     finally:
         con.close()
     published = open_published(published_path(warehouse))

@@ -55,7 +55,8 @@ def test_values_parse_as_their_type(name, raw, value):
     [
         ("GOSPULSE_VK_RPS", "fast", "expected a number"),
         ("GOSPULSE_VK_RPS", "0", "expected a positive number"),
-        ("GOSPULSE_VK_RPS", "nan", "expected a positive number"),
+        ("GOSPULSE_VK_RPS", "nan", "expected a finite number"),
+        ("GOSPULSE_VK_RPS", "inf", "expected a finite number"),
         ("GOSPULSE_VK_TOKEN_COUNT", "2.5", "expected a whole number"),
         ("GOSPULSE_VK_TOKEN_COUNT", "0", "expected at least 1"),
         ("GOSPULSE_SNAPSHOT_MAX_LAG_DAYS", "-1", "expected at least 0"),
