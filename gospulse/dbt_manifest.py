@@ -8,11 +8,11 @@ package is installed (`make env`, the Docker image build), and the DAG only read
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
+from gospulse import settings
 from gospulse.transform import project_dir, run_dbt
 
 MANIFEST_ENV = "GOSPULSE_DBT_MANIFEST"
@@ -28,7 +28,7 @@ class ManifestMissing(FileNotFoundError):
 
 def manifest_path() -> Path:
     """$GOSPULSE_DBT_MANIFEST, else dbt_project/target/manifest.json of the installed project."""
-    override = os.environ.get(MANIFEST_ENV)
+    override = settings.read(MANIFEST_ENV)
     return Path(override) if override else project_dir() / "target" / "manifest.json"
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from extractors.base import NetworkExtractor
 from extractors.vk.pool import split_tokens
+from gospulse import settings
 from gospulse.masking import mask_secrets
 from gospulse.token_slots import COUNT_ENV, pick
 
@@ -80,7 +81,7 @@ def airflow_credentials(network: str) -> Credentials:
 
 
 def _secret_env(network: str) -> None:
-    mask_secrets(*(os.environ.get(name) for name in SECRET_ENV[network]))
+    mask_secrets(*(settings.read(name) for name in SECRET_ENV[network]))
 
 
 def _one_of(
@@ -119,16 +120,16 @@ def extractor_for(
         from extractors.vk.extract import VkExtractor
         from gospulse.pipeline import vk_client_from_env
 
-        tokens = os.environ.get("VK_TOKEN") or creds.get("password")
+        tokens = settings.read("VK_TOKEN") or creds.get("password")
         token = _one_of(tokens, token_index, token_count, "VK token", _source("vk", "VK_TOKEN"))
         return VkExtractor(vk_client_from_env(token))
     if network == "tg":
         from extractors.telegram.extract import telegram_extractor_from_env
 
-        sessions = os.environ.get("TG_SESSION") or creds.get("session")
+        sessions = settings.read("TG_SESSION") or creds.get("session")
         return telegram_extractor_from_env(
             api_id=os.environ.get("TG_API_ID") or creds.get("login"),
-            api_hash=os.environ.get("TG_API_HASH") or creds.get("password"),
+            api_hash=settings.read("TG_API_HASH") or creds.get("password"),
             session=_one_of(
                 sessions, token_index, token_count, "Telegram session", _source("tg", "TG_SESSION")
             )
@@ -139,13 +140,13 @@ def extractor_for(
         from extractors.ok.client import ok_client_from_env
         from extractors.ok.extract import OkExtractor
 
-        tokens = os.environ.get("OK_ACCESS_TOKEN") or creds.get("password")
+        tokens = settings.read("OK_ACCESS_TOKEN") or creds.get("password")
         # a session secret belongs to one access token: several come in the same order
-        session_secrets = os.environ.get("OK_SESSION_SECRET") or creds.get("session_secret_key")
+        session_secrets = settings.read("OK_SESSION_SECRET") or creds.get("session_secret_key")
         where = _source("ok", "OK_ACCESS_TOKEN")
         return OkExtractor(
             ok_client_from_env(
-                application_key=os.environ.get("OK_APP_KEY") or creds.get("login"),
+                application_key=settings.read("OK_APP_KEY") or creds.get("login"),
                 access_token=_one_of(tokens, token_index, token_count, "OK token", where)
                 if tokens
                 else None,
@@ -154,7 +155,7 @@ def extractor_for(
                 )
                 if session_secrets
                 else None,
-                application_secret_key=os.environ.get("OK_APP_SECRET")
+                application_secret_key=settings.read("OK_APP_SECRET")
                 or creds.get("application_secret_key"),
             )
         )

@@ -150,7 +150,7 @@ def vk_client_from_env(token: str | None = None) -> VkClient | VkClientPool:
     Several comma-separated tokens, or GOSPULSE_VK_CONNECTIONS_PER_TOKEN above 1, give a
     VkClientPool that spreads requests over the tokens, each within its own rate limit.
     """
-    tokens = split_tokens(token if token is not None else os.environ.get("VK_TOKEN", ""))
+    tokens = split_tokens(token if token is not None else settings.read("VK_TOKEN") or "")
     options = {
         "base_url": settings.read("GOSPULSE_VK_API_URL"),
         "requests_per_second": settings.read("GOSPULSE_VK_RPS"),

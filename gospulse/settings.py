@@ -206,8 +206,6 @@ _SETTINGS = (
         "VK_TOKEN",
         "VK access token (in Airflow: the password of connection `vk_api`); several "
         "comma-separated tokens spread the requests over them, each within its own rate",
-        names,
-        default=(),
         secret=True,
         section="vk",
     ),

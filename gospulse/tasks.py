@@ -7,7 +7,6 @@ Secrets come from the environment or the Airflow connection `vk_api` (password =
 from __future__ import annotations
 
 import logging
-import os
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -48,7 +47,7 @@ def vk_token() -> str:
     """VK_TOKEN from the environment, else the password of the Airflow connection `vk_api`."""
     from gospulse.networks import airflow_credentials
 
-    return os.environ.get("VK_TOKEN") or airflow_credentials("vk").get("password") or ""
+    return settings.read("VK_TOKEN") or airflow_credentials("vk").get("password") or ""
 
 
 def check_registry() -> dict:

@@ -16,6 +16,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from gospulse import settings
+
 PROJECT_DIR_ENV = "GOSPULSE_DBT_PROJECT_DIR"
 # each run's nodes (id, status, message, time, compiled SQL), in the warehouse's dbt target dir
 NODE_RESULTS = "node_results.json"
@@ -128,7 +130,7 @@ def dies_with(parent: int):
 
 def project_dir() -> Path:
     """The dbt project: $GOSPULSE_DBT_PROJECT_DIR, else dbt_project/ next to the package."""
-    override = os.environ.get(PROJECT_DIR_ENV)
+    override = settings.read(PROJECT_DIR_ENV)
     path = Path(override) if override else Path(__file__).resolve().parent.parent / "dbt_project"
     if not (path / "dbt_project.yml").is_file():
         raise FileNotFoundError(f"no dbt_project.yml in {path} (set {PROJECT_DIR_ENV})")

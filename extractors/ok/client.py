@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -268,11 +267,10 @@ def ok_client_from_env(
     OK_APP_KEY, OK_ACCESS_TOKEN, OK_SESSION_SECRET or OK_APP_SECRET, GOSPULSE_OK_API_URL,
     GOSPULSE_OK_RPS and GOSPULSE_OK_MAX_RETRIES.
     """
-    env = os.environ
 
     def pick(value: str | None, name: str) -> str | None:
         # an empty connection field falls back to the environment, like an absent one
-        return value or env.get(name) or None
+        return value or settings.read(name) or None
 
     return OkClient(
         pick(application_key, "OK_APP_KEY") or "",
