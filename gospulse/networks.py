@@ -8,7 +8,6 @@ With several tokens per network (one Airflow pool each), a fetch task uses only 
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 
 from extractors.base import NetworkExtractor
@@ -128,7 +127,7 @@ def extractor_for(
 
         sessions = settings.read("TG_SESSION") or creds.get("session")
         return telegram_extractor_from_env(
-            api_id=os.environ.get("TG_API_ID") or creds.get("login"),
+            api_id=settings.read("TG_API_ID") or creds.get("login"),
             api_hash=settings.read("TG_API_HASH") or creds.get("password"),
             session=_one_of(
                 sessions, token_index, token_count, "Telegram session", _source("tg", "TG_SESSION")

@@ -137,6 +137,12 @@ def test_readers_refuse_bad_values_through_the_table(monkeypatch):
     monkeypatch.setenv("GOSPULSE_TG_RPS", "0")
     with pytest.raises(TelegramConfigError, match="GOSPULSE_TG_RPS='0'"):
         env_number("GOSPULSE_TG_RPS")
+    from extractors.telegram.client import telegram_client_from_env
+
+    monkeypatch.delenv("GOSPULSE_TG_API_URL", raising=False)
+    monkeypatch.setenv("TG_API_ID", "my-app")
+    with pytest.raises(TelegramConfigError, match="TG_API_ID='my-app': expected a whole number"):
+        telegram_client_from_env(api_hash="hash", session="session")
     monkeypatch.setenv("GOSPULSE_RAW_GATE_MAX_ERROR_SHARE", "-0.1")
     with pytest.raises(SettingError, match="GOSPULSE_RAW_GATE_MAX_ERROR_SHARE"):
         max_error_share_from_env()

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -92,6 +91,11 @@ class ClientStats:
 
 def env_number(name: str) -> float:
     """A positive number setting (gospulse.settings: its default when unset)."""
+    return telegram_setting(name)
+
+
+def telegram_setting(name: str):
+    """A setting of the Telegram source (gospulse.settings), a bad value as a config error."""
     try:
         return settings.read(name)
     except settings.SettingError as exc:
@@ -111,10 +115,10 @@ def telegram_client_from_env(
     With GOSPULSE_TG_API_URL (or api_url) set, the client talks to that emulator through a
     LoopbackSender and needs no credentials. A .session file is never used.
     """
-    api_id = api_id or os.environ.get(ENV_API_ID)
-    api_hash = api_hash or os.environ.get(ENV_API_HASH)
-    session = session or os.environ.get(ENV_SESSION)
-    api_url = api_url or os.environ.get(ENV_API_URL)
+    api_id = api_id or telegram_setting(ENV_API_ID)
+    api_hash = api_hash or telegram_setting(ENV_API_HASH)
+    session = session or telegram_setting(ENV_SESSION)
+    api_url = api_url or telegram_setting(ENV_API_URL)
     if api_url:
         return loopback_client(LoopbackSender(api_url, sleep=sleep))
     missing = [

@@ -9,7 +9,6 @@ errors that say so and counted in BatchResult.deferred.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 
@@ -32,10 +31,10 @@ from extractors.telegram.client import (
     ENV_SESSION,
     FloodDeferred,
     TelegramCaller,
-    TelegramConfigError,
     TelegramUnavailable,
     env_number,
     telegram_client_from_env,
+    telegram_setting,
 )
 from extractors.telegram.records import (
     resolution_from_error,
@@ -44,7 +43,6 @@ from extractors.telegram.records import (
     snapshot_from_full,
     unavailable_snapshot,
 )
-from gospulse import settings
 from gospulse.warehouse import SnapshotRow
 
 log = logging.getLogger(__name__)
@@ -168,16 +166,13 @@ def _full_channel_request(
 def source_from_env(*, api_id: str | int | None = None, session: str | None = None) -> str:
     """ "mtproto" or "preview": GOSPULSE_TG_SOURCE, else mtproto when credentials or an
     emulator URL are configured, else preview."""
-    try:
-        chosen = settings.read(ENV_SOURCE)
-    except settings.SettingError as exc:
-        raise TelegramConfigError(str(exc)) from None
+    chosen = telegram_setting(ENV_SOURCE)
     if chosen:
         return chosen
     configured = (
         api_id
         or session
-        or any(os.environ.get(name) for name in (ENV_API_ID, ENV_SESSION, ENV_API_URL))
+        or any(telegram_setting(name) for name in (ENV_API_ID, ENV_SESSION, ENV_API_URL))
     )
     return "mtproto" if configured else "preview"
 

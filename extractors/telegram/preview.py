@@ -16,7 +16,6 @@ private or renamed channel all look alike (not_found). Paced by GOSPULSE_TG_PREV
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -35,7 +34,7 @@ from extractors.base import (
     is_loopback_url,
     sorted_unique,
 )
-from extractors.telegram.client import ClientStats, env_number
+from extractors.telegram.client import ClientStats, env_number, telegram_setting
 from extractors.telegram.records import NETWORK, unavailable_snapshot
 from extractors.vk.session import SlidingWindowLimiter
 from gospulse.warehouse import SnapshotRow
@@ -307,6 +306,6 @@ def preview_extractor_from_env() -> TelegramPreviewExtractor:
     """The preview source at GOSPULSE_TG_PREVIEW_URL (default https://t.me), paced by
     GOSPULSE_TG_PREVIEW_RPS (default 1)."""
     return TelegramPreviewExtractor(
-        os.environ.get(ENV_PREVIEW_URL) or DEFAULT_PREVIEW_URL,
+        telegram_setting(ENV_PREVIEW_URL) or DEFAULT_PREVIEW_URL,
         requests_per_second=env_number(ENV_PREVIEW_RPS),
     )

@@ -9,12 +9,11 @@ from gospulse import settings
 
 
 def cmd_telegram_login(args: argparse.Namespace) -> int:
-    import os
 
     from extractors.telegram.login import create_session_string
 
-    api_id = args.api_id or os.environ.get("TG_API_ID")
-    api_hash = os.environ.get("TG_API_HASH")
+    api_id = args.api_id or settings.read("TG_API_ID")
+    api_hash = settings.read("TG_API_HASH")
     if not api_id or not api_hash:
         print("set TG_API_ID and TG_API_HASH (from my.telegram.org) first", file=sys.stderr)
         return 2
