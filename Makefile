@@ -62,7 +62,7 @@ bench-full: env
 	$(BIN)/python bench/bench_api_latency.py
 	$(BIN)/python bench/bench_api_latency.py --clients 4
 	$(BIN)/python bench/bench_dq_alarms.py --days 90
-	$(BIN)/python bench/bench_transform.py --chunk-days 90  # one full build spills past the disk (BENCHMARKS.md)
+	$(BIN)/python bench/bench_transform.py --page-buckets 10  # one full build's statements would spill (docs/perf-notes/transform.md)
 
 # about 40 minutes: Telegram's first day resolves 399 names within 30 per 60 s
 bench-networks: env

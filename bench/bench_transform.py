@@ -44,7 +44,7 @@ from synthetic_federal import (  # bench/ is on sys.path
 
 from gospulse.serving.postgres import PgConfig, publish_to_postgres
 from gospulse.serving.publish import publish_marts
-from gospulse.transform import NO_UNIT_TESTS, DbtRunResult, build_in_chunks, run_dbt
+from gospulse.transform import NO_UNIT_TESTS, DbtRunResult, build_in_page_buckets, run_dbt
 
 # issue 32's targets: at 200,000 pages x 730 days, and for a 3,000-page region's whole day
 FULL_TARGET_S = 300
@@ -134,7 +134,7 @@ class Measured:
     seconds: float
     peak_bytes: int
     result: DbtRunResult
-    # the peak of each process the bench started (one per dbt invocation: per step of a chunked
+    # the peak of each process the bench started (one per dbt invocation: per step of a bucketed
     # build), in start order
     invocation_peaks: tuple[int, ...] = ()
 
@@ -194,7 +194,7 @@ def measured(run: Callable[[], DbtRunResult]) -> Measured:
     """Run dbt invocations, sampling the peak RSS of every process they start (4 times a
     second; VmHWM is each process's own high-water mark, so a short peak is not missed). The
     peak is the largest sum over processes alive at the same sample: one after another (the
-    steps of a chunked build) they do not add up."""
+    steps of a bucketed build) they do not add up."""
     peaks: dict[int, int] = {}
     together = [0]
     # per process the bench started itself: the peak of the tree while it was alive
@@ -324,7 +324,7 @@ def copy_raw(source: Path, warehouse: Path) -> dict:
 
 
 def bench_duckdb(
-    root: Path, pages: int, days: int, from_raw: Path | None = None, chunk_days: int | None = None
+    root: Path, pages: int, days: int, from_raw: Path | None = None, page_buckets: int | None = None
 ) -> None:
     """Full build, then one incremental day, on DuckDB at the chosen size."""
     warehouse = root / "duckdb" / "gospulse.duckdb"
@@ -337,25 +337,23 @@ def bench_duckdb(
         f"{raw['subscriptions_last_day']:,} subscriptions on the last day "
         f"({'copied' if from_raw else 'generated'} in {raw['seconds']:.0f} s, not timed)"
     )
-    if chunk_days:
-        chunks: list[tuple[date, DbtRunResult]] = []
+    if page_buckets:
+        steps: list[DbtRunResult] = []
 
-        def chunked() -> DbtRunResult:
-            chunks.extend(build_in_chunks(warehouse, chunk_days=chunk_days))
-            return chunks[-1][1]
+        def bucketed() -> DbtRunResult:
+            steps.extend(build_in_page_buckets(warehouse, buckets=page_buckets))
+            return steps[-1]
 
-        full = measured(chunked)
-        name = f"full build in {len(chunks)} steps of {chunk_days} days (--chunk-days)"
+        full = measured(bucketed)
+        name = f"full build in {page_buckets} buckets of pages and a last step (--page-buckets)"
         print(line(name, full.seconds, FULL_TARGET_S) + f" (last step: {full.result.summary()})")
         # a step too short to be sampled has no peak: then none is printed per step
-        step_peaks = full.invocation_peaks if len(full.invocation_peaks) == len(chunks) else ()
-        for i, (through, chunk) in enumerate(chunks):
-            elapsed = sum(n.execution_time for n in chunk.nodes)
+        step_peaks = full.invocation_peaks if len(full.invocation_peaks) == len(steps) else ()
+        for i, step in enumerate(steps):
+            elapsed = sum(n.execution_time for n in step.nodes)
             peak = f"; peak {step_peaks[i] / 1024**3:.2f} GiB" if step_peaks else ""
-            print(
-                f"  step through {through}: node time {elapsed:.0f} s{peak}; "
-                f"slowest {slowest(chunk)}"
-            )
+            what = f"bucket {i}" if i < len(steps) - 1 else "the build after the buckets"
+            print(f"  {what}: node time {elapsed:.0f} s{peak}; slowest {slowest(step)}")
     else:
         full = dbt_build(warehouse)
         print(line("full dbt build", full.seconds, FULL_TARGET_S) + f" ({full.result.summary()})")
@@ -463,9 +461,9 @@ def main() -> None:
         "generated",
     )
     parser.add_argument(
-        "--chunk-days",
+        "--page-buckets",
         type=int,
-        help="the full build N snapshot days at a time (gospulse build --chunk-days)",
+        help="the full build in N buckets of pages (gospulse build --page-buckets)",
     )
     parser.add_argument(
         "--reuse-pg", help="with --reuse: also publish the marts to this Postgres database"
@@ -496,7 +494,7 @@ def main() -> None:
     database = f"gospulse_bench_{os.getpid()}"
     try:
         if not args.only_postgres:
-            bench_duckdb(root, pages, args.days, args.from_raw, args.chunk_days)
+            bench_duckdb(root, pages, args.days, args.from_raw, args.page_buckets)
         if not args.skip_postgres:
             bench_postgres(root, pg_pages, args.days, database)
     finally:

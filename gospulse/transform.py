@@ -12,7 +12,6 @@ import subprocess
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -144,9 +143,16 @@ def dbt_state_dir(warehouse: Path) -> Path:
 
 
 def run_dbt(
-    args: list[str], *, warehouse: Path, vars: dict[str, Any] | None = None
+    args: list[str],
+    *,
+    warehouse: Path,
+    vars: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
 ) -> DbtRunResult:
-    """Run `dbt <args>` on the warehouse; raise DbtError when dbt exits non-zero."""
+    """Run `dbt <args>` on the warehouse; raise DbtError when dbt exits non-zero.
+
+    env: environment variables for dbt's env_var() on top of this process's.
+    """
     warehouse = Path(warehouse).resolve()
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     project = project_dir()
@@ -182,6 +188,7 @@ def run_dbt(
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DBT_USE_COLORS": "false",
         "PYTHONUTF8": "1",
+        **(env or {}),
     }
     proc = subprocess.run(
         command,
@@ -253,54 +260,71 @@ def compile_inline(
     return dict(zip(calls, node.compiled_code.split(INLINE_CALL_SEPARATOR), strict=True))
 
 
-# a chunk builds what keeps state between builds (the incremental models and what they read)
-CHUNK_SELECTOR = "+config.materialized:incremental"
-# one model at a time in a chunk: DuckDB's memory_limit bounds the whole process, and two of a
-# first build's heaviest models at once (int_dq_page_days beside mart_growth_ranking) ran out of
-# it at 200,000 pages (docs/perf-notes/transform.md, 2026-12-05), while DuckDB already spreads
-# each statement over every core, so a second dbt thread buys little here
-CHUNK_THREADS = "1"
+# what macros/page_buckets.sql reads: "k/N", bucket k of N
+PAGE_BUCKET_ENV = "DBT_PAGE_BUCKET"
+# the page-grain models a bucket builds: each page's rows depend on that page's history alone
+BUCKET_MODELS = ("int_page_days_filled", "int_dq_page_days", "mart_page_growth")
+# one model at a time in a bucket: DuckDB's memory_limit bounds the whole process, and two of a
+# first build's heaviest models at once ran out of it at 200,000 pages
+# (docs/perf-notes/transform.md, 2026-12-05), while DuckDB already spreads each statement over
+# every core, so a second dbt thread buys little here
+BUCKET_THREADS = "1"
 
 
-def chunk_build_args(*, first: bool) -> list[str]:
-    """The dbt arguments of one chunk of build_in_chunks before its last (the first refreshes)."""
-    args = ["build", *NO_UNIT_TESTS, "--select", CHUNK_SELECTOR, "--threads", CHUNK_THREADS]
-    return [*args, "--full-refresh"] if first else args
+def bucket_build_args(bucket: int) -> list[str]:
+    """The dbt arguments of one bucket of build_in_page_buckets: the first also refreshes the
+    models' parents."""
+    args = ["build", *NO_UNIT_TESTS, "--threads", BUCKET_THREADS]
+    if bucket == 0:
+        return [*args, "--select", *(f"+{model}" for model in BUCKET_MODELS), "--full-refresh"]
+    return [*args, "--select", *BUCKET_MODELS]
 
 
-def build_in_chunks(
-    warehouse: Path, *, chunk_days: int, vars: dict[str, Any] | None = None
-) -> list[tuple[date, DbtRunResult]]:
-    """A --full-refresh build of a long history, chunk_days of snapshot dates at a time.
+# after the buckets: everything else from the complete page-grain rows, fresh (the pages'
+# first days were refreshed by bucket 0 and stay, so the next daily build sees them unmoved)
+AFTER_BUCKETS_ARGS = [
+    "build",
+    *NO_UNIT_TESTS,
+    "--full-refresh",
+    "--exclude",
+    *BUCKET_MODELS,
+    "int_page_first_snapshots",
+]
 
-    One full build holds all history in each model's statement (at 200,000 pages x 730 days,
-    146 M page-days: more spill than a disk may have). Here the first chunk is a --full-refresh
-    of the incremental models and their parents with raw cut at its last day (dbt var
-    build_through, applied in stg_raw__page_snapshots), each next chunk an incremental build of
-    the next chunk_days, the last one a plain `dbt build` of everything: the same rows as one
-    full build (tests/test_incremental_models.py), each statement bounded by a chunk and each
-    chunk building one model at a time (CHUNK_THREADS). Returns
-    (last day built, result) per chunk; a failing chunk raises DbtError and leaves the
-    earlier chunks' days built (a plain `gospulse build` goes on from there).
+
+def build_in_page_buckets(
+    warehouse: Path, *, buckets: int, vars: dict[str, Any] | None = None
+) -> list[DbtRunResult]:
+    """A --full-refresh build split by page: the page-grain models one bucket of pages at a time.
+
+    One full build holds every page's whole history in each statement (at 200,000 pages x 730
+    days, 146 M page-days: more than the memory limit, then spill). Here bucket 0 is a
+    --full-refresh of BUCKET_MODELS and their parents with only the pages whose hash falls in
+    it (PAGE_BUCKET_ENV, macros/page_buckets.sql), each next bucket adds its own pages'
+    rows, and the last step is a --full-refresh of every other model from the complete rows
+    (AFTER_BUCKETS_ARGS). A bucket holds whole histories, so every window is exact: the same
+    rows as one full build (tests/test_incremental_models.py). Returns the result of each
+    step; a failing step raises DbtError: run the bucketed build again (a plain
+    `gospulse build` afterwards would rebuild every page's days from the first missing page's
+    first day).
     """
-    if chunk_days < 1:
-        raise ValueError(f"chunk_days must be at least 1, got {chunk_days}")
-    from gospulse.warehouse import connect
-
-    with connect(warehouse, read_only=True) as con:
-        first, last = con.execute(
-            "select min(snapshot_date), max(snapshot_date) from raw.page_snapshots"
-        ).fetchone()
-    chunks: list[tuple[date, DbtRunResult]] = []
-    through = first + timedelta(days=chunk_days - 1) if first is not None else None
-    while through is not None and through < last:
-        args = chunk_build_args(first=not chunks)
-        chunk_vars = {**(vars or {}), "build_through": through.isoformat()}
-        chunks.append((through, run_dbt(args, warehouse=warehouse, vars=chunk_vars)))
-        through += timedelta(days=chunk_days)
-    final = build(warehouse, vars=vars, full_refresh=not chunks)
-    chunks.append((last, final))
-    return chunks
+    if buckets < 1:
+        raise ValueError(f"buckets must be at least 1, got {buckets}")
+    if buckets == 1:
+        return [build(warehouse, vars=vars, full_refresh=True)]
+    steps = [
+        run_dbt(
+            bucket_build_args(bucket),
+            warehouse=warehouse,
+            vars=vars,
+            # an environment variable, not a dbt var: dbt re-parses the whole project when its
+            # vars change, and only the files that read a changed environment variable
+            env={PAGE_BUCKET_ENV: f"{bucket}/{buckets}"},
+        )
+        for bucket in range(buckets)
+    ]
+    steps.append(run_dbt(AFTER_BUCKETS_ARGS, warehouse=warehouse, vars=vars))
+    return steps
 
 
 def _read_node_results(path: Path) -> list[NodeResult]:

@@ -652,24 +652,3 @@ def test_unions_merged_with_other_hll_settings_are_all_merged_again(world):
         assert row["hll_settings"] == f"{HLL_LG_K}:{HLL_TYPE.name}", key
         assert row["built_at"] > before[key]["built_at"], key
         assert row["inputs_fingerprint"] == before[key]["inputs_fingerprint"] - 1, key
-
-
-def test_a_first_build_in_date_chunks_equals_one_full_build(tmp_path):
-    # every snapshot loaded at once (a history import), then built 7 days at a time: the days
-    # a chunk uncovers were loaded before its high-water mark; the first chunk holds the
-    # audience dates a week and eight days before DAY, the second DAY's
-    warehouse = write_world(tmp_path / "gospulse.duckdb")
-    chunks = transform.build_in_chunks(warehouse, chunk_days=7)
-    assert len(chunks) == 2
-    chunked = {m: model_rows(warehouse, m) for m in AUDIENCE_INCREMENTALS}
-    week_before = DAY - timedelta(days=7)
-    assert chunked["int_audience_page_dates"][(DAY, "vk", "201")]["members_value_date"] == DAY
-    assert (
-        chunked["int_audience_page_dates"][(week_before, "vk", "201")]["members_value_date"]
-        == week_before
-    )
-    transform.run_dbt(
-        ["run", "--select", *AUDIENCE_INCREMENTALS, "--full-refresh"], warehouse=warehouse
-    )
-    for model, rows in chunked.items():
-        assert without_built_at(model_rows(warehouse, model)) == without_built_at(rows), model

@@ -101,9 +101,9 @@ def test_extract_then_build_from_the_command_line(tmp_path, monkeypatch, capsys)
         con.close()
 
 
-def test_chunk_days_needs_full_refresh(capsys):
-    assert main(["build", "--chunk-days", "90"]) == 2
-    assert "--chunk-days goes with --full-refresh" in capsys.readouterr().err
+def test_page_buckets_need_full_refresh(capsys):
+    assert main(["build", "--page-buckets", "8"]) == 2
+    assert "--page-buckets goes with --full-refresh" in capsys.readouterr().err
 
 
 def test_extract_rejects_unknown_networks(capsys):

@@ -18,7 +18,14 @@ import duckdb
 import pytest
 
 from gospulse.history_import import import_history
-from gospulse.transform import DbtError, DbtRunResult, build, build_in_chunks, run_dbt
+from gospulse.transform import (
+    BUCKET_MODELS,
+    DbtError,
+    DbtRunResult,
+    build,
+    build_in_page_buckets,
+    run_dbt,
+)
 from gospulse.warehouse import SnapshotRow, connect, replace_snapshots
 from tests.conftest import copy_warehouse, shared_warehouse
 
@@ -384,12 +391,11 @@ def test_incremental_models_equal_a_full_refresh_after_each_change(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_first_build_in_date_chunks_equals_one_full_build(tmp_path):
-    """gospulse build --full-refresh --chunk-days: raw cut at each chunk's last day, then the
-    next chunk built incrementally. A page that starts in a later chunk, a gap and a deleted
-    page's state that spans chunks, a carry across a chunk's edge (205's gap is days 12-15).
-    The first chunk's days are loaded last (history backfilled after the daily runs began), so
-    the later chunks' rows are older than every row the first chunk read."""
+def test_a_first_build_in_page_buckets_equals_one_full_build(tmp_path):
+    """gospulse build --full-refresh --page-buckets: the page-grain models one bucket of pages
+    at a time, each with whole histories, then a plain build of everything. A page whose
+    history starts late, a gap (205's days 12-15), a deleted page's state (208); the first
+    days are loaded last (history backfilled after the daily runs began)."""
     warehouse = tmp_path / "w.duckdb"
     late_ref, late_region, late_base, late_slope = LATE_PAGE
     regions = {ref: region for ref, (region, _, _) in PAGES.items()} | {late_ref: late_region}
@@ -401,36 +407,63 @@ def test_a_first_build_in_date_chunks_equals_one_full_build(tmp_path):
             count = members(late_ref, d, late_base, late_slope)
             rows.append(SnapshotRow("vk", late_ref, d, count, "ok", source="api"))
         extract_day(warehouse, rows, d)
-
-    chunks = build_in_chunks(warehouse, chunk_days=14)
-
-    last = FIRST_DAY + timedelta(DAYS - 1)
-    assert [through for through, _ in chunks] == [
-        FIRST_DAY + timedelta(13),
-        FIRST_DAY + timedelta(27),
-        last,
-    ]
-    for through, chunk in chunks[1:]:
-        assert_was_incremental(chunk, f"chunk through {through}")
-    for through, chunk in chunks[:-1]:
-        assert "Concurrency: 1 threads" in chunk.output, f"chunk through {through}"
-        assert state_mode(chunk) == "skipped", f"chunk through {through}"
-    assert state_mode(chunks[-1][1]) == "replay"
-    first_chunk_sql = next(
-        n.compiled_code for n in chunks[0][1].nodes if n.unique_id.endswith(".int_page_days_filled")
-    )
-    assert "high_water" not in first_chunk_sql  # the first chunk is a full refresh
     with connect(warehouse, read_only=True) as con:
-        (built_last,) = con.execute(
-            "select max(snapshot_date) from intermediate.int_page_days_filled"
-        ).fetchone()
-    assert built_last == last
-    assert_same_rows_as_full_refresh(warehouse, tmp_path, "chunked")
+        buckets_used = con.execute(
+            "select count(distinct hash(network, page_ref) % 3) from raw.page_snapshots"
+        ).fetchone()[0]
+    assert buckets_used >= 2  # the pages really are split
+
+    steps = build_in_page_buckets(warehouse, buckets=3)
+
+    assert len(steps) == 4
+    for bucket, step in enumerate(steps[:-1]):
+        assert "Concurrency: 1 threads" in step.output, f"bucket {bucket}"
+        filled = next(n for n in step.nodes if n.unique_id.endswith(".int_page_days_filled"))
+        # each bucket computes its pages' whole histories, as a full build does
+        assert "high_water" not in filled.compiled_code, f"bucket {bucket}"
+        assert f"% 3 = {bucket}" in filled.compiled_code, f"bucket {bucket}"
+    assert state_mode(steps[0]) == "skipped"
+    models_of_a_later_bucket = {
+        n.unique_id.split(".")[-1] for n in steps[1].nodes if n.unique_id.startswith("model.")
+    }
+    assert models_of_a_later_bucket == set(BUCKET_MODELS)
+    # after the buckets, every other model is built afresh from their rows and the state is
+    # replayed; the page-grain models and the pages' first days are left as the buckets wrote
+    built_last = {n.unique_id.split(".")[-1] for n in steps[-1].nodes}
+    assert built_last.isdisjoint({*BUCKET_MODELS, "int_page_first_snapshots"})
+    assert {"int_dq_page_signals", "mart_region_growth", "mart_audience"} <= built_last
+    assert state_mode(steps[-1]) == "replay"
+    with connect(warehouse, read_only=True) as con:
+        for table in ("intermediate.int_page_days_filled", "intermediate.int_dq_page_days"):
+            # one write per bucket with pages
+            assert con.execute(
+                f"select count(distinct built_at), count(distinct hash(network, page_ref) % 3) "
+                f"from {table}"
+            ).fetchone() == (buckets_used, buckets_used), table
+    assert_same_rows_as_full_refresh(warehouse, tmp_path, "bucketed")
+
+    # the next day's build after it is a plain day: that day's rows only, from the state
+    next_day = FIRST_DAY + timedelta(DAYS)
+    rows = day_rows(next_day, PAGES)
+    rows.append(
+        SnapshotRow(
+            "vk", late_ref, next_day, members(late_ref, next_day, late_base, late_slope), "ok"
+        )
+    )
+    extract_day(warehouse, rows, next_day)
+    day = build(warehouse)
+    assert state_mode(day) == "step"
+    with connect(warehouse, read_only=True) as con:
+        for table in ("intermediate.int_page_days_filled", "intermediate.int_dq_page_days"):
+            assert con.execute(
+                f"select distinct snapshot_date from {table} "
+                f"where built_at = (select max(built_at) from {table})"
+            ).fetchall() == [(next_day,)], table
 
 
-def test_chunk_days_must_be_positive(tmp_path):
+def test_page_buckets_must_be_positive(tmp_path):
     with pytest.raises(ValueError, match="at least 1, got 0"):
-        build_in_chunks(tmp_path / "w.duckdb", chunk_days=0)
+        build_in_page_buckets(tmp_path / "w.duckdb", buckets=0)
 
 
 @pytest.mark.slow

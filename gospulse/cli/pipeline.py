@@ -131,11 +131,11 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from gospulse.pipeline import load_registry_into_warehouse, read_registry
-    from gospulse.transform import build, build_in_chunks
+    from gospulse.transform import build, build_in_page_buckets
     from gospulse.warehouse import warehouse_path
 
-    if args.chunk_days is not None and not args.full_refresh:
-        print("error: --chunk-days goes with --full-refresh (a first build)", file=sys.stderr)
+    if args.page_buckets is not None and not args.full_refresh:
+        print("error: --page-buckets goes with --full-refresh (a first build)", file=sys.stderr)
         return 2
     registry = read_registry(args.registry)
     loaded = load_registry_into_warehouse(registry, warehouse_path())
@@ -143,11 +143,11 @@ def cmd_build(args: argparse.Namespace) -> int:
         f"registry: {loaded} pages loaded, {len(registry.errors)} bad rows skipped", file=sys.stderr
     )
     vars = {"test_all_history": True} if args.test_all_history else None
-    if args.chunk_days is not None:
-        chunks = build_in_chunks(warehouse_path(), chunk_days=args.chunk_days, vars=vars)
-        for through, chunk in chunks[:-1]:
-            print(f"through {through}: {chunk.summary()}", file=sys.stderr)
-        result = chunks[-1][1]
+    if args.page_buckets is not None:
+        steps = build_in_page_buckets(warehouse_path(), buckets=args.page_buckets, vars=vars)
+        for bucket, step in enumerate(steps[:-1]):
+            print(f"pages of bucket {bucket}: {step.summary()}", file=sys.stderr)
+        result = steps[-1]
     else:
         result = build(warehouse_path(), full_refresh=args.full_refresh, vars=vars)
     print(result.describe())
@@ -248,11 +248,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "their columns; the registry's history is kept)",
     )
     p.add_argument(
-        "--chunk-days",
+        "--page-buckets",
         type=int,
         metavar="N",
-        help="with --full-refresh: build the history N snapshot days at a time (a federal "
-        "warehouse's first build: each step holds N days, not years)",
+        help="with --full-refresh: build the pages' histories in N buckets of pages (a federal "
+        "warehouse's first build: each step holds a share of the pages, every window whole)",
     )
     p.add_argument(
         "--test-all-history",

@@ -17,6 +17,7 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='snapshot_date',
+        incremental_predicates=page_bucket_predicates(),
         on_schema_change='fail',
     )
 }}
@@ -45,9 +46,10 @@ page_first_snapshots as (
     inner join registered_pages
         on registered_pages.network = firsts.network
         and registered_pages.page_ref = firsts.page_ref
+    where {{ in_page_bucket('firsts.network', 'firsts.page_ref') }}
 ),
 
-{% if is_incremental() %}
+{% if incremental_build() %}
 days_to_build as (
     {{ page_days_to_rebuild(
         'snapshots', 'registered_pages', 'page_first_snapshots', 'calendar_days', this
@@ -101,7 +103,7 @@ filled_days as (
         members.day_loaded_at as source_loaded_at,
         {{ build_started_at() }} as built_at
     from members
-    {% if is_incremental() -%}
+    {% if incremental_build() -%}
     -- the days read only to carry from are not rewritten
     where members.as_of_date in (select days_to_build.date_day from days_to_build)
     {%- endif %}

@@ -6,8 +6,8 @@
     Incremental (delete+insert by page): raw rows are only ever added (a rerun reloads its day),
     so a page's first day can only move earlier, and only through rows the last build did not
     see: rows loaded after its high-water mark (loaded_through: a new day, a rerun, imported
-    history) or of days after the last day it saw (seen_through: the days build_through held
-    back in a chunked first build, loaded before that build). The pages of those rows are
+    history) or of days after the last day it saw (seen_through: a guard, as such rows are
+    normally also loaded after the mark). The pages of those rows are
     rewritten with the earlier of their new rows' first day and the one kept. first_changed_at
     is when the first day last changed (the build's start): int_page_days_filled compares it
     with its own built_at to find the pages whose days it must redo.

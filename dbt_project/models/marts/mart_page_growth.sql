@@ -17,6 +17,7 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key=['period_type', 'period_start'],
+        incremental_predicates=page_bucket_predicates(),
         on_schema_change='fail',
     )
 }}
@@ -36,7 +37,7 @@ calendar_days as (
     select * from {{ ref('int_calendar_days') }}
 ),
 
-{% if is_incremental() %}
+{% if incremental_build() %}
 days_to_build as (
     {{ filled_days_rewritten('all_page_days', this) }}
 ),
@@ -67,6 +68,7 @@ page_days as not materialized (
 {% else %}
 page_days as not materialized (
     select * from all_page_days
+    where {{ in_page_bucket('network', 'page_ref') }}
 ),
 {% endif %}
 
@@ -79,7 +81,7 @@ periods as (
         {{ period_ends[period_type] }} as natural_end,
         calendar_days.last_snapshot_date
     from calendar_days
-    {%- if is_incremental() %}
+    {%- if incremental_build() %}
     inner join periods_to_build
         on periods_to_build.period_type = '{{ period_type }}'
         and periods_to_build.period_start = {{ start }}

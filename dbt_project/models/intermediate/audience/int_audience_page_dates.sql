@@ -115,8 +115,8 @@ audience_dates as (
             and {{ add_days('snapshots_loaded_since.snapshot_date', var('max_carry_days')) }}
     )
     or all_audience_dates.audience_date >= (select changed_from from registry_changed_from)
-    -- days raw showed none of before, whenever loaded (a first build in date chunks cuts raw
-    -- at build_through: the next chunk's days were loaded before the high-water mark)
+    -- days raw showed none of before, whenever loaded (a guard: such rows are normally also
+    -- loaded after the high-water mark)
     or all_audience_dates.audience_date > (select snapshots_through from built_bounds)
 ),
 {% else %}

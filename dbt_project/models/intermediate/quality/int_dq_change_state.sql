@@ -15,8 +15,9 @@
                latest day's score reaches, its score and the last dq_state_days() days'
                changes and deviations (trail_days) kept as lists;
       kept     nothing rewritten: the rows are copied as they are;
-      skipped  a chunk of a chunked first build (var build_through): nothing before the last
-               chunk reads the state, so it is left empty until the last chunk replays it.
+      skipped  a bucket of a first build split by page (macro page_bucket): the buckets' page-day
+               rows are built without it, so it is left empty until the build of
+               everything after the last bucket replays it (an empty state is replayed).
     Both ways give the scores of the windows over all history, bit for bit
     (tests/test_dq_change_scores.py, tests/test_incremental_models.py).
     A table written whole on every build, from its own previous rows: one row per page, so a
@@ -30,7 +31,7 @@
         database=this.database, schema=this.schema, identifier=this.identifier) -%}
 {%- endif -%}
 {%- set mode = 'replay' -%}
-{%- if var('build_through', none) is not none -%}
+{%- if page_bucket() is not none -%}
     {%- set mode = 'skipped' -%}
 {%- elif previous is not none -%}
     {%- set probe -%}

@@ -38,6 +38,7 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='snapshot_date',
+        incremental_predicates=page_bucket_predicates(),
         on_schema_change='fail',
     )
 }}
@@ -57,11 +58,13 @@ with filled as not materialized (
         status = 'ok' and is_known and not is_carried as is_fresh,
         source_loaded_at
     from {{ ref('int_page_days_filled') }}
+    where {{ in_page_bucket('network', 'page_ref') }}
 ),
 
 snapshots as not materialized (
     select network, page_ref, snapshot_date, status, screen_name
     from {{ ref('stg_raw__page_snapshots') }}
+    where {{ in_page_bucket('network', 'page_ref') }}
 ),
 
 registry as (
@@ -76,7 +79,7 @@ registry_seen as (
     {{ registry_seen_at('registry') }}
 ),
 
-{% if is_incremental() %}
+{% if incremental_build() %}
 built_bounds as (
     select
         max(filled_built_at) as high_water,
@@ -158,7 +161,7 @@ rebuild_bounds as (
 state_bounds as (
     select
         rebuild_start,
-        {% if is_incremental() -%}
+        {% if incremental_build() -%}
         coalesce(
             rebuild_start = (select max(state_date) from {{ ref('int_dq_change_state') }}),
             false
@@ -214,7 +217,7 @@ registry_segments as (
     {{ registry_segments('registry_listing') }}
 ),
 
-{% if is_incremental() %}
+{% if incremental_build() %}
 {#- what the last build's rows of the day before rebuild_start hold, per page: all the running
     values of the page's history up to that day (unchanged: every change is on or after
     rebuild_start), so the days rebuilt carry from them instead of from all history -#}
@@ -416,13 +419,13 @@ page_changes as (
 {#- a first build scores every change: no filter between its windows -#}
 window_scores as (
     {{ dq_change_scores(
-        'page_changes', '(select rebuild_start from bounds)' if is_incremental() else none) }}
+        'page_changes', '(select rebuild_start from bounds)' if incremental_build() else none) }}
 ),
 
 change_scores as (
     select * from window_scores
 
-    {% if is_incremental() -%}
+    {% if incremental_build() -%}
     union all
 
     select
@@ -465,7 +468,7 @@ rebuilt_days as (
 
 {#- written out before the registry join (`as materialized`): otherwise DuckDB probes
     the change scores' hash table and the per-day registry's in one pipeline, both as large as
-    the days rebuilt, and a first build's chunk ran out of memory holding them at once
+    the days rebuilt, and a first build ran out of memory holding them at once
     (docs/perf-notes/transform.md, 2026-12-06) -#}
 page_day_facts as materialized (
     select

@@ -1,13 +1,5 @@
-{#-
-    var build_through (an ISO date; unset in normal builds): the days after it are left out, as
-    if raw ended there. `gospulse build --full-refresh --chunk-days N` walks a long history
-    forward with it, so each dbt build holds N days in its statements (transform.build_in_chunks).
--#}
 with page_snapshots as (
     select * from {{ source('raw', 'page_snapshots') }}
-    {%- if var('build_through', none) is not none %}
-    where snapshot_date <= {{ date_literal(var('build_through')) }}
-    {%- endif %}
 ),
 
 renamed as (
