@@ -48,7 +48,6 @@ COPY --chown=airflow:0 README.md ./
 COPY --chown=airflow:0 gospulse/ gospulse/
 COPY --chown=airflow:0 extractors/ extractors/
 COPY --chown=airflow:0 expectations/ expectations/
-COPY --chown=airflow:0 emulators/ emulators/
 COPY --chown=airflow:0 dbt_project/ dbt_project/
 COPY --chown=airflow:0 dags/ dags/
 COPY --chown=airflow:0 registry/ registry/

@@ -949,3 +949,29 @@ def test_the_outermost_layer_contract_lists_every_other_part_of_gospulse():
         and (p.suffix == ".py" or (p / "__init__.py").exists())
     }
     assert set(contract["source_modules"]) == parts
+
+
+def test_the_emulators_and_the_demo_are_not_shipped(tmp_path):
+    """The wheel and the image hold gospulse, the extractors and the expectations; the
+    emulators and the demo run from a source checkout, and `gospulse demo` outside one says so."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    shipped = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    assert sorted(shipped) == ["expectations", "extractors", "gospulse"]
+    assert "emulators/" not in (ROOT / "Dockerfile").read_text(encoding="utf-8")
+
+    # an installation of the shipped packages alone: the checkout off sys.path
+    for package in shipped:
+        (tmp_path / package).symlink_to(ROOT / package, target_is_directory=True)
+    code = (
+        "import sys\n"
+        f"sys.path = [{str(tmp_path)!r}] + [p for p in sys.path if p not in ('', {str(ROOT)!r})]\n"
+        "from gospulse.cli import main\n"
+        "import gospulse\n"
+        "assert gospulse.__file__.startswith(sys.path[0]), gospulse.__file__\n"
+        "raise SystemExit(main(['demo']))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 2, run.stderr[-2000:]
+    assert "runs from a source checkout" in run.stderr

@@ -27,21 +27,17 @@ Assumptions, as OK documents none of them:
 from __future__ import annotations
 
 import argparse
-import copy
 import hashlib
-import json
-import random
 import re
 import sys
-import threading
 import time
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from emulators.http_base import EmulatorHandler, EmulatorServer
 from emulators.networld import NetPage, NetworkWorld
 from emulators.vk.world import DEFAULT_PAGES, DEFAULT_START, World
 
@@ -144,8 +140,11 @@ def expected_signature(params: dict[str, str], secret: str) -> str:
     return hashlib.md5((signed + secret).encode("utf-8")).hexdigest()
 
 
-class OkEmulator:
+class OkEmulator(EmulatorServer):
     """A threaded HTTP server speaking OK's REST API for a NetworkWorld, with a clock and faults."""
+
+    faults_type = Faults
+    stats_type = Stats
 
     def __init__(
         self,
@@ -161,51 +160,16 @@ class OkEmulator:
     ):
         if world.network != "ok":
             raise ValueError(f"an OK emulator needs the ok world, got {world.network!r}")
-        self.world = world
+        super().__init__(world, host=host, port=port)
         self.rate_limit = rate_limit
         self.window = window
         self.app_key = app_key
         self.app_secret = app_secret
         self.tokens = tokens  # None: any token, as long as the signature fits it
-        self.host, self.port = host, port
-        self._date = world.start
-        self._faults = Faults()
-        self._rng = random.Random(0)
-        self._stats = Stats()
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
         self._methods = {"group.getInfo": self._group_get_info, "url.getInfo": self._url_get_info}
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # lifecycle
-    def start(self) -> OkEmulator:
-        self._server = ThreadingHTTPServer((self.host, self.port), _make_handler(self))
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join()
-            self._server = None
-
-    def wait(self) -> None:
-        """Block until the server stops (for the CLI)."""
-        if self._thread is not None:
-            self._thread.join()
-
-    def __enter__(self) -> OkEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def handler_class(self) -> type[EmulatorHandler]:
+        return _make_handler(self)
 
     @property
     def base_url(self) -> str:
@@ -214,42 +178,6 @@ class OkEmulator:
     @property
     def admin_url(self) -> str:
         return f"http://{self.host}:{self.port}{ADMIN_PREFIX}"
-
-    # clock, faults, stats
-    @property
-    def date(self) -> date:
-        return self._date
-
-    def set_date(self, d: date) -> None:
-        """Serve the world's state as of date d."""
-        if d < self.world.start:
-            raise ValueError(f"{d} is before the world's start {self.world.start}")
-        self._date = d
-
-    @property
-    def faults(self) -> Faults:
-        return self._faults
-
-    @faults.setter
-    def faults(self, faults: Faults | dict) -> None:
-        faults = faults if isinstance(faults, Faults) else Faults.from_dict(faults)
-        with self._lock:
-            self._faults = faults
-            self._rng = random.Random(faults.seed)
-
-    @property
-    def stats(self) -> Stats:
-        with self._lock:
-            return copy.deepcopy(self._stats)
-
-    def reset_stats(self) -> None:
-        with self._lock:
-            self._stats = Stats()
-            self._hits.clear()
-
-    def _count_abandoned(self) -> None:
-        with self._lock:
-            self._stats.abandoned += 1
 
     # request handling
     def handle(self, params: dict[str, str]) -> tuple[int, Any]:
@@ -388,84 +316,31 @@ class OkEmulator:
         return obj
 
 
-def _make_handler(emulator: OkEmulator) -> type[BaseHTTPRequestHandler]:
-    class _Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
+def _make_handler(ok: OkEmulator) -> type[EmulatorHandler]:
+    class _Handler(EmulatorHandler):
+        emulator = ok
+        json_content_type = "application/json;charset=utf-8"  # as OK writes it
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server naming)
-            self._route(b"")
-
-        def do_POST(self) -> None:  # noqa: N802
-            length = int(self.headers.get("Content-Length") or 0)
-            self._route(self.rfile.read(length) if length else b"")
-
-        def _route(self, body: bytes) -> None:
+        def route(self, body: bytes) -> None:
             url = urlsplit(self.path)
             if url.path.startswith(ADMIN_PREFIX):
-                return self._admin(url.path[len(ADMIN_PREFIX) :], body)
+                return self.admin(url.path[len(ADMIN_PREFIX) :], body)
             if url.path.rstrip("/") != "/fb.do":
-                return self._send(404, {"error": "not found"})
+                return self.send_json(404, {"error": "not found"})
             params = _form(url.query)
             if "json" not in (self.headers.get("Content-Type") or ""):
                 params.update(_form(body.decode("utf-8", "replace")))
-            status, payload = emulator.handle(params)
-            self._send(status, payload)
-
-        def _admin(self, action: str, body: bytes) -> None:
-            if action == "stats" and self.command == "GET":
-                return self._send(200, emulator.stats.to_dict())
-            if action == "state":
-                if self.command == "POST":
-                    try:
-                        _apply_state(emulator, json.loads(body or b"{}"))
-                    except (ValueError, TypeError) as exc:
-                        return self._send(400, {"error": str(exc)})
-                return self._send(
-                    200, {"date": emulator.date.isoformat(), "faults": emulator.faults.to_dict()}
-                )
-            self._send(404, {"error": f"unknown admin endpoint {action}"})
-
-        def _send(self, status: int, payload: Any) -> None:
+            status, payload = ok.handle(params)
             headers = {}
-            if payload is None:  # an injected 5xx: an HTML page, like a failing proxy
-                data = f"<html><body><h1>{status}</h1></body></html>".encode()
-                ctype = "text/html"
-            else:
-                data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-                ctype = "application/json;charset=utf-8"
-                if isinstance(payload, dict) and "error_code" in payload:
-                    headers["invocation-error"] = str(payload["error_code"])
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(data)))
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):
-                # the client gave up waiting (its timeout, e.g. under the `delay` fault)
-                emulator._count_abandoned()
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            pass  # access logs would carry signed query strings and drown test output
+            if isinstance(payload, dict) and "error_code" in payload:
+                headers["invocation-error"] = str(payload["error_code"])
+            self.send_json(status, payload, headers)
 
     return _Handler
 
 
 def _form(text: str) -> dict[str, str]:
     return {k: ",".join(v) for k, v in parse_qs(text, keep_blank_values=True).items()}
-
-
-def _apply_state(emulator: OkEmulator, data: dict) -> None:
-    """Apply an admin state update: {"date": "YYYY-MM-DD", "faults": {...}, "reset_stats": true}."""
-    if "date" in data:
-        emulator.set_date(date.fromisoformat(data["date"]))
-    if "faults" in data:
-        emulator.faults = Faults.from_dict(data["faults"])
-    if data.get("reset_stats"):
-        emulator.reset_stats()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -26,24 +26,20 @@ username resolution as by far the tightest limit, so contacts.resolveUsername ge
 from __future__ import annotations
 
 import argparse
-import copy
-import json
 import math
 import re
 import sys
-import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 from urllib.parse import urlsplit
 
 from telethon.tl import functions, types
 from telethon.tl.tlobject import TLObject
 
+from emulators.http_base import EmulatorHandler, EmulatorServer
 from emulators.networld import NetPage, NetworkWorld
 from emulators.telegram import pages, tl
 from emulators.telegram.tl import RpcFailure
@@ -125,8 +121,11 @@ class Stats:
         return data
 
 
-class TelegramEmulator:
+class TelegramEmulator(EmulatorServer):
     """A threaded HTTP server answering MTProto calls and t.me pages for a NetworkWorld."""
+
+    faults_type = Faults
+    stats_type = Stats
 
     def __init__(
         self,
@@ -141,87 +140,37 @@ class TelegramEmulator:
     ):
         if world.network != "tg":
             raise ValueError(f"a Telegram emulator needs a tg world, got {world.network!r}")
-        self.world = world
+        super().__init__(world, host=host, port=port)
         self.flood_limits = dict(DEFAULT_FLOOD_LIMITS if flood_limits is None else flood_limits)
         self.preview_format = preview_format
         self.account_seed = account_seed
         self.accounts = dict(DEFAULT_ACCOUNTS)
-        self.host, self.port = host, port
         self._clock = clock
-        self._date = world.start
-        self._faults = Faults()
         self._forced_floods = 0
-        self._stats = Stats()
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # lifecycle
-    def start(self) -> TelegramEmulator:
-        self._server = ThreadingHTTPServer((self.host, self.port), _make_handler(self))
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join()
-            self._server = None
-
-    def wait(self) -> None:
-        """Block until the server stops (for the CLI)."""
-        if self._thread is not None:
-            self._thread.join()
-
-    def __enter__(self) -> TelegramEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def handler_class(self) -> type[EmulatorHandler]:
+        return _make_handler(self)
 
     @property
     def base_url(self) -> str:
         """Root of the emulator: <base_url>/tl for MTProto, <base_url>/<name> for pages."""
         return f"http://{self.host}:{self.port}"
 
-    # clock, faults, stats
-    @property
-    def date(self) -> date:
-        return self._date
+    def _faults_changed(self, faults: Faults) -> None:
+        self._forced_floods = 0
 
-    def set_date(self, d: date) -> None:
-        """Serve the world's state as of date d."""
-        if d < self.world.start:
-            raise ValueError(f"{d} is before the world's start {self.world.start}")
-        self._date = d
+    def apply_more_state(self, data: dict) -> None:
+        if "preview_format" in data:
+            if data["preview_format"] not in pages.COUNT_FORMATS:
+                raise ValueError(f"preview_format must be one of {pages.COUNT_FORMATS}")
+            self.preview_format = data["preview_format"]
 
-    @property
-    def faults(self) -> Faults:
-        return self._faults
-
-    @faults.setter
-    def faults(self, faults: Faults | dict) -> None:
-        faults = faults if isinstance(faults, Faults) else Faults.from_dict(faults)
-        with self._lock:
-            self._faults = faults
-            self._forced_floods = 0
-
-    @property
-    def stats(self) -> Stats:
-        with self._lock:
-            return copy.deepcopy(self._stats)
-
-    def reset_stats(self) -> None:
-        with self._lock:
-            self._stats = Stats()
-            self._hits.clear()
+    def state(self) -> dict:
+        return {
+            **super().state(),
+            "preview_format": self.preview_format,
+            "flood_limits": self.flood_limits,
+        }
 
     def access_hash(self, page_id: int) -> int:
         """The access_hash this emulator's account sees for a channel or user id."""
@@ -388,101 +337,40 @@ class TelegramEmulator:
         )
         return 200, {}, html
 
-    def _count_abandoned(self) -> None:
-        with self._lock:
-            self._stats.abandoned += 1
-
 
 def _rpc(message: str) -> RpcFailure:
     return RpcFailure(RPC_CODES.get(message, 400), message)
 
 
-def _make_handler(emulator: TelegramEmulator) -> type[BaseHTTPRequestHandler]:
-    class _Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
+def _make_handler(telegram: TelegramEmulator) -> type[EmulatorHandler]:
+    class _Handler(EmulatorHandler):
+        emulator = telegram
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server naming)
-            self._route(b"")
-
-        def do_POST(self) -> None:  # noqa: N802
-            length = int(self.headers.get("Content-Length") or 0)
-            self._route(self.rfile.read(length) if length else b"")
-
-        def _route(self, body: bytes) -> None:
+        def route(self, body: bytes) -> None:
             path = urlsplit(self.path).path
             if path.startswith(ADMIN_PREFIX):
-                return self._admin(path[len(ADMIN_PREFIX) :], body)
+                return self.admin(path[len(ADMIN_PREFIX) :], body)
             if path == "/tl":
                 if self.command != "POST":
-                    return self._send(405, b"POST TL bytes here", "text/plain")
-                status, data = emulator.handle_tl(body)
+                    return self.send_bytes(405, b"POST TL bytes here", "text/plain")
+                status, data = telegram.handle_tl(body)
                 ctype = "application/octet-stream" if status == 200 else "text/html"
-                return self._send(status, data, ctype)
+                return self._answer(status, data, ctype)
             if self.command != "GET":
-                return self._send(405, b"", "text/plain")
-            status, headers, html = emulator.handle_page(path)
-            self._send(status, html.encode("utf-8"), "text/html; charset=utf-8", headers)
+                return self.send_bytes(405, b"", "text/plain")
+            status, headers, html = telegram.handle_page(path)
+            self._answer(status, html.encode("utf-8"), "text/html; charset=utf-8", headers)
 
-        def _admin(self, action: str, body: bytes) -> None:
-            if action == "stats" and self.command == "GET":
-                return self._json(200, emulator.stats.to_dict())
-            if action == "state":
-                if self.command == "POST":
-                    try:
-                        _apply_state(emulator, json.loads(body or b"{}"))
-                    except (ValueError, TypeError) as exc:
-                        return self._json(400, {"error": str(exc)})
-                return self._json(
-                    200,
-                    {
-                        "date": emulator.date.isoformat(),
-                        "faults": emulator.faults.to_dict(),
-                        "preview_format": emulator.preview_format,
-                        "flood_limits": emulator.flood_limits,
-                    },
-                )
-            self._json(404, {"error": f"unknown admin endpoint {action}"})
-
-        def _json(self, status: int, payload: dict) -> None:
-            data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-            self._send(status, data, "application/json; charset=utf-8")
-
-        def _send(
+        def _answer(
             self, status: int, data: bytes, ctype: str, headers: dict[str, str] | None = None
         ) -> None:
             if status == 0:
                 # hang up without an answer, as a dead proxy or a reset connection does
                 self.close_connection = True
                 return
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(data)))
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):
-                emulator._count_abandoned()
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            pass  # tests and demos would drown in access logs
+            self.send_bytes(status, data, ctype, headers)
 
     return _Handler
-
-
-def _apply_state(emulator: TelegramEmulator, data: dict) -> None:
-    if "date" in data:
-        emulator.set_date(date.fromisoformat(data["date"]))
-    if "faults" in data:
-        emulator.faults = Faults.from_dict(data["faults"])
-    if "preview_format" in data:
-        if data["preview_format"] not in pages.COUNT_FORMATS:
-            raise ValueError(f"preview_format must be one of {pages.COUNT_FORMATS}")
-        emulator.preview_format = data["preview_format"]
-    if data.get("reset_stats"):
-        emulator.reset_stats()
 
 
 def main(argv: list[str] | None = None) -> None:

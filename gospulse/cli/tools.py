@@ -28,9 +28,22 @@ def cmd_telegram_login(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from gospulse.demo import run_demo
+    import importlib
 
-    return run_demo(days=args.days, with_airflow=not args.skip_airflow)
+    # the demo and the emulators live beside the package, in a source checkout: not in the
+    # wheel, and never imported by gospulse but here
+    try:
+        demo = importlib.import_module("demo.run")
+    except ModuleNotFoundError as missing:
+        if missing.name not in ("demo", "emulators"):
+            raise
+        print(
+            "error: `gospulse demo` runs from a source checkout of gospulse (the demo and the "
+            "network emulators are not part of the installed package)",
+            file=sys.stderr,
+        )
+        return 2
+    return demo.run_demo(days=args.days, with_airflow=not args.skip_airflow)
 
 
 def cmd_settings(args: argparse.Namespace) -> int:

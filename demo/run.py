@@ -1,4 +1,4 @@
-"""`gospulse demo`: a simulated Kuzbass-like region end to end, through the real extractor.
+"""`gospulse demo`: a simulated Kuzbass-like region end to end, through the real extractors.
 
 VK, Telegram and OK emulators serve a synthetic world on loopback; the demo imports the world's
 older history the way a ЦУР would load its spreadsheets, takes the daily snapshots through
