@@ -281,10 +281,14 @@ def bucket_build_args(bucket: int) -> list[str]:
 
 
 # after the buckets: everything else from the complete page-grain rows, fresh (the pages'
-# first days were refreshed by bucket 0 and stay, so the next daily build sees them unmoved)
+# first days were refreshed by bucket 0 and stay, so the next daily build sees them unmoved),
+# one model at a time too: two of its aggregates over all history at once passed the memory
+# target at 200,000 pages (docs/perf-notes/transform.md, "A first build split by page")
 AFTER_BUCKETS_ARGS = [
     "build",
     *NO_UNIT_TESTS,
+    "--threads",
+    BUCKET_THREADS,
     "--full-refresh",
     "--exclude",
     *BUCKET_MODELS,

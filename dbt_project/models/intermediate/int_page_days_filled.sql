@@ -24,6 +24,7 @@
 with snapshots as not materialized (
     select network, page_ref, snapshot_date, members_count, status, loaded_at
     from {{ ref('stg_raw__page_snapshots') }}
+    where {{ in_page_bucket('network', 'page_ref') }}
 ),
 
 registered_pages as (
