@@ -1,11 +1,11 @@
 {#-
     A first build split by page: `gospulse build --full-refresh --page-buckets N`
     (transform.build_in_page_buckets) builds the page-grain models one bucket of pages at a
-    time, environment variable DBT_PAGE_BUCKET = "k/N" (bucket k of N), so each statement holds whole histories
-    of a share of the pages (every window exact, no overlap between steps) instead of every
-    page at once. Bucket 0 refreshes the models and their parents; each later bucket adds its
-    pages' rows; a plain build of everything follows, which finds nothing of these models left
-    to rebuild and builds the rest.
+    time, the bucket in environment variable DBT_PAGE_BUCKET = "k/N" (bucket k of N), so each
+    statement holds whole histories of a share of the pages (every window exact, no overlap
+    between steps) instead of every page at once. Bucket 0 refreshes the models and their
+    parents; each later bucket adds its pages' rows; a last step refreshes every other model
+    from the complete rows.
 -#}
 
 {#- The bucket being built (an int), or none outside a bucketed first build. -#}
