@@ -117,7 +117,7 @@ def gospulse_daily():
             raise AirflowSkipException(f"marts held: {prepared['held']}")
         return prepared
 
-    # the dbt tasks' verdict in build_marts' old shape, for alerts, publication and the summary
+    # the dbt tasks' verdict (a BuildVerdict), for alerts, publication and the summary
     @task(trigger_rule="all_done")
     def build_marts(ti=None, run_id=None) -> dict:
         from gospulse.tasks import dbt_verdict
@@ -125,58 +125,66 @@ def gospulse_daily():
         states = ti.get_task_states(
             dag_id=ti.dag_id, run_ids=[run_id], task_ids=["load_registry"], task_group_id="dbt"
         ).get(run_id, {})
-        return dbt_verdict(
-            {n: ti.xcom_pull(task_ids=f"{n}.load_snapshots") for n in NETWORKS}, states
-        )
+        loads = {n: ti.xcom_pull(task_ids=f"{n}.load_snapshots") for n in NETWORKS}
+        return dbt_verdict(loads, states).to_xcom()
 
     # new data-quality incidents go out even when a network failed: that is when they matter
     @task(trigger_rule="all_done", pool=WAREHOUSE_POOL)
     def send_incident_alerts(ti=None) -> dict:
+        from gospulse.task_results import BuildVerdict
         from gospulse.tasks import notify_incidents
 
-        return notify_incidents(ti.xcom_pull(task_ids="build_marts"))
+        return notify_incidents(BuildVerdict.from_xcom(ti.xcom_pull(task_ids="build_marts")))
 
     # readers (BI, the API) open this copy, never the warehouse the next run writes
     @task(trigger_rule="all_done", outlets=[gospulse_marts], pool=WAREHOUSE_POOL)
     def publish_marts(ti=None, run_id=None, logical_date=None, outlet_events=None) -> dict:
         from gospulse.assets import announce_marts
+        from gospulse.task_results import BuildVerdict
         from gospulse.tasks import publish_marts as publish
 
-        result = publish(ti.xcom_pull(task_ids="build_marts"), run_id, logical_date.isoformat())
-        return announce_marts(result, ti, outlet_events)
+        build = BuildVerdict.from_xcom(ti.xcom_pull(task_ids="build_marts"))
+        result = publish(build, run_id, logical_date.isoformat())
+        return announce_marts(result.to_xcom(), ti, outlet_events)
 
     # a closed month's reports, from the copy just published, before the bundle that carries
     # them; it only reads the published copy, so it holds no warehouse slot
     @task(trigger_rule="none_failed")
     def write_monthly_reports(ti=None) -> dict:
+        from gospulse.task_results import PublishOutcome
         from gospulse.tasks import write_monthly_reports as write
 
-        return write(ti.xcom_pull(task_ids="publish_marts"))
+        return write(PublishOutcome.from_xcom(ti.xcom_pull(task_ids="publish_marts")))
 
     # publish_marts is skipped when it published nothing: the bundle step still runs and says so
     @task(trigger_rule="none_failed", outlets=[gospulse_export_bundle])
     def write_export_bundle(ti=None, run_id=None, logical_date=None, outlet_events=None) -> dict:
         from gospulse.assets import announce_bundle
+        from gospulse.task_results import PublishOutcome
         from gospulse.tasks import write_export_bundle as write
 
-        result = write(ti.xcom_pull(task_ids="publish_marts"), run_id, logical_date.isoformat())
+        published = PublishOutcome.from_xcom(ti.xcom_pull(task_ids="publish_marts"))
+        result = write(published, run_id, logical_date.isoformat())
         return announce_bundle(result, ti, outlet_events)
 
     @task(trigger_rule="none_failed", pool=WAREHOUSE_POOL)
     def publish_postgres(ti=None, logical_date=None) -> dict:
+        from gospulse.task_results import PublishOutcome
         from gospulse.tasks import publish_postgres as publish
 
-        return publish(ti.xcom_pull(task_ids="publish_marts"), logical_date.isoformat())
+        published = PublishOutcome.from_xcom(ti.xcom_pull(task_ids="publish_marts"))
+        return publish(published, logical_date.isoformat())
 
     # the verdict is a pure function of what the run stored: a retry cannot change it
     @task(trigger_rule="all_done", retries=0)
     def log_summary(ti=None) -> str:
+        from gospulse.task_results import BuildVerdict
         from gospulse.tasks import summarize
 
         return summarize(
             {n: ti.xcom_pull(task_ids=f"{n}.load_snapshots") for n in NETWORKS},
             ti.xcom_pull(task_ids="collect_vk_audience"),
-            ti.xcom_pull(task_ids="build_marts"),
+            BuildVerdict.from_xcom(ti.xcom_pull(task_ids="build_marts")),
             ti.xcom_pull(task_ids="send_incident_alerts"),
             {
                 "published": ti.xcom_pull(task_ids="publish_marts"),

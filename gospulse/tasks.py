@@ -1,4 +1,5 @@
-"""Bodies of the Airflow tasks: plain functions taking and returning JSON-able values.
+"""Bodies of the Airflow tasks: plain functions taking and returning JSON-able values, or
+the build's verdict and the publication as types (gospulse.task_results).
 
 The DAG file only wires these together; each can be called (and tested) without Airflow.
 Secrets come from the environment or the Airflow connection `vk_api` (password = token).
@@ -15,6 +16,7 @@ from gospulse import settings
 from gospulse.dates import snapshot_date_for
 from gospulse.regions import get_region
 from gospulse.registry import ValidationResult
+from gospulse.task_results import BuildVerdict, PublishOutcome
 from gospulse.warehouse import warehouse_path
 
 log = logging.getLogger(__name__)
@@ -233,19 +235,19 @@ def prepare_dbt(extracts: dict[str, dict | None]) -> dict:
 BUILD_TASKS = ("dbt_producer_watcher", "dbt_producer_watcher_done")
 
 
-def dbt_verdict(extracts: dict[str, dict | None], states: dict[str, str | None]) -> dict:
+def dbt_verdict(extracts: dict[str, dict | None], states: dict[str, str | None]) -> BuildVerdict:
     """The build's verdict from the states of the dbt tasks (the DAG's build_marts task).
 
-    {"summary": ...} when every dbt task succeeded; {"summary": None, "held": ...} when the raw
-    gate held the marts; {"summary": None, "failed": ...} naming the dbt tasks that failed, so
-    nothing downstream publishes a half-built set of marts. A failed build with no failed model
+    Built, with a summary, when every dbt task succeeded; held when the raw gate held the
+    marts; failed, naming the dbt tasks that failed, so nothing downstream publishes a
+    half-built set of marts. A failed build with no failed model
     or test task (dbt could not start, or a node without a task failed) names the build task.
     """
     reason = _held_reason(extracts)
     if reason:
-        return {"summary": None, "held": reason}
+        return BuildVerdict(held=reason)
     if not states:
-        return {"summary": None, "failed": "no dbt task ran"}
+        return BuildVerdict(failed="no dbt task ran")
     build = {t: s for t, s in states.items() if t.rsplit(".", 1)[-1] in BUILD_TASKS}
     nodes = {t: s for t, s in states.items() if t not in build}
     failed = sorted(t for t, s in nodes.items() if s == "failed")
@@ -258,18 +260,18 @@ def dbt_verdict(extracts: dict[str, dict | None], states: dict[str, str | None])
             more = ", …" if len(not_run) > 5 else ""
             text += f"; {len(not_run)} not run ({', '.join(not_run[:5])}{more})"
         log.error("marts not rebuilt — %s", text)
-        return {"summary": None, "failed": text}
+        return BuildVerdict(failed=text)
     kinds = Counter(t.rsplit(".", 1)[-1].rsplit("_", 1)[-1] for t in nodes)
-    return {
-        "summary": f"dbt tasks: {kinds['run']} models, {kinds['snapshot']} snapshots, "
+    return BuildVerdict(
+        summary=f"dbt tasks: {kinds['run']} models, {kinds['snapshot']} snapshots, "
         f"{kinds['test']} test tasks, all succeeded"
-    }
+    )
 
 
 def summarize(
     extracts: dict[str, dict | None],
     audience: dict | None,
-    build: dict | None,
+    build: BuildVerdict | None,
     alerts: dict | None = None,
     serving: dict[str, dict | None] | None = None,
 ) -> str:
@@ -310,14 +312,12 @@ def summarize(
         )
     else:
         heard = f"audience: off ({audience.get('reason')}). "
-    if build and build.get("held"):
-        built = f"marts NOT rebuilt, previous marts kept: {build['held']}"
-    elif build and build.get("failed"):
-        built = f"marts NOT rebuilt, previous marts kept: {build['failed']}"
-    elif build:
-        built = build["summary"]
-    else:
+    if build is None:
         built = "marts were not rebuilt (see build_marts)"
+    elif build.built:
+        built = build.summary
+    else:
+        built = f"marts NOT rebuilt, previous marts kept: {build.why_not_built}"
     verdict = (
         f"incomplete networks: {', '.join(failed + incomplete)}"
         if failed or incomplete
@@ -335,7 +335,7 @@ def summarize(
     log.info("%s", text)
     if failed:
         raise RuntimeError(f"no usable data from {', '.join(failed)} for {day}: {text}")
-    if build and build.get("failed"):
+    if build is not None and build.failed:
         # the marts stay at the previous day: the run must not look green
         raise RuntimeError(f"dbt failed for {day}: {text}")
     if serving_failed:
@@ -344,11 +344,11 @@ def summarize(
     return text
 
 
-def notify_incidents(build: dict | None) -> dict:
+def notify_incidents(build: BuildVerdict | None) -> dict:
     """Send the open data-quality incidents not sent yet, through every configured channel."""
     from gospulse.alerts import notifiers_from_env, notify_new_incidents
 
-    if not build or build.get("held") or not build.get("summary"):
+    if build is None or not build.built:
         return {"sent": {}, "failed": {}, "note": "marts not rebuilt: no new incidents evaluated"}
     registry = _registry()
     result = notify_new_incidents(
@@ -363,7 +363,7 @@ def _snapshot_date(logical_date: str, region_code: int | None = None):
     return snapshot_date_for(datetime.fromisoformat(logical_date), region)
 
 
-def publish_marts(build: dict | None, run_id: str, logical_date: str) -> dict:
+def publish_marts(build: BuildVerdict | None, run_id: str, logical_date: str) -> PublishOutcome:
     """Swap the marts' read-only copy onto published/ after a build that ran."""
     from gospulse.serving.publish import publish_after_build
 
@@ -372,7 +372,7 @@ def publish_marts(build: dict | None, run_id: str, logical_date: str) -> dict:
     )
 
 
-def write_monthly_reports(published: dict | None) -> dict:
+def write_monthly_reports(published: PublishOutcome | None) -> dict:
     """When the copy just published ends a month (the run on the 1st, which records the
     month's last day), each region's report of that month, beside the published copy; the
     bundle step after this one carries them. Any other day: nothing, saying why."""
@@ -382,10 +382,10 @@ def write_monthly_reports(published: dict | None) -> dict:
     from gospulse.report.writer import write_report
     from gospulse.serving.layout import published_path, report_dir
 
-    if not published or not published.get("published"):
-        reason = (published or {}).get("reason") or "the marts were not published"
+    if published is None or not published.published:
+        reason = published.why_not_published if published else "the marts were not published"
         return {"written": False, "reason": reason}
-    day = date.fromisoformat(published["snapshot_date"])
+    day = date.fromisoformat(published.snapshot_date)
     period = month_period(day.year, day.month)
     if day != period.last:
         return {"written": False, "reason": f"{day} does not close its month"}
@@ -415,14 +415,14 @@ def _regions_registered(published: Path, day) -> list[int]:
     return [code for (code,) in rows]
 
 
-def write_export_bundle(published: dict | None, run_id: str, logical_date: str) -> dict:
+def write_export_bundle(published: PublishOutcome | None, run_id: str, logical_date: str) -> dict:
     """The export bundle of every region of the registry, from the copy just published: each
     holds its region's rows only, so a warehouse of several regions hands each its own."""
     from gospulse.serving.bundle import write_bundle
     from gospulse.serving.layout import bundle_root, published_path
 
-    if not published or not published.get("published"):
-        reason = (published or {}).get("reason") or "the marts were not published"
+    if published is None or not published.published:
+        reason = published.why_not_published if published else "the marts were not published"
         return {"written": False, "reason": reason}
     warehouse = Path(warehouse_path())
     registry = _registry()
@@ -452,25 +452,25 @@ def write_export_bundle(published: dict | None, run_id: str, logical_date: str) 
 POSTGRES_SWITCH = "GOSPULSE_PG_PUBLISH"
 
 
-def publish_postgres(published: dict | None, logical_date: str) -> dict:
+def publish_postgres(published: PublishOutcome | None, logical_date: str) -> dict:
     """Copy the marts just published (the read-only copy) to Postgres and swap them in (when
     switched on). `logical_date` is the run's; the copy carries its own snapshot date."""
     if not settings.read(POSTGRES_SWITCH):
         return {"enabled": False, "reason": f"{POSTGRES_SWITCH} is not set"}
-    if not published or not published.get("published"):
-        reason = (published or {}).get("reason") or "the marts were not published"
+    if published is None or not published.published:
+        reason = published.why_not_published if published else "the marts were not published"
         return {"enabled": True, "published": False, "reason": reason}
     from gospulse.serving.layout import published_path
     from gospulse.serving.postgres import PgConfig, publish_to_postgres
 
-    copy = Path(published.get("path") or published_path(warehouse_path()))
+    copy = Path(published.path or published_path(warehouse_path()))
     result = publish_to_postgres(copy, PgConfig.from_env())
-    if published.get("run_id") and result.run_id != published["run_id"]:
+    if published.run_id and result.run_id != published.run_id:
         # another run published after this one: Postgres gets what the copy holds now
         log.warning(
             "postgres: the published copy now holds run %s, not this run's %s (%s)",
             result.run_id,
-            published["run_id"],
+            published.run_id,
             logical_date,
         )
     log.info("postgres: %s", result.describe())

@@ -17,6 +17,7 @@ from gospulse.airflow_pools import wanted_pools
 from gospulse.dates import PastSnapshotError, check_snapshot_lag
 from gospulse.deadlines import DeadlineConfigError, daily_run_late, deadline_hours
 from gospulse.networks import extractor_for
+from gospulse.task_results import BuildVerdict
 from gospulse.token_slots import TokenSlotError, deal, spread, token_count
 from tests.alert_receivers import HttpReceiver, SmtpReceiver
 
@@ -249,7 +250,7 @@ def test_marts_are_held_when_no_network_loaded_anything(tmp_path, monkeypatch):
     extracts = {"vk": None, "tg": None, "ok": None}
     assert tasks.prepare_dbt(extracts) == {"held": "no network loaded data in this run"}
     held = tasks.dbt_verdict(extracts, {"load_registry": "skipped"})
-    assert held == {"summary": None, "held": "no network loaded data in this run"}
+    assert held == BuildVerdict(held="no network loaded data in this run")
     assert not (tmp_path / "absent").exists()
     from gospulse.serving.publish import publish_after_build
 
@@ -259,6 +260,6 @@ def test_marts_are_held_when_no_network_loaded_anything(tmp_path, monkeypatch):
             tmp_path / "absent" / "gospulse.duckdb",
             run_id="r",
             snapshot_date=date(2026, 5, 1),
-        )["published"]
+        ).published
         is False
     )

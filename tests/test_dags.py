@@ -235,6 +235,7 @@ def _parse_env(tmp_path: Path) -> dict[str, str]:
 
 def test_the_dbt_verdict_names_the_failed_task_and_nothing_is_published(tmp_path):
     from gospulse.serving.publish import publish_after_build
+    from gospulse.task_results import BuildVerdict, PublishOutcome
     from gospulse.tasks import dbt_verdict, summarize
 
     extracts = {
@@ -259,9 +260,9 @@ def test_the_dbt_verdict_names_the_failed_task_and_nothing_is_published(tmp_path
         "dbt.stg_b_run": "success",
         "dbt.snap_registry_pages_snapshot": "success",
     }
-    assert dbt_verdict(extracts, states) == {
-        "summary": "dbt tasks: 2 models, 1 snapshots, 1 test tasks, all succeeded"
-    }
+    assert dbt_verdict(extracts, states) == BuildVerdict(
+        summary="dbt tasks: 2 models, 1 snapshots, 1 test tasks, all succeeded"
+    )
     build_failed = {
         "dbt.dbt_producer_watcher": "failed",
         "dbt.dbt_producer_watcher_done": "upstream_failed",
@@ -270,18 +271,20 @@ def test_the_dbt_verdict_names_the_failed_task_and_nothing_is_published(tmp_path
         extracts,
         {**states, **build_failed, "dbt.stg_a.test": "failed", "dbt.stg_b_run": "upstream_failed"},
     )
-    assert broken["summary"] is None
-    assert broken["failed"] == "dbt task(s) failed: dbt.stg_a.test; 1 not run (dbt.stg_b_run)"
+    assert not broken.built
+    assert broken.failed == "dbt task(s) failed: dbt.stg_a.test; 1 not run (dbt.stg_b_run)"
+    # the verdict crosses XCom as JSON and comes back the same
+    assert BuildVerdict.from_xcom(json.loads(json.dumps(broken.to_xcom()))) == broken
     # a build that failed before any node did (dbt could not start) names the build task
-    assert dbt_verdict(extracts, {**states, **build_failed})["failed"] == (
+    assert dbt_verdict(extracts, {**states, **build_failed}).failed == (
         "dbt task(s) failed: dbt.dbt_producer_watcher"
     )
     published = publish_after_build(
         broken, tmp_path / "gospulse.duckdb", run_id="r", snapshot_date=date(2026, 3, 10)
     )
-    assert published == {"published": False, "reason": broken["failed"]}
+    assert published == PublishOutcome(published=False, reason=broken.failed)
     with pytest.raises(RuntimeError, match="dbt failed for 2026-03-10: .*dbt.stg_a.test"):
-        summarize(extracts, None, broken, serving={"published": published})
+        summarize(extracts, None, broken, serving={"published": published.to_xcom()})
 
 
 def test_a_missing_manifest_names_the_command_that_writes_it(tmp_path, monkeypatch):

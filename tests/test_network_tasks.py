@@ -9,6 +9,7 @@ import duckdb
 import pytest
 
 from gospulse import tasks
+from gospulse.task_results import BuildVerdict
 
 REGISTRY = """network,page_ref,title,organization,region_code,municipality,sector,flagship
 vk,club101,Минздрав Кузбасса,Минздрав,42,,health,true
@@ -96,7 +97,7 @@ def _extract(network: str, status: str, message: str = "") -> dict:
 
 
 def test_summary_names_incomplete_networks_and_fails_on_a_dead_one():
-    build = {"summary": "dbt build: 22 models"}
+    build = BuildVerdict(summary="dbt build: 22 models")
     audience = {"enabled": False, "reason": "off"}
     text = tasks.summarize(
         {"vk": _extract("vk", "success"), "tg": _extract("tg", "partial", "5 deferred")},

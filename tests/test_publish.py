@@ -27,6 +27,7 @@ from gospulse.serving.publish import (
     publish_marts,
     read_publication,
 )
+from gospulse.task_results import BuildVerdict, PublishOutcome
 from gospulse.warehouse import connect, replace_snapshots
 from tests.conftest import copy_warehouse, published_contents
 from tests.warehouse_fixtures import LAST_DAY, snapshot_rows
@@ -243,9 +244,12 @@ def test_reader_in_another_process_only_sees_complete_runs_during_builds(
 def test_publish_after_build_skips_held_builds_and_keeps_the_old_copy(tmp_path: Path) -> None:
     warehouse = _tiny_warehouse(tmp_path / "w.duckdb", 4)
     done = publish_after_build(
-        {"summary": "dbt build: ok"}, warehouse, run_id="r1", snapshot_date=date(2025, 3, 1)
+        BuildVerdict(summary="dbt build: ok"),
+        warehouse,
+        run_id="r1",
+        snapshot_date=date(2025, 3, 1),
     )
-    assert done == {
+    assert done.to_xcom() == {
         "published": True,
         "path": str(published_path(warehouse)),
         "run_id": "r1",
@@ -253,18 +257,18 @@ def test_publish_after_build_skips_held_builds_and_keeps_the_old_copy(tmp_path: 
         "tables": 1,
         "rows": 4,
     }
+    assert PublishOutcome.from_xcom(done.to_xcom()) == done
     _tiny_warehouse(warehouse, 9)
     held = publish_after_build(
-        {"summary": None, "held": "vk: gate rejected"},
+        BuildVerdict(held="vk: gate rejected"),
         warehouse,
         run_id="r2",
         snapshot_date=date(2025, 3, 2),
     )
-    assert held == {"published": False, "reason": "vk: gate rejected"}
-    assert publish_after_build(None, warehouse, run_id="r3", snapshot_date=date(2025, 3, 3)) == {
-        "published": False,
-        "reason": "marts were not rebuilt",
-    }
+    assert held.to_xcom() == {"published": False, "reason": "vk: gate rejected"}
+    assert publish_after_build(
+        None, warehouse, run_id="r3", snapshot_date=date(2025, 3, 3)
+    ) == PublishOutcome(published=False, reason="marts were not rebuilt")
     con = open_published(published_path(warehouse))
     try:
         meta = read_publication(con)

@@ -15,6 +15,7 @@ from expectations.raw_batch import validate_batch
 from extractors.vk.client import VkClient
 from gospulse import tasks
 from gospulse.pipeline import extract_vk, load_registry_into_warehouse, read_registry
+from gospulse.task_results import BuildVerdict
 from gospulse.transform import build
 from gospulse.warehouse import SnapshotRow
 
@@ -135,7 +136,7 @@ def test_a_half_failed_batch_is_not_loaded_and_marts_are_held(tmp_path, monkeypa
     prepared = tasks.prepare_dbt(extracts)
     assert "raw gate failed" in prepared["held"]
     held = tasks.dbt_verdict(extracts, {"load_registry": "skipped"})
-    assert held == {"summary": None, "held": prepared["held"]}
+    assert held == BuildVerdict(held=prepared["held"])
     assert _mart_dates(warehouse) == before  # the previous marts stay
     text_error = None
     try:

@@ -21,6 +21,7 @@ from openpyxl import load_workbook
 from gospulse.cli import main
 from gospulse.periods import parse_month
 from gospulse.serving.publish import publish_marts
+from gospulse.task_results import PublishOutcome
 from gospulse.warehouse import connect
 from tests.conftest import copy_warehouse
 from tests.warehouse_fixtures import PAGES, Page
@@ -186,15 +187,15 @@ def test_the_daily_run_writes_a_closed_months_reports_beside_the_copy(warehouse,
     from gospulse.tasks import write_monthly_reports
 
     monkeypatch.setenv("GOSPULSE_WAREHOUSE", str(warehouse))
-    published = {"published": True, "snapshot_date": "2025-02-27"}
+    published = PublishOutcome(published=True, snapshot_date="2025-02-27")
     assert write_monthly_reports(published) == {
         "written": False,
         "reason": "2025-02-27 does not close its month",
     }
-    assert write_monthly_reports({"published": False, "reason": "dbt failed"})["reason"] == (
-        "dbt failed"
-    )
-    result = write_monthly_reports({**published, "snapshot_date": "2025-02-28"})
+    assert write_monthly_reports(PublishOutcome(published=False, reason="dbt failed"))[
+        "reason"
+    ] == ("dbt failed")
+    result = write_monthly_reports(PublishOutcome(published=True, snapshot_date="2025-02-28"))
     assert result["written"] and result["month"] == "2025-02"
     assert result["regions"] == [42, 54]
     for code in (42, 54):
@@ -214,7 +215,9 @@ def test_the_api_serves_a_closed_months_report_within_the_tokens_regions(
     from gospulse.tasks import write_monthly_reports
 
     monkeypatch.setenv("GOSPULSE_WAREHOUSE", str(warehouse))
-    assert write_monthly_reports({"published": True, "snapshot_date": "2025-02-28"})["written"]
+    assert write_monthly_reports(PublishOutcome(published=True, snapshot_date="2025-02-28"))[
+        "written"
+    ]
     store = TokenStore(tmp_path / "tokens.json")
     region_42, _ = store.add("ЦУР", "42")
     region_54, _ = store.add("сосед", "54")

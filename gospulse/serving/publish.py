@@ -30,6 +30,7 @@ from pathlib import Path
 import duckdb
 
 from gospulse.serving.layout import published_path
+from gospulse.task_results import BuildVerdict, PublishOutcome
 
 log = logging.getLogger(__name__)
 
@@ -563,27 +564,25 @@ def read_publication(con: duckdb.DuckDBPyConnection) -> dict:
 
 
 def publish_after_build(
-    build: dict | None, warehouse: Path | str, *, run_id: str, snapshot_date: date
-) -> dict:
+    build: BuildVerdict | None, warehouse: Path | str, *, run_id: str, snapshot_date: date
+) -> PublishOutcome:
     """The DAG step after build_marts: publish only a build that ran, say why not otherwise.
 
-    `build` is build_marts' return value ({"summary": ...}, or {"summary": None} with "held"
-    or "failed" saying why); a held or failed build leaves the previous publication in place.
-    Returns JSON-able facts.
+    A held or failed build (or none: build_marts did not finish) leaves the previous
+    publication in place.
     """
-    if not build or not build.get("summary"):
-        build = build or {}
-        reason = build.get("held") or build.get("failed") or "marts were not rebuilt"
+    if build is None or not build.built:
+        reason = build.why_not_built if build else "marts were not rebuilt"
         log.warning("publication kept at the previous run: %s", reason)
-        return {"published": False, "reason": reason}
+        return PublishOutcome(published=False, reason=reason)
     pub = publish_marts(
-        warehouse, run_id=run_id, snapshot_date=snapshot_date, dbt_summary=build["summary"]
+        warehouse, run_id=run_id, snapshot_date=snapshot_date, dbt_summary=build.summary
     )
-    return {
-        "published": True,
-        "path": str(pub.path),
-        "run_id": run_id,
-        "snapshot_date": snapshot_date.isoformat(),
-        "tables": len(pub.row_counts),
-        "rows": sum(pub.row_counts.values()),
-    }
+    return PublishOutcome(
+        published=True,
+        path=str(pub.path),
+        run_id=run_id,
+        snapshot_date=snapshot_date.isoformat(),
+        tables=len(pub.row_counts),
+        rows=sum(pub.row_counts.values()),
+    )
