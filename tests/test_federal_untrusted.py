@@ -390,6 +390,7 @@ def test_an_unexpected_fault_in_one_bundle_rejects_that_region_only(root_and_wh,
 def test_the_daily_task_writes_one_bundle_per_region_of_the_registry(tmp_path, monkeypatch):
     from gospulse.serving.layout import bundle_root, latest_bundle
     from gospulse.serving.publish import publish_marts
+    from gospulse.task_results import PublishOutcome
     from gospulse.tasks import write_export_bundle
 
     warehouse = regional_warehouse(
@@ -408,7 +409,9 @@ def test_the_daily_task_writes_one_bundle_per_region_of_the_registry(tmp_path, m
     monkeypatch.setenv("GOSPULSE_REGISTRY", str(registry))
     # 42 and 54 keep different time zones: the run follows 42's calendar, as configured
     monkeypatch.setenv("GOSPULSE_REGION", "42")
-    result = write_export_bundle({"published": True}, "run-1", "2025-03-09T20:00:00+00:00")
+    result = write_export_bundle(
+        PublishOutcome(published=True), "run-1", "2025-03-09T20:00:00+00:00"
+    )
     assert result["written"] and result["regions"] == [42, 54]
     assert result["snapshot_date"] == "2025-03-10"
     for code, pages in ((42, ["4201", "4202"]), (54, ["5401"])):

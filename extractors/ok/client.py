@@ -152,7 +152,7 @@ class OkClient:
         self._access_token = access_token
         self._secret = secret
         self.url = endpoint_url(base_url)
-        # the limiter's 50 ms margin per window: OK's window is unknown and its clock is not ours
+        # the limiter's margin per window: OK's window is unknown and its clock is not ours
         shared = SharedStarts.for_token(self.url, access_token or application_key)
         self._limiter = SlidingWindowLimiter(requests_per_second, shared=shared)
         self._http = requests.Session()
