@@ -65,3 +65,11 @@ class PublishOutcome:
     @classmethod
     def from_xcom(cls, value: Mapping[str, Any] | None) -> PublishOutcome | None:
         return None if value is None else cls(**_known(cls, value))
+
+
+def unpublished_reason(published: PublishOutcome | None) -> str | None:
+    """Why the steps after publication have nothing to work on (None: the copy was published);
+    None as `published` is a publication step that did not finish."""
+    if published is None:
+        return "the marts were not published"
+    return None if published.published else published.why_not_published

@@ -16,7 +16,7 @@ from gospulse import settings
 from gospulse.dates import snapshot_date_for
 from gospulse.regions import get_region
 from gospulse.registry import ValidationResult
-from gospulse.task_results import BuildVerdict, PublishOutcome
+from gospulse.task_results import BuildVerdict, PublishOutcome, unpublished_reason
 from gospulse.warehouse import warehouse_path
 
 log = logging.getLogger(__name__)
@@ -382,8 +382,8 @@ def write_monthly_reports(published: PublishOutcome | None) -> dict:
     from gospulse.report.writer import write_report
     from gospulse.serving.layout import published_path, report_dir
 
-    if published is None or not published.published:
-        reason = published.why_not_published if published else "the marts were not published"
+    reason = unpublished_reason(published)
+    if reason:
         return {"written": False, "reason": reason}
     day = date.fromisoformat(published.snapshot_date)
     period = month_period(day.year, day.month)
@@ -421,8 +421,8 @@ def write_export_bundle(published: PublishOutcome | None, run_id: str, logical_d
     from gospulse.serving.bundle import write_bundle
     from gospulse.serving.layout import bundle_root, published_path
 
-    if published is None or not published.published:
-        reason = published.why_not_published if published else "the marts were not published"
+    reason = unpublished_reason(published)
+    if reason:
         return {"written": False, "reason": reason}
     warehouse = Path(warehouse_path())
     registry = _registry()
@@ -457,8 +457,8 @@ def publish_postgres(published: PublishOutcome | None, logical_date: str) -> dic
     switched on). `logical_date` is the run's; the copy carries its own snapshot date."""
     if not settings.read(POSTGRES_SWITCH):
         return {"enabled": False, "reason": f"{POSTGRES_SWITCH} is not set"}
-    if published is None or not published.published:
-        reason = published.why_not_published if published else "the marts were not published"
+    reason = unpublished_reason(published)
+    if reason:
         return {"enabled": True, "published": False, "reason": reason}
     from gospulse.serving.layout import published_path
     from gospulse.serving.postgres import PgConfig, publish_to_postgres
