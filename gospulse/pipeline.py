@@ -189,6 +189,7 @@ def load_registry_into_warehouse(registry: ValidationResult, warehouse: Path) ->
             p.source_file,
             p.source_line,
             loaded_at,
+            p.oktmo,
         )
         for p in registry.pages
     ]

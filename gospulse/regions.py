@@ -144,3 +144,24 @@ def get_region(code: int) -> Region:
         return REGIONS[code]
     except KeyError:
         raise KeyError(f"unknown region code {code}") from None
+
+
+class BadOktmo(ValueError):
+    """A territory code that is not an OKTMO code."""
+
+
+def normalize_oktmo(text: str) -> str:
+    """An OKTMO code as written (8 digits for a region or municipality, 11 for a locality) as
+    its digits; BadOktmo says why it is none.
+
+    Excel stores a code typed into a cell as a number and drops its leading zero (01000000, the
+    Altai Krai, becomes 1000000), so 7 and 10 digits get that zero back.
+    """
+    code = "".join(text.split())
+    if not code.isdigit():
+        raise BadOktmo(f"{text!r} is not an OKTMO code (digits only)")
+    if len(code) in (7, 10):
+        code = "0" + code
+    if len(code) not in (8, 11):
+        raise BadOktmo(f"{text!r} is not an OKTMO code (8 or 11 digits)")
+    return code

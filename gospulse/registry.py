@@ -20,7 +20,7 @@ from gospulse.office_files import (
     canonical_header,
     read_rows,
 )
-from gospulse.regions import REGIONS
+from gospulse.regions import REGIONS, BadOktmo, normalize_oktmo
 
 HEADER = (
     "network",
@@ -42,6 +42,8 @@ ALIASES = {
     "municipality": ("муниципалитет", "муниципальное образование", "мо"),
     "sector": ("сфера", "отрасль"),
     "flagship": ("флагман", "флагманская"),
+    # optional: the page's territory, when the office knows its code
+    "oktmo": ("октмо", "код октмо"),
 }
 NETWORKS = ("vk", "tg", "ok")
 SECTORS = (
@@ -151,6 +153,7 @@ class RegistryPage:
     is_flagship: bool
     source_file: str
     source_line: int
+    oktmo: str | None = None
 
 
 @dataclass(frozen=True)
@@ -281,6 +284,12 @@ def _parse_row(row: dict[str, str], line: int, source: str) -> RegistryPage:
     flagship_raw = (row.get("flagship") or "").strip().lower()
     if flagship_raw not in _TRUE | _FALSE:
         problems.append(f"flagship must be true or false, got {row.get('flagship')!r}")
+    oktmo = None
+    if oktmo_raw := (row.get("oktmo") or "").strip():
+        try:
+            oktmo = normalize_oktmo(oktmo_raw)
+        except BadOktmo as exc:
+            problems.append(str(exc))
     if problems:
         raise ValueError("; ".join(problems))
     assert ref is not None and region_code is not None
@@ -296,6 +305,7 @@ def _parse_row(row: dict[str, str], line: int, source: str) -> RegistryPage:
         is_flagship=flagship_raw in _TRUE,
         source_file=source,
         source_line=line,
+        oktmo=oktmo,
     )
 
 

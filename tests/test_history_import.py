@@ -34,7 +34,7 @@ def register(path, *refs, network="vk"):
             kind = "id" if ref.isdigit() else "screen_name"
             con.execute(
                 "insert into raw.registry_pages values "
-                "(?, ?, ?, ?, 'Страница', null, 42, null, 'health', false, 'r.csv', ?, ?)",
+                "(?, ?, ?, ?, 'Страница', null, 42, null, 'health', false, 'r.csv', ?, ?, null)",
                 [network, ref, kind, ref, line, datetime.now()],
             )
 

@@ -30,7 +30,7 @@ def warehouse(tmp_path, monkeypatch):
         for line, ref in enumerate(("101", "102", "103"), start=2):
             con.execute(
                 "insert into raw.registry_pages values ('vk', ?, 'id', ?, 'Страница', null, 42, "
-                "null, 'health', false, 'r.csv', ?, ?)",
+                "null, 'health', false, 'r.csv', ?, ?, null)",
                 [ref, ref, line, datetime.now()],
             )
     return path

@@ -106,7 +106,8 @@ def write_registry(
         con.execute("delete from raw.registry_pages")
         for line, (ref, region) in enumerate(sorted(pages.items()), start=2):
             con.execute(
-                "insert into raw.registry_pages values (?, ?, 'id', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "insert into raw.registry_pages values "
+                "(?, ?, 'id', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, null)",
                 [
                     "vk",
                     ref,
@@ -130,7 +131,7 @@ def add_screen_name_entry(warehouse: Path, name: str, region: int) -> None:
         con.execute(
             "insert into raw.registry_pages values "
             "('vk', ?, 'screen_name', ?, ?, ?, ?, ?, 'administration', false, 'registry.csv', "
-            "99, ?)",
+            "99, ?, null)",
             [name, name, f"Страница {name}", f"org-{name}", region, f"{region}-m", datetime.now()],
         )
 

@@ -197,3 +197,37 @@ def test_known_choice_lists_the_known_values_closest_first():
     assert known_choice("sector", "health", ["health", "sport"]) == "health"
     with pytest.raises(UnknownChoice, match=r"unknown sector 'helth'; did you mean health\?"):
         known_choice("sector", "helth", ["health", "sport"])
+
+
+def test_an_oktmo_column_is_optional_and_its_codes_are_checked(tmp_path):
+    path = tmp_path / "42_oktmo.csv"
+    path.write_text(
+        ";".join([*HEADER, "ОКТМО"])
+        + "\n"
+        + "\n".join(
+            [
+                "vk;1;Школа;МБОУ;42;Кемерово;education;false;32701000",
+                "vk;2;Школа;МБОУ;42;;education;false;",
+                "vk;3;Школа;МБОУ;42;;education;false;32607404101",
+                # Excel dropped the leading zero of the Altai Krai's code
+                "vk;4;Школа;МБОУ;22;;education;false;1701000",
+                "vk;5;Школа;МБОУ;42;;education;false;3270100",
+                "vk;6;Школа;МБОУ;42;;education;false;32-701",
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    result = validate_registry(path)
+    assert [(p.ref.value, p.oktmo) for p in result.pages] == [
+        ("1", "32701000"),
+        ("2", None),
+        ("3", "32607404101"),
+        ("4", "01701000"),
+        ("5", "03270100"),
+    ]
+    assert [str(e) for e in result.errors] == [
+        "line 7: '32-701' is not an OKTMO code (digits only)"
+    ]
+    # a registry without the column has no codes
+    assert {p.oktmo for p in validate_registry(write(tmp_path, GOOD)).pages} == {None}

@@ -37,6 +37,7 @@ class Page:
     missing: frozenset[date] = field(default_factory=frozenset)
     statuses: dict[date, str] = field(default_factory=dict)
     last_day: date = LAST_DAY
+    oktmo: str | None = None
 
     @property
     def registry_ref(self) -> str:
@@ -185,7 +186,7 @@ def write_registry(
         con.execute("delete from raw.registry_pages")
         for line, page in enumerate(pages.values(), start=2):
             con.execute(
-                "insert into raw.registry_pages values (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "insert into raw.registry_pages values (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [
                     "vk",
                     page.registry_ref,
@@ -200,6 +201,7 @@ def write_registry(
                     "registry/fixture.csv",
                     line,
                     loaded_at,
+                    page.oktmo,
                 ],
             )
             if page.ref_kind == "screen_name":

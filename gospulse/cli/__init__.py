@@ -2,8 +2,9 @@
 
 Each group module registers its commands with `add_commands(subparsers)`: `pipeline` (the
 steps, run by hand), `analysts` (report, top, incidents), `postgres`, `api`, `federal`,
-`airflow` (set-up) and `tools` (Telegram login, the demo, settings). This package is the
-outermost layer: it may import any part of gospulse, and nothing in gospulse imports it.
+`airflow` (set-up), `population` (territories' population) and `tools` (Telegram login, the
+demo, settings). This package is the outermost layer: it may import any part of gospulse, and
+nothing in gospulse imports it.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ DESCRIPTION = "The `gospulse` command: every pipeline step without Airflow."
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from gospulse.cli import airflow, analysts, api, federal, pipeline, postgres, tools
+    from gospulse.cli import airflow, analysts, api, federal, pipeline, population, postgres, tools
 
     parser = argparse.ArgumentParser(prog="gospulse", description=DESCRIPTION)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (pipeline, analysts, tools, postgres, api, federal, airflow):
+    for group in (pipeline, analysts, tools, postgres, api, federal, airflow, population):
         group.add_commands(sub)
     return parser
 

@@ -1,0 +1,65 @@
+"""`gospulse population import`: one region's resident population per territory and year."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def cmd_population_import(args: argparse.Namespace) -> int:
+    """Exit 0 when every row was stored, 1 when some rows were rejected (the good ones are
+    stored), 2 when the file as a whole or --region / --oktmo is unusable (nothing is written)."""
+    from gospulse.population import PopulationFileError, store_population, validate_population
+    from gospulse.regions import REGIONS, BadOktmo, normalize_oktmo
+    from gospulse.warehouse import warehouse_path
+
+    if args.region not in REGIONS:
+        print(f"error: --region {args.region}: no federal subject has this code", file=sys.stderr)
+        return 2
+    if args.oktmo is not None:
+        try:
+            normalize_oktmo(args.oktmo)
+        except BadOktmo:
+            print(
+                f"error: --oktmo {args.oktmo!r} is not an OKTMO code (8 digits, e.g. 32000000)",
+                file=sys.stderr,
+            )
+            return 2
+    warehouse = Path(args.warehouse) if args.warehouse else warehouse_path()
+    try:
+        file = validate_population(args.path)
+        for err in file.errors:
+            print(f"{args.path}: line {err.line}: {err.reason}", file=sys.stderr)
+        result = store_population(file, warehouse, region_code=args.region, oktmo=args.oktmo)
+    except PopulationFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(result.describe(), file=sys.stderr)
+    return 1 if result.errors else 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Register this group's commands on the gospulse command's subparsers."""
+    group = sub.add_parser("population", help="resident population per territory").add_subparsers(
+        dest="sub", required=True
+    )
+    p = group.add_parser(
+        "import",
+        help="load one region's population by OKTMO territory and year from Rosstat's bulletin "
+        "(CSV or XLSX); replaces that region's stored rows of the file's years",
+    )
+    p.add_argument("path", metavar="FILE")
+    p.add_argument(
+        "--region",
+        type=int,
+        required=True,
+        help="the federal subject code the file's region row is, e.g. 42 for Kuzbass",
+    )
+    p.add_argument(
+        "--oktmo",
+        help="the region row to import when the file holds several (e.g. 32000000); rows of "
+        "the other regions are skipped",
+    )
+    p.add_argument("--warehouse", help="DuckDB file (default GOSPULSE_WAREHOUSE)")
+    p.set_defaults(func=cmd_population_import)
