@@ -80,6 +80,24 @@ create table if not exists raw.registry_pages (
     loaded_at      timestamp not null,
     primary key (network, ref_kind, ref_value)
 );
+-- the page's territory as an OKTMO code, when the registry gives one
+alter table raw.registry_pages add column if not exists oktmo varchar;
+
+-- resident population per territory and year (gospulse population import); one region's rows
+-- of one year are replaced together
+create table if not exists raw.population (
+    region_code    integer not null,
+    oktmo          varchar not null,
+    name           varchar not null,
+    level          varchar not null,   -- region, municipality or settlement
+    parent_oktmo   varchar,
+    population     bigint  not null,
+    year           integer not null,
+    source_file    varchar not null,
+    source_line    integer not null,
+    loaded_at      timestamp not null,
+    primary key (oktmo, year)
+);
 
 -- per-page member-list sketches (keyed hashes of IDs, never IDs); one row per page and date
 create table if not exists raw.member_sketches (
@@ -284,12 +302,46 @@ def _retire_median_change_scores(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("drop table intermediate.int_dq_page_days")
 
 
+def _territories_in_registry_history(con: duckdb.DuckDBPyConnection) -> None:
+    """Once, on a warehouse built before pages had territories: give the registry's history
+    (the dbt snapshot) the oktmo column the snapshot now compares, and drop
+    intermediate.int_audience_page_dates, which lacks the territory columns, so that the next
+    build recomputes every audience date with them (the models after it follow the dates it
+    rewrote). Raw, the registry's versions and the member-list sketches are untouched."""
+    tables = {
+        (schema, name)
+        for schema, name in con.execute(
+            "select schema_name, table_name from duckdb_tables() "
+            "where database_name = current_database() and ("
+            "(schema_name = 'snapshots' and table_name = 'snap_registry_pages') "
+            "or (schema_name = 'intermediate' and table_name = 'int_audience_page_dates'))"
+        ).fetchall()
+    }
+    if ("snapshots", "snap_registry_pages") in tables:
+        con.execute(
+            "alter table snapshots.snap_registry_pages add column if not exists oktmo varchar"
+        )
+    if ("intermediate", "int_audience_page_dates") in tables:
+        (has_territory,) = con.execute(
+            "select count(*) from duckdb_columns() where database_name = current_database() "
+            "and schema_name = 'intermediate' and table_name = 'int_audience_page_dates' "
+            "and column_name = 'municipality_oktmo'"
+        ).fetchone()
+        if not has_territory:
+            log.info(
+                "intermediate.int_audience_page_dates: dropping it to add territories "
+                "(the next build recomputes every audience date)"
+            )
+            con.execute("drop table intermediate.int_audience_page_dates")
+
+
 # one-time changes to a warehouse made by an earlier release, by name, in the order they run;
 # a name is never reused, and a new migration goes at the end
 MIGRATIONS = (
     ("raw.page_snapshots without primary key", _drop_snapshot_key),
     ("rankings computed when read", _retire_stored_rankings),
     ("change scores by capped mean deviation", _retire_median_change_scores),
+    ("territories in the registry's history", _territories_in_registry_history),
 )
 
 

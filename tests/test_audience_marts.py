@@ -46,6 +46,7 @@ class Page:
     lists: tuple[tuple[int, str], ...] = ((0, "ok"),)
     screen_name: str | None = None
     hll_lg_k: int = HLL_LG_K  # 14 for a sketch stored before page sketches went to 16
+    oktmo: str | None = None  # the registry's territory code, when it gives one
 
     @property
     def count(self) -> int:
@@ -75,8 +76,17 @@ PAGES = {
     "203": Page(
         "vk", "203", 42, "novokuznetsk", "health", True, "Больница", ids(range(10_000, 30_000))
     ),
+    # the registry places it in a settlement of one of the two municipalities named Novokuznetsk
     "204": Page(
-        "vk", "204", 42, "novokuznetsk", "culture", False, "Театр", ids(range(20_000, 45_000))
+        "vk",
+        "204",
+        42,
+        "novokuznetsk",
+        "culture",
+        False,
+        "Театр",
+        ids(range(20_000, 45_000)),
+        oktmo="32631101",
     ),
     "205": Page(
         "vk",
@@ -150,6 +160,21 @@ PAGES = {
 }
 VK_42 = ("201", "202", "203", "204")  # the vk pages of region 42 with a usable sketch on DAY
 
+# made-up population tables (oktmo, name, level, parent, population): Kemerovo resolves by the
+# registry's name, two municipalities bear the name Novokuznetsk (ambiguous: none is taken),
+# region 54 lacks a municipality the registry names, region 70 has no table
+POPULATION = {
+    42: [
+        ("32000000", "Кемеровская область — Кузбасс", "region", None, 100_000),
+        ("32701000", "Kemerovo", "municipality", "32000000", 40_000),
+        ("32731000", "Novokuznetsk", "municipality", "32000000", 30_000),
+        ("32631000", "Novokuznetsk", "municipality", "32000000", 60_000),
+        ("32631101", "Посёлок", "settlement", "32631000", 50_000),
+    ],
+    54: [("50000000", "Новосибирская область", "region", None, 50_000)],
+}
+POPULATION_YEAR = 2025
+
 
 def union_of(*refs: str) -> int:
     return len(frozenset().union(*(PAGES[r].members for r in refs)))
@@ -184,10 +209,11 @@ def write_world(warehouse: Path) -> Path:
             )
             registry_ref = f"https://vk.com/{value}" if page.screen_name else value
             con.execute(
-                "insert into raw.registry_pages values (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "insert into raw.registry_pages values (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [page.network, registry_ref, kind, value, f"Page {page.page_ref}",
                  page.organization, page.region_code, page.municipality, page.sector,
-                 page.is_flagship, "registry/fixture.csv", line, REGISTRY_LOADED_AT],
+                 page.is_flagship, "registry/fixture.csv", line, REGISTRY_LOADED_AT,
+                 page.oktmo],
             )  # fmt: skip
             if page.screen_name:
                 con.execute(
@@ -199,6 +225,13 @@ def write_world(warehouse: Path) -> Path:
             "'not_found', ?, null)",
             [REGISTRY_LOADED_AT],
         )
+        for region, territories in POPULATION.items():
+            for line, (oktmo, name, level, parent, population) in enumerate(territories, 2):
+                con.execute(
+                    "insert into raw.population values (?,?,?,?,?,?,?,?,?,?)",
+                    [region, oktmo, name, level, parent, population, POPULATION_YEAR,
+                     "population.csv", line, REGISTRY_LOADED_AT],
+                )  # fmt: skip
     return warehouse
 
 
@@ -351,6 +384,74 @@ def test_all_networks_rows_are_bounds_not_an_estimate(world):
     assert both["unique_lower"] <= exact <= both["unique_upper"]
     assert both["subscriptions"] == vk["subscriptions"] + ok["subscriptions"]
     assert both["pages_total"] == vk["pages_total"] + ok["pages_total"] == 8
+
+
+# --- reach --------------------------------------------------------------------------------
+
+
+def reach_rows(warehouse: Path, audience_date: date = DAY, network: str = "vk") -> dict[str, dict]:
+    """mart_reach of one date and network, by OKTMO code."""
+    with connect(warehouse, read_only=True) as con:
+        cursor = con.execute(
+            "select * from marts.mart_reach where audience_date = ? and network = ?",
+            [audience_date, network],
+        )
+        names = [c[0] for c in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    by_oktmo = {r["oktmo"]: r for r in rows}
+    assert len(by_oktmo) == len(rows)
+    return by_oktmo
+
+
+def test_pages_find_their_territory_by_code_or_by_a_name_borne_once(world):
+    with connect(world.warehouse, read_only=True) as con:
+        found = {
+            ref: rest
+            for ref, *rest in con.execute(
+                "select ref_value, territory_source, municipality_oktmo, settlement_oktmo "
+                "from intermediate.int_registry_pages_resolved where network = 'vk'"
+            ).fetchall()
+        }
+    assert found["201"] == ["name", "32701000", None]
+    assert found["kuz_school"] == ["name", "32701000", None]  # 202, by screen name
+    assert found["203"] == ["ambiguous", None, None]
+    assert found["204"] == ["registry", "32631000", "32631101"]
+    assert found["301"] == ["unmatched", None, None]
+    assert found["701"] == ["unmatched", None, None]  # region 70 has no population table
+
+
+def test_reach_is_the_unique_audience_over_the_population_within_the_sketch_bounds(world):
+    rows = reach_rows(world.warehouse)
+    expected = {  # oktmo: (level, pages with a sketch, exact unique people, population)
+        "32000000": ("region", ("201", "202", "203", "204"), 100_000),
+        "32701000": ("municipality", ("201", "202"), 40_000),
+        "32631000": ("municipality", ("204",), 60_000),
+        "32631101": ("settlement", ("204",), 50_000),
+        "50000000": ("region", ("301",), 50_000),
+    }
+    assert rows.keys() == expected.keys()
+    for oktmo, (level, refs, population) in expected.items():
+        row = rows[oktmo]
+        assert (row["territory_level"], row["population"], row["population_year"]) == (
+            level, population, POPULATION_YEAR
+        ), oktmo  # fmt: skip
+        assert row["pages_with_sketch"] == len(refs), oktmo
+        exact = union_of(*refs) / population
+        assert row["reach_lower"] <= exact <= row["reach_upper"], (oktmo, exact, row)
+        assert row["reach"] == pytest.approx(row["unique_estimate"] / population)
+        assert row["subscriptions_per_resident"] == pytest.approx(row["subscriptions"] / population)
+    # the region's row is its scope in mart_audience, divided
+    region = audience_row(world, "region", "42", "vk")
+    assert rows["32000000"]["coverage"] == region["coverage"]
+    assert rows["32000000"]["subscriptions"] == region["subscriptions"]
+    assert rows["32000000"]["territory_name"] == "Кемеровская область — Кузбасс"
+
+
+def test_reach_of_every_network_together_is_bounds_only(world):
+    both = reach_rows(world.warehouse, network="all")["32000000"]
+    exact = union_of(*VK_42, "9001") / 100_000
+    assert both["reach"] is None
+    assert both["reach_lower"] <= exact <= both["reach_upper"]
 
 
 # --- overlaps -------------------------------------------------------------------------------
@@ -652,3 +753,30 @@ def test_unions_merged_with_other_hll_settings_are_all_merged_again(world):
         assert row["hll_settings"] == f"{HLL_LG_K}:{HLL_TYPE.name}", key
         assert row["built_at"] > before[key]["built_at"], key
         assert row["inputs_fingerprint"] == before[key]["inputs_fingerprint"] - 1, key
+
+
+def test_a_population_import_places_the_pages_again_on_every_audience_date(world):
+    # the table of a later import names only one municipality Novokuznetsk: page 203 resolves
+    # to it by name, on every date, and the incremental build equals a full refresh
+    with connect(world.warehouse) as con:
+        con.execute(
+            "update raw.population set name = 'Новокузнецкий муниципальный округ', "
+            "loaded_at = current_timestamp where oktmo = '32731000'"
+        )
+        con.execute("update raw.population set loaded_at = current_timestamp")
+    rebuild_audience(world.warehouse)
+    with connect(world.warehouse) as con:
+        (source,) = con.execute(
+            "select territory_source from intermediate.int_registry_pages_resolved "
+            "where ref_value = '203'"
+        ).fetchone()
+    assert source == "name"
+    # 203 and 207 (by name) and 204 (by its settlement's code); a week before DAY none of
+    # them had a list read yet, but all are in the territory
+    week_before = reach_rows(world.warehouse, DAY - timedelta(days=7))["32631000"]
+    assert (week_before["pages_total"], week_before["pages_with_sketch"]) == (3, 0)
+    today = reach_rows(world.warehouse)["32631000"]
+    assert (today["pages_total"], today["pages_with_sketch"]) == (3, 2)
+    # 203's list of DAY was read again with 50 000 members by an earlier test
+    exact = len(ids(range(10_000, 60_000)) | PAGES["204"].members) / 60_000
+    assert today["reach_lower"] <= exact <= today["reach_upper"]

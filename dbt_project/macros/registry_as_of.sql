@@ -85,7 +85,8 @@
 {%- endmacro %}
 
 {#-
-    The newest registry version load or close time, or screen-name resolution (column
+    The newest registry version load or close time, screen-name resolution or population
+    import of a registered page's region (column
     registry_seen_at): what an incremental model built from the registry stores as its
     high-water mark, so its next build can tell which versions were loaded, closed or resolved
     since.
@@ -98,5 +99,7 @@
         select version_ended_at from {{ registry }}
         union all
         select page_resolved_at from {{ registry }}
+        union all
+        select territory_resolved_at from {{ registry }}
     ) as registry_times
 {%- endmacro %}

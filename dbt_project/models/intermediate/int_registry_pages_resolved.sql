@@ -11,6 +11,15 @@ page_refs as (
     select * from {{ ref('stg_raw__page_refs') }}
 ),
 
+territories as (
+    select * from {{ ref('int_territories') }}
+),
+
+region_population_loads as (
+    select distinct region_code, population_loaded_at
+    from territories
+),
+
 numbered_versions as (
     select
         registry_versions.*,
@@ -35,6 +44,7 @@ resolved_versions as (
         numbered_versions.organization,
         numbered_versions.region_code,
         numbered_versions.municipality,
+        numbered_versions.oktmo,
         numbered_versions.sector,
         numbered_versions.is_flagship,
         numbered_versions.version_number,
@@ -56,16 +66,67 @@ resolved_versions as (
         and page_refs.ref_value = numbered_versions.ref_value
 ),
 
-final as (
+{#- the registry's own code wins; else the municipality named, when exactly one of the
+    region's municipalities bears that name -#}
+territory_versions as (
     select
         resolved_versions.*,
-        resolved_versions.page_ref is not null as is_resolved,
-        coalesce(
-            resolved_versions.page_ref,
-            resolved_versions.ref_kind || ':' || resolved_versions.ref_value
-        ) as page_key,
-        resolved_versions.valid_to is null as is_current
+        coalesce(resolved_versions.oktmo, named.oktmo) as territory_oktmo,
+        case
+            when resolved_versions.oktmo is not null then 'registry'
+            when named.oktmo is not null then 'name'
+            when ambiguous.name_matches > 1 then 'ambiguous'
+            when resolved_versions.municipality is not null then 'unmatched'
+        end as territory_source,
+        region_population_loads.population_loaded_at as territory_resolved_at
     from resolved_versions
+    left join territories as named
+        on resolved_versions.oktmo is null
+        and named.region_code = resolved_versions.region_code
+        and named.level = 'municipality'
+        and named.name_key = {{ territory_name_key('resolved_versions.municipality') }}
+        and named.name_matches = 1
+    left join (
+        select distinct region_code, name_key, name_matches
+        from territories
+        where level = 'municipality' and name_matches > 1
+    ) as ambiguous
+        on resolved_versions.oktmo is null
+        and ambiguous.region_code = resolved_versions.region_code
+        and ambiguous.name_key = {{ territory_name_key('resolved_versions.municipality') }}
+    left join region_population_loads
+        on region_population_loads.region_code = resolved_versions.region_code
+),
+
+{#- a settlement counts in its municipality too; a code the population table lacks is taken
+    for a municipality's when it has a municipality's 8 digits -#}
+located_versions as (
+    select
+        territory_versions.*,
+        case
+            when territory.level = 'settlement' then territory.parent_oktmo
+            when territory.level = 'municipality' then territory_versions.territory_oktmo
+            when territory.level is null and length(territory_versions.territory_oktmo) = 8
+                then territory_versions.territory_oktmo
+        end as municipality_oktmo,
+        case
+            when territory.level = 'settlement' then territory_versions.territory_oktmo
+        end as settlement_oktmo
+    from territory_versions
+    left join territories as territory
+        on territory.oktmo = territory_versions.territory_oktmo
+),
+
+final as (
+    select
+        located_versions.*,
+        located_versions.page_ref is not null as is_resolved,
+        coalesce(
+            located_versions.page_ref,
+            located_versions.ref_kind || ':' || located_versions.ref_value
+        ) as page_key,
+        located_versions.valid_to is null as is_current
+    from located_versions
 )
 
 select * from final

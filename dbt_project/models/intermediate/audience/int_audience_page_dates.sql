@@ -10,7 +10,8 @@
     the last build's high-water marks (stored on every row): a member list loaded since
     (dates from its snapshot date to audience_max_age_days after), a snapshot loaded since
     (dates from its day to max_carry_days after), a registry version loaded, closed or
-    resolved since (dates from the day it applies), and every date after the latest snapshot
+    resolved since (dates from the day it applies), a population import of a region (every
+    date: its pages' territories may resolve differently), and every date after the latest snapshot
     day the last build saw. Each recomputed date is replaced whole (strategy replace_days,
     markers NULL in network). Raw rows deleted by hand need a --full-refresh, as for the other
     incremental models.
@@ -86,6 +87,9 @@ registry_changed_from as (
             when built_bounds.registry_high_water is null then cast('1900-01-01' as date)
             when registry.page_resolved_at > built_bounds.registry_high_water
                 then cast('1900-01-01' as date)
+            -- population imported since: the page's territory may resolve differently
+            when registry.territory_resolved_at > built_bounds.registry_high_water
+                then cast('1900-01-01' as date)
             when registry.version_loaded_at > built_bounds.registry_high_water
                 then registry.valid_from
             else registry.valid_to
@@ -97,6 +101,7 @@ registry_changed_from as (
         or registry.version_loaded_at > built_bounds.registry_high_water
         or registry.version_ended_at > built_bounds.registry_high_water
         or registry.page_resolved_at > built_bounds.registry_high_water
+        or registry.territory_resolved_at > built_bounds.registry_high_water
 ),
 
 audience_dates as (
@@ -205,6 +210,8 @@ page_dates as (
         registered_pages.organization,
         registered_pages.region_code,
         registered_pages.municipality,
+        registered_pages.municipality_oktmo,
+        registered_pages.settlement_oktmo,
         registered_pages.sector,
         registered_pages.is_flagship,
         members.members_count,
@@ -259,7 +266,7 @@ union all
 -- one marker per recomputed date (not stored): the date is replaced even if no page is left
 select
     audience_date,
-    {%- for _ in range(20) %}
+    {%- for _ in range(22) %}
     null,
     {%- endfor %}
     null, null, null, null, null

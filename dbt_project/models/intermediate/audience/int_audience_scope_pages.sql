@@ -1,8 +1,10 @@
 {#-
     int_audience_page_dates in long form: one row per audience date, scope and page. Scopes are
     those of the growth ranking plus organization: region (scope_value = region code),
-    municipality, sector, flagship (the flagship pages of a region, scope_value = region code)
-    and organization; every scope lies within one region (region_code is part of its key).
+    municipality, sector, flagship (the flagship pages of a region, scope_value = region code),
+    organization and territory (scope_value = the OKTMO code of the page's municipality, and of
+    its settlement when it has one: mart_reach divides these by population); every scope lies
+    within one region (region_code is part of its key).
 
     Incremental by audience date, like int_audience_page_dates: a build fans out again exactly
     the dates int_audience_page_dates recomputed since the build this model last read (their
@@ -46,7 +48,7 @@ page_dates as (
 
 scope_pages as (
     {{ scope_fanout('page_dates', page_columns,
-        ['region', 'municipality', 'sector', 'flagship', 'organization']) }}
+        ['region', 'municipality', 'sector', 'flagship', 'organization', 'territory']) }}
 )
 
 select * from scope_pages

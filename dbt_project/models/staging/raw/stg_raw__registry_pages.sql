@@ -13,6 +13,7 @@ renamed as (
         cast(organization as varchar) as organization,
         cast(region_code as integer) as region_code,
         cast(municipality as varchar) as municipality,
+        cast(oktmo as varchar) as oktmo,
         cast(sector as varchar) as sector,
         cast(is_flagship as boolean) as is_flagship,
         cast(source_file as varchar) as source_file,
