@@ -24,6 +24,9 @@ from gospulse.regions import get_region
 
 DEMO_DIR = Path("warehouse") / "demo"
 REGISTRY = Path(__file__).resolve().parent.parent / "registry" / "demo_42_kuzbass.csv"
+# simulated too: made-up OKTMO codes and residents for the registry's municipalities (about
+# 450 a registered page), not Rosstat's figures
+POPULATION = REGISTRY.with_name("demo_42_population.csv")
 REGION = 42
 TOKEN = "demo-token-not-a-secret"
 # keys member-ID hashes; a real deployment sets its own federation-wide secret
@@ -133,6 +136,7 @@ def run_demo(days: int = 60, *, with_airflow: bool = True, out=print) -> int:
         load_registry_into_warehouse,
         read_registry,
     )
+    from gospulse.population import import_population
     from gospulse.transform import build
 
     if days < 2:
@@ -152,6 +156,8 @@ def run_demo(days: int = 60, *, with_airflow: bool = True, out=print) -> int:
     out(f"registry {REGISTRY.name}: {len(registry.pages)} pages, {len(registry.errors)} bad rows")
     # first, so that the history imports below know which pages are registered
     load_registry_into_warehouse(registry, warehouse)
+    population = import_population(POPULATION, warehouse, region_code=REGION)
+    out(f"{population.describe()} (simulated figures, {POPULATION.name})")
     world = World(seed=42, start=history_from)
     net_worlds = [NetworkWorld(world, "tg"), NetworkWorld(world, "ok")]
     # Telegram and OK run faster than production pacing (1/s and 3/s) so the demo stays short;
