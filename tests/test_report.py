@@ -44,8 +44,48 @@ def warehouse(built_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
             "where registry_ref = '106'",
             [EVIL_TITLE],
         )
+        add_reach(con)
     publish_marts(copy, run_id="report-test", snapshot_date=last_day)
     return copy
+
+
+REACH_DAY = date(2025, 2, 20)
+# made-up: (oktmo, name, level, residents, unique VK people with their bounds)
+TERRITORIES = [
+    ("32000000", REGION_NAME, "region", 200_000, (50_000.0, 48_000.0, 52_000.0)),
+    ("32701000", "Кемеровский городской округ", "municipality", 40_000,
+     (12_000.0, 11_500.0, 12_500.0)),
+    ("32731000", "Новокузнецкий городской округ", "municipality", 50_000,
+     (5_000.0, 4_800.0, 5_200.0)),
+]  # fmt: skip
+
+
+def add_reach(con) -> None:
+    """The world reads no member lists: the audience of one date as a build would leave it,
+    and the population of its territories."""
+    for line, (oktmo, name, level, residents, (estimate, lower, upper)) in enumerate(
+        TERRITORIES, start=2
+    ):
+        con.execute(
+            "insert into raw.population values (42, ?, ?, ?, ?, ?, 2024, 'p.csv', ?, now())",
+            [oktmo, name, level, None if level == "region" else "32000000", residents, line],
+        )
+        con.execute(
+            "insert into intermediate.int_territories (oktmo, region_code, name, level) "
+            "values (?, 42, ?, ?)",
+            [oktmo, name, level],
+        )
+        con.execute(
+            "insert into marts.mart_audience by name select ? as audience_date, "
+            "? as scope_type, ? as scope_value, 42 as region_code, 'vk' as network, "
+            "3 as pages_total, 2 as pages_with_sketch, 0 as pages_hidden, "
+            "0 as pages_over_budget, 1 as pages_unread, ? as subscriptions, "
+            "? as subscriptions_covered, 0.75 as coverage, ? as unique_estimate, "
+            "? as unique_lower, ? as unique_upper, now() as built_at",
+            [REACH_DAY, "region" if level == "region" else "territory",
+             "42" if level == "region" else oktmo, int(estimate * 2), int(estimate * 1.5),
+             estimate, lower, upper],
+        )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +174,30 @@ def test_report_month_and_top_month_agree(report, warehouse, monkeypatch, capsys
     top = [(r["title"], r["growth"]) for r in json.loads(capsys.readouterr().out)["rows"]]
     sheet = [(r[1], r[6]) for r in sheet_rows(report / "report.xlsx", "ТОП-10 всех страниц")]
     assert sheet == top
+
+
+def test_the_reach_of_the_region_and_its_territories_is_on_the_page_and_a_sheet(report):
+    page = (report / "report.html").read_text(encoding="utf-8")
+    text = html.unescape(re.sub(r"<[^>]+>", " ", page))
+    assert "Это около 25,0\u00a0% жителей региона (от 24,0\u00a0% до 26,0\u00a0%)." in text
+    assert "Охват населения во ВКонтакте на 20.02.2025" in text
+    # the region first, then its municipalities by reach: Kemerovo 30 %, Novokuznetsk 10 %
+    names = [name for _, name, *_ in TERRITORIES]
+    at = [text.index(name + " ", text.index("Охват населения")) for name in names]
+    assert at == sorted(at)
+    assert "30,0\u00a0% (28,8\u00a0%–31,3\u00a0%)" in text
+    rows = sheet_rows(report / "report.xlsx", "Охват")
+    assert [row[:5] for row in rows] == [
+        (REGION_NAME, "32000000", "регион", 200_000, 2024),
+        ("Кемеровский городской округ", "32701000", "муниципалитет", 40_000, 2024),
+        ("Новокузнецкий городской округ", "32731000", "муниципалитет", 50_000, 2024),
+    ]
+    assert [row[5:9] for row in rows] == [
+        (50_000, 25.0, 24.0, 26.0),
+        (12_000, 30.0, 28.75, 31.25),
+        (5_000, 10.0, 9.6, 10.4),
+    ]
+    assert [row[9] for row in rows] == [0.5, 0.6, 0.2]
 
 
 def test_no_cell_of_the_workbook_is_a_formula(report):

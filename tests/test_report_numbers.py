@@ -13,6 +13,7 @@ from gospulse.report.numbers import (
     NBSP,
     plural_ru,
     ru_date,
+    ru_decimal,
     ru_int,
     ru_month,
     ru_pct,
@@ -224,3 +225,17 @@ def test_ru_month_refuses_bad_input(month: int, case: str) -> None:
 )
 def test_plural_ru(n: int, expected: str) -> None:
     assert plural_ru(n, "страница", "страницы", "страниц") == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (0.25, "0,25"),
+        (0.125, "0,13"),  # half-up, not to even
+        (1234.5, "1\u00a0234,50"),
+        (0.004, "0,00"),
+        (-0.5, "\u22120,50"),
+    ],
+)
+def test_ratios_have_two_decimals_and_a_comma(value, text):
+    assert ru_decimal(value) == text

@@ -114,6 +114,8 @@ class ReportData:
     flagships_total: int = 0
     incidents: list[dict[str, Any]] = field(default_factory=list)
     audience: dict[str, Any] | None = None
+    # the region's row first, then its territories by reach (mart_reach, VK)
+    reach: list[dict[str, Any]] = field(default_factory=list)
     multi_network_organizations: set[str] = field(default_factory=set)
 
     @property
@@ -210,6 +212,7 @@ def read_report(
             {"region_code": region_code, "first": period.first, "last": period.last},
         )
         data.audience = _audience(con, region_code, period.last)
+        data.reach = _reach(con, region_code, period.last)
         organizations: dict[str, set[str]] = {}
         for p in pages:
             if p["organization"]:
@@ -309,3 +312,33 @@ def _audience(con: Any, region_code: int, as_of: date) -> dict[str, Any] | None:
         {"region": str(region_code), "as_of": as_of},
     )
     return rows[0] if rows else None
+
+
+def _reach(con: Any, region_code: int, as_of: date) -> list[dict[str, Any]]:
+    """The VK reach of the region and its territories on the latest audience date up to
+    `as_of` that has the region's; none when no population was imported (or the copy predates
+    mart_reach)."""
+    (held,) = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'marts' and table_name = 'mart_reach'"
+    ).fetchone()
+    if not held:
+        return []
+    return _rows(
+        con,
+        "with latest as ("
+        "    select max(audience_date) as audience_date from marts.mart_reach"
+        "    where region_code = $region_code and network = 'vk' and territory_level = 'region'"
+        "    and audience_date <= $as_of and reach is not null"
+        ") "
+        "select reach.audience_date, reach.territory_level, reach.oktmo, reach.territory_name, "
+        "reach.population, reach.population_year, reach.pages_total, reach.coverage, "
+        "reach.unique_estimate, reach.reach, reach.reach_lower, reach.reach_upper, "
+        "reach.subscriptions_per_resident "
+        "from marts.mart_reach as reach "
+        "join latest on latest.audience_date = reach.audience_date "
+        "where reach.region_code = $region_code and reach.network = 'vk' "
+        "order by reach.territory_level <> 'region', reach.reach desc nulls last, "
+        "reach.territory_name, reach.oktmo",
+        {"region_code": region_code, "as_of": as_of},
+    )

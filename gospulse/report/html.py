@@ -14,6 +14,7 @@ from gospulse.report.data import MULTI_NETWORK, ReportData
 from gospulse.report.numbers import (
     plural_ru,
     ru_date,
+    ru_decimal,
     ru_int,
     ru_month,
     ru_pct,
@@ -92,7 +93,48 @@ def lead(data: ReportData, flagship_min_members: int) -> str:
             f"{ru_short(a['unique_estimate'])} человек (от {ru_short(a['unique_lower'])} до "
             f"{ru_short(a['unique_upper'])})."
         )
+    if data.reach and data.reach[0]["territory_level"] == "region":
+        r = data.reach[0]
+        parts.append(
+            f"Это около {_share(r['reach'])} жителей региона (от "
+            f"{_share(r['reach_lower'])} до {_share(r['reach_upper'])})."
+        )
     return " ".join(parts)
+
+
+def _share(x: float) -> str:
+    # a share as percent: 0.2875 * 100 is 28.749999999999996 in binary, which would round down
+    return ru_pct(round(x * 100, 9))
+
+
+def reach_rows(data: ReportData) -> list[list[str]]:
+    """The reach table's rows: territory, level, residents, people, reach with its bounds,
+    subscriptions per resident, coverage."""
+    return [
+        [
+            r["territory_name"] or r["oktmo"],
+            words.TERRITORY_LEVELS.get(r["territory_level"], r["territory_level"]),
+            f"{_count(r['population'])} ({r['population_year']})",
+            "—" if r["unique_estimate"] is None else ru_short(r["unique_estimate"]),
+            "—"
+            if r["reach"] is None
+            else f"{_share(r['reach'])} ({_share(r['reach_lower'])}–{_share(r['reach_upper'])})",
+            "—"
+            if r["subscriptions_per_resident"] is None
+            else ru_decimal(r["subscriptions_per_resident"]),
+            "—" if r["coverage"] is None else _share(r["coverage"]),
+        ]
+        for r in data.reach
+    ]
+
+
+REACH_NOTE = (
+    "Охват — доля жителей территории, подписанных хотя бы на одну её страницу во ВКонтакте: "
+    "оценка числа разных людей по спискам участников, делённая на численность населения "
+    "(Росстат, на 1 января указанного года), в скобках — границы оценки. Считаются только "
+    "страницы с прочитанным списком участников (покрытие), и подписчики, живущие в другом "
+    "месте, тоже: охват бывает больше 100 %."
+)
 
 
 def footnote(data: ReportData) -> str:
@@ -229,6 +271,28 @@ def write_html(
         _table(["Название", "Соцсеть", "Организация", "Подписчиков", "Причина"], risky, {3})
         if risky
         else "<p>Таких нет.</p>",
+        *(
+            [
+                f"<h2>Охват населения во ВКонтакте на {ru_date(data.reach[0]['audience_date'])}"
+                "</h2>",
+                _table(
+                    [
+                        "Территория",
+                        "Уровень",
+                        "Жителей (год)",
+                        "Уникальных подписчиков",
+                        "Охват (границы)",
+                        "Подписок на жителя",
+                        "Покрытие",
+                    ],
+                    reach_rows(data),
+                    {2, 3, 4, 5, 6},
+                ),  # fmt: skip
+                f'<p class="note">{escape(REACH_NOTE)}</p>',
+            ]
+            if data.reach
+            else []
+        ),
         f"<h2>Инциденты качества данных в периоде: {len(data.incidents)}</h2>",
         f'<p class="note">{escape(footnote(data))} Данные опубликованы на '
         f"{ru_date(data.published_day)}.</p>",

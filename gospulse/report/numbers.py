@@ -143,6 +143,14 @@ def ru_pct(x: float | None, signed: bool = False) -> str:
     return _sign(x < 0, value == 0, signed) + _decimal_text(value, True) + NBSP + "%"
 
 
+def ru_decimal(x: float) -> str:
+    """A ratio as "0,25" or "1 234,50": two decimals, half-up, comma, NBSP between groups."""
+    _require_finite(x, "ru_decimal")
+    value = Decimal(str(abs(x))).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    whole, fraction = divmod(value, 1)
+    return _sign(x < 0, value == 0, False) + f"{_group(int(whole))},{int(fraction * 100):02d}"
+
+
 def ru_date(d: date) -> str:
     """A date as "05.07.2026"."""
     return f"{d.day:02d}.{d.month:02d}.{d.year:04d}"

@@ -22,6 +22,7 @@ FLAGSHIP_REASONS = {
 }
 SEVERITIES = {"critical": "критично", "warning": "внимание", "info": "к сведению"}
 INCIDENT_STATUSES = {"open": "открыт", "closed": "закрыт"}
+TERRITORY_LEVELS = {"region": "регион", "municipality": "муниципалитет", "settlement": "поселение"}
 
 
 def network(code: str | None) -> str:

@@ -188,6 +188,38 @@ def _incidents_sheet(book: Workbook, data: ReportData) -> None:
     _widths(sheet, [12, 14, 12, 24, 15, 40, 60, 10])
 
 
+def _reach_sheet(book: Workbook, data: ReportData) -> None:
+    sheet = book.create_sheet("Охват")
+    day = ru_date(data.reach[0]["audience_date"])
+    put(sheet, 1, 1, f"Охват населения во ВКонтакте на {day}").font = Font(bold=True, size=12)
+    header = ["Территория", "ОКТМО", "Уровень", "Жителей", "Год численности",
+              "Уникальных подписчиков", "Охват, %", "Охват от, %", "Охват до, %",
+              "Подписок на жителя", "Покрытие, %"]  # fmt: skip
+
+    def pct(x: float | None) -> float | None:
+        return None if x is None else x * 100
+
+    body = [
+        [
+            r["territory_name"] or "",
+            r["oktmo"],
+            words.TERRITORY_LEVELS.get(r["territory_level"], r["territory_level"]),
+            r["population"],
+            r["population_year"],
+            None if r["unique_estimate"] is None else round(r["unique_estimate"]),
+            pct(r["reach"]),
+            pct(r["reach_lower"]),
+            pct(r["reach_upper"]),
+            r["subscriptions_per_resident"],
+            pct(r["coverage"]),
+        ]
+        for r in data.reach
+    ]
+    _table(sheet, 3, header, body, [None, None, None, INT_FORMAT, "0", INT_FORMAT, PCT_FORMAT,
+                                     PCT_FORMAT, PCT_FORMAT, "0.00", PCT_FORMAT])  # fmt: skip
+    _widths(sheet, [45, 14, 15, 12, 10, 14, 10, 10, 10, 12, 12])
+
+
 def write_xlsx(data: ReportData, path: Path, *, flagship_min_members: int) -> Path:
     book = Workbook()
     book.remove(book.active)
@@ -198,6 +230,8 @@ def write_xlsx(data: ReportData, path: Path, *, flagship_min_members: int) -> Pa
                data.top_all, data)  # fmt: skip
     _totals_sheet(book, data)
     _flagships_sheet(book, data, flagship_min_members)
+    if data.reach:
+        _reach_sheet(book, data)
     _incidents_sheet(book, data)
     book.save(path)
     return path
