@@ -26,6 +26,11 @@ def region_members(index: int) -> list[frozenset[int]]:
     return [frozenset(range(base, base + 3000)), frozenset(range(base + 2000, base + 5000))]
 
 
+def region_population(index: int) -> int:
+    """The made-up population of the index-th region."""
+    return 20_000 * (index + 1)
+
+
 def region_pages(code: int, scale: int) -> dict:
     """The fixture pages, all registered in `code`, with members scaled by `scale`."""
     return {
@@ -50,6 +55,13 @@ def build_region_warehouse(path: Path, code: int, index: int) -> Path:
         replace_snapshots(con, snapshot_rows(pages))
         replace_member_sketches(con, sketches)
     write_registry(path, pages)
+    with connect(path) as con:
+        # made up: the region's residents, so that its reach is known
+        con.execute(
+            "insert into raw.population values (?, ?, 'Регион', 'region', null, ?, 2025, "
+            "'population.csv', 2, current_timestamp)",
+            [code, f"{code:02d}000000", region_population(index)],
+        )
     result = transform.build(path)
     assert result.success, result.describe()
     return path

@@ -29,7 +29,7 @@ from gospulse.federal.run import run_federal_pull
 from gospulse.serving.bundle import MANIFEST, SCHEMA_VERSION, sha256_file, write_bundle
 from gospulse.serving.layout import latest_bundle, region_dir
 from gospulse.serving.publish import is_build_state
-from tests.federal_fixtures import build_region_warehouse, region_members
+from tests.federal_fixtures import build_region_warehouse, region_members, region_population
 
 pytestmark = pytest.mark.slow
 
@@ -305,6 +305,23 @@ def test_region_ranking_orders_regions_by_growth(rollup, regions):
     )
     assert [(g, c) for _, c, g in got] == expected
     assert [r for r, *_ in got] == [1, 2, 3, 4]  # growth scales with the region index
+
+
+def test_regions_rank_by_reach_within_the_sketch_bounds(rollup):
+    # every region's two sketched pages hold 5 000 people; the populations grow with the index
+    plan = {**FIRST, LATE: 3}
+    got = federal(
+        rollup.wh,
+        "select rank_reach, region_code, population, reach, reach_lower, reach_upper, "
+        "rank_subscriptions from marts.mart_region_reach_ranking "
+        "where network = 'vk' and audience_date = ? order by rank_reach",
+        [SNAPSHOT],
+    )
+    assert [(rank, code) for rank, code, *_ in got] == [(1, 42), (2, 54), (3, 77), (4, 49)]
+    for _, code, population, reach, lower, upper, _ in got:
+        assert population == region_population(plan[code])
+        assert lower <= 5000 / population <= upper, code
+        assert reach == pytest.approx(5000 / population, rel=0.03)
 
 
 def test_national_unique_audience_bounds_the_exact_union(rollup):

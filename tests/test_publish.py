@@ -231,9 +231,14 @@ def test_reader_in_another_process_only_sees_complete_runs_during_builds(
 
     # the builds' days updated the previous copy, which ends equal to a copy made whole
     assert updated[0] == ()
-    # (the world reads no member lists: its empty mart_audience has no built_at to go by)
-    assert published["run-002"]["mart_audience"] == 0
-    assert updated[1] == updated[2] == tuple(sorted(set(INCREMENTAL_KEYS) - {"mart_audience"}))
+    # (the world reads no member lists: its empty mart_audience and mart_reach have no
+    # built_at to go by)
+    assert published["run-002"]["mart_audience"] == published["run-002"]["mart_reach"] == 0
+    assert (
+        updated[1]
+        == updated[2]
+        == tuple(sorted(set(INCREMENTAL_KEYS) - {"mart_audience", "mart_reach"}))
+    )
     whole = publish_marts(
         warehouse, run_id="whole", snapshot_date=LAST_DAY, target=tmp_path / "whole" / "m.duckdb"
     )

@@ -1,5 +1,5 @@
-"""Federal marts over the loaded bundles: national and district growth, region rankings,
-national and district unique audience.
+"""Federal marts over the loaded bundles: national and district growth, region rankings by
+growth and by reach, national and district unique audience.
 
 Plain DuckDB SQL over the `bundles` tables, rebuilt whole in one transaction after each pull
 (85 regions' monthly rows are small), so a reader of the federal file sees either the old or
@@ -25,8 +25,33 @@ FEDERAL_MARTS = (
     "mart_national_growth",
     "mart_district_growth",
     "mart_region_ranking",
+    "mart_region_reach_ranking",
     "mart_national_audience",
 )
+
+# Each region's own reach (its mart_reach row of level region), ranked among the regions that
+# reported the same audience date: by the unique people's share of the residents, and by
+# subscriptions per resident (the measure that exists for every network).
+_REACH_RANKING = """
+    create or replace table marts.mart_region_reach_ranking as
+    select
+        reach.audience_date, reach.network,
+        reach.bundle_region_code as region_code, region.region_name, region.federal_district,
+        reach.population, reach.population_year, reach.coverage, reach.subscriptions,
+        reach.subscriptions_per_resident, reach.unique_estimate, reach.unique_lower,
+        reach.unique_upper, reach.reach, reach.reach_lower, reach.reach_upper,
+        case when reach.reach is not null then
+            rank() over (partition by reach.audience_date, reach.network, reach.reach is null
+                         order by reach.reach desc) end as rank_reach,
+        case when reach.subscriptions_per_resident is not null then
+            rank() over (partition by reach.audience_date, reach.network,
+                         reach.subscriptions_per_resident is null
+                         order by reach.subscriptions_per_resident desc) end
+            as rank_subscriptions
+    from bundles.mart_reach as reach
+    join marts.dim_region as region on region.region_code = reach.bundle_region_code
+    where reach.territory_level = 'region'
+"""
 
 # Sums over regions' mart_region_growth rows; growth_pct is recomputed from the summed
 # comparable base, never averaged over regions (a small region would weigh as much as Moscow).
@@ -101,6 +126,8 @@ def build_federal_marts(federal_warehouse: Path | str) -> FederalBuild:
                     join marts.dim_region r on r.region_code = g.bundle_region_code
                     """
                 )
+            if _has_table(con, "mart_reach"):
+                con.execute(_REACH_RANKING)
             _build_audience(con)
             con.execute("commit")
         except BaseException:

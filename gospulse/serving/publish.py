@@ -49,6 +49,7 @@ INCREMENTAL_KEYS: dict[str, tuple[str, ...]] = {
     "mart_region_growth": ("month_start",),
     "mart_organization_growth": ("month_start",),
     "mart_audience": ("audience_date",),
+    "mart_reach": ("audience_date",),
 }
 # publications in a row that update the previous copy before one copies every mart whole again
 FULL_COPY_EVERY = 30
