@@ -18,6 +18,7 @@ from gospulse import transform
 from gospulse.audience.federal import RegionSketch, export_region_sketches, national_unique
 from gospulse.audience.overlap import SketchUnavailable, page_overlap
 from gospulse.audience.sketches import HLL_LG_K, HLL_TYPE, MemberHasher, PageAudience
+from gospulse.cli import main
 from gospulse.warehouse import SnapshotRow, connect, replace_member_sketches, replace_snapshots
 
 pytestmark = pytest.mark.slow
@@ -418,6 +419,22 @@ def test_pages_find_their_territory_by_code_or_by_a_name_borne_once(world):
     assert found["204"] == ["registry", "32631000", "32631101"]
     assert found["301"] == ["unmatched", None, None]
     assert found["701"] == ["unmatched", None, None]  # region 70 has no population table
+
+
+def test_the_names_that_found_no_territory_are_listed(world, capsys):
+    assert main(["population", "names", "--warehouse", str(world.warehouse)]) == 1
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [
+        "region 42: 'novokuznetsk' (2 pages): several municipalities bear this name "
+        "(32631000 Novokuznetsk; 32731000 Novokuznetsk)",
+        "region 54: 'novosibirsk' (1 pages): no municipality of the region's population table "
+        "bears this name",
+        "region 70: 'tomsk' (3 pages): no municipality of the region's population table bears "
+        "this name",
+    ]
+    assert err.startswith("3 municipality names found no territory")
+    assert main(["population", "names", "--region", "42", "--warehouse", str(world.warehouse)])
+    assert len(capsys.readouterr().out.splitlines()) == 1
 
 
 def test_reach_is_the_unique_audience_over_the_population_within_the_sketch_bounds(world):

@@ -1,4 +1,5 @@
-"""`gospulse population import`: one region's resident population per territory and year."""
+"""`gospulse population import`: one region's resident population per territory and year;
+`gospulse population names`: the registry's municipality names that found no territory."""
 
 from __future__ import annotations
 
@@ -39,6 +40,55 @@ def cmd_population_import(args: argparse.Namespace) -> int:
     return 1 if result.errors else 0
 
 
+# the current registry's municipality names that the last build could not place, with the
+# codes an ambiguous name could mean; read from the build's tables, so the answer is the one
+# the marts use
+_UNPLACED = """
+    select
+        pages.region_code,
+        pages.municipality,
+        pages.territory_source,
+        count(*) as pages,
+        (
+            select string_agg(territories.oktmo || ' ' || territories.name, '; '
+                              order by territories.oktmo)
+            from intermediate.int_territories as territories
+            where territories.region_code = pages.region_code
+                and territories.level = 'municipality'
+                and territories.name_key = pages.municipality_key
+        ) as candidates
+    from intermediate.int_registry_pages_resolved as pages
+    where pages.is_current and pages.territory_source in ('ambiguous', 'unmatched')
+        and ($region is null or pages.region_code = $region)
+    group by all
+    order by pages.region_code, pages.territory_source, pages.municipality
+"""
+
+
+def cmd_population_names(args: argparse.Namespace) -> int:
+    """Exit 0 when every named municipality found its territory, 1 when some did not."""
+    from gospulse.warehouse import connect, warehouse_path
+
+    warehouse = Path(args.warehouse) if args.warehouse else warehouse_path()
+    with connect(warehouse, read_only=True) as con:
+        rows = con.execute(_UNPLACED, {"region": args.region}).fetchall()
+    for region, name, source, pages, candidates in rows:
+        why = (
+            f"several municipalities bear this name ({candidates or '?'})"
+            if source == "ambiguous"
+            else "no municipality of the region's population table bears this name"
+        )
+        print(f"region {region}: {name!r} ({pages} pages): {why}")
+    print(
+        f"{len(rows)} municipality names found no territory; give those pages an oktmo "
+        "column in the registry"
+        if rows
+        else "every municipality name found its territory",
+        file=sys.stderr,
+    )
+    return 1 if rows else 0
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register this group's commands on the gospulse command's subparsers."""
     group = sub.add_parser("population", help="resident population per territory").add_subparsers(
@@ -63,3 +113,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--warehouse", help="DuckDB file (default GOSPULSE_WAREHOUSE)")
     p.set_defaults(func=cmd_population_import)
+
+    p = group.add_parser(
+        "names",
+        help="list the registry's municipality names the last build could not place in a "
+        "territory (none or several municipalities bear them)",
+    )
+    p.add_argument("--region", type=int, help="one region only")
+    p.add_argument("--warehouse", help="DuckDB file (default GOSPULSE_WAREHOUSE)")
+    p.set_defaults(func=cmd_population_names)

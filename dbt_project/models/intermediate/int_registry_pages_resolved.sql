@@ -71,6 +71,7 @@ resolved_versions as (
 territory_versions as (
     select
         resolved_versions.*,
+        {{ territory_name_key('resolved_versions.municipality') }} as municipality_key,
         coalesce(resolved_versions.oktmo, named.oktmo) as territory_oktmo,
         case
             when resolved_versions.oktmo is not null then 'registry'
