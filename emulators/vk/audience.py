@@ -170,6 +170,10 @@ class Audience:
         """Person indexes of user ids made by user_ids()."""
         return (np.asarray(user_ids, dtype=np.int64) - USER_ID_BASE) // self._stride
 
+    def pool_index(self, persons: np.ndarray) -> np.ndarray:
+        """The index (in MUNICIPALITIES) of the pool each person belongs to."""
+        return np.searchsorted(self._pool_starts, np.asarray(persons), "right") - 1
+
     def home(self, user_id: int) -> str:
         """The municipality a user lives in."""
         person = int(self.person_of(np.array([user_id]))[0])

@@ -9,7 +9,11 @@ Formats from VKCOM/vk-api-schema (public 5.199 JSON schema):
   site, status are optional `groups_fields` returned only when requested in `fields`.
 - utils.resolveScreenName(screen_name) -> utils_domain_resolved {object_id, type}.
 - groups.getMembers(group_id, sort = id_asc, offset, count <= 1000 default 1000, fields, filter)
-  -> groups_getMembers_response {count, items: [user id]}; api_error_param_group_id (125).
+  -> groups_getMembers_response {count, items: [user id]}; with `fields`,
+  groups_getMembers_fields_response {count, items: [user objects]} (emulators/vk/profiles.py);
+  api_error_param_group_id (125).
+- database.getRegions(country_id, q, offset, count <= 1000) and database.getCities(country_id,
+  region_id, q, need_all, offset, count <= 1000 default 100) -> {count, items: [{id, title}]}.
 - execute(code) -> base_undefined_response; api_error_compile (12).
 - errors.json messages: 1 Unknown error occurred, 3 Unknown method passed, 5 User authorization
   failed, 6 Too many requests per second, 8 Invalid request, 9 Flood control, 10 Internal server
@@ -34,6 +38,7 @@ from urllib.parse import parse_qs, urlsplit
 from emulators.http_base import EmulatorHandler, EmulatorServer
 from emulators.vk import vkscript
 from emulators.vk.member_lists import SORTS, MemberLists
+from emulators.vk.profiles import COUNTRY_RUSSIA, REGIONS, Profiles
 from emulators.vk.vkscript import ApiCallError, ExecuteError
 from emulators.vk.world import DEFAULT_START, Page, World
 
@@ -149,8 +154,11 @@ class VkEmulator(EmulatorServer):
             "groups.getById": self._groups_get_by_id,
             "utils.resolveScreenName": self._resolve_screen_name,
             "groups.getMembers": self._groups_get_members,
+            "database.getRegions": self._database_get_regions,
+            "database.getCities": self._database_get_cities,
         }
         self._member_lists = MemberLists(world)
+        self.profiles = Profiles(world.audience, world.seed)
 
     def handler_class(self) -> type[EmulatorHandler]:
         return _make_handler(self)
@@ -278,8 +286,7 @@ class VkEmulator(EmulatorServer):
         return {"object_id": page.id, "type": "group"}
 
     def _groups_get_members(self, params: dict[str, str]) -> dict:
-        # `fields` (user objects instead of ids) and `filter` (friends, managers, ...) are
-        # ignored: the emulator has no user profiles or roles, and gospulse reads plain ids.
+        # `filter` (friends, managers, ...) is ignored: the emulator has no roles.
         ref = (params.get("group_id") or "").strip()
         if not ref:
             raise api_error(100, "group_id is undefined")
@@ -312,7 +319,23 @@ class VkEmulator(EmulatorServer):
         # id_asc is VK's default and is served exactly; time_asc/time_desc (join order) need
         # moderator rights on VK - the emulator serves them to anyone.
         items = self._member_lists.slice(page, total, sort, offset, count)
+        fields = {f.strip() for f in (params.get("fields") or "").split(",") if f.strip()}
+        if fields:
+            return {"count": total, "items": self.profiles.users(items, fields)}
         return {"count": total, "items": items}
+
+    def _database_get_regions(self, params: dict[str, str]) -> dict:
+        _check_country(params)
+        q = (params.get("q") or "").strip().lower()
+        items = [{"id": i, "title": t} for i, t in REGIONS if q in t.lower()]
+        return _paged(items, params, default_count=100)
+
+    def _database_get_cities(self, params: dict[str, str]) -> dict:
+        _check_country(params)
+        region = _int_param(params, "region_id", 0)
+        q = (params.get("q") or "").strip().lower()
+        items = [c for c in self.profiles.region_cities(region) if q in c["title"].lower()]
+        return _paged(items, params, default_count=100)
 
     def _lookup(self, ref: str, day: date) -> Page | None:
         if ref.lstrip("-").isdigit():
@@ -363,6 +386,18 @@ def _photos(group_id: int, deactivated: bool) -> dict[str, str]:
         f"{digest}.jpg?size={s}x{s}&quality=95&crop=0,0,400,400&ava=1"
         for s in (50, 100, 200)
     }
+
+
+def _check_country(params: dict[str, str]) -> None:
+    # the emulator knows Russia only; VK answers other countries with their own lists
+    if _int_param(params, "country_id", 0) != COUNTRY_RUSSIA:
+        raise api_error(100, "country_id is undefined")
+
+
+def _paged(items: list[dict], params: dict[str, str], *, default_count: int) -> dict:
+    offset = _int_param(params, "offset", 0)
+    count = min(_int_param(params, "count", default_count), 1000)
+    return {"count": len(items), "items": items[offset : offset + count]}
 
 
 def _int_param(params: dict[str, str], name: str, default: int) -> int:
