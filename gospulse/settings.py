@@ -396,6 +396,15 @@ _SETTINGS = (
         1_000_000,
         section="audience",
     ),
+    Setting(
+        "GOSPULSE_AUDIENCE_MEMBER_FIELDS",
+        "read member lists as user objects (`fields=city`) and count deactivated accounts and "
+        "members' cities (growth quality, reach by residence); about ten times the bytes of a "
+        "list of ids",
+        flag,
+        True,
+        section="audience",
+    ),
     # -- data quality and alerts
     Setting(
         "GOSPULSE_RAW_GATE_MAX_ERROR_SHARE",

@@ -117,6 +117,48 @@ create table if not exists raw.member_sketches (
     primary key (network, page_ref, snapshot_date)
 );
 
+-- what a member list read with its members' fields says about them, counted, never per
+-- person: deactivated accounts (a count, and their keyed hashes in a theta sketch so that a
+-- later read can tell which new members were deactivated since) and where members live
+-- (cities of the page's region, elsewhere, none shown); one row per ok read with fields
+create table if not exists raw.member_attributes (
+    network                 varchar not null,
+    page_ref                varchar not null,
+    snapshot_date           date    not null,
+    region_code             integer not null,
+    members_deactivated     bigint  not null,
+    deactivated_theta_lg_k  integer not null,
+    deactivated_theta       blob    not null,
+    members_in_region       bigint  not null,
+    members_elsewhere       bigint  not null,
+    members_city_unknown    bigint  not null,   -- no city shown (deactivated accounts too)
+    run_id                  varchar,
+    loaded_at               timestamp not null,
+    primary key (network, page_ref, snapshot_date)
+);
+
+-- the members of a read list per city of the page's region (raw.member_attributes' in_region)
+create table if not exists raw.member_city_counts (
+    network        varchar not null,
+    page_ref       varchar not null,
+    snapshot_date  date    not null,
+    city_id        bigint  not null,
+    members        bigint  not null,
+    loaded_at      timestamp not null,
+    primary key (network, page_ref, snapshot_date, city_id)
+);
+
+-- a region's cities as VK lists them, resolved once through VK's database methods and kept
+create table if not exists raw.vk_region_cities (
+    region_code    integer not null,
+    vk_region_id   bigint  not null,
+    region_title   varchar not null,
+    city_id        bigint  not null,
+    city_title     varchar not null,
+    resolved_at    timestamp not null,
+    primary key (region_code, city_id)
+);
+
 -- what each extraction run asked, got and retried
 create table if not exists raw.extract_runs (
     run_id           varchar primary key,
@@ -547,9 +589,23 @@ def replace_member_sketches(
 
     As with snapshots, an 'error' row does not replace a stored row that is not an error.
     """
-    if not rows:
+    return replace_member_reads(con, rows)
+
+
+def replace_member_reads(
+    con: duckdb.DuckDBPyConnection,
+    sketches: Sequence[Sequence[object]],
+    attributes: Sequence[Sequence[object]] = (),
+    city_counts: Sequence[Sequence[object]] = (),
+) -> int:
+    """Write member-list reads in one transaction: raw.member_sketches rows, and for the ok
+    reads with fields their raw.member_attributes and raw.member_city_counts rows (each in its
+    table's column order without loaded_at). A key whose sketch row is replaced loses its
+    earlier attributes; an 'error' row replaces nothing that is not an error."""
+    if not sketches:
         return 0
     loaded_at = datetime.now()
+    rows = sketches
     con.execute("begin transaction")
     try:
         con.execute(
@@ -572,6 +628,15 @@ def replace_member_sketches(
             """
         )
         con.execute("insert into raw.member_sketches select * from _sketches")
+        for table in ("member_attributes", "member_city_counts"):
+            con.execute(
+                f"delete from raw.{table} s using _sketches i where s.network = i.network "
+                "and s.page_ref = i.page_ref and s.snapshot_date = i.snapshot_date"
+            )
+        if attributes:
+            bulk_insert(con, "raw.member_attributes", [(*r, loaded_at) for r in attributes])
+        if city_counts:
+            bulk_insert(con, "raw.member_city_counts", [(*r, loaded_at) for r in city_counts])
         con.execute("drop table _sketches")
         con.execute("commit")
     except Exception:

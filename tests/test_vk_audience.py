@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
 
+from emulators.vk.profiles import KUZBASS_REGION_ID
 from emulators.vk.server import Faults, VkEmulator
 from emulators.vk.world import World
 from extractors.vk.client import VkClient
@@ -19,6 +21,7 @@ from gospulse.audience.sketches import (
     estimate,
     hasher_from_env,
     hll_from_bytes,
+    theta_from_bytes,
     union_hll,
 )
 from gospulse.pipeline import extract_vk
@@ -40,6 +43,29 @@ def registry(world, tmp_path_factory):
     path = tmp_path_factory.mktemp("reg") / "42.csv"
     world.write_registry(path)
     return validate_registry(path)
+
+
+@pytest.fixture(scope="module")
+def local(world, registry):
+    """The registry without its big pages (the regional ones, up to a third of a million
+    members), for the reads that ask for user objects: the emulator builds and serialises each
+    one."""
+    small = {str(p.id) for p in world.pages if world.state_on(p, START).members_count < 20_000}
+    pages = [p for p in registry.pages if p.ref.kind != "id" or p.ref.value in small]
+    names = {p.screen_name for p in world.pages if str(p.id) not in small}
+    pages = [p for p in pages if p.ref.value not in names]
+    assert len(registry.pages) - len(pages) == len(world.pages) - len(small) == 3
+    return replace(registry, pages=pages)
+
+
+def registered(world, registry, day=START):
+    """The world's pages the registry lists whose member lists can be read on `day`."""
+    refs = {p.ref.value for p in registry.pages}
+    return [
+        p
+        for p in world.pages
+        if world.members_readable(p, day) and (str(p.id) in refs or p.screen_name in refs)
+    ]
 
 
 @pytest.fixture
@@ -83,7 +109,8 @@ def extract_and_collect(world, registry, emulator, client, warehouse, d, config=
 
 def test_estimates_agree_with_the_worlds_exact_counts(world, registry, emulator, client, tmp_path):
     warehouse = tmp_path / "w.duckdb"
-    summary = extract_and_collect(world, registry, emulator, client, warehouse, START)
+    ids_only = AudienceConfig(member_fields=False)
+    summary = extract_and_collect(world, registry, emulator, client, warehouse, START, ids_only)
     rows = sketches(warehouse, START)
     readable = [p for p in world.pages if world.members_readable(p, START)]
     assert summary.pages_ok == len(readable)
@@ -109,6 +136,64 @@ def test_estimates_agree_with_the_worlds_exact_counts(world, registry, emulator,
     assert summary.requests == math.ceil(calls / 25)
 
 
+def test_members_attributes_are_counted_as_the_world_shows_them(
+    world, local, emulator, client, tmp_path
+):
+    warehouse = tmp_path / "w.duckdb"
+    summary = extract_and_collect(world, local, emulator, client, warehouse, START)
+    readable = registered(world, local)
+    assert summary.lists_with_attributes == len(readable)
+    # on the first day only, the region's cities: one database.getRegions, one getCities
+    assert emulator.stats.by_method["database.getRegions"] == 1
+    home = {c["id"] for c in emulator.profiles.region_cities(KUZBASS_REGION_ID)}
+    with connect(warehouse, read_only=True) as con:
+        kept = con.execute("select region_code, city_id from raw.vk_region_cities").fetchall()
+        stored = {
+            ref: rest
+            for ref, *rest in con.execute(
+                "select page_ref, region_code, members_deactivated, deactivated_theta, "
+                "members_in_region, members_elsewhere, members_city_unknown "
+                "from raw.member_attributes where snapshot_date = ?",
+                [START],
+            ).fetchall()
+        }
+        cities = con.execute(
+            "select page_ref, city_id, members from raw.member_city_counts where snapshot_date = ?",
+            [START],
+        ).fetchall()
+    assert sorted(kept) == sorted((42, c) for c in home)
+    by_city: dict[str, dict[int, int]] = {}
+    for ref, city, members in cities:
+        by_city.setdefault(ref, {})[city] = members
+    assert stored.keys() == {str(p.id) for p in readable}
+    for page in readable:
+        users = emulator.profiles.users(world.members(page, START).tolist(), {"city"})
+        gone = sum(1 for u in users if u.get("deactivated"))
+        shown = [u["city"]["id"] for u in users if "city" in u]
+        exact_cities = {c: shown.count(c) for c in set(shown) if c in home}
+        region, deactivated, theta, in_region, elsewhere, unknown = stored[str(page.id)]
+        assert region == 42
+        assert (deactivated, in_region, elsewhere, unknown) == (
+            gone,
+            sum(exact_cities.values()),
+            sum(1 for c in shown if c not in home),
+            len(users) - len(shown),
+        ), page.id
+        assert by_city.get(str(page.id), {}) == exact_cities, page.id
+        sketch = theta_from_bytes(theta)
+        assert sketch.get_lower_bound(2) <= gone <= sketch.get_upper_bound(2), page.id
+    # the world's people: some deactivated, some elsewhere, some without a city, most at home
+    totals = [sum(v[i] for v in stored.values()) for i in (1, 3, 4, 5)]
+    assert all(totals) and totals[1] > totals[2]
+
+    # a day later the cities are known: no database call
+    summary = extract_and_collect(
+        world, local, emulator, client, warehouse, START + timedelta(days=1)
+    )
+    assert summary.lists_with_attributes > 0
+    assert emulator.stats.by_method["database.getCities"] == 1
+
+
 def test_hidden_closed_and_over_budget_pages_get_a_status(
     world, registry, emulator, client, tmp_path
 ):
@@ -117,7 +202,13 @@ def test_hidden_closed_and_over_budget_pages_get_a_status(
     big = max(world.pages, key=lambda p: world.state_on(p, day).members_count)
     budget = world.state_on(big, day).members_count - 1
     summary = extract_and_collect(
-        world, registry, emulator, client, warehouse, day, AudienceConfig(max_members=budget)
+        world,
+        registry,
+        emulator,
+        client,
+        warehouse,
+        day,
+        AudienceConfig(max_members=budget, member_fields=False),
     )
     rows = sketches(warehouse, day)
     with connect(warehouse, read_only=True) as con:
@@ -173,12 +264,13 @@ def test_the_id_scan_finds_ids_written_in_any_form():
 
 
 def test_no_member_id_reaches_the_warehouse_or_the_logs(
-    world, registry, emulator, client, tmp_path, caplog
+    world, local, emulator, client, tmp_path, caplog
 ):
     warehouse = tmp_path / "w.duckdb"
     caplog.set_level(logging.DEBUG)
-    extract_and_collect(world, registry, emulator, client, warehouse, START)
-    readable = [p for p in world.pages if world.members_readable(p, START)]
+    summary = extract_and_collect(world, local, emulator, client, warehouse, START)
+    assert summary.lists_with_attributes == summary.pages_ok > 0
+    readable = registered(world, local)
     known = [int(i) for p in readable[:20] for i in world.members(p, START)[:50]]
     assert len(known) > 200
     blob = warehouse.read_bytes()
@@ -192,12 +284,16 @@ def test_no_member_id_reaches_the_warehouse_or_the_logs(
         if p.is_file() and p.suffix in (".log", ".json")
     )
     assert not any(str(member_id) in logs for member_id in known)
+    # the lists were read as user objects: their names never travel further than the reader
+    for word in ("DELETED", "Смирнова", "Соколов"):
+        assert word.encode() not in blob and word not in logs, word
 
 
 def test_sketches_are_deterministic_and_keyed(world, registry, emulator, client, tmp_path):
     a, b = tmp_path / "a.duckdb", tmp_path / "b.duckdb"
-    extract_and_collect(world, registry, emulator, client, a, START)
-    extract_and_collect(world, registry, emulator, client, b, START)
+    ids_only = AudienceConfig(member_fields=False)
+    extract_and_collect(world, registry, emulator, client, a, START, ids_only)
+    extract_and_collect(world, registry, emulator, client, b, START, ids_only)
     assert sketches(a, START) == sketches(b, START)
     page = next(p for p in world.pages if world.members_readable(p, START))
     ids = [int(i) for i in world.members(page, START)]
@@ -209,7 +305,9 @@ def test_cadence_rereads_small_lists_daily_and_big_ones_weekly(
     world, registry, emulator, client, tmp_path
 ):
     warehouse = tmp_path / "w.duckdb"
-    config = AudienceConfig(cadence_days=1, big_page_members=5_000, big_page_cadence_days=7)
+    config = AudienceConfig(
+        cadence_days=1, big_page_members=5_000, big_page_cadence_days=7, member_fields=False
+    )
     extract_and_collect(world, registry, emulator, client, warehouse, START, config)
     day2 = START + timedelta(days=1)
     summary = extract_and_collect(world, registry, emulator, client, warehouse, day2, config)
@@ -229,10 +327,12 @@ def test_cadence_rereads_small_lists_daily_and_big_ones_weekly(
     assert all(rows[str(p.id)][0] == "ok" for p in small)
 
 
-def test_a_failed_reread_keeps_the_days_good_sketches(world, registry, emulator, client, tmp_path):
+def test_a_failed_reread_keeps_the_days_good_sketches(world, local, emulator, client, tmp_path):
     warehouse = tmp_path / "w.duckdb"
-    extract_and_collect(world, registry, emulator, client, warehouse, START)
+    extract_and_collect(world, local, emulator, client, warehouse, START)
     good = sketches(warehouse, START)
+    good_attributes = attribute_rows(warehouse)
+    assert good_attributes
     emulator.faults = Faults(api_error_rate=1.0, api_error_codes=(10,))
     failing = VkClient(
         TOKEN,
@@ -243,7 +343,7 @@ def test_a_failed_reread_keeps_the_days_good_sketches(world, registry, emulator,
     )
     summary = collect_vk_audience(
         START,
-        registry=registry,
+        registry=local,
         warehouse=warehouse,
         client=failing,
         hasher=HASHER,
@@ -252,6 +352,16 @@ def test_a_failed_reread_keeps_the_days_good_sketches(world, registry, emulator,
     emulator.faults = Faults()
     assert summary.pages_failed > 0 and summary.pages_ok == 0
     assert sketches(warehouse, START) == good
+    assert attribute_rows(warehouse) == good_attributes
+
+
+def attribute_rows(warehouse):
+    with connect(warehouse, read_only=True) as con:
+        return sorted(
+            con.execute("select * exclude (loaded_at) from raw.member_attributes").fetchall()
+        ) + sorted(
+            con.execute("select * exclude (loaded_at) from raw.member_city_counts").fetchall()
+        )
 
 
 def test_audience_needs_the_days_snapshot_and_a_secret(registry, client, tmp_path, monkeypatch):
@@ -264,3 +374,46 @@ def test_audience_needs_the_days_snapshot_and_a_secret(registry, client, tmp_pat
         hasher_from_env()
     with pytest.raises(MissingAudienceSecret):
         hasher_from_env("short")
+
+
+def test_an_absurd_member_object_fails_its_page_alone(world, local, emulator, client, tmp_path):
+    readable = registered(world, local)
+    broken = readable[0]
+    get_members = emulator._methods["groups.getMembers"]
+
+    def with_a_bad_object(params):
+        answer = get_members(params)
+        if params.get("group_id") == str(broken.id) and params.get("fields"):
+            answer["items"][0] = {**answer["items"][0], "city": {"id": "Кемерово"}}
+        return answer
+
+    emulator.register_method("groups.getMembers", with_a_bad_object)
+    warehouse = tmp_path / "w.duckdb"
+    try:
+        summary = extract_and_collect(world, local, emulator, client, warehouse, START)
+    finally:
+        emulator.register_method("groups.getMembers", get_members)
+    with connect(warehouse, read_only=True) as con:
+        status, error = con.execute(
+            "select status, error from raw.member_sketches where page_ref = ?", [str(broken.id)]
+        ).fetchone()
+        attributes = con.execute("select count(*) from raw.member_attributes").fetchone()[0]
+    assert (status, error) == (
+        "error",
+        "unexpected getMembers item: a city id of type str or not positive",
+    )
+    assert summary.pages_ok == attributes == len(readable) - 1
+
+
+def test_a_region_vk_does_not_list_is_read_without_attributes(client):
+    from extractors.vk.cities import RegionNotFound, find_region, region_cities, region_query
+
+    assert region_query("Кемеровская область — Кузбасс") == "Кемеровская"
+    assert region_query("Республика Саха (Якутия)") == "Саха"
+    assert find_region(client, "Кемеровская область — Кузбасс") == (
+        KUZBASS_REGION_ID,
+        "Кемеровская область",
+    )
+    with pytest.raises(RegionNotFound, match="'Республика Тыва'.*none"):
+        find_region(client, "Республика Тыва")
+    assert region_cities(client, "Томская область").cities == {7_000_001: "Томск"}

@@ -4,6 +4,10 @@ Calls are packed across pages: one execute carries 25 `groups.getMembers` calls 
 whichever pages they belong to, so a region of mostly small pages costs about
 sum(ceil(members / 1000)) / 25 requests. No list is ever held whole: each response's ids go
 into the page's sketches and are released.
+
+A page read with its region's cities (ListRequest.home_cities) asks for user objects
+(`fields=city`): each member's deactivation and city are counted (MemberAttributes) and
+dropped with the rest of the object; no name, id or city of a person is kept.
 """
 
 from __future__ import annotations
@@ -14,7 +18,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from extractors.vk.client import CALLS_PER_EXECUTE, VkClient
-from gospulse.audience.sketches import HLL_LG_K, THETA_LG_K, MemberHasher, PageAudience
+from gospulse.audience.sketches import (
+    HLL_LG_K,
+    THETA_LG_K,
+    MemberAttributes,
+    MemberHasher,
+    PageAudience,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +41,8 @@ class ListRequest:
 
     page_ref: str
     members_count: int
+    # the VK city ids of the page's region: given, the read counts the members' attributes
+    home_cities: frozenset[int] | None = None
 
 
 @dataclass
@@ -46,13 +58,16 @@ class MemberSketch:
     theta_lg_k: int | None = None
     theta_sketch: bytes | None = None
     error: str | None = None
+    attributes: MemberAttributes | None = None  # when the read asked for them
 
 
 @dataclass
 class _PageProgress:
     planned: int  # offsets already asked for cover [0, planned)
     pending: int  # calls asked but not answered yet
+    home_cities: frozenset[int] | None = None
     audience: PageAudience | None = None  # created at the first answer
+    attributes: MemberAttributes | None = None
     reported: int | None = None  # the count VK reported while we read
     failed: str | None = None
     status: str = "ok"
@@ -72,7 +87,9 @@ def read_member_lists(
     for page in pages:
         planned = _round_up(max(page.members_count, 1))
         calls = _calls_for(page.page_ref, 0, planned)
-        progress[page.page_ref] = _PageProgress(planned=planned, pending=len(calls))
+        progress[page.page_ref] = _PageProgress(
+            planned=planned, pending=len(calls), home_cities=page.home_cities
+        )
         counts[page.page_ref] = page.members_count
         queue.extend(calls)
 
@@ -80,6 +97,7 @@ def read_member_lists(
         pack = [queue.popleft() for _ in range(min(CALLS_PER_EXECUTE, len(queue)))]
         params = [
             {"group_id": ref, "offset": offset, "count": MEMBERS_PER_CALL, "sort": "id_asc"}
+            | ({"fields": "city"} if progress[ref].home_cities is not None else {})
             for ref, offset in pack
         ]
         results = client.execute_all("groups.getMembers", params)
@@ -110,13 +128,47 @@ def _take(
         return []
     if page.audience is None:
         page.audience = PageAudience(hasher)
-    page.audience.add(int(i) for i in value["items"])
+        if page.home_cities is not None:
+            page.attributes = MemberAttributes(hasher, page.home_cities)
+    try:
+        ids = _member_ids(value["items"], page.attributes)
+    except (TypeError, ValueError, KeyError) as exc:
+        page.failed, page.status = f"unexpected getMembers item: {exc}", "error"
+        return []
+    page.audience.add(ids)
     reported = int(value.get("count", 0))
     page.reported = reported
     if reported > page.planned:
         start, page.planned = page.planned, _round_up(reported)
         return _calls_for(ref, start, page.planned)
     return []
+
+
+def _member_ids(items: list, attributes: MemberAttributes | None) -> list[int]:
+    """The member ids of one answer; user objects (a read with fields) are counted into
+    `attributes` on the way. An item that is neither raises, naming its kind, never its value
+    (it may be a person's)."""
+    if attributes is None:
+        return [_user_id(item) for item in items]
+    ids = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise TypeError(f"a {type(item).__name__} where a user object belongs")
+        user_id = _user_id(item["id"])
+        city = item.get("city")
+        city_id = city.get("id") if isinstance(city, dict) else None
+        if city_id is not None and (type(city_id) is not int or city_id <= 0):
+            raise ValueError(f"a city id of type {type(city_id).__name__} or not positive")
+        attributes.add(user_id, bool(item.get("deactivated")), city_id)
+        ids.append(user_id)
+    return ids
+
+
+def _user_id(value: object) -> int:
+    # bool is an int to Python, never a user id
+    if type(value) is not int or value <= 0:
+        raise ValueError(f"a user id of type {type(value).__name__} or not positive")
+    return value
 
 
 def _fail(page: _PageProgress, error: dict) -> None:
@@ -147,4 +199,5 @@ def _finish(ref: str, page: _PageProgress, expected: int) -> MemberSketch:
         hll_sketch=audience.hll_bytes(),
         theta_lg_k=THETA_LG_K,
         theta_sketch=audience.theta_bytes(),
+        attributes=page.attributes,
     )

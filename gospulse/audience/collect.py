@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from pathlib import Path
 
-from extractors.vk.client import VkClient
+from extractors.vk.cities import RegionNotFound, region_cities
+from extractors.vk.client import VkClient, VkRequestFailed
 from extractors.vk.members import ListRequest, MemberSketch, read_member_lists
 from gospulse import settings
-from gospulse.audience.sketches import MemberHasher
+from gospulse.audience.sketches import THETA_LG_K, MemberHasher
+from gospulse.regions import get_region
 from gospulse.registry import ValidationResult
-from gospulse.warehouse import connect, replace_member_sketches
+from gospulse.warehouse import bulk_insert, connect, replace_member_reads
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,8 @@ class AudienceConfig:
     big_page_members: int = 100_000
     big_page_cadence_days: int = 7
     max_members: int = 1_000_000
+    # read user objects and count the members' attributes (deactivated, city)
+    member_fields: bool = True
 
     @classmethod
     def from_env(cls) -> AudienceConfig:
@@ -41,6 +45,7 @@ class AudienceConfig:
             big_page_members=settings.read("GOSPULSE_AUDIENCE_BIG_PAGE"),
             big_page_cadence_days=settings.read("GOSPULSE_AUDIENCE_BIG_PAGE_CADENCE_DAYS"),
             max_members=settings.read("GOSPULSE_AUDIENCE_MAX_MEMBERS"),
+            member_fields=settings.read("GOSPULSE_AUDIENCE_MEMBER_FIELDS"),
         )
 
     def cadence_for(self, members: int) -> int:
@@ -61,14 +66,22 @@ class AudienceSummary:
     pages_failed: int = 0
     members_read: int = 0
     requests: int = 0
+    lists_with_attributes: int = 0
+    # regions whose cities VK could not list: their lists were read without attributes
+    regions_without_cities: tuple[int, ...] = ()
 
     def describe(self) -> str:
-        return (
+        text = (
             f"audience vk {self.snapshot_date}: {self.pages_ok} lists read "
-            f"({self.members_read:,} members hashed into sketches), {self.pages_hidden} hidden, "
-            f"{self.pages_over_budget} over budget, {self.pages_failed} failed, "
-            f"{self.pages_not_due} not due; {self.requests} requests"
+            f"({self.members_read:,} members hashed into sketches, "
+            f"{self.lists_with_attributes} with their members' attributes counted), "
+            f"{self.pages_hidden} hidden, {self.pages_over_budget} over budget, "
+            f"{self.pages_failed} failed, {self.pages_not_due} not due; {self.requests} requests"
         )
+        if self.regions_without_cities:
+            codes = ", ".join(str(c) for c in self.regions_without_cities)
+            text += f"; no VK cities for region {codes}"
+        return text
 
 
 def plan_audience(
@@ -156,16 +169,83 @@ def collect_vk_audience(
     requests_before = client.stats.requests
     log.info("audience %s: %d lists due, %d not due", snapshot_date, len(due), not_due)
 
+    region_of = _page_regions(registry, warehouse)
+    regions = {region_of[r.page_ref] for r in due} if config.member_fields else set()
+    cities = region_city_ids(warehouse, client, regions)
+    summary.regions_without_cities = tuple(sorted(regions - cities.keys()))
+    due = [replace(r, home_cities=cities.get(region_of[r.page_ref])) for r in due]
     buffer: list[MemberSketch] = list(decided)
     for sketch in read_member_lists(client, due, hasher):
         buffer.append(sketch)
         if len(buffer) >= FLUSH_EVERY:
-            _flush(warehouse, snapshot_date, run_id, buffer, summary)
+            _flush(warehouse, snapshot_date, run_id, buffer, summary, region_of)
             buffer = []
-    _flush(warehouse, snapshot_date, run_id, buffer, summary)
+    _flush(warehouse, snapshot_date, run_id, buffer, summary, region_of)
     summary.requests = client.stats.requests - requests_before
     log.info("%s", summary.describe())
     return summary
+
+
+def _page_regions(registry: ValidationResult, warehouse: Path) -> dict[str, int]:
+    """The region of each registered VK page, by its stable id."""
+    with connect(warehouse) as con:
+        resolved = dict(
+            con.execute(
+                "select ref_value, page_ref from raw.page_refs "
+                "where network = 'vk' and ref_kind = 'screen_name' and status = 'ok'"
+            ).fetchall()
+        )
+    regions: dict[str, int] = {}
+    for page in registry.pages:
+        if page.network == "vk":
+            ref = page.ref.value if page.ref.kind == "id" else resolved.get(page.ref.value)
+            if ref is not None:
+                regions.setdefault(ref, page.region_code)
+    return regions
+
+
+def region_city_ids(
+    warehouse: Path, client: VkClient, regions: set[int]
+) -> dict[int, frozenset[int]]:
+    """The VK city ids of each region: kept from an earlier run, else listed through VK's
+    database methods once and stored. A region VK cannot list is left out (logged): its
+    pages' lists are then read without their members' attributes."""
+    with connect(warehouse) as con:
+        stored: dict[int, set[int]] = {}
+        for region, city in con.execute(
+            "select region_code, city_id from raw.vk_region_cities"
+        ).fetchall():
+            stored.setdefault(region, set()).add(city)
+    found = {region: frozenset(ids) for region, ids in stored.items() if region in regions}
+    for region in sorted(regions - found.keys()):
+        name = get_region(region).name
+        try:
+            listed = region_cities(client, name)
+        except (RegionNotFound, VkRequestFailed, ValueError) as exc:
+            log.warning("region %s (%s): no VK cities, lists read without attributes: %s",
+                        region, name, exc)  # fmt: skip
+            continue
+        if not listed.cities:
+            log.warning("region %s (%s): VK lists no city in it", region, name)
+            continue
+        resolved_at = datetime.now()
+        with connect(warehouse) as con:
+            con.execute("begin transaction")
+            try:
+                con.execute("delete from raw.vk_region_cities where region_code = ?", [region])
+                bulk_insert(
+                    con,
+                    "raw.vk_region_cities",
+                    [(region, listed.vk_region_id, listed.title, city, title, resolved_at)
+                     for city, title in sorted(listed.cities.items())],
+                )  # fmt: skip
+                con.execute("commit")
+            except Exception:
+                con.execute("rollback")
+                raise
+        log.info("region %s: %d VK cities of %s kept", region, len(listed.cities), listed.title)
+        found[region] = frozenset(listed.cities)
+    return found
 
 
 def _flush(
@@ -174,11 +254,25 @@ def _flush(
     run_id: str,
     sketches: list[MemberSketch],
     summary: AudienceSummary,
+    region_of: dict[str, int],
 ) -> None:
     if not sketches:
         return
     rows = []
+    attributes, city_counts = [], []
     for s in sketches:
+        if s.status == "ok" and s.attributes is not None:
+            a = s.attributes
+            attributes.append(
+                ("vk", s.page_ref, snapshot_date, region_of[s.page_ref], a.deactivated,
+                 THETA_LG_K, a.deactivated_theta_bytes(), a.in_region, a.elsewhere,
+                 a.city_unknown, run_id)
+            )  # fmt: skip
+            city_counts.extend(
+                ("vk", s.page_ref, snapshot_date, city, members)
+                for city, members in sorted(a.by_city.items())
+            )
+            summary.lists_with_attributes += 1
         rows.append(
             (
                 "vk",
@@ -205,4 +299,4 @@ def _flush(
         else:
             summary.pages_failed += 1
     with connect(warehouse) as con:
-        replace_member_sketches(con, rows)
+        replace_member_reads(con, rows, attributes, city_counts)

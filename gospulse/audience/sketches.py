@@ -100,6 +100,42 @@ class PageAudience:
         return bytes(self.theta.compact().serialize())
 
 
+class MemberAttributes:
+    """What one page's member list says about its members, counted, never kept per person:
+    how many accounts VK deactivated (and their keyed hashes in a theta sketch, so that a later
+    read can tell which of its new members were deactivated since), and how many show a city
+    of the page's region (per city), another city, or none."""
+
+    def __init__(
+        self, hasher: MemberHasher, home_cities: frozenset[int], *, theta_lg_k: int = THETA_LG_K
+    ):
+        self._hash = hasher
+        self.home_cities = home_cities
+        self.deactivated_theta = ds.update_theta_sketch(theta_lg_k)
+        self.deactivated = 0
+        self.by_city: dict[int, int] = {}
+        self.elsewhere = 0
+        self.city_unknown = 0
+
+    def add(self, member_id: int, deactivated: bool, city_id: int | None) -> None:
+        if deactivated:
+            self.deactivated += 1
+            self.deactivated_theta.update(self._hash(member_id))
+        if city_id is None:
+            self.city_unknown += 1
+        elif city_id in self.home_cities:
+            self.by_city[city_id] = self.by_city.get(city_id, 0) + 1
+        else:
+            self.elsewhere += 1
+
+    @property
+    def in_region(self) -> int:
+        return sum(self.by_city.values())
+
+    def deactivated_theta_bytes(self) -> bytes:
+        return bytes(self.deactivated_theta.compact().serialize())
+
+
 def hll_from_bytes(blob: bytes) -> ds.hll_sketch:
     return ds.hll_sketch.deserialize(blob)
 
