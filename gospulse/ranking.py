@@ -11,7 +11,7 @@ gives that view's ranks.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -129,6 +129,23 @@ order by rank is null, case when $network = 'all' then '' else network end, rank
 """
 
 
+# The growth-quality months (mart_growth_quality) a period touches, of the ranked VK pages;
+# the worst mark wins: suspect_growth, then nonresident_growth, then ok
+QUALITY_SQL = """
+select page_ref, period_start, quality_mark, new_members, new_deactivated,
+       deactivated_share_of_new, nonresidents_growth, nonresident_share_of_growth
+from marts.mart_growth_quality
+where network = 'vk' and page_ref in (select unnest($refs::varchar[]))
+  and period_start between $first_month and $last_month
+qualify row_number() over (
+    partition by page_ref
+    order by case quality_mark when 'suspect_growth' then 0
+                               when 'nonresident_growth' then 1 else 2 end,
+             period_start desc
+) = 1
+"""
+
+
 @dataclass(frozen=True)
 class TopResult:
     """Ranked pages (best first, per network) and the pages left out, with the reason."""
@@ -152,6 +169,7 @@ def top_pages(
     flagship_only: bool = False,
     by: Literal["abs", "pct"] = "abs",
     warehouse: Path | None = None,
+    with_quality: bool = False,
 ) -> TopResult:
     """TOP-n pages by growth = members_on(end) - members_on(start), ranked per network.
 
@@ -161,6 +179,8 @@ def top_pages(
 
     page_ref in the rows is the reference as written in the registry. Pages whose start or end
     is unknown (or, for by='pct', whose start is under min_members_for_pct) are in `excluded`.
+    with_quality adds each row's `quality`: the worst growth-quality month the period touches
+    (mart_growth_quality, VK pages whose member lists are read with fields), or None.
     """
     _validate(start, end, n, by, region_code)
     warehouse = Path(warehouse) if warehouse is not None else warehouse_path()
@@ -197,6 +217,10 @@ def top_pages(
             },
         )
         found = _as_dicts(cursor.description, cursor.fetchall())
+        if with_quality:
+            quality = _growth_quality(con, start, end, found)
+            for row in found:
+                row["quality"] = quality.get(row["page_ref"]) if row["network"] == "vk" else None
     finally:
         con.close()
     return TopResult(
@@ -204,7 +228,11 @@ def top_pages(
         end=end,
         by=by,
         rows=[
-            {**{k: r[k] for k in RANK_KEYS}, "page_ref": r["registry_ref"]}
+            {
+                **{k: r[k] for k in RANK_KEYS},
+                "page_ref": r["registry_ref"],
+                **({"quality": r["quality"]} if with_quality else {}),
+            }
             for r in found
             if r["rank"] is not None
         ],
@@ -220,6 +248,30 @@ def top_pages(
             )
         ],
     )
+
+
+def _growth_quality(
+    con: Any, start: date, end: date, rows: list[dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """The worst growth-quality month of each ranked VK page within start+1..end, by page_ref;
+    empty when the copy has no mart_growth_quality (published before it existed)."""
+    (held,) = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'marts' and table_name = 'mart_growth_quality'"
+    ).fetchone()
+    refs = [r["page_ref"] for r in rows if r["rank"] is not None and r["network"] == "vk"]
+    if not held or not refs:
+        return {}
+    first = start + timedelta(days=1)
+    cursor = con.execute(
+        QUALITY_SQL,
+        {
+            "refs": refs,
+            "first_month": first.replace(day=1),
+            "last_month": end.replace(day=1),
+        },
+    )
+    return {r["page_ref"]: r for r in _as_dicts(cursor.description, cursor.fetchall())}
 
 
 @cache

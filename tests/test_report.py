@@ -45,6 +45,7 @@ def warehouse(built_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
             [EVIL_TITLE],
         )
         add_reach(con)
+        add_growth_quality(con)
     publish_marts(copy, run_id="report-test", snapshot_date=last_day)
     return copy
 
@@ -58,6 +59,27 @@ TERRITORIES = [
     ("32731000", "Новокузнецкий городской округ", "municipality", 50_000,
      (5_000.0, 4_800.0, 5_200.0)),
 ]  # fmt: skip
+
+
+def add_growth_quality(con) -> None:
+    """The world reads no member lists: February's growth quality of two pages as a build
+    would leave it, one bought, one from elsewhere, and an ordinary one."""
+    for ref, mark, new, gone, away, away_share in (
+        ("101", "suspect_growth", 1500.0, 1200.0, 10, 0.02),
+        ("103", "nonresident_growth", 800.0, 5.0, 700, 0.875),
+        ("104", "ok", 300.0, 3.0, 10, 0.04),
+    ):
+        con.execute(
+            "insert into marts.mart_growth_quality by name select 'vk' as network, "
+            "? as page_ref, 42 as region_code, 'month' as period_type, "
+            "date '2025-02-01' as period_start, date '2025-02-28' as period_end, "
+            "? as new_members, ? as new_deactivated, ? / ? as deactivated_share_of_new, "
+            "? as nonresidents_growth, ? as nonresident_share_of_growth, "
+            "? = 'suspect_growth' as is_suspect_growth, "
+            "? = 'nonresident_growth' as is_nonresident_growth, ? as quality_mark, "
+            "now() as built_at",
+            [ref, new, gone, gone, new, away, away_share, mark, mark, mark],
+        )
 
 
 def add_reach(con) -> None:
@@ -174,6 +196,40 @@ def test_report_month_and_top_month_agree(report, warehouse, monkeypatch, capsys
     top = [(r["title"], r["growth"]) for r in json.loads(capsys.readouterr().out)["rows"]]
     sheet = [(r[1], r[6]) for r in sheet_rows(report / "report.xlsx", "ТОП-10 всех страниц")]
     assert sheet == top
+
+
+def test_the_tops_mark_growth_quality_and_say_why(report, warehouse, monkeypatch, capsys):
+    marks = {r[1]: (r[8], r[9]) for r in sheet_rows(report / "report.xlsx", "ТОП-10 всех страниц")}
+    assert marks["Администрация Кемерово"] == (
+        "подозрительный прирост",
+        "в феврале 2025: из ~1\u00a0500 новых подписчиков ~1\u00a0200 (80,0\u00a0%) позже "
+        "удалены или заблокированы ВКонтакте",
+    )
+    assert marks["Администрация Новокузнецка"] == (
+        "прирост не из региона",
+        "в феврале 2025: 87,5\u00a0% прироста среди указавших город — подписчики из других "
+        "регионов (+700)",
+    )
+    # an empty cell reads back as None
+    assert marks["Школа №1"] == ("в порядке", None)
+    # a page without growth-quality months has no mark
+    assert {m for title, m in marks.items() if title not in (
+        "Администрация Кемерово", "Администрация Новокузнецка", "Школа №1"
+    )} == {(None, None)}  # fmt: skip
+    page = html.unescape((report / "report.html").read_text(encoding="utf-8"))
+    assert "«Администрация Кемерово»: в феврале 2025: из ~1\u00a0500" in page
+    # `top --quality` gives the same marks
+    monkeypatch.setenv("GOSPULSE_WAREHOUSE", str(warehouse))
+    args = ["top", "--month", MONTH, "--region", "42", "--network", "all", "--quality"]
+    assert main([*args, "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert {r["title"]: r["quality"] for r in rows if r["quality"]} == {
+        "Администрация Кемерово": "подозрительный прирост",
+        "Администрация Новокузнецка": "прирост не из региона",
+        "Школа №1": "в порядке",
+    }
+    assert main(args) == 0
+    assert "подозрительный прирост" in capsys.readouterr().out
 
 
 def test_the_reach_of_the_region_and_its_territories_is_on_the_page_and_a_sheet(report):

@@ -20,6 +20,8 @@ TOP_LABELS_RU = {
     "members_end": "Подписчиков в конце",
     "growth": "Прирост",
     "growth_pct": "Прирост, %",
+    "quality": "Качество прироста",
+    "quality_reason": "Почему",
 }
 
 
@@ -71,8 +73,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_top(args: argparse.Namespace) -> int:
-    from gospulse.ranking import RANK_KEYS as TOP_COLUMNS
-    from gospulse.ranking import top_pages
+    from gospulse.ranking import RANK_KEYS, top_pages
+    from gospulse.report.words import QUALITY_MARKS, quality_reason
     from gospulse.warehouse import warehouse_path
 
     if args.excel and args.format != "csv":
@@ -94,17 +96,31 @@ def cmd_top(args: argparse.Namespace) -> int:
         flagship_only=args.flagship_only,
         by=args.by,
         warehouse=warehouse_path(),
+        with_quality=args.quality,
     )
-    rows = [{c: r[c] for c in TOP_COLUMNS} for r in result.rows]
+    columns = (*RANK_KEYS, "quality", "quality_reason") if args.quality else RANK_KEYS
+    rows = [
+        {c: r[c] for c in RANK_KEYS}
+        | (
+            {
+                # a page whose member lists are not read with fields has no mark
+                "quality": QUALITY_MARKS[r["quality"]["quality_mark"]] if r["quality"] else "",
+                "quality_reason": quality_reason(r["quality"]),
+            }
+            if args.quality
+            else {}
+        )
+        for r in result.rows
+    ]
     if args.format == "csv" and args.excel:
         sys.stdout.flush()
         write_excel_csv(
             sys.stdout.buffer,
-            [TOP_LABELS_RU[c] for c in TOP_COLUMNS],
-            ([r[c] for c in TOP_COLUMNS] for r in rows),
+            [TOP_LABELS_RU[c] for c in columns],
+            ([r[c] for c in columns] for r in rows),
         )
     elif args.format == "csv":
-        write_csv(sys.stdout, TOP_COLUMNS, ([r[c] for c in TOP_COLUMNS] for r in rows))
+        write_csv(sys.stdout, columns, ([r[c] for c in columns] for r in rows))
     elif args.format == "json":
         print(
             json.dumps(
@@ -127,9 +143,7 @@ def cmd_top(args: argparse.Namespace) -> int:
 
 
 def format_table(rows: list[dict]) -> str:
-    from gospulse.ranking import RANK_KEYS as TOP_COLUMNS
-
-    """A plain aligned text table of the TOP rows."""
+    """A plain aligned text table of the TOP rows (their keys in order are the columns)."""
     if not rows:
         return "(no pages with known growth in this period)"
 
@@ -144,10 +158,11 @@ def format_table(rows: list[dict]) -> str:
             return f"{value:,}".replace(",", " ")
         return str(value)
 
-    table = [[cell(k, r[k]) for k in TOP_COLUMNS] for r in rows]
-    widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(TOP_COLUMNS)]
+    columns = list(rows[0])
+    table = [[cell(k, r[k]) for k in columns] for r in rows]
+    widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(columns)]
     widths[3] = min(widths[3], 60)
-    lines = ["  ".join(h.ljust(w) for h, w in zip(TOP_COLUMNS, widths, strict=True))]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(columns, widths, strict=True))]
     for row in table:
         row[3] = row[3][:60]
         lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
@@ -212,6 +227,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--flagship-only", action="store_true")
     p.add_argument("--by", choices=("abs", "pct"), default="abs")
+    p.add_argument(
+        "--quality",
+        action="store_true",
+        help="mark each VK page's growth (mart_growth_quality): suspect when many new members "
+        "were later deactivated, nonresident when most came from other regions; says why",
+    )
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     p.add_argument(
         "--excel",

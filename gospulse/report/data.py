@@ -165,6 +165,7 @@ def read_report(
             network="all",
             flagship_only=flagship_only,
             warehouse=warehouse,
+            with_quality=True,
         )
         for flagship_only in (True, False)
     }

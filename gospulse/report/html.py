@@ -188,9 +188,25 @@ def _top_rows(rows: list[dict], data: ReportData) -> list[list[str]]:
             _count(r["members_end"]),
             _signed(r["growth"]),
             ru_pct(r["growth_pct"], signed=True),
+            _quality(r.get("quality")),
         ]
         for r in rows
     ]
+
+
+def _quality(quality: dict | None) -> str:
+    # a page whose member lists are not read with fields (Telegram, OK) has no mark
+    return words.QUALITY_MARKS[quality["quality_mark"]] if quality else "—"
+
+
+def _quality_notes(rows: list[dict]) -> str:
+    """Why each marked page of a TOP got its mark, under the table."""
+    marked = [
+        f"«{r['title']}»: {words.quality_reason(r['quality'])}."
+        for r in rows
+        if r.get("quality") and r["quality"]["quality_mark"] != "ok"
+    ]
+    return "".join(f'<p class="note">{escape(m)}</p>' for m in marked)
 
 
 def _image(png: bytes, alt: str) -> str:
@@ -216,7 +232,7 @@ def write_html(
 ) -> Path:
     top_header = ["Место", "Название", "Соцсеть", "Организация",
                   f"На {ru_date(data.period.base_day)}", f"На {ru_date(data.period.last)}",
-                  "Прирост", "Прирост, %"]  # fmt: skip
+                  "Прирост", "Прирост, %", "Качество прироста"]  # fmt: skip
     numeric = {0, 4, 5, 6, 7}
     compared = [
         [
@@ -258,9 +274,11 @@ def write_html(
         *(_image(png, alt) for alt, png in [charts["daily"], charts["network"]]),
         "<h2>ТОП-10 флагманских страниц по приросту</h2>",
         _table(top_header, _top_rows(data.top_flagships, data), numeric),
+        _quality_notes(data.top_flagships),
         _image(charts["top"][1], charts["top"][0]),
         "<h2>ТОП-10 всех страниц по приросту</h2>",
         _table(top_header, _top_rows(data.top_all, data), numeric),
+        _quality_notes(data.top_all),
         f'<p class="note">{MULTI_NETWORK} — организация ведёт страницы в нескольких соцсетях.</p>'
         if data.multi_network_organizations
         else "",

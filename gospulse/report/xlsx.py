@@ -73,6 +73,8 @@ def _top_sheet(book: Workbook, title: str, heading: str, rows: list[dict], data:
         f"Подписчиков на {ru_date(data.period.last)}",
         "Прирост",
         "Прирост, %",
+        "Качество прироста",
+        "Почему",
     ]
     body = [
         [
@@ -84,14 +86,17 @@ def _top_sheet(book: Workbook, title: str, heading: str, rows: list[dict], data:
             r["members_end"],
             r["growth"],
             r["growth_pct"],
+            words.QUALITY_MARKS[r["quality"]["quality_mark"]] if r.get("quality") else "",
+            words.quality_reason(r.get("quality")),
         ]
         for r in rows
     ]
-    formats = [None, None, None, None, INT_FORMAT, INT_FORMAT, SIGNED_FORMAT, PCT_FORMAT]
+    formats = [None, None, None, None, INT_FORMAT, INT_FORMAT, SIGNED_FORMAT, PCT_FORMAT, None,
+               None]  # fmt: skip
     after = _table(sheet, 3, header, body, formats)
     if any(r["organization"] in data.multi_network_organizations for r in rows):
         put(sheet, after, 1, f"{MULTI_NETWORK} — организация ведёт страницы в нескольких соцсетях")
-    _widths(sheet, [7, 50, 15, 40, 16, 16, 12, 12])
+    _widths(sheet, [7, 50, 15, 40, 16, 16, 12, 12, 22, 60])
 
 
 def _totals_sheet(book: Workbook, data: ReportData) -> None:
