@@ -167,7 +167,7 @@ def test_members_attributes_are_counted_as_the_world_shows_them(
         by_city.setdefault(ref, {})[city] = members
     assert stored.keys() == {str(p.id) for p in readable}
     for page in readable:
-        users = emulator.profiles.users(world.members(page, START).tolist(), {"city"})
+        users = emulator.profiles.users(world.members(page, START).tolist(), {"city"}, START)
         gone = sum(1 for u in users if u.get("deactivated"))
         shown = [u["city"]["id"] for u in users if "city" in u]
         exact_cities = {c: shown.count(c) for c in set(shown) if c in home}

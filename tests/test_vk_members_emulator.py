@@ -267,3 +267,52 @@ def test_members_scale_keeps_the_registry(world) -> None:
         / world.state_on(page, world.start).members_count
     )
     assert 1.9 <= ratio <= 2.1
+
+
+def test_waves_join_a_page_and_show_as_bought_or_from_elsewhere():
+    world = World(n_pages=60)
+    page = readable(world, 500, 3000)
+    day = world.start + timedelta(days=5)
+    before = world.state_on(page, day).members_count
+    bought = world.add_wave(page, day, 400, "bought", deactivated_on=day + timedelta(days=3))
+    away = world.add_wave(page, day + timedelta(days=1), 300, "nonresident")
+    with pytest.raises(ValueError, match="bought or nonresident"):
+        world.add_wave(page, day, 10, "organic")
+    with VkEmulator(world, rate_limit=1000) as emulator:
+        vk = make_vk(emulator).get_api()
+        for on, joined in (
+            (day - timedelta(days=1), 0),
+            (day, 400),
+            (day + timedelta(days=2), 700),
+        ):
+            emulator.set_date(on)
+            count = world.state_on(page, on).members_count
+            got = []
+            for offset in range(0, count, 1000):
+                got += vk.groups.getMembers(group_id=page.id, offset=offset, count=1000)["items"]
+            assert got == sorted(got) and len(got) == count and set(got) == members(world, page, on)
+            assert sum(1 for i in got if i >= bought.first_id) == joined
+        # the wave is on top of the page's own members
+        assert world.state_on(page, day).members_count == before + 400
+
+        def users(on):
+            emulator.set_date(on)
+            count = world.state_on(page, on).members_count
+            return [
+                u
+                for offset in range(0, count, 1000)
+                for u in vk.groups.getMembers(
+                    group_id=page.id, offset=offset, count=1000, fields="city"
+                )["items"]
+                if u["id"] >= bought.first_id
+            ]
+
+        wave_day = users(day + timedelta(days=2))
+        assert not any("deactivated" in u for u in wave_day)
+        later = {u["id"]: u for u in users(day + timedelta(days=3))}
+        assert all(
+            later[i].get("deactivated") == "banned"
+            for i in range(bought.first_id, bought.first_id + 400)
+        )
+        from_elsewhere = [later[i] for i in range(away.first_id, away.first_id + 300)]
+        assert all(u["city"]["id"] in (1, 99, 7_000_001) for u in from_elsewhere)

@@ -8,6 +8,8 @@ Everything is derived from the world's seed and the person, so a read is repeata
 - HIDDEN_CITY_SHARE show no city;
 - ELSEWHERE_SHARE show a city outside the region (they moved away, or never lived there);
 - everyone else shows the town of the municipality whose pool they belong to.
+Members of an injected wave (emulators.vk.world.Wave) are bought accounts, banned from the
+wave's deactivated_on and showing no city, or people who show a city outside the region.
 
 `database.getRegions` and `database.getCities` list VK's regions and cities. VK's own ids of
 Russian regions and cities are not published as a table, so the ids here are made up (the
@@ -17,11 +19,16 @@ three largest cities keep VK's well-known ids: 1 Moscow, 2 Saint Petersburg, 99 
 from __future__ import annotations
 
 import hashlib
+from datetime import date
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from emulators.vk.audience import Audience
 from emulators.vk.kuzbass import MUNICIPALITIES
+from emulators.vk.world import WAVE_ID_BASE
+
+if TYPE_CHECKING:
+    from emulators.vk.world import World
 
 DEACTIVATED_SHARE = 0.015
 BANNED_OF_DEACTIVATED = 1 / 3
@@ -67,9 +74,10 @@ def _units(seed: int, label: str, persons: np.ndarray) -> np.ndarray:
 class Profiles:
     """User objects of the world's people, and the regions and cities VK lists."""
 
-    def __init__(self, audience: Audience, seed: int):
-        self.audience = audience
-        self.seed = seed
+    def __init__(self, world: World):
+        self.world = world
+        self.audience = world.audience
+        self.seed = world.seed
         self.city_of_pool = {
             m.name: FIRST_KUZBASS_CITY_ID + i for i, m in enumerate(MUNICIPALITIES)
         }
@@ -80,11 +88,12 @@ class Profiles:
         self.cities.update({cid: (title, region) for cid, title, region in ELSEWHERE_CITIES})
         self._pool_cities = np.array([self.city_of_pool[m.name] for m in MUNICIPALITIES])
 
-    def users(self, user_ids: list[int], fields: set[str]) -> list[dict]:
-        """The user objects of these ids, with `city` when it is asked for."""
+    def users(self, user_ids: list[int], fields: set[str], day: date) -> list[dict]:
+        """The user objects of these ids on `day`, with `city` when it is asked for."""
         if not user_ids:
             return []
         persons = self.audience.person_of(np.asarray(user_ids, dtype=np.int64))
+        persons = np.clip(persons, 0, self.audience.size - 1)  # wave members: see below
         deactivated = _units(self.seed, "deactivated", persons)
         banned = _units(self.seed, "banned", persons)
         hidden = _units(self.seed, "hidden city", persons)
@@ -95,14 +104,21 @@ class Profiles:
         for i, user_id in enumerate(user_ids):
             user: dict = {"id": int(user_id)}
             state = None
-            if deactivated[i] < DEACTIVATED_SHARE:
-                state = "banned" if banned[i] < BANNED_OF_DEACTIVATED else "deleted"
             city = None
-            if hidden[i] >= HIDDEN_CITY_SHARE:
-                if away[i] < ELSEWHERE_SHARE:
-                    city = ELSEWHERE_CITIES[int(away[i] * 1e6) % len(ELSEWHERE_CITIES)][0]
-                else:
-                    city = int(self._pool_cities[pools[i]])
+            wave = self.world.wave_of(int(user_id)) if user_id >= WAVE_ID_BASE else None
+            if wave is not None:
+                gone = wave.deactivated_on is not None and day >= wave.deactivated_on
+                state = "banned" if gone else None
+                if wave.kind == "nonresident":
+                    city = ELSEWHERE_CITIES[int(user_id) % len(ELSEWHERE_CITIES)][0]
+            else:
+                if deactivated[i] < DEACTIVATED_SHARE:
+                    state = "banned" if banned[i] < BANNED_OF_DEACTIVATED else "deleted"
+                if hidden[i] >= HIDDEN_CITY_SHARE:
+                    if away[i] < ELSEWHERE_SHARE:
+                        city = ELSEWHERE_CITIES[int(away[i] * 1e6) % len(ELSEWHERE_CITIES)][0]
+                    else:
+                        city = int(self._pool_cities[pools[i]])
             if state is not None:
                 # VK blanks a removed account's profile
                 user.update(first_name="DELETED", last_name="", deactivated=state)

@@ -158,7 +158,7 @@ class VkEmulator(EmulatorServer):
             "database.getCities": self._database_get_cities,
         }
         self._member_lists = MemberLists(world)
-        self.profiles = Profiles(world.audience, world.seed)
+        self.profiles = Profiles(world)
 
     def handler_class(self) -> type[EmulatorHandler]:
         return _make_handler(self)
@@ -318,10 +318,19 @@ class VkEmulator(EmulatorServer):
         total = state.members_count
         # id_asc is VK's default and is served exactly; time_asc/time_desc (join order) need
         # moderator rights on VK - the emulator serves them to anyone.
-        items = self._member_lists.slice(page, total, sort, offset, count)
+        waves = self.world.waves_on(page, day) if self.world.waves else []
+        if waves:
+            # wave members' ids are above everyone else's and they joined last: they end the
+            # list in id_asc and time_asc order (the other orders are not served with waves)
+            own = total - sum(w.size for w in waves)
+            items = self._member_lists.slice(page, own, sort, offset, count)
+            extra = [i for w in waves for i in range(w.first_id, w.first_id + w.size)]
+            items += extra[max(0, offset - own) : max(0, offset + count - own)]
+        else:
+            items = self._member_lists.slice(page, total, sort, offset, count)
         fields = {f.strip() for f in (params.get("fields") or "").split(",") if f.strip()}
         if fields:
-            return {"count": total, "items": self.profiles.users(items, fields)}
+            return {"count": total, "items": self.profiles.users(items, fields, day)}
         return {"count": total, "items": items}
 
     def _database_get_regions(self, params: dict[str, str]) -> dict:

@@ -126,6 +126,24 @@ class Event:
     new_screen_name: str | None = None
 
 
+# the user ids of wave members: above every person of the population (emulators.vk.audience)
+WAVE_ID_BASE = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class Wave:
+    """People who join one page on `day` on top of its own members (a benchmark injects
+    them): `kind` bought (accounts VK bans on `deactivated_on`) or nonresident (people who show
+    a city outside the region). Their user ids start at `first_id`."""
+
+    page_id: int
+    day: date
+    size: int
+    kind: str  # bought or nonresident
+    first_id: int
+    deactivated_on: date | None = None
+
+
 @dataclass
 class _Spec:
     title: str
@@ -190,6 +208,29 @@ class World:
         # the demo needs the region's main page readable: its list is never hidden
         main = max(government, key=lambda p: p.base_members, default=None)
         self.audience = Audience(seed, self.pages, protected=[main.id] if main else [])
+        self.waves: list[Wave] = []
+
+    def add_wave(
+        self, page: Page, day: date, size: int, kind: str, deactivated_on: date | None = None
+    ) -> Wave:
+        """Inject a wave of `size` people joining `page` on `day` (see Wave)."""
+        if kind not in ("bought", "nonresident"):
+            raise ValueError(f"a wave is bought or nonresident, not {kind!r}")
+        first = WAVE_ID_BASE + sum(w.size for w in self.waves)
+        wave = Wave(page.id, day, size, kind, first, deactivated_on)
+        self.waves.append(wave)
+        return wave
+
+    def waves_on(self, page: Page, d: date) -> list[Wave]:
+        """The page's waves that have joined by date d."""
+        return [w for w in self.waves if w.page_id == page.id and w.day <= d]
+
+    def wave_of(self, user_id: int) -> Wave | None:
+        """The wave a user id belongs to, if any."""
+        for wave in self.waves:
+            if wave.first_id <= user_id < wave.first_id + wave.size:
+                return wave
+        return None
 
     def growth_index(self, offset: int) -> float:
         """Cumulative growth index at `offset` days after start (weekday and month effects)."""
@@ -226,7 +267,10 @@ class World:
                 screen_name = event.new_screen_name
         if deactivated == "deleted":
             screen_name = page.default_screen_name  # a deleted community frees its address
-        return PageState(max(0, round(members)), deactivated, is_closed, screen_name, page.name)
+        joined = sum(w.size for w in self.waves_on(page, d)) if self.waves else 0
+        return PageState(
+            max(0, round(members)) + joined, deactivated, is_closed, screen_name, page.name
+        )
 
     def resolve(self, screen_name: str, d: date) -> Page | None:
         """The page a screen name (or club<id>/public<id>) points to on date d, if any."""
@@ -254,9 +298,13 @@ class World:
         return not (self.members_hidden(page) or state.deactivated or state.is_closed)
 
     def members(self, page: Page, d: date) -> np.ndarray:
-        """User ids of the page's members on date d, oldest joiner first (int64)."""
-        count = self.state_on(page, d).members_count
-        return self.audience.user_ids(self.audience.persons(page, count))
+        """User ids of the page's members on date d: its own, oldest joiner first, then the
+        waves' (int64)."""
+        waves = self.waves_on(page, d) if self.waves else []
+        count = self.state_on(page, d).members_count - sum(w.size for w in waves)
+        own = self.audience.user_ids(self.audience.persons(page, count))
+        extra = [np.arange(w.first_id, w.first_id + w.size, dtype=np.int64) for w in waves]
+        return np.concatenate([own, *extra]) if extra else own
 
     def exact_unique(self, pages: Iterable[Page], d: date) -> int:
         """Exact number of distinct people following at least one of the pages on date d.
