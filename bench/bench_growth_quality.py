@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         with VkEmulator(world, rate_limit=100.0, tokens={"bench"}) as emulator:
             emulator.set_date(START)
             client = VkClient("bench", base_url=emulator.base_url, requests_per_second=100.0)
-            print(extract_vk(START, registry=registry, warehouse=warehouse, client=client).describe())
+            first = extract_vk(START, registry=registry, warehouse=warehouse, client=client)
+            print(first.describe())
             for n in range(args.days):
                 d = START + timedelta(days=n)
                 emulator.set_date(d)
