@@ -4,9 +4,12 @@ The emulator runs in its own process (3 requests/s per token, 25 x 1000 ids per 
 the reader's peak RSS is measured alone. Each region size runs in a fresh child process: peak
 memory flat across sizes means the lists are streamed, not held.
 
-    .venv/bin/python bench/bench_vk_audience.py [--scales 0.22 2.2]
+    .venv/bin/python bench/bench_vk_audience.py [--scales 0.22 2.2] [--fields both|on|off]
 
-Scale 1 is the 2,884-page demo region (4.6 M subscriptions); 2.2 gives ~10 M.
+Scale 1 is the 2,884-page demo region (4.6 M subscriptions); 2.2 gives ~10 M. `--fields both`
+reads each scale twice, as lists of ids and as user objects (`fields=city`, the members'
+attributes counted), and prints the ratio of their rates: the requests are the same, each
+answer about ten times the bytes.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def child(scale: float) -> dict:
+def child(scale: float, fields: bool) -> dict:
     from emulators.vk.world import World
     from extractors.vk.client import VkClient
     from extractors.vk.members import ListRequest, read_member_lists
@@ -85,7 +88,7 @@ def child(scale: float) -> dict:
             warehouse=warehouse,
             client=client,
             hasher=hasher,
-            config=AudienceConfig(max_members=10_000_000),
+            config=AudienceConfig(max_members=10_000_000, member_fields=fields),
         )
         wall = time.perf_counter() - started
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -102,13 +105,17 @@ def child(scale: float) -> dict:
                 "select page_ref, members_count from raw.member_sketches where status = 'ok' "
                 "order by members_count desc limit 1"
             ).fetchone()
+            home = frozenset(
+                c for (c,) in con.execute("select city_id from raw.vk_region_cities").fetchall()
+            )
         # one getMembers call carries one page: lists under 1000 leave the rest of it empty
         calls = sum(max(1, math.ceil((m or 0) / 1000)) for m in counts)
         min_requests = math.ceil(calls / 25)
         time.sleep(1.1)
         t0 = time.perf_counter()
         before = client.stats.requests
-        big = list(read_member_lists(client, [ListRequest(big_ref, big_members)], hasher))
+        request = ListRequest(big_ref, big_members, home if fields else None)
+        big = list(read_member_lists(client, [request], hasher))
         big_wall = time.perf_counter() - t0
         big_requests = client.stats.requests - before
     finally:
@@ -116,6 +123,7 @@ def child(scale: float) -> dict:
         server.wait(10)
     return {
         "scale": scale,
+        "fields": fields,
         "members_read": summary.members_read,
         "lists": summary.pages_ok,
         "hidden": summary.pages_hidden,
@@ -135,37 +143,54 @@ def child(scale: float) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scales", type=float, nargs="+", default=[0.22, 2.2])
+    parser.add_argument("--fields", choices=("both", "on", "off"), default="both")
     parser.add_argument("--child", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--child-fields", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        print(json.dumps(child(args.child)))
+        print(json.dumps(child(args.child, bool(args.child_fields))))
         return
     print(f"limit: {RATE:g} requests/s x 25 calls x 1000 ids = {LIMIT_IDS_PER_S:,.0f} ids/s")
+    modes = {"both": (False, True), "on": (True,), "off": (False,)}[args.fields]
     for scale in args.scales:
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", str(scale)],
-            capture_output=True,
-            text=True,
-            check=True,
-            env={**os.environ},
-        )
-        r = json.loads(out.stdout.strip().splitlines()[-1])
-        rate = r["requests"] / r["wall_s"]
-        fill = r["members_read"] / (r["calls"] * 1000)
-        print(
-            f"scale {scale:g}: {r['members_read']:,} member ids from {r['lists']:,} lists "
-            f"({r['hidden']} hidden), {r['wall_s']:.1f} s\n"
-            f"  requests {r['requests']} vs minimum {r['min_requests']} for these list sizes "
-            f"({r['requests'] / r['min_requests']:.2f}x); {rate:.2f} requests/s = "
-            f"{rate / RATE:.1%} of the limit\n"
-            f"  {r['ids_per_s']:,.0f} ids/s = {r['ids_per_s'] / LIMIT_IDS_PER_S:.1%} of "
-            f"{LIMIT_IDS_PER_S:,.0f}: calls are {fill:.1%} full (a call reads one page)\n"
-            f"  largest list alone: {r['big_members']:,} ids in {r['big_requests']} requests, "
-            f"{r['big_ids_per_s']:,.0f} ids/s = {r['big_ids_per_s'] / LIMIT_IDS_PER_S:.1%} "
-            f"of the limit\n"
-            f"  peak RSS {r['peak_rss_mb']:.0f} MB "
-            f"(before reading {r['rss_before_read_mb']:.0f} MB)"
-        )
+        rates = {}
+        for fields in modes:
+            rates[fields] = run_child(scale, fields)
+        if len(rates) == 2:
+            print(
+                f"scale {scale:g}: with fields {rates[True]:,.0f} ids/s against "
+                f"{rates[False]:,.0f} without = {rates[True] / rates[False]:.2f}"
+            )
+
+
+def run_child(scale: float, fields: bool) -> float:
+    """One scale read in a child process; prints its figures and returns its ids/s."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", str(scale), "--child-fields", str(int(fields))],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ},
+    )
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    rate = r["requests"] / r["wall_s"]
+    fill = r["members_read"] / (r["calls"] * 1000)
+    print(
+        f"scale {scale:g}, fields {'on' if fields else 'off'}: "
+        f"{r['members_read']:,} member ids from {r['lists']:,} lists "
+        f"({r['hidden']} hidden), {r['wall_s']:.1f} s\n"
+        f"  requests {r['requests']} vs minimum {r['min_requests']} for these list sizes "
+        f"({r['requests'] / r['min_requests']:.2f}x); {rate:.2f} requests/s = "
+        f"{rate / RATE:.1%} of the limit\n"
+        f"  {r['ids_per_s']:,.0f} ids/s = {r['ids_per_s'] / LIMIT_IDS_PER_S:.1%} of "
+        f"{LIMIT_IDS_PER_S:,.0f}: calls are {fill:.1%} full (a call reads one page)\n"
+        f"  largest list alone: {r['big_members']:,} ids in {r['big_requests']} requests, "
+        f"{r['big_ids_per_s']:,.0f} ids/s = {r['big_ids_per_s'] / LIMIT_IDS_PER_S:.1%} "
+        f"of the limit\n"
+        f"  peak RSS {r['peak_rss_mb']:.0f} MB "
+        f"(before reading {r['rss_before_read_mb']:.0f} MB)"
+    )
+    return r["ids_per_s"]
 
 
 if __name__ == "__main__":

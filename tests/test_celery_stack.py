@@ -123,6 +123,9 @@ def test_daily_dag_runs_on_celery_workers_against_the_emulators(tmp_path, pg, re
                 "GOSPULSE_OK_API_URL": ok.base_url,
                 "GOSPULSE_OK_RPS": "20",
                 "GOSPULSE_AUDIENCE_SECRET": "celery-stack-audience-secret",
+                # lists of ids: this run checks the executor; the daily DAG test
+                # (tests/test_dags.py) reads them as user objects
+                "GOSPULSE_AUDIENCE_MEMBER_FIELDS": "0",
                 # the federal roll-up of this one region, fed by the bundles the daily run writes
                 "GOSPULSE_FEDERAL_SOURCES": str(bundle_root(warehouse)),
                 "GOSPULSE_FEDERAL_WAREHOUSE": str(federal_warehouse),

@@ -131,7 +131,9 @@ def test_bundle_manifest_describes_every_file(regions, tmp_path):
         assert entry["bytes"] == path.stat().st_size
     for mart, entry in marts.items():
         (expected,) = regional(regions[42], f"select count(*) from marts.{mart}")[0]
-        assert entry["rows"] == expected > 0, mart
+        assert entry["rows"] == expected, mart
+        # the fixtures read no member list with its members' fields: no growth quality
+        assert expected > 0 or mart == "mart_growth_quality", mart
         columns = regional(
             regions[42],
             "select column_name from information_schema.columns where table_schema = 'marts' "
