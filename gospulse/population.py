@@ -6,7 +6,8 @@ code with their level, parent, population and year. It is validated row by row: 
 an error naming its line and reason and the good rows proceed, but a row whose parent was
 rejected is rejected too, so no orphan is stored. One region's rows of the file's years replace
 what raw.population holds for them, in one transaction. May import gospulse.office_files,
-gospulse.regions, gospulse.warehouse and the standard library.
+gospulse.regions, gospulse.registry (its row errors), gospulse.warehouse and the standard
+library.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from gospulse.office_files import (
     read_rows,
 )
 from gospulse.regions import REGIONS, BadOktmo, normalize_oktmo
+from gospulse.registry import RowError
 from gospulse.warehouse import bulk_insert, connect
 
 COLUMNS = ("oktmo", "name", "level", "parent_oktmo", "population", "year")
@@ -105,17 +107,6 @@ class Territory:
     @property
     def key(self) -> Key:
         return (self.oktmo, self.year)
-
-
-@dataclass(frozen=True)
-class RowError:
-    """Why one row was rejected."""
-
-    line: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.reason}"
 
 
 @dataclass
