@@ -12,8 +12,8 @@ Members of an injected wave (emulators.vk.world.Wave) are bought accounts, banne
 wave's deactivated_on and showing no city, or people who show a city outside the region.
 
 `database.getRegions` and `database.getCities` list VK's regions and cities. VK's own ids of
-Russian regions and cities are not published as a table, so the ids here are made up (the
-three largest cities keep VK's well-known ids: 1 Moscow, 2 Saint Petersburg, 99 Novosibirsk).
+Russian regions and cities are not published as a table, so the ids here are made up, except
+Moscow's 1.
 """
 
 from __future__ import annotations
