@@ -18,8 +18,8 @@ from extractors.shared_window import SharedStarts
 
 VK_DEFAULT_BASE = "https://api.vk.ru/method/"
 # added to every window: the delay between our start and the server's arrival time, which
-# varies with the machine's load (50 ms still let the VK emulator see a 4th request in one
-# second, now and then, while both cores were busy)
+# varies with the machine's load; a smaller margin let the VK emulator see one request too many
+# in a second, now and then, on busy cores (docs/perf-notes/extraction.md, pacing)
 WINDOW_MARGIN_S = 0.1
 
 
