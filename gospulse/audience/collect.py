@@ -88,13 +88,8 @@ def plan_audience(
     snapshot_date: date, registry: ValidationResult, warehouse: Path, config: AudienceConfig
 ) -> tuple[list[ListRequest], list[MemberSketch], int]:
     """Pages to read today, rows already decided without reading, and how many are not due."""
+    refs = set(page_regions(registry, warehouse))
     with connect(warehouse) as con:
-        resolved = dict(
-            con.execute(
-                "select ref_value, page_ref from raw.page_refs "
-                "where network = 'vk' and ref_kind = 'screen_name' and status = 'ok'"
-            ).fetchall()
-        )
         snapshots = {
             ref: (members, status)
             for ref, members, status in con.execute(
@@ -115,13 +110,6 @@ def plan_audience(
             f"no VK snapshot for {snapshot_date} in {warehouse}: extract that date before "
             "reading member lists (the day's counts plan the calls)"
         )
-    refs = set()
-    for page in registry.pages:
-        if page.network != "vk":
-            continue
-        ref = page.ref.value if page.ref.kind == "id" else resolved.get(page.ref.value)
-        if ref is not None:
-            refs.add(ref)
     due: list[ListRequest] = []
     decided: list[MemberSketch] = []
     not_due = 0
@@ -169,7 +157,7 @@ def collect_vk_audience(
     requests_before = client.stats.requests
     log.info("audience %s: %d lists due, %d not due", snapshot_date, len(due), not_due)
 
-    region_of = _page_regions(registry, warehouse)
+    region_of = page_regions(registry, warehouse)
     regions = {region_of[r.page_ref] for r in due} if config.member_fields else set()
     cities = region_city_ids(warehouse, client, regions)
     summary.regions_without_cities = tuple(sorted(regions - cities.keys()))
@@ -186,8 +174,9 @@ def collect_vk_audience(
     return summary
 
 
-def _page_regions(registry: ValidationResult, warehouse: Path) -> dict[str, int]:
-    """The region of each registered VK page, by its stable id."""
+def page_regions(registry: ValidationResult, warehouse: Path) -> dict[str, int]:
+    """The registered VK pages by stable id (screen names through raw.page_refs; one not
+    resolved yet is left out), each with its region."""
     with connect(warehouse) as con:
         resolved = dict(
             con.execute(
