@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from gospulse import transform
+from gospulse.alerts import Incident, load_incidents, notify_new_incidents
 from gospulse.audience.sketches import THETA_LG_K, MemberAttributes, MemberHasher, PageAudience
 from gospulse.warehouse import SnapshotRow, connect, replace_member_reads, replace_snapshots
 
@@ -146,3 +147,38 @@ def test_new_and_deactivated_members_lie_within_the_sketch_bounds(warehouse, pag
     assert row["net_growth"] == len(closing) - len(opening)
     # a deactivated account shows no city
     assert row["nonresidents_growth"] == len(set(away_now) - set(deactivated)) - len(away_then)
+
+
+def test_the_marked_months_are_open_incidents_sent_once(warehouse):
+    """The marks reach mart_dq_incidents and the alert channels: one incident per page, rule and
+    month, keyed by the month so a later read does not page anyone again."""
+
+    class Recorder:
+        channel = "recorder"
+
+        def __init__(self) -> None:
+            self.sent: list[list[Incident]] = []
+
+        def send(self, subject: str, incidents) -> None:
+            self.sent.append(list(incidents))
+
+    growth_rules = {"suspect_growth", "nonresident_growth"}
+    marked = [i for i in load_incidents(warehouse) if i.rule in growth_rules]
+    by_ref = {PAGE_REFS[p]: p for p in PAGE_REFS}
+    assert {(by_ref[i.page_ref], i.rule) for i in marked} == {
+        ("bought", "suspect_growth"),
+        ("nonresident", "nonresident_growth"),
+    }
+    for incident in marked:
+        assert (incident.first_seen, incident.last_seen) == (date(2025, 3, 1), LATEST)
+        assert incident.status == "open" and incident.severity == "warning"
+        assert incident.title.startswith(f"Страница {incident.page_ref}: ")
+    bought = next(i for i in marked if i.rule == "suspect_growth")
+    assert bought.current_value == pytest.approx(1200 / 1500, abs=0.08)
+
+    recorder = Recorder()
+    notify_new_incidents(warehouse, [recorder])
+    notify_new_incidents(warehouse, [recorder])
+    assert len(recorder.sent) == 1  # the second run found nothing new
+    sent = {(i.page_ref, i.rule) for i in recorder.sent[0]}
+    assert {(i.page_ref, i.rule) for i in marked} <= sent
