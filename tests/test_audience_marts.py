@@ -471,6 +471,36 @@ def test_reach_of_every_network_together_is_bounds_only(world):
     assert both["reach_lower"] <= exact <= both["reach_upper"]
 
 
+def test_the_api_serves_reach_to_the_regions_tokens_only(world, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from gospulse.api.app import create_app
+    from gospulse.api.tokens import TokenStore
+    from gospulse.serving.publish import publish_marts
+    from tests.conftest import copy_warehouse
+
+    published = publish_marts(
+        copy_warehouse(world.warehouse, tmp_path), run_id="r", snapshot_date=DAY
+    )
+    store = TokenStore(tmp_path / "tokens.json")
+    kuzbass, _ = store.add("kuzbass", "42")
+    client = TestClient(create_app(published.path, store))
+    answer = client.get(
+        "/marts/mart_reach",
+        params={"from": DAY.isoformat(), "to": DAY.isoformat(), "network": "vk", "limit": 100},
+        headers={"Authorization": f"Bearer {kuzbass}"},
+    )
+    assert answer.status_code == 200, answer.text
+    served = {r["oktmo"]: r for r in answer.json()["rows"]}
+    stored = reach_rows(world.warehouse)
+    assert served.keys() == {k for k, r in stored.items() if r["region_code"] == 42}
+    assert served["32701000"]["reach"] == pytest.approx(stored["32701000"]["reach"])
+    refused = client.get(
+        "/marts/mart_reach", params={"region": 50}, headers={"Authorization": f"Bearer {kuzbass}"}
+    )
+    assert refused.status_code == 403
+
+
 # --- overlaps -------------------------------------------------------------------------------
 
 
