@@ -61,7 +61,7 @@ def register(warehouse: Path, pages: int) -> None:
             """
             insert into raw.registry_pages
             select 'vk', (100000 + p)::varchar, 'id', (100000 + p)::varchar, 'Страница', null,
-                   42, null, 'health', false, 'bench.csv', p + 2, $now
+                   42, null, 'health', false, 'bench.csv', p + 2, $now, null
             from range($pages) t(p)
             """,
             {"pages": pages, "now": datetime.now()},

@@ -44,7 +44,7 @@ def write_registry(
     con.execute("delete from raw.registry_pages")
     con.execute(
         f"""
-        insert into raw.registry_pages
+        insert into raw.registry_pages by name
         select
             network,
             page_ref as registry_ref,
