@@ -98,9 +98,9 @@ def import_history(
         ).fetchall()
         result = ImportResult(bad_rows=bad + len(rejects), ignored_columns=header.ignored)
         result.errors = _locate(path, copy, n, con, rejects)
-        result.stored_rows = con.execute(
-            "select count(*) from _checked where reason is null"
-        ).fetchone()[0]
+        row = con.execute("select count(*) from _checked where reason is null").fetchone()
+        assert row is not None
+        result.stored_rows = row[0]
         result.written = _store(con)
     return result
 
@@ -350,7 +350,9 @@ def _check_rows(
         having count(*) > 1
         """
     )
-    if con.execute("select count(*) from _doubled").fetchone()[0]:
+    row = con.execute("select count(*) from _doubled").fetchone()
+    assert row is not None
+    if row[0]:
         con.execute(
             """
             update _checked set reason = 'duplicate', first_record = d.first_record
@@ -360,7 +362,9 @@ def _check_rows(
               and _checked.record > d.first_record
             """
         )
-    return con.execute("select count(*) from _checked where reason is not null").fetchone()[0]
+    row = con.execute("select count(*) from _checked where reason is not null").fetchone()
+    assert row is not None
+    return row[0]
 
 
 def _locate(

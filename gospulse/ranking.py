@@ -191,7 +191,9 @@ def top_pages(
         )
     con = open_published(published)
     try:
-        (last_day,) = con.execute("select max(snapshot_date) from meta.publication").fetchone()
+        newest = con.execute("select max(snapshot_date) from meta.publication").fetchone()
+        assert newest is not None
+        (last_day,) = newest
         if last_day is not None and end > last_day:
             raise ValueError(
                 f"end ({end}) is after the last day of the published marts ({last_day}): "

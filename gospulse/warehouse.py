@@ -277,11 +277,13 @@ def writer_lock(path: Path) -> Iterator[None]:
 def _drop_snapshot_key(con: duckdb.DuckDBPyConnection) -> None:
     """Once, on a warehouse made before raw.page_snapshots lost its PRIMARY KEY: rebuild the
     table without it (DuckDB cannot drop a constraint), rows and types unchanged."""
-    (keyed,) = con.execute(
+    row = con.execute(
         "select count(*) from duckdb_constraints() where database_name = current_database() "
         "and schema_name = 'raw' and table_name = 'page_snapshots' "
         "and constraint_type = 'PRIMARY KEY'"
     ).fetchone()
+    assert row is not None
+    (keyed,) = row
     if not keyed:
         return
     log.info("raw.page_snapshots: rebuilding without its primary key index (once)")
@@ -331,11 +333,13 @@ def _retire_median_change_scores(con: duckdb.DuckDBPyConnection) -> None:
     deviation (its column `mad` then): drop intermediate.int_dq_page_days, so that the next
     build scores all history with one detector, and the rules and incidents built from it
     follow (they rebuild the days it rewrote). Raw and the registry's history are untouched."""
-    (held,) = con.execute(
+    row = con.execute(
         "select count(*) from duckdb_columns() where database_name = current_database() "
         "and schema_name = 'intermediate' and table_name = 'int_dq_page_days' "
         "and column_name = 'mad'"
     ).fetchone()
+    assert row is not None
+    (held,) = row
     if held:
         log.info(
             "intermediate.int_dq_page_days: dropping the change scores of the earlier detector "
@@ -364,11 +368,13 @@ def _territories_in_registry_history(con: duckdb.DuckDBPyConnection) -> None:
             "alter table snapshots.snap_registry_pages add column if not exists oktmo varchar"
         )
     if ("intermediate", "int_audience_page_dates") in tables:
-        (has_territory,) = con.execute(
+        row = con.execute(
             "select count(*) from duckdb_columns() where database_name = current_database() "
             "and schema_name = 'intermediate' and table_name = 'int_audience_page_dates' "
             "and column_name = 'municipality_oktmo'"
         ).fetchone()
+        assert row is not None
+        (has_territory,) = row
         if not has_territory:
             log.info(
                 "intermediate.int_audience_page_dates: dropping it to add territories "
@@ -522,7 +528,7 @@ def merge_incoming(
             )
     # a first load (a history import into an empty range) has no stored row to keep or
     # replace: the two joins of every incoming row against raw are skipped
-    (overlaps,) = con.execute(
+    row = con.execute(
         """
         select exists (
             select 1 from raw.page_snapshots s, (
@@ -532,17 +538,21 @@ def merge_incoming(
         )
         """
     ).fetchone()
+    assert row is not None
+    (overlaps,) = row
     kept = 0
     if overlaps:
         _materialize_incoming(con)
-        kept = con.execute(
+        row = con.execute(
             """
             delete from _incoming i using raw.page_snapshots s
             where s.network = i.network and s.page_ref = i.page_ref
               and s.snapshot_date = i.snapshot_date
               and i.status = 'error' and s.status <> 'error'
             """
-        ).fetchone()[0]
+        ).fetchone()
+        assert row is not None
+        kept = row[0]
         con.execute(
             """
             delete from raw.page_snapshots s using _incoming i
@@ -550,15 +560,19 @@ def merge_incoming(
               and s.snapshot_date = i.snapshot_date
             """
         )
-    written = con.execute("insert into raw.page_snapshots select * from _incoming").fetchone()[0]
+    row = con.execute("insert into raw.page_snapshots select * from _incoming").fetchone()
+    assert row is not None
+    written = row[0]
     con.execute(f"drop {'view' if _incoming_is_view(con) else 'table'} _incoming")
     return WriteResult(written=written, kept_existing=kept)
 
 
 def _incoming_is_view(con: duckdb.DuckDBPyConnection) -> bool:
-    (views,) = con.execute(
+    row = con.execute(
         "select count(*) from duckdb_views() where view_name = '_incoming' and temporary"
     ).fetchone()
+    assert row is not None
+    (views,) = row
     return bool(views)
 
 

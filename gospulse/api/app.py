@@ -487,7 +487,9 @@ def create_app(
                 ) from exc
             except QueryError as exc:
                 raise HTTPException(400, str(exc)) from exc
-            total = con.execute(query.count_sql(), query.params).fetchone()[0]
+            row = con.execute(query.count_sql(), query.params).fetchone()
+            assert row is not None
+            total = row[0]
             page_params = [*query.params, limit, offset]
             # from the configured base URL, or relative: never from the request's Host header
             nxt = (

@@ -115,9 +115,11 @@ def export_region_sketches(
     """
     with connect(warehouse, read_only=True) as con:
         if audience_date is None:
-            (audience_date,) = con.execute(
+            row = con.execute(
                 "select max(audience_date) from marts.mart_audience_region_sketches"
             ).fetchone()
+            assert row is not None
+            (audience_date,) = row
             if audience_date is None:
                 return []
         rows = con.execute(

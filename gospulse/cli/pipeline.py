@@ -162,7 +162,9 @@ def publish_built(warehouse: Path, dbt_summary: str) -> Path:
     from gospulse.warehouse import connect
 
     with connect(warehouse, read_only=True) as con:
-        (newest,) = con.execute("select max(snapshot_date) from raw.page_snapshots").fetchone()
+        row = con.execute("select max(snapshot_date) from raw.page_snapshots").fetchone()
+        assert row is not None
+        (newest,) = row
     publication = publish_marts(
         warehouse,
         run_id=f"cli-{datetime.now(UTC):%Y%m%dT%H%M%S}",

@@ -134,7 +134,7 @@ def build_federal_marts(federal_warehouse: Path | str) -> FederalBuild:
             con.execute("rollback")
             raise
         rows = {
-            m: con.execute(f"select count(*) from marts.{m}").fetchone()[0]
+            m: _row_count(con, f"marts.{m}")
             for m in FEDERAL_MARTS
             if _has_table(con, m, schema="marts")
         }
@@ -143,14 +143,19 @@ def build_federal_marts(federal_warehouse: Path | str) -> FederalBuild:
     return FederalBuild(rows)
 
 
+def _row_count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    row = con.execute(f"select count(*) from {table}").fetchone()
+    assert row is not None
+    return row[0]
+
+
 def _has_table(con: duckdb.DuckDBPyConnection, name: str, *, schema: str = "bundles") -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = ? and table_name = ?",
-            [schema, name],
-        ).fetchone()[0]
-    )
+    row = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, name],
+    ).fetchone()
+    assert row is not None
+    return bool(row[0])
 
 
 def _build_audience(con: duckdb.DuckDBPyConnection) -> None:

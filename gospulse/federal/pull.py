@@ -227,6 +227,7 @@ def _pull_region(
             # implausible (stored before dates were checked) holds nothing back.
             loaded = known[1] if known else None
             if loaded and loaded <= today + timedelta(days=1) and day < loaded:
+                assert known is not None  # loaded came from it
                 raise BundleRejected(
                     f"{where}: snapshot {day} is older than the loaded {loaded} (bundle {known[0]})"
                 )
@@ -334,11 +335,13 @@ def _verify_mart(path: Path, entry: BundleFile, code: int) -> None:
                                      f"{type_!r:.40} is not one a mart may have")  # fmt: skip
         if "region_code" not in {name for name, *_ in columns}:
             raise BundleRejected(f"file {entry.name} has no region_code column")
-        rows, foreign = con.execute(
+        row = con.execute(
             "select count(*), count(*) filter (where region_code is distinct from ?) "
             "from read_parquet(?)",
             [code, str(path)],
         ).fetchone()
+        assert row is not None
+        rows, foreign = row
     except duckdb.Error as exc:
         raise BundleRejected(f"file {entry.name} is not readable Parquet ({exc})") from exc
     finally:

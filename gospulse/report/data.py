@@ -174,7 +174,9 @@ def read_report(
     sector = normalize_sector(sector) if sector is not None else None
     con = open_published(published)
     try:
-        (published_day,) = con.execute("select max(snapshot_date) from meta.publication").fetchone()
+        row = con.execute("select max(snapshot_date) from meta.publication").fetchone()
+        assert row is not None
+        (published_day,) = row
         # data from the networks' emulators says so on every report, whoever asks for it
         simulated = simulated or is_simulated(con)
         data = ReportData(

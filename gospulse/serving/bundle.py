@@ -179,9 +179,11 @@ def _write_files(db_path: Path, out: Path, region_code: int) -> tuple[list[dict]
                 f"copy ({select}) to '{target.as_posix()}' (format parquet, compression zstd)",
                 {"code": region_code},
             )
-            (rows,) = con.execute(
+            row = con.execute(
                 "select count(*) from read_parquet(?)", [target.as_posix()]
             ).fetchone()
+            assert row is not None
+            (rows,) = row
             files.append(
                 _entry(target, relative, kind="mart", mart=mart, rows=rows, columns=columns)
             )

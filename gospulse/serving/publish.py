@@ -129,13 +129,15 @@ def _copy_comments(con: duckdb.DuckDBPyConnection, src: str, name: str) -> None:
     warehouse `src` onto its copy, so that BI tools reading the copy, or Postgres after it,
     show them."""
     table = f"{MARTS_SCHEMA}.{_quote(name)}"
-    (comment,) = con.execute(
+    row = con.execute(
         "select comment from duckdb_tables() "
         "where database_name = ? and schema_name = ? and table_name = ? "
         "union all select comment from duckdb_views() "
         "where database_name = ? and schema_name = ? and view_name = ?",
         [src, MARTS_SCHEMA, name, src, MARTS_SCHEMA, name],
     ).fetchone()
+    assert row is not None  # name is one of src's marts, a table or a view
+    (comment,) = row
     if comment:
         con.execute(f"comment on table {table} is {_literal(comment)}")
     columns = con.execute(
@@ -167,11 +169,13 @@ def _column_types(con: duckdb.DuckDBPyConnection, database: str, table: str) -> 
 def _has_column(
     con: duckdb.DuckDBPyConnection, database: str, schema: str, table: str, column: str
 ) -> bool:
-    (found,) = con.execute(
+    row = con.execute(
         "select count(*) from duckdb_columns() where database_name = ? and schema_name = ? "
         "and table_name = ? and column_name = ?",
         [database, schema, table, column],
     ).fetchone()
+    assert row is not None
+    (found,) = row
     return bool(found)
 
 
@@ -181,15 +185,19 @@ def _previous_state(
     """What the copy open in `con` (the previous publication, copied as a file) recorded: each
     mart's newest built_at and how many publications in a row updated it. None when it cannot be
     updated: it came from another warehouse, predates these records, or is due a whole copy."""
-    here = con.execute("select current_database()").fetchone()[0]
+    row = con.execute("select current_database()").fetchone()
+    assert row is not None
+    here = row[0]
     if not (
         _has_column(con, here, META_SCHEMA, "publication", "updates_in_a_row")
         and _has_column(con, here, META_SCHEMA, "published_tables", "built_through")
     ):
         return None
-    source, updates = con.execute(
+    row = con.execute(
         f"select source_warehouse, updates_in_a_row from {META_SCHEMA}.publication"
     ).fetchone()
+    assert row is not None  # every publication writes its one row
+    source, updates = row
     if source != str(warehouse) or updates + 1 >= FULL_COPY_EVERY:
         return None
     built = dict(
@@ -210,10 +218,14 @@ def _newest_built_at(
         return None
     table = f"{_quote(src)}.{MARTS_SCHEMA}.{_quote(name)}"
     if since is None:
-        return con.execute(f"select max({BUILT_AT}) from {table}").fetchone()[0]
-    (newest,) = con.execute(
+        row = con.execute(f"select max({BUILT_AT}) from {table}").fetchone()
+        assert row is not None
+        return row[0]
+    row = con.execute(
         f"select max({BUILT_AT}) from {table} where {BUILT_AT} > ?", [since]
     ).fetchone()
+    assert row is not None
+    (newest,) = row
     return newest or since
 
 
@@ -224,7 +236,9 @@ def _copy_whole(con: duckdb.DuckDBPyConnection, src: str, name: str) -> None:
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
-    return con.execute(f"select count(*) from {table}").fetchone()[0]
+    row = con.execute(f"select count(*) from {table}").fetchone()
+    assert row is not None
+    return row[0]
 
 
 def _update_rebuilt_keys(
@@ -273,7 +287,9 @@ def _write_marts(
     marts the previous copy holds with the same columns, copy every other mart whole, drop the
     marts src no longer has. Returns the marts updated in place, and each mart's newest
     built_at (what the next publication updates from)."""
-    here = con.execute("select current_database()").fetchone()[0]
+    row = con.execute("select current_database()").fetchone()
+    assert row is not None
+    here = row[0]
     held = {
         name
         for (name,) in con.execute(
@@ -378,7 +394,9 @@ def _copy_marts(
             )
         con.execute(f"create schema if not exists {MARTS_SCHEMA}")
         con.execute(f"create schema if not exists {META_SCHEMA}")
-        here = con.execute("select current_database()").fetchone()[0]
+        row = con.execute("select current_database()").fetchone()
+        assert row is not None
+        here = row[0]
         for (view,) in con.execute(
             "select view_name from duckdb_views() where database_name = ? and schema_name = ?",
             [here, MARTS_SCHEMA],
@@ -519,30 +537,38 @@ def open_published(path: Path | str) -> duckdb.DuckDBPyConnection:
 
 def _simulated(con: duckdb.DuckDBPyConnection, src: str) -> bool:
     """Whether any extraction run of the attached warehouse `src` talked to an emulator."""
-    (known,) = con.execute(
+    row = con.execute(
         "select count(*) from duckdb_columns() where database_name = ? "
         "and schema_name = 'raw' and table_name = 'extract_runs' and column_name = 'simulated'",
         [src],
     ).fetchone()
+    assert row is not None
+    (known,) = row
     if not known:
         return False
-    (simulated,) = con.execute(
+    row = con.execute(
         f"select coalesce(bool_or(simulated), false) from {_quote(src)}.raw.extract_runs"
     ).fetchone()
+    assert row is not None
+    (simulated,) = row
     return bool(simulated)
 
 
 def is_simulated(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether an open published copy holds data from the networks' emulators; copies made
     before the flag existed say no."""
-    (known,) = con.execute(
+    row = con.execute(
         f"select count(*) from duckdb_columns() where schema_name = '{META_SCHEMA}' "
         "and table_name = 'publication' and column_name = 'simulated'"
     ).fetchone()
+    assert row is not None
+    (known,) = row
     if not known:
         return False
     query = f"select bool_or(simulated) from {META_SCHEMA}.publication"
-    (simulated,) = con.execute(query).fetchone()
+    row = con.execute(query).fetchone()
+    assert row is not None
+    (simulated,) = row
     return bool(simulated)
 
 
