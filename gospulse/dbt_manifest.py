@@ -54,6 +54,7 @@ def write_manifest(dest: Path | None = None) -> Path:
     with tempfile.TemporaryDirectory(prefix="gospulse-dbt-parse-") as scratch:
         # parse never opens the warehouse; the path only fills the profile's env_var()
         result = run_dbt(["parse"], warehouse=Path(scratch) / "parse.duckdb")
+        assert result.target_dir is not None  # run_dbt always says where dbt wrote
         written = result.target_dir / "manifest.json"
         if not written.is_file():
             raise FileNotFoundError(f"dbt parse wrote no manifest.json into {result.target_dir}")

@@ -290,6 +290,7 @@ def _check_parents(
                 break
             node = parent
         for child in reversed(path):
+            assert child.parent_oktmo is not None  # path holds no region row
             parent_key = (child.parent_oktmo, child.year)
             if parent_key in region:
                 region[child.key] = region[parent_key]

@@ -116,7 +116,8 @@ def or_word(word: str, parse: Callable[[str], Any]) -> Callable[[str], Any]:
 
 
 def _kind(parse: Callable[[str], Any]) -> str:
-    return {text: "text", positive: "number > 0"}.get(parse) or (parse.__doc__ or "text")
+    known: dict[Callable[[str], Any], str] = {text: "text", positive: "number > 0"}
+    return known.get(parse) or (parse.__doc__ or "text")
 
 
 @dataclass(frozen=True)

@@ -257,6 +257,7 @@ def compile_inline(
     inline = f"\n{INLINE_CALL_SEPARATOR}\n".join(calls.values())
     result = run_dbt(["compile", "--inline", inline], warehouse=warehouse, vars=vars)
     [node] = [n for n in result.nodes if n.compiled_code]
+    assert node.compiled_code is not None  # kept for having it
     return dict(zip(calls, node.compiled_code.split(INLINE_CALL_SEPARATOR), strict=True))
 
 
@@ -357,6 +358,7 @@ def generate_docs(warehouse: Path) -> Path:
     import shutil
 
     result = run_dbt(["docs", "generate"], warehouse=warehouse)
+    assert result.target_dir is not None  # run_dbt always says where dbt wrote
     target = docs_dir(warehouse)
     target.mkdir(parents=True, exist_ok=True)
     for name in ("index.html", "manifest.json", "catalog.json"):

@@ -248,7 +248,8 @@ def _flush(
     if not sketches:
         return
     rows = []
-    attributes, city_counts = [], []
+    attributes = []
+    city_counts: list[tuple[str, str, date, int, int]] = []
     for s in sketches:
         if s.status == "ok" and s.attributes is not None:
             a = s.attributes

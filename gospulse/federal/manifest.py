@@ -114,7 +114,9 @@ def _file(entry: object, index: int) -> BundleFile:
     if kind == "mart":
         name = _str(entry.get("name"), f"{where}.name", MART_FILE)
         mart = _str(entry.get("mart"), f"{where}.mart", MART_NAME)
-        if MART_FILE.fullmatch(name).group(1) != mart:
+        matched = MART_FILE.fullmatch(name)
+        assert matched is not None  # _str checked the name against it
+        if matched.group(1) != mart:
             raise ManifestError(f"{where}: file {name} does not hold mart {mart}")
     elif kind == "sketch":
         name = _str(entry.get("name"), f"{where}.name", SKETCH_FILE)
@@ -123,7 +125,9 @@ def _file(entry: object, index: int) -> BundleFile:
         # a closed month's report (schema 3): kept as a file, never read into the warehouse
         name = _str(entry.get("name"), f"{where}.name", REPORT_FILE)
         month = _str(entry.get("month"), f"{where}.month", re.compile(r"\d{4}-\d{2}"))
-        if REPORT_FILE.fullmatch(name).group(1) != month:
+        matched = REPORT_FILE.fullmatch(name)
+        assert matched is not None  # _str checked the name against it
+        if matched.group(1) != month:
             raise ManifestError(f"{where}: file {name} is not the report of {month}")
         mart = ""
     else:

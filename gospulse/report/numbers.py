@@ -64,7 +64,7 @@ _MONTHS = {
 }
 
 
-def _round1(x: float | int) -> Decimal:
+def _round1(x: float | int | Decimal) -> Decimal:
     # Through str(): Decimal(0.15) is 0.1499…, and the analyst expects 0,15 to round to 0,2.
     return Decimal(str(x)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
 
