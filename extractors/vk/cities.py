@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from extractors.vk.client import VkClient
+from extractors.vk.pool import VkClientPool
 
 COUNTRY_RUSSIA = 1
 PAGE = 1000
@@ -42,7 +43,7 @@ def region_query(name: str) -> str:
     return words[0]
 
 
-def find_region(client: VkClient, name: str) -> tuple[int, str]:
+def find_region(client: VkClient | VkClientPool, name: str) -> tuple[int, str]:
     """VK's (region id, title) for a federal subject's name: the single region the search
     gives, or the one whose title is the name's part before " — " when it gives several."""
     answer = client.call(
@@ -62,7 +63,7 @@ def find_region(client: VkClient, name: str) -> tuple[int, str]:
     raise RegionNotFound(f"VK's regions for {name!r}: {titles}; cannot tell which it is")
 
 
-def region_cities(client: VkClient, name: str) -> RegionCities:
+def region_cities(client: VkClient | VkClientPool, name: str) -> RegionCities:
     """Every city VK lists in the region of that name."""
     region_id, title = find_region(client, name)
     cities: dict[int, str] = {}

@@ -43,7 +43,7 @@ def plan_batches(
     return chunked(sorted_unique(page_refs), ids_per_call * CALLS_PER_EXECUTE * requests_per_batch)
 
 
-def resolve_screen_names(client: VkClient, names: Sequence[str]) -> list[Resolution]:
+def resolve_screen_names(client: VkClient | VkClientPool, names: Sequence[str]) -> list[Resolution]:
     """Resolve screen names to community ids with utils.resolveScreenName, 25 per request."""
     results = client.execute_all("utils.resolveScreenName", [{"screen_name": n} for n in names])
     out: list[Resolution] = []
@@ -68,7 +68,10 @@ def _error_text(error: dict | None) -> str:
 
 
 def fetch_batch(
-    client: VkClient, page_refs: Sequence[str], snapshot_date: date, run_id: str | None = None
+    client: VkClient | VkClientPool,
+    page_refs: Sequence[str],
+    snapshot_date: date,
+    run_id: str | None = None,
 ) -> BatchResult:
     """Read one batch of ids with groups.getById; every id comes back as exactly one row."""
     before = (

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from extractors.vk.client import CALLS_PER_EXECUTE, VkClient
+from extractors.vk.pool import VkClientPool
 from gospulse.audience.sketches import (
     HLL_LG_K,
     THETA_LG_K,
@@ -78,7 +79,7 @@ def _calls_for(page_ref: str, start: int, end: int) -> list[tuple[str, int]]:
 
 
 def read_member_lists(
-    client: VkClient, pages: Sequence[ListRequest], hasher: MemberHasher
+    client: VkClient | VkClientPool, pages: Sequence[ListRequest], hasher: MemberHasher
 ) -> Iterator[MemberSketch]:
     """Read the pages' member lists, yielding each page's sketches as soon as it is complete."""
     progress: dict[str, _PageProgress] = {}

@@ -15,6 +15,7 @@ from pathlib import Path
 from extractors.vk.cities import RegionNotFound, region_cities
 from extractors.vk.client import VkClient, VkRequestFailed
 from extractors.vk.members import ListRequest, MemberSketch, read_member_lists
+from extractors.vk.pool import VkClientPool
 from gospulse import settings
 from gospulse.audience.sketches import THETA_LG_K, MemberHasher
 from gospulse.regions import get_region
@@ -145,7 +146,7 @@ def collect_vk_audience(
     *,
     registry: ValidationResult,
     warehouse: Path,
-    client: VkClient,
+    client: VkClient | VkClientPool,
     hasher: MemberHasher,
     config: AudienceConfig | None = None,
 ) -> AudienceSummary:
@@ -194,7 +195,7 @@ def page_regions(registry: ValidationResult, warehouse: Path) -> dict[str, int]:
 
 
 def region_city_ids(
-    warehouse: Path, client: VkClient, regions: set[int]
+    warehouse: Path, client: VkClient | VkClientPool, regions: set[int]
 ) -> dict[int, frozenset[int]]:
     """The VK city ids of each region: kept from an earlier run, else listed through VK's
     database methods once and stored. A region VK cannot list is left out (logged): its
