@@ -85,13 +85,13 @@ def read_member_lists(
     progress: dict[str, _PageProgress] = {}
     counts: dict[str, int] = {}
     queue: deque[tuple[str, int]] = deque()
-    for page in pages:
-        planned = _round_up(max(page.members_count, 1))
-        calls = _calls_for(page.page_ref, 0, planned)
-        progress[page.page_ref] = _PageProgress(
-            planned=planned, pending=len(calls), home_cities=page.home_cities
+    for request in pages:
+        planned = _round_up(max(request.members_count, 1))
+        calls = _calls_for(request.page_ref, 0, planned)
+        progress[request.page_ref] = _PageProgress(
+            planned=planned, pending=len(calls), home_cities=request.home_cities
         )
-        counts[page.page_ref] = page.members_count
+        counts[request.page_ref] = request.members_count
         queue.extend(calls)
 
     while queue:
