@@ -340,10 +340,7 @@ def failed_plan(
 def fetch_batch(plan: ExtractPlan, index: int, extractor: NetworkExtractor) -> Path:
     """Fetch batch `index` of the plan into a staging file; the file is complete or absent."""
     refs = plan.batches[index]
-    addresses = {
-        r: PageAddress(*plan.addresses.get(r, (None, None)))  # type: ignore[misc]
-        for r in refs
-    }
+    addresses = {r: PageAddress(*plan.addresses.get(r, (None, None))) for r in refs}
     result = extractor.fetch_batch(refs, plan.snapshot_date, plan.run_id, addresses)
     path = plan.staging_dir / f"batch-{index:05d}.json"
     payload = {

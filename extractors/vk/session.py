@@ -85,7 +85,7 @@ class VkEndpointSession(requests.Session):
         self.wait_seconds = 0.0
         self.headers["User-Agent"] = "gospulse (+https://github.com/gospulse)"
 
-    def request(self, method, url, *args, **kwargs):  # type: ignore[override]
+    def request(self, method, url, *args, **kwargs):
         if isinstance(url, str) and url.startswith(VK_DEFAULT_BASE):
             url = self.base_url + url[len(VK_DEFAULT_BASE) :]
         self.wait_seconds += self.limiter.acquire()
