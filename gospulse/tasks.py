@@ -315,6 +315,7 @@ def summarize(
     if build is None:
         built = "marts were not rebuilt (see build_marts)"
     elif build.built:
+        assert build.summary is not None  # what built means
         built = build.summary
     else:
         built = f"marts NOT rebuilt, previous marts kept: {build.why_not_built}"
@@ -385,6 +386,8 @@ def write_monthly_reports(published: PublishOutcome | None) -> dict:
     reason = unpublished_reason(published)
     if reason:
         return {"written": False, "reason": reason}
+    # no reason: published, which records the day
+    assert published is not None and published.snapshot_date is not None
     day = date.fromisoformat(published.snapshot_date)
     period = month_period(day.year, day.month)
     if day != period.last:
@@ -460,6 +463,7 @@ def publish_postgres(published: PublishOutcome | None, logical_date: str) -> dic
     reason = unpublished_reason(published)
     if reason:
         return {"enabled": True, "published": False, "reason": reason}
+    assert published is not None  # unpublished_reason gives one for None
     from gospulse.serving.layout import published_path
     from gospulse.serving.postgres import PgConfig, publish_to_postgres
 

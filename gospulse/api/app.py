@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
@@ -63,8 +63,9 @@ TAR_TYPE = "application/gzip"
 DOCS_ASSETS = importlib.resources.files("fastapi_offline") / "static"
 DOCS_ASSETS_URL = "/docs/assets"
 
-# "all" is the cross-network total rows of the aggregate marts
-Network = enum.Enum("Network", {n: n for n in (*NETWORKS, "all")}, type=str)
+# "all" is the cross-network total rows of the aggregate marts (mypy reads an Enum()'s members
+# only from a literal; these come from NETWORKS)
+Network = enum.Enum("Network", {n: n for n in (*NETWORKS, "all")}, type=str)  # type: ignore[misc]
 # every filter a mart may accept, in the order the spec lists them (names as in filters_of)
 FILTERS = ("region", "from", "to", "network", "sector", "municipality")
 
@@ -279,6 +280,7 @@ def refuse_unknown_parameters(request: Request) -> None:
     """422 for a query parameter the endpoint does not take: a misspelt or unsupported filter
     must not quietly return every row."""
     from fastapi.dependencies.utils import get_flat_dependant
+    from fastapi.params import Param
 
     route = request.scope.get("route")
     if route is None or not hasattr(route, "dependant"):
@@ -288,7 +290,9 @@ def refuse_unknown_parameters(request: Request) -> None:
     unknown = sorted(set(request.query_params) - taken)
     if unknown:
         # what the spec lists: a filter this mart lacks is taken only to be refused by name
-        listed = sorted(p.alias for p in params if p.field_info.include_in_schema)
+        # FastAPI types a parameter's field_info as pydantic's FieldInfo; a query parameter's is
+        # its Query (a Param), which knows whether the spec lists it
+        listed = sorted(p.alias for p in params if cast(Param, p.field_info).include_in_schema)
         raise unprocessable(
             unknown,
             f"unknown query parameter; this endpoint takes {', '.join(listed) or 'none'}",
@@ -320,6 +324,7 @@ def add_docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     def swagger_ui(request: Request) -> HTMLResponse:
+        assert app.openapi_url is not None  # create_app keeps FastAPI's spec route
         return get_swagger_ui_html(
             openapi_url=under(request, app.openapi_url),
             title=f"{app.title} - Swagger UI",
@@ -332,6 +337,7 @@ def add_docs(app: FastAPI) -> None:
 
     @app.get("/redoc", include_in_schema=False)
     def redoc(request: Request) -> HTMLResponse:
+        assert app.openapi_url is not None  # create_app keeps FastAPI's spec route
         return get_redoc_html(
             openapi_url=under(request, app.openapi_url),
             title=f"{app.title} - ReDoc",
