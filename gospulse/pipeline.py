@@ -470,9 +470,10 @@ def load_batches(
             pages_unavailable=unavailable,
             pages_failed=len(failed),
             unresolved=len(plan.unresolved),
-            requests=totals["requests"],
-            retries=totals["retries"],
-            rate_limited=totals["rate_limited"],
+            # counts, summed from counters() typed float for wait_seconds' sake
+            requests=int(totals["requests"]),
+            retries=int(totals["retries"]),
+            rate_limited=int(totals["rate_limited"]),
             wait_seconds=totals["wait_seconds"],
             kept_existing=written.kept_existing,
             status=status,
