@@ -13,6 +13,7 @@ import sys
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from gospulse import settings
 from gospulse.airflow_pools import WAREHOUSE_POOL
@@ -111,12 +112,14 @@ def dbt_task_group(group_id: str, warehouse: str):
             # cleared node tasks open the file one at a time (max_active_runs=1 keeps other
             # runs' writers out).
             task.pool = NODE_POOL
-            task.__class__ = _locking_fallback(type(task))
+            # a bare `type`: mypy takes no type[Any] for the cache's Hashable (python/mypy#11470)
+            sensor: type = type(task)
+            task.__class__ = _locking_fallback(sensor)
     return group
 
 
 @cache
-def _locking_fallback(cls: type) -> type:
+def _locking_fallback(cls: type[Any]) -> type:
     """`cls` (a cosmos node task) whose own dbt run for its node holds the warehouse's lock."""
     from gospulse.warehouse import writer_lock
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from airflow.sdk import DeadlineAlert, DeadlineReference, SyncCallback
+# the task SDK's __init__.pyi (1.3.2) leaves out these names, which its __init__ exports
+from airflow.sdk import DeadlineAlert, DeadlineReference, SyncCallback  # type: ignore[attr-defined]
 
 from gospulse import settings
 
