@@ -10,6 +10,7 @@ module. Nothing here knows a network.
 from __future__ import annotations
 
 import copy
+import datetime
 import json
 import random
 import threading
@@ -26,7 +27,7 @@ class EmulatorServer:
     stats with to_dict and an `abandoned` counter) and returns its handler from handler_class.
     """
 
-    faults_type: ClassVar[type]
+    faults_type: ClassVar[type[Any]]  # with from_dict, which `type` does not promise
     stats_type: ClassVar[type]
 
     def __init__(self, world: Any, *, host: str, port: int):
@@ -60,6 +61,7 @@ class EmulatorServer:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            assert self._thread is not None  # start() made both
             self._thread.join()
             self._server = None
 
@@ -79,7 +81,7 @@ class EmulatorServer:
     def date(self) -> date:
         return self._date
 
-    def set_date(self, d: date) -> None:
+    def set_date(self, d: datetime.date) -> None:  # `date` here is the property above
         """Serve the world's state as of date d."""
         if d < self.world.start:
             raise ValueError(f"{d} is before the world's start {self.world.start}")

@@ -102,6 +102,7 @@ class NetworkWorld:
             if event.day > d:
                 continue
             if event.kind in ("drop", "jump"):
+                assert event.factor is not None  # every drop and jump has one
                 members *= event.factor
             elif event.kind in ("deleted", "banned", "closed"):
                 status = event.kind

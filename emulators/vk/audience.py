@@ -50,7 +50,7 @@ class Permutation:
 
     The key is one int, or a uint64 array with a key per element (many permutations at once)."""
 
-    def __init__(self, n: int, key: int | np.ndarray):
+    def __init__(self, n: int, key: int | np.uint64 | np.ndarray):
         if n < 1:
             raise ValueError(f"cannot permute an empty range (n={n})")
         self.n = n
@@ -144,7 +144,7 @@ class Audience:
         if count > self.size:
             raise ValueError(f"page {page.id}: {count:,} members exceed {self.size:,} people")
 
-    def _persons(self, municipality: str, k: np.ndarray, key: np.ndarray) -> np.ndarray:
+    def _persons(self, municipality: str, k: np.ndarray, key: np.uint64 | np.ndarray) -> np.ndarray:
         if municipality not in self.pools:  # regional body: the whole region
             return Permutation(self.size, key)(k)
         offset, size = self.pools[municipality]
@@ -182,9 +182,11 @@ class Audience:
         return self._pool_names[int(np.searchsorted(self._pool_starts, person, "right")) - 1]
 
 
-def _pick(key: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def _pick(key: np.uint64 | np.ndarray, mask: np.ndarray) -> np.uint64 | np.ndarray:
     """The keys of the masked elements: a single key stays as it is."""
-    return key if key.ndim == 0 else key[mask]
+    if isinstance(key, np.ndarray) and key.ndim > 0:
+        return key[mask]
+    return key
 
 
 def _interleave(k: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:

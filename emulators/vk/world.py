@@ -257,13 +257,17 @@ class World:
         for event in self._events_by_page.get(page.id, ()):
             if event.day > d:
                 continue
+            # each kind of event carries its own field
             if event.kind in ("drop", "jump"):
+                assert event.factor is not None
                 members *= event.factor
             elif event.kind in ("deleted", "banned"):
                 deactivated = event.kind
             elif event.kind == "closed":
+                assert event.is_closed is not None
                 is_closed = event.is_closed
             elif event.kind == "renamed":
+                assert event.new_screen_name is not None
                 screen_name = event.new_screen_name
         if deactivated == "deleted":
             screen_name = page.default_screen_name  # a deleted community frees its address
@@ -389,8 +393,8 @@ def _fill(template: Template, muni: Municipality, rng: random.Random) -> tuple[s
         limit = max(2, round(template.max_n * min(1.0, (muni.population / 550) ** 0.6)))
         values["n"] = rng.randint(1, limit)
     if "{dk" in template.title:
-        values["dk"] = rng.choice(DK_NAMES)
-        values["dk_slug"] = _DK_SLUGS[values["dk"]]
+        dk = rng.choice(DK_NAMES)
+        values["dk"], values["dk_slug"] = dk, _DK_SLUGS[dk]
     if "{sport" in template.title:
         values["sport"], values["sport_slug"] = rng.choice(SPORTS)
     return (
@@ -573,6 +577,7 @@ def _generate_events(seed: int, pages: list[Page], start: date) -> list[Event]:
             elif kind == "closed":
                 events.append(Event(day, page.id, kind, is_closed=rng.choice((1, 1, 2))))
             elif kind == "renamed":
+                assert page.screen_name is not None  # the rule for "renamed" asks for one
                 new = _new_screen_name(page.screen_name, rng, names)
                 events.append(
                     Event(day, page.id, kind, old_screen_name=page.screen_name, new_screen_name=new)
