@@ -123,6 +123,7 @@ def run_demo(days: int = 60, *, with_airflow: bool = True, out=print) -> int:
     from emulators.telegram.server import GET_FULL_CHANNEL, RESOLVE, TelegramEmulator
     from emulators.vk.server import VkEmulator
     from emulators.vk.world import World
+    from extractors.base import NetworkExtractor
     from extractors.ok.client import ok_client_from_env
     from extractors.ok.extract import OkExtractor
     from extractors.telegram.client import TelegramCaller, telegram_client_from_env
@@ -168,7 +169,7 @@ def run_demo(days: int = 60, *, with_airflow: bool = True, out=print) -> int:
         TelegramEmulator(net_worlds[0], flood_limits=fast) as tg_emulator,
         OkEmulator(net_worlds[1], rate_limit=DEMO_FAST_RPS, tokens={TOKEN}) as ok_emulator,
     ):
-        extractors = {
+        extractors: dict[str, NetworkExtractor] = {
             "tg": TelegramExtractor(
                 TelegramCaller(
                     telegram_client_from_env(api_url=tg_emulator.base_url),
@@ -216,10 +217,11 @@ def run_demo(days: int = 60, *, with_airflow: bool = True, out=print) -> int:
             # the world's history comes by id, and the registry lists most VK pages by screen
             # name, resolved only by the first VK extract below: the import cannot tell yet
             # that those ids are registered pages
-            result = import_history(hist, warehouse, allow_unregistered=True)
+            imported = import_history(hist, warehouse, allow_unregistered=True)
+            assert imported.written is not None  # an import always stores its good rows
             out(
-                f"imported {result.written.written} historical {label} snapshots "
-                f"({hist_from}..{hist_last}, {n} rows, {result.bad_rows} rejected)"
+                f"imported {imported.written.written} historical {label} snapshots "
+                f"({hist_from}..{hist_last}, {n} rows, {imported.bad_rows} rejected)"
             )
         client = VkClient(TOKEN, base_url=emulator.base_url, requests_per_second=3.0)
         summaries = []
