@@ -16,8 +16,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ("gospulse", "extractors", "expectations", "emulators", "dags")
 DEV = ("tests", "bench")
 # our own top-level modules, and the benchmark scripts importing each other
-OURS = {*PACKAGE, *DEV, "api_world", "bench_top", "bench_transform", "synthetic_federal",
-        "profile_incremental_sql", "warehouse_fixtures", "pg_fixtures"}  # fmt: skip
+OURS = {*PACKAGE, *DEV, "api_world", "bench_import", "bench_top", "bench_transform",
+        "synthetic_federal", "profile_incremental_sql", "warehouse_fixtures",
+        "pg_fixtures"}  # fmt: skip
 
 
 def canonical(name: str) -> str:
