@@ -42,6 +42,7 @@ lint: env
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/sqlfluff lint dbt_project --processes 2
 
 # quick versions (10x smaller where a benchmark has a federal size); results in BENCHMARKS.md
 bench: env
