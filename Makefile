@@ -43,6 +43,7 @@ lint: env
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
+	$(BIN)/sqlfluff lint dbt_project --processes 2
 
 # quick versions (10x smaller where a benchmark has a federal size); results in BENCHMARKS.md
 bench: env

@@ -32,6 +32,7 @@ def test_pre_commit_runs_what_make_lint_runs():
     ]
     commands = lint_commands()
     assert {"lint-imports", "ruff check .", "mypy"} <= set(commands)
+    assert "sqlfluff lint dbt_project --processes 2" in commands
     assert sorted(entries) == sorted(c.removesuffix(" .") for c in commands)
 
 

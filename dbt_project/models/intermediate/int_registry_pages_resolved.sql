@@ -24,8 +24,9 @@ numbered_versions as (
     select
         registry_versions.*,
         row_number() over (
-            partition by network, ref_kind, ref_value
-            order by dbt_valid_from
+            partition by
+                registry_versions.network, registry_versions.ref_kind, registry_versions.ref_value
+            order by registry_versions.dbt_valid_from
         ) as version_number
     from registry_versions
 ),

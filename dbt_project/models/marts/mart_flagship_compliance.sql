@@ -30,7 +30,8 @@ page_days as (
 ),
 
 snapshots as (
-    select raw_snapshots.network, raw_snapshots.page_ref, raw_snapshots.snapshot_date,
+    select
+        raw_snapshots.network, raw_snapshots.page_ref, raw_snapshots.snapshot_date,
         raw_snapshots.status
     from {{ ref('stg_raw__page_snapshots') }} as raw_snapshots
     inner join flagship_pages
@@ -50,7 +51,7 @@ latest_statuses as (
                 order by snapshots.snapshot_date desc
             ) as recency
         from snapshots
-        inner join as_of on snapshots.snapshot_date <= as_of.as_of_date
+        inner join as_of on as_of.as_of_date >= snapshots.snapshot_date
     ) as ranked_snapshots
     where recency = 1
 ),
@@ -61,7 +62,7 @@ last_ok_dates as (
         snapshots.page_ref,
         max(snapshots.snapshot_date) as last_ok_date
     from snapshots
-    inner join as_of on snapshots.snapshot_date <= as_of.as_of_date
+    inner join as_of on as_of.as_of_date >= snapshots.snapshot_date
     where snapshots.status = 'ok'
     group by snapshots.network, snapshots.page_ref
 ),

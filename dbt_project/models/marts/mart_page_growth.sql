@@ -82,7 +82,7 @@ periods as (
         calendar_days.last_snapshot_date
     from calendar_days
     {%- if incremental_build() %}
-    inner join periods_to_build
+    inner join periods_to_build  -- noqa: LT02
         on periods_to_build.period_type = '{{ period_type }}'
         and periods_to_build.period_start = {{ start }}
     {%- endif %}

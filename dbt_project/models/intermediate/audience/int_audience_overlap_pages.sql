@@ -28,8 +28,8 @@ ranked_pages as (
     select
         sketched_pages.*,
         row_number() over (
-            partition by region_code, network
-            order by page_size desc nulls last, page_ref
+            partition by sketched_pages.region_code, sketched_pages.network
+            order by sketched_pages.page_size desc nulls last, sketched_pages.page_ref asc
         ) as size_rank
     from sketched_pages
 )

@@ -82,19 +82,20 @@ snapshots_loaded_since as (
 {#- the first day a registry version loaded, closed or resolved since applies to (a page
     resolved since: its first version, valid from the beginning) -#}
 registry_changed_from as (
-    select min(
-        case
-            when built_bounds.registry_high_water is null then cast('1900-01-01' as date)
-            when registry.page_resolved_at > built_bounds.registry_high_water
-                then cast('1900-01-01' as date)
-            -- population imported since: the page's territory may resolve differently
-            when registry.territory_resolved_at > built_bounds.registry_high_water
-                then cast('1900-01-01' as date)
-            when registry.version_loaded_at > built_bounds.registry_high_water
-                then registry.valid_from
-            else registry.valid_to
-        end
-    ) as changed_from
+    select
+        min(
+            case
+                when built_bounds.registry_high_water is null then cast('1900-01-01' as date)
+                when registry.page_resolved_at > built_bounds.registry_high_water
+                    then cast('1900-01-01' as date)
+                -- population imported since: the page's territory may resolve differently
+                when registry.territory_resolved_at > built_bounds.registry_high_water
+                    then cast('1900-01-01' as date)
+                when registry.version_loaded_at > built_bounds.registry_high_water
+                    then registry.valid_from
+                else registry.valid_to
+            end
+        ) as changed_from
     from registry
     cross join built_bounds
     where built_bounds.registry_high_water is null

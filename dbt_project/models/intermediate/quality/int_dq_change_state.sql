@@ -121,6 +121,7 @@ lists as (
     select
         trails.network,
         trails.page_ref,
+        -- noqa: disable=LT02
         {%- for column, name in [
             ('change', 'changes'),
             ('deviation', 'deviations'),
@@ -134,6 +135,7 @@ lists as (
             {%- endfor %}
         ] as {{ name }}{{ ',' if not loop.last }}
         {%- endfor %}
+    -- noqa: enable=LT02
     from trails
     cross join last_day
     group by trails.network, trails.page_ref

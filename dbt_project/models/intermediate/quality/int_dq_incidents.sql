@@ -99,7 +99,8 @@ stored_reaching as (
 keys_to_build as (
     select scope_type, network, scope_key, rule, min(read_from) as read_from
     from (
-        select signals.scope_type, signals.network, signals.scope_key, signals.rule,
+        select
+            signals.scope_type, signals.network, signals.scope_key, signals.rule,
             earliest_rebuilt.signal_date as read_from
         from signals
         inner join rebuilt_days
@@ -109,7 +110,8 @@ keys_to_build as (
 
         union all
 
-        select scope_type, network, scope_key, rule,
+        select
+            scope_type, network, scope_key, rule,
             case when first_seen < earliest_day then first_seen else earliest_day end
         from stored_reaching
         where last_seen >= earliest_day
@@ -158,7 +160,7 @@ signals_to_build as (
         and keys_to_build.network = signals.network
         and keys_to_build.scope_key = signals.scope_key
         and keys_to_build.rule = signals.rule
-        and signals.signal_date >= keys_to_build.read_from
+        and keys_to_build.read_from <= signals.signal_date
 ),
 {% else %}
 signals_to_build as (
@@ -170,7 +172,12 @@ numbered_signals as (
     select
         signals_to_build.*,
         row_number() over (
-            partition by scope_type, network, scope_key, rule order by signal_date
+            partition by
+                signals_to_build.scope_type,
+                signals_to_build.network,
+                signals_to_build.scope_key,
+                signals_to_build.rule
+            order by signals_to_build.signal_date
         ) as run_position
     from signals_to_build
 ),

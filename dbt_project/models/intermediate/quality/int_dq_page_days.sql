@@ -247,7 +247,7 @@ page_states as (
 carried_pages as (
     select filled.network, filled.page_ref
     from filled
-    cross join bounds
+    cross join bounds  -- noqa: AL04
     inner join (
         -- the pages registered on a day rebuilt
         select distinct registry_segments.network, registry_segments.page_ref

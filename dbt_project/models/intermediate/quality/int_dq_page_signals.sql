@@ -315,7 +315,8 @@ inner join page_days
 union all
 
 -- one marker per recomputed day (not stored): the day is replaced even if nothing fires
-select null, null, snapshot_date, null, null, null, null, null, null, null, null, null, null,
+select
+    null, null, snapshot_date, null, null, null, null, null, null, null, null, null, null,
     null, null
 from (select distinct snapshot_date from page_days) as rebuilt_days
 {%- endif %}

@@ -47,13 +47,15 @@ page_days as (
 ),
 
 page_days_with_all as (
-    select region_code, network, network as page_network, snapshot_date, is_fresh,
+    select
+        region_code, network, network as page_network, snapshot_date, is_fresh,
         members_count, members_prev, is_readable, built_at
     from page_days
 
     union all
 
-    select region_code, 'all' as network, network as page_network, snapshot_date, is_fresh,
+    select
+        region_code, 'all' as network, network as page_network, snapshot_date, is_fresh,
         members_count, members_prev, is_readable, built_at
     from page_days
 ),

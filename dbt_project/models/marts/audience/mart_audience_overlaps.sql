@@ -18,8 +18,9 @@ ranked_pairs as (
         row_number() over (
             partition by page_overlaps.audience_date, page_overlaps.region_code,
                 page_overlaps.network
-            order by page_overlaps.shared_estimate desc, page_overlaps.page_ref_a,
-                page_overlaps.page_ref_b
+            order by
+                page_overlaps.shared_estimate desc, page_overlaps.page_ref_a asc,
+                page_overlaps.page_ref_b asc
         ) as pair_rank
     from page_overlaps
     where page_overlaps.shared_estimate > 0
