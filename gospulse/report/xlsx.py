@@ -227,7 +227,9 @@ def _reach_sheet(book: Workbook, data: ReportData) -> None:
 
 def write_xlsx(data: ReportData, path: Path, *, flagship_min_members: int) -> Path:
     book = Workbook()
-    book.remove(book.active)
+    first = book.active
+    assert first is not None  # a new workbook holds one empty sheet
+    book.remove(first)
     period = ru_period(data.period.first, data.period.last)
     _top_sheet(book, "ТОП-10 флагманов", f"ТОП-10 флагманских страниц по приросту, {period}",
                data.top_flagships, data)  # fmt: skip

@@ -274,7 +274,9 @@ def _copy_mart(
         column = sql.Identifier(MARTS_SCHEMA + NEXT_SUFFIX, mart.name, name)
         cur.execute(sql.SQL("comment on column {} is %s").format(column), [comment])
     cur.execute(sql.SQL("select count(*) from {}").format(table))
-    return cur.fetchone()[0]
+    counted = cur.fetchone()
+    assert counted is not None  # count(*) always answers one row
+    return counted[0]
 
 
 def _fill_side_schema(
