@@ -14,7 +14,7 @@ from extractors.base import NetworkExtractor
 from extractors.vk.pool import split_tokens
 from gospulse import settings
 from gospulse.masking import mask_secrets
-from gospulse.token_slots import COUNT_ENV, pick
+from gospulse.token_lists import COUNT_ENV, pick
 
 log = logging.getLogger(__name__)
 

@@ -950,6 +950,13 @@ def test_the_outermost_layer_contract_lists_every_other_part_of_gospulse():
     }
     assert set(contract["source_modules"]) == parts
 
+    # the two contracts that keep Airflow in orchestration list the same parts but orchestration
+    below = parts - {"gospulse.orchestration"}
+    contracts = {c["name"]: c for c in pyproject["tool"]["importlinter"]["contracts"]}
+    assert set(contracts["nothing below orchestration imports it"]["source_modules"]) == below
+    airflow = set(contracts["only orchestration imports airflow or cosmos"]["source_modules"])
+    assert {m for m in airflow if m.startswith("gospulse.")} == below
+
 
 def test_the_emulators_and_the_demo_are_not_shipped(tmp_path):
     """The wheel and the image hold gospulse, the extractors and the expectations; the

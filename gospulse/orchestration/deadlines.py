@@ -29,7 +29,7 @@ def deadline_hours(env: dict[str, str] | None = None) -> float | None:
 
     "off" declares no deadline: `airflow dags test` in Airflow 3.3.2 crashes when a run with
     a deadline succeeds (it looks the alerts up by the DAG's unserialized definitions), so
-    gospulse/airflow_local.py turns it off there; schedulers evaluate it normally.
+    gospulse/orchestration/local.py turns it off there; schedulers evaluate it normally.
     """
     try:
         hours = settings.read(HOURS_ENV, env)

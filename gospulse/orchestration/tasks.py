@@ -82,8 +82,8 @@ def plan_network(network: str, logical_date: str, token_count: int = 1) -> list[
 
     from gospulse.dates import check_snapshot_lag
     from gospulse.networks import airflow_credentials, extractor_for
+    from gospulse.orchestration.token_slots import spread
     from gospulse.pipeline import failed_plan, plan_extract
-    from gospulse.token_slots import spread
 
     registry = _registry()
     region = region_for(registry)
@@ -230,8 +230,8 @@ def prepare_dbt(extracts: dict[str, dict | None]) -> dict:
     return {"warehouse": str(warehouse)}
 
 
-# the dbt task group's build task and cosmos' gate after it (gospulse.airflow_dbt): their state
-# follows from the nodes' own, which the verdict names
+# the dbt task group's build task and cosmos' gate after it (gospulse.orchestration.dbt_group):
+# their state follows from the nodes' own, which the verdict names
 BUILD_TASKS = ("dbt_producer_watcher", "dbt_producer_watcher_done")
 
 
