@@ -404,9 +404,9 @@ def test_blank_optional_values_mean_off_to_the_code(monkeypatch, services):
     # as "not configured", never as a value
     from zoneinfo import ZoneInfo
 
-    from gospulse.alerts import notifiers_from_env
     from gospulse.federal.pull import parse_sources
     from gospulse.networks import airflow_credentials
+    from gospulse.orchestration.alert_email import notifiers_from_env
 
     env = resolved_env(services["airflow-worker"])
     for key, value in env.items():
