@@ -49,7 +49,8 @@ from airflow.sdk import dag, task
 def mask_probe():
     @task
     def log_secrets():
-        from gospulse.networks import airflow_credentials, extractor_for
+        from gospulse.networks import extractor_for
+        from gospulse.orchestration.connections import airflow_credentials
 
         log = logging.getLogger("mask_probe")
         creds = {n: airflow_credentials(n) for n in ("vk", "tg", "ok")}

@@ -380,7 +380,7 @@ def test_secrets_come_from_env_and_the_connections_the_code_reads_are_set(compos
 
 
 def test_documented_connection_examples_give_the_code_its_credentials(monkeypatch):
-    from gospulse.networks import airflow_credentials
+    from gospulse.orchestration.connections import airflow_credentials
 
     lines = ENV_EXAMPLE.read_text(encoding="utf-8").splitlines()
     expected = {
@@ -405,8 +405,8 @@ def test_blank_optional_values_mean_off_to_the_code(monkeypatch, services):
     from zoneinfo import ZoneInfo
 
     from gospulse.federal.pull import parse_sources
-    from gospulse.networks import airflow_credentials
     from gospulse.orchestration.alert_email import notifiers_from_env
+    from gospulse.orchestration.connections import airflow_credentials
 
     env = resolved_env(services["airflow-worker"])
     for key, value in env.items():

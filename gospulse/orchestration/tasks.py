@@ -47,7 +47,7 @@ def region_for(registry: ValidationResult) -> int:
 
 def vk_token() -> str:
     """VK_TOKEN from the environment, else the password of the Airflow connection `vk_api`."""
-    from gospulse.networks import airflow_credentials
+    from gospulse.orchestration.connections import airflow_credentials
 
     return settings.read("VK_TOKEN") or airflow_credentials("vk").get("password") or ""
 
@@ -81,7 +81,8 @@ def plan_network(network: str, logical_date: str, token_count: int = 1) -> list[
     import duckdb
 
     from gospulse.dates import check_snapshot_lag
-    from gospulse.networks import airflow_credentials, extractor_for
+    from gospulse.networks import extractor_for
+    from gospulse.orchestration.connections import airflow_credentials
     from gospulse.orchestration.token_slots import spread
     from gospulse.pipeline import failed_plan, plan_extract
 
@@ -128,7 +129,8 @@ def batches_of_token(refs: list[dict], token: int) -> list[dict]:
 
 def fetch_network(ref: dict, token_index: int | None = None, token_count: int = 1) -> str | None:
     """Fetch one batch of a plan into its staging file, with token `token_index` only."""
-    from gospulse.networks import airflow_credentials, extractor_for
+    from gospulse.networks import extractor_for
+    from gospulse.orchestration.connections import airflow_credentials
     from gospulse.pipeline import ExtractPlan, fetch_batch
 
     if ref["index"] < 0:
