@@ -39,12 +39,12 @@ from __future__ import annotations
 
 from airflow.sdk import CronTriggerTimetable, TaskGroup, dag, task
 
-from gospulse.airflow_dbt import dbt_task_group
-from gospulse.airflow_pools import WAREHOUSE_POOL
-from gospulse.assets import gospulse_export_bundle, gospulse_marts
-from gospulse.dag_defaults import DEFAULT_ARGS, REGION_TZ, START_DATE
-from gospulse.deadlines import daily_deadline
-from gospulse.token_slots import fetch_task_id, pool_name, share_task_id, token_count
+from gospulse.orchestration.assets import gospulse_export_bundle, gospulse_marts
+from gospulse.orchestration.dag_defaults import DEFAULT_ARGS, REGION_TZ, START_DATE
+from gospulse.orchestration.dbt_group import dbt_task_group
+from gospulse.orchestration.deadlines import daily_deadline
+from gospulse.orchestration.pools import WAREHOUSE_POOL
+from gospulse.orchestration.token_slots import fetch_task_id, pool_name, share_task_id, token_count
 
 NETWORKS = ("vk", "tg", "ok")
 
@@ -63,7 +63,7 @@ NETWORKS = ("vk", "tg", "ok")
 def gospulse_daily():
     @task
     def validate_registry() -> dict:
-        from gospulse.tasks import check_registry
+        from gospulse.orchestration.tasks import check_registry
 
         return check_registry()
 
@@ -71,35 +71,35 @@ def gospulse_daily():
     # allows one process at a time, and Celery workers would otherwise run them at once
     @task(pool=WAREHOUSE_POOL)
     def plan_batches(network: str, tokens: int, logical_date=None) -> list[dict]:
-        from gospulse.tasks import plan_network
+        from gospulse.orchestration.tasks import plan_network
 
         return plan_network(network, logical_date.isoformat(), tokens)
 
     # Airflow maps only over a whole task result, so each token's share is its own small task
     @task
     def batches_of_token(refs: list[dict], token: int) -> list[dict]:
-        from gospulse.tasks import batches_of_token as share
+        from gospulse.orchestration.tasks import batches_of_token as share
 
         return share(refs, token)
 
-    # each token's batches run in its one-slot pool (see gospulse/airflow_pools.py for why
+    # each token's batches run in its one-slot pool (see gospulse/orchestration/pools.py for why
     # one slot); max_active_tis_per_dag keeps that true even if a pool was given more slots
     @task(max_active_tis_per_dag=1)
     def fetch_batch(ref: dict, token: int, tokens: int) -> str | None:
-        from gospulse.tasks import fetch_network
+        from gospulse.orchestration.tasks import fetch_network
 
         return fetch_network(ref, token, tokens)
 
     # a batch task that failed for good leaves its pages recorded as failed, not the run
     @task(trigger_rule="all_done", pool=WAREHOUSE_POOL)
     def load_snapshots(refs: list[dict]) -> dict:
-        from gospulse.tasks import load_network
+        from gospulse.orchestration.tasks import load_network
 
         return load_network(refs)
 
     @task(pool=WAREHOUSE_POOL)
     def collect_vk_audience(extract: dict) -> dict:
-        from gospulse.tasks import collect_audience
+        from gospulse.orchestration.tasks import collect_audience
 
         return collect_audience(extract)
 
@@ -109,7 +109,7 @@ def gospulse_daily():
     def load_registry(ti=None) -> dict:
         from airflow.exceptions import AirflowSkipException
 
-        from gospulse.tasks import prepare_dbt
+        from gospulse.orchestration.tasks import prepare_dbt
 
         prepared = prepare_dbt({n: ti.xcom_pull(task_ids=f"{n}.load_snapshots") for n in NETWORKS})
         if "held" in prepared:
@@ -120,7 +120,7 @@ def gospulse_daily():
     # the dbt tasks' verdict (a BuildVerdict), for alerts, publication and the summary
     @task(trigger_rule="all_done")
     def build_marts(ti=None, run_id=None) -> dict:
-        from gospulse.tasks import dbt_verdict
+        from gospulse.orchestration.tasks import dbt_verdict
 
         states = ti.get_task_states(
             dag_id=ti.dag_id, run_ids=[run_id], task_ids=["load_registry"], task_group_id="dbt"
@@ -131,17 +131,17 @@ def gospulse_daily():
     # new data-quality incidents go out even when a network failed: that is when they matter
     @task(trigger_rule="all_done", pool=WAREHOUSE_POOL)
     def send_incident_alerts(ti=None) -> dict:
+        from gospulse.orchestration.tasks import notify_incidents
         from gospulse.task_results import BuildVerdict
-        from gospulse.tasks import notify_incidents
 
         return notify_incidents(BuildVerdict.from_xcom(ti.xcom_pull(task_ids="build_marts")))
 
     # readers (BI, the API) open this copy, never the warehouse the next run writes
     @task(trigger_rule="all_done", outlets=[gospulse_marts], pool=WAREHOUSE_POOL)
     def publish_marts(ti=None, run_id=None, logical_date=None, outlet_events=None) -> dict:
-        from gospulse.assets import announce_marts
+        from gospulse.orchestration.assets import announce_marts
+        from gospulse.orchestration.tasks import publish_marts as publish
         from gospulse.task_results import BuildVerdict
-        from gospulse.tasks import publish_marts as publish
 
         build = BuildVerdict.from_xcom(ti.xcom_pull(task_ids="build_marts"))
         result = publish(build, run_id, logical_date.isoformat())
@@ -151,17 +151,17 @@ def gospulse_daily():
     # them; it only reads the published copy, so it holds no warehouse slot
     @task(trigger_rule="none_failed")
     def write_monthly_reports(ti=None) -> dict:
+        from gospulse.orchestration.tasks import write_monthly_reports as write
         from gospulse.task_results import PublishOutcome
-        from gospulse.tasks import write_monthly_reports as write
 
         return write(PublishOutcome.from_xcom(ti.xcom_pull(task_ids="publish_marts")))
 
     # publish_marts is skipped when it published nothing: the bundle step still runs and says so
     @task(trigger_rule="none_failed", outlets=[gospulse_export_bundle])
     def write_export_bundle(ti=None, run_id=None, logical_date=None, outlet_events=None) -> dict:
-        from gospulse.assets import announce_bundle
+        from gospulse.orchestration.assets import announce_bundle
+        from gospulse.orchestration.tasks import write_export_bundle as write
         from gospulse.task_results import PublishOutcome
-        from gospulse.tasks import write_export_bundle as write
 
         published = PublishOutcome.from_xcom(ti.xcom_pull(task_ids="publish_marts"))
         result = write(published, run_id, logical_date.isoformat())
@@ -169,8 +169,8 @@ def gospulse_daily():
 
     @task(trigger_rule="none_failed", pool=WAREHOUSE_POOL)
     def publish_postgres(ti=None, logical_date=None) -> dict:
+        from gospulse.orchestration.tasks import publish_postgres as publish
         from gospulse.task_results import PublishOutcome
-        from gospulse.tasks import publish_postgres as publish
 
         published = PublishOutcome.from_xcom(ti.xcom_pull(task_ids="publish_marts"))
         return publish(published, logical_date.isoformat())
@@ -178,8 +178,8 @@ def gospulse_daily():
     # the verdict is a pure function of what the run stored: a retry cannot change it
     @task(trigger_rule="all_done", retries=0)
     def log_summary(ti=None) -> str:
+        from gospulse.orchestration.tasks import summarize
         from gospulse.task_results import BuildVerdict
-        from gospulse.tasks import summarize
 
         return summarize(
             {n: ti.xcom_pull(task_ids=f"{n}.load_snapshots") for n in NETWORKS},

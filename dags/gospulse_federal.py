@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
-from gospulse.assets import gospulse_export_bundle
-from gospulse.dag_defaults import DEFAULT_ARGS, REGION_TZ, START_DATE
+from gospulse.orchestration.assets import gospulse_export_bundle
+from gospulse.orchestration.dag_defaults import DEFAULT_ARGS, REGION_TZ, START_DATE
 
 
 @dag(

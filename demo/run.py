@@ -129,8 +129,8 @@ def run_demo(days: int = 60, *, with_airflow: bool = True, out=print) -> int:
     from extractors.telegram.client import TelegramCaller, telegram_client_from_env
     from extractors.telegram.extract import TelegramExtractor
     from extractors.vk.client import VkClient
-    from gospulse.airflow_local import run_dag
     from gospulse.history_import import import_history
+    from gospulse.orchestration.local import run_dag
     from gospulse.pipeline import (
         extract_network,
         extract_vk,

@@ -3,16 +3,16 @@
 An incident is sent once per channel: raw.dq_notifications remembers what went where, so a
 rerun of the day does not page anyone twice, and a channel that failed is tried again next run.
 Notifiers: a webhook (JSON POST), a Telegram bot message, and email through Airflow's SMTP
-settings. Tokens and addresses come from env vars or Airflow connections, never from the repo.
+settings (gospulse.orchestration.alert_email, which hands it to notifiers_from_env). Tokens and
+addresses come from env vars or Airflow connections, never from the repo.
 """
 
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -193,25 +193,12 @@ class TelegramBotNotifier:
             )
 
 
-@dataclass
-class EmailNotifier:
-    """Email through Airflow's [smtp] settings (airflow.utils.email.send_email)."""
+def notifiers_from_env(*, email: Callable[[list[str]], Notifier]) -> list[Notifier]:
+    """Every channel configured by env vars (empty: no alerts are sent, and that is logged).
 
-    to: list[str]
-    channel: str = "email"
-
-    def send(self, subject: str, incidents: Sequence[Incident]) -> None:
-        from airflow.utils.email import send_email
-
-        body = "<ul>" + "".join(f"<li>{html.escape(i.line())}</li>" for i in incidents) + "</ul>"
-        try:
-            send_email(self.to, subject, f"<p>{html.escape(subject)}</p>{body}")
-        except Exception as exc:  # noqa: BLE001 — smtplib and config errors alike, reported
-            raise NotifierError(f"email not sent: {type(exc).__name__}: {exc}") from exc
-
-
-def notifiers_from_env() -> list[Notifier]:
-    """Every channel configured by env vars (empty: no alerts are sent, and that is logged)."""
+    `email` makes the email channel for the configured addresses: mail goes out through the
+    SMTP settings of the layer that runs gospulse, which this module does not import.
+    """
     found: list[Notifier] = []
     webhook = settings.read("GOSPULSE_ALERT_WEBHOOK_URL")
     if webhook:
@@ -226,7 +213,7 @@ def notifiers_from_env() -> list[Notifier]:
         )
     addresses = settings.read("GOSPULSE_ALERT_EMAIL_TO")
     if addresses:
-        found.append(EmailNotifier(list(addresses)))
+        found.append(email(list(addresses)))
     return found
 
 

@@ -1,24 +1,31 @@
-"""Register secrets with Airflow's secrets masker so a log line that holds one shows ***."""
+"""Hand every secret gospulse reads to the log maskers, so a log line that holds one shows ***.
+
+The maskers belong to what runs gospulse: the orchestration layer adds Airflow's secrets masker
+when it is imported (gospulse.orchestration.masker). In a process that never imports it there
+is no masker, and masking does nothing.
+"""
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Callable
+
+_maskers: list[Callable[[str], None]] = []
+
+
+def add_masker(masker: Callable[[str], None]) -> None:
+    """Send every secret masked from now on to `masker` too (once, however often added)."""
+    if masker not in _maskers:
+        _maskers.append(masker)
 
 
 def mask_secrets(*values: str | None) -> None:
-    """Mask each value and each of its comma-separated parts (one token of a list may be logged).
-
-    Inside a task this also tells the supervisor, which writes the task log. Outside Airflow
-    (the CLI) there is no masker to feed, and importing one would cost seconds, so nothing
-    happens unless Airflow's task SDK is already loaded in this process.
-    """
-    if "airflow.sdk" not in sys.modules:
+    """Mask each value and each of its comma-separated parts (one token of a list may be logged)."""
+    if not _maskers:
         return
-    from airflow.sdk.log import mask_secret
-
     for value in values:
         if not value:
             continue
         for part in {value, *(p.strip() for p in value.split(","))}:
             if part:
-                mask_secret(part)
+                for masker in _maskers:
+                    masker(part)

@@ -1,22 +1,21 @@
 """Which extractor reads which network, configured from env vars or Airflow connections.
 
 Secrets are looked up here and handed to the clients; nothing in this module logs them, and
-every secret found is registered with Airflow's masker so that nothing else can either.
+every secret found is registered with the log masker (gospulse.masking) so that nothing else
+can either. The Airflow connection is read by gospulse.orchestration.connections, which hands
+its values in as Credentials.
 With several tokens per network (one Airflow pool each), a fetch task uses only its own.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 
 from extractors.base import NetworkExtractor
 from extractors.vk.pool import split_tokens
 from gospulse import settings
 from gospulse.masking import mask_secrets
-from gospulse.token_slots import COUNT_ENV, pick
-
-log = logging.getLogger(__name__)
+from gospulse.token_lists import COUNT_ENV, pick
 
 NETWORKS = ("vk", "tg", "ok")
 NETWORK_NAMES = {"vk": "VK", "tg": "Telegram", "ok": "Odnoklassniki"}
@@ -53,30 +52,6 @@ def parse_networks(text: str | None) -> list[str]:
             f"unknown network(s) {', '.join(unknown)}; expected some of {', '.join(NETWORKS)}"
         )
     return list(dict.fromkeys(names))
-
-
-def airflow_credentials(network: str) -> Credentials:
-    """The network's Airflow connection (login, password, extra) when one exists, else empty.
-
-    Inside a task, Connection.get asks the task SDK, which reads `AIRFLOW_CONN_<ID>` (JSON or
-    URI form), the secrets backend or the metadata DB. Airflow masks the password and the extra
-    as whole strings; the single tokens of a list and the values inside the extra are masked
-    here, since a client may log one of them alone.
-    """
-    conn_id = CONNECTION_IDS[network]
-    try:
-        from airflow.sdk import Connection
-
-        conn = Connection.get(conn_id)
-    except Exception as exc:  # noqa: BLE001 — absent connection: env vars may still configure it
-        log.info("no Airflow connection %r (%s); using env vars", conn_id, type(exc).__name__)
-        return Credentials()
-    values = {"login": conn.login or "", "password": conn.password or ""}
-    extra = conn.extra_dejson or {}
-    values.update({k: str(v) for k, v in extra.items() if v is not None})
-    # the login of vk_api/ok_api is an app id or key: not secret, but harmless to hide too
-    mask_secrets(*(v for k, v in values.items() if k != "login"))
-    return Credentials(values)
 
 
 def _secret_env(network: str) -> None:

@@ -1,8 +1,8 @@
 """What the daily run's tasks hand each other about the build and its publication, as types.
 
 XCom carries JSON: a task returns `result.to_xcom()`, and the next reads it back with
-`Type.from_xcom(value)`, so the task bodies (gospulse.tasks) read attributes, never a dict's
-keys. None, a task that did not finish, stays None.
+`Type.from_xcom(value)`, so the task bodies (gospulse.orchestration.tasks) read attributes,
+never a dict's keys. None, a task that did not finish, stays None.
 """
 
 from __future__ import annotations

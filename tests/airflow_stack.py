@@ -23,7 +23,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-from gospulse.airflow_local import DAGS_FOLDER
+from gospulse.orchestration.local import DAGS_FOLDER
 
 AIRFLOW = Path(sys.executable).parent / "airflow"
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "celery-worker")

@@ -190,7 +190,7 @@ def airflow_metadata(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An Airflow home with a migrated metadata DB and the pools of two VK tokens (a run with
     one token uses the first), made once per worker; `run_dag(..., metadata_from=...)` copies
     its DB instead of migrating again."""
-    from gospulse.airflow_local import prepare_metadata
+    from gospulse.orchestration.local import prepare_metadata
 
     home = tmp_path_factory.mktemp("airflow_metadata")
     prepare_metadata(home, {"GOSPULSE_VK_TOKEN_COUNT": "2"})

@@ -11,14 +11,15 @@ import pytest
 
 from emulators.vk.server import VkEmulator
 from emulators.vk.world import World
-from gospulse import tasks
-from gospulse.airflow_local import DAGS_FOLDER
-from gospulse.airflow_pools import wanted_pools
 from gospulse.dates import PastSnapshotError, check_snapshot_lag
-from gospulse.deadlines import DeadlineConfigError, daily_run_late, deadline_hours
 from gospulse.networks import extractor_for
+from gospulse.orchestration import tasks
+from gospulse.orchestration.deadlines import DeadlineConfigError, daily_run_late, deadline_hours
+from gospulse.orchestration.local import DAGS_FOLDER
+from gospulse.orchestration.pools import wanted_pools
+from gospulse.orchestration.token_slots import deal, spread, token_count
 from gospulse.task_results import BuildVerdict
-from gospulse.token_slots import TokenSlotError, deal, spread, token_count
+from gospulse.token_lists import TokenSlotError
 from tests.alert_receivers import HttpReceiver, SmtpReceiver
 
 COUNT_VARS = ("GOSPULSE_VK_TOKEN_COUNT", "GOSPULSE_TG_SESSION_COUNT", "GOSPULSE_OK_TOKEN_COUNT")
@@ -75,7 +76,7 @@ def test_one_fetch_task_and_pool_per_token_at_counts_1_and_3(monkeypatch):
 def test_assets_schedule_and_deadline_are_declared(monkeypatch):
     from airflow.sdk import AssetOrTimeSchedule
 
-    from gospulse.assets import gospulse_export_bundle, gospulse_marts
+    from gospulse.orchestration.assets import gospulse_export_bundle, gospulse_marts
 
     dags = _daily(monkeypatch, {"GOSPULSE_DAILY_DEADLINE_HOURS": "2.5"})
     daily, federal = dags["gospulse_daily"], dags["gospulse_federal"]
@@ -87,7 +88,7 @@ def test_assets_schedule_and_deadline_are_declared(monkeypatch):
     assert federal.timetable.timetable.expression == "0 9 * * *"
     [deadline] = daily.deadline
     assert deadline.interval.total_seconds() == 2.5 * 3600
-    assert deadline.callback.path == "gospulse.deadlines.daily_run_late"
+    assert deadline.callback.path == "gospulse.orchestration.deadlines.daily_run_late"
     assert deadline.callback.kwargs == {"hours": 2.5}
     for dag in dags.values():
         assert dag.doc_md

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from gospulse.airflow_local import airflow_env, run_dag
+from gospulse.orchestration.local import airflow_env, run_dag
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +49,8 @@ from airflow.sdk import dag, task
 def mask_probe():
     @task
     def log_secrets():
-        from gospulse.networks import airflow_credentials, extractor_for
+        from gospulse.networks import extractor_for
+        from gospulse.orchestration.connections import airflow_credentials
 
         log = logging.getLogger("mask_probe")
         creds = {n: airflow_credentials(n) for n in ("vk", "tg", "ok")}
@@ -312,21 +313,21 @@ ASSET_PROBE_DAG = '''
 import pendulum
 from airflow.sdk import dag, task
 
-from gospulse.assets import gospulse_export_bundle, gospulse_marts
+from gospulse.orchestration.assets import gospulse_export_bundle, gospulse_marts
 
 
 @dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1), tags=["test"], doc_md=__doc__)
 def asset_probe():
     @task(outlets=[gospulse_marts])
     def nothing_published(ti=None, outlet_events=None):
-        from gospulse.assets import announce_marts
+        from gospulse.orchestration.assets import announce_marts
 
         held = {"published": False, "reason": "marts held: the raw gate rejected vk"}
         return announce_marts(held, ti, outlet_events)
 
     @task(outlets=[gospulse_export_bundle])
     def bundle_written(ti=None, outlet_events=None):
-        from gospulse.assets import announce_bundle
+        from gospulse.orchestration.assets import announce_bundle
 
         written = {"written": True, "paths": ["/b/region=42/x"], "files": 9, "regions": [42],
                    "snapshot_date": "2026-03-10"}

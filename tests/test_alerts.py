@@ -8,13 +8,12 @@ from datetime import date
 import pytest
 
 from gospulse.alerts import (
-    EmailNotifier,
     TelegramBotNotifier,
     WebhookNotifier,
     load_incidents,
-    notifiers_from_env,
     notify_new_incidents,
 )
+from gospulse.orchestration.alert_email import EmailNotifier, notifiers_from_env
 from gospulse.warehouse import connect
 from tests.alert_receivers import HttpReceiver, SmtpReceiver
 

@@ -34,9 +34,11 @@ from tests.pg_fixtures import pg_database  # noqa: F401 (pg is a fixture)
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 # run after `airflow db migrate`, as the compose init service does: the pools the DAGs use,
-# once `gospulse airflow pools` exists (gospulse/airflow_pools.py)
+# once `gospulse airflow pools` exists (gospulse/orchestration/pools.py)
 SETUP_COMMANDS = (
-    [["gospulse", "airflow", "pools"]] if find_spec("gospulse.airflow_pools") is not None else []
+    [["gospulse", "airflow", "pools"]]
+    if find_spec("gospulse.orchestration.pools") is not None
+    else []
 )
 VK_TOKEN = "celery-stack-vk-token"
 OK_TOKEN = "celery-stack-ok-token"

@@ -18,7 +18,7 @@ import pytest
 
 from emulators.vk.server import VkEmulator
 from emulators.vk.world import World
-from gospulse.airflow_local import DAGS_FOLDER, run_dag
+from gospulse.orchestration.local import DAGS_FOLDER, run_dag
 from gospulse.serving.layout import bundle_root, latest_bundle, published_path
 from gospulse.serving.publish import open_published, read_publication
 from tests.network_checks import assert_counts_as_emulated
@@ -136,8 +136,8 @@ def _tested_models() -> set[str]:
 def test_every_dbt_model_is_a_task_followed_by_its_tests_after_one_build_in_the_pool():
     from cosmos.operators.watcher import DbtProducerWatcherOperator
 
-    from gospulse.airflow_dbt import NODE_POOL
-    from gospulse.airflow_pools import WAREHOUSE_POOL
+    from gospulse.orchestration.dbt_group import NODE_POOL
+    from gospulse.orchestration.pools import WAREHOUSE_POOL
 
     daily = _dag_bag().dags["gospulse_daily"]
     tasks = {t.task_id: t for t in daily.tasks}
@@ -234,9 +234,9 @@ def _parse_env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_the_dbt_verdict_names_the_failed_task_and_nothing_is_published(tmp_path):
+    from gospulse.orchestration.tasks import dbt_verdict, summarize
     from gospulse.serving.publish import publish_after_build
     from gospulse.task_results import BuildVerdict, PublishOutcome
-    from gospulse.tasks import dbt_verdict, summarize
 
     extracts = {
         "vk": {
@@ -340,7 +340,7 @@ def test_daily_dag_run_serves_the_networks_that_answer(tmp_path, pg, airflow_met
     built and served three ways, and the run ends failed with a summary naming the dead one."""
     from emulators.networld import NetworkWorld, write_registry
     from emulators.telegram.server import TelegramEmulator
-    from gospulse.airflow_local import DagRunFailed
+    from gospulse.orchestration.local import DagRunFailed
 
     day = date(2026, 3, 10)
     world = World(seed=11, start=date(2026, 3, 1), n_pages=120)
@@ -503,7 +503,7 @@ def test_a_failing_dbt_test_skips_downstream_models_and_nothing_is_published(
     published marts are not written, and the failed run names the dbt task."""
     import sqlite3
 
-    from gospulse.airflow_local import DagRunFailed
+    from gospulse.orchestration.local import DagRunFailed
     from gospulse.warehouse import connect
 
     world = World(seed=5, start=date(2026, 3, 1), n_pages=20)
@@ -571,7 +571,7 @@ def test_a_node_tasks_own_dbt_run_holds_the_warehouse_lock(tmp_path):
     import fcntl
     import inspect
 
-    from gospulse.airflow_dbt import WAREHOUSE_ENV, _locking_fallback
+    from gospulse.orchestration.dbt_group import WAREHOUSE_ENV, _locking_fallback
 
     warehouse = tmp_path / "gospulse.duckdb"
     seen = []

@@ -455,7 +455,7 @@ def test_cli_bundle_and_federal_pull(regions, tmp_path, capsys):
 
 
 def test_federal_dag_run(good_root, tmp_path, airflow_metadata):
-    from gospulse.airflow_local import run_dag
+    from gospulse.orchestration.local import run_dag
 
     wh = tmp_path / "federal.duckdb"
     env = {"GOSPULSE_FEDERAL_SOURCES": str(good_root), "GOSPULSE_FEDERAL_WAREHOUSE": str(wh)}

@@ -8,7 +8,7 @@ from datetime import date
 import duckdb
 import pytest
 
-from gospulse import tasks
+from gospulse.orchestration import tasks
 from gospulse.task_results import BuildVerdict
 
 REGISTRY = """network,page_ref,title,organization,region_code,municipality,sector,flagship

@@ -24,10 +24,10 @@ from types import SimpleNamespace
 import duckdb
 import pytest
 
-from gospulse import tasks
 from gospulse.audience.federal import national_unique
 from gospulse.audience.sketches import HLL_LG_K, MemberHasher, PageAudience
 from gospulse.dbt_manifest import require_manifest
+from gospulse.orchestration import tasks
 from gospulse.serving.layout import published_path
 from gospulse.serving.postgres import PgConfig, PublishError, publish_to_postgres
 from gospulse.serving.publish import open_published, publish_marts, read_publication

@@ -303,8 +303,8 @@ def test_a_simulated_world_says_so(warehouse, tmp_path, monkeypatch):
 
 
 def test_the_daily_run_writes_a_closed_months_reports_beside_the_copy(warehouse, monkeypatch):
+    from gospulse.orchestration.tasks import write_monthly_reports
     from gospulse.serving.layout import published_path, report_dir
-    from gospulse.tasks import write_monthly_reports
 
     monkeypatch.setenv("GOSPULSE_WAREHOUSE", str(warehouse))
     published = PublishOutcome(published=True, snapshot_date="2025-02-27")
@@ -331,8 +331,8 @@ def test_the_api_serves_a_closed_months_report_within_the_tokens_regions(
 
     from gospulse.api.app import create_app
     from gospulse.api.tokens import TokenStore
+    from gospulse.orchestration.tasks import write_monthly_reports
     from gospulse.serving.layout import published_path
-    from gospulse.tasks import write_monthly_reports
 
     monkeypatch.setenv("GOSPULSE_WAREHOUSE", str(warehouse))
     assert write_monthly_reports(PublishOutcome(published=True, snapshot_date="2025-02-28"))[

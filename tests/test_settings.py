@@ -160,7 +160,7 @@ def test_readers_refuse_bad_values_through_the_table(monkeypatch):
 def test_a_bad_value_stops_a_command_and_the_daily_run_before_any_work(
     monkeypatch, capsys, tmp_path
 ):
-    from gospulse import tasks
+    from gospulse.orchestration import tasks
 
     for name in SETTINGS:
         monkeypatch.delenv(name, raising=False)

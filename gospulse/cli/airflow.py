@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from gospulse.airflow_pools import sync_pools
+from gospulse.orchestration.pools import sync_pools
 
 
 def cmd_pools(args: argparse.Namespace) -> int:

@@ -11,20 +11,12 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 from gospulse import settings
+from gospulse.token_lists import COUNT_ENV, TokenSlotError
 
 T = TypeVar("T")
 
-# env var holding each network's token (or Telegram session) count, and its pools' prefix
-COUNT_ENV = {
-    "vk": "GOSPULSE_VK_TOKEN_COUNT",
-    "tg": "GOSPULSE_TG_SESSION_COUNT",
-    "ok": "GOSPULSE_OK_TOKEN_COUNT",
-}
+# the prefix of each network's pools: vk_token_0, vk_token_1, …
 POOL_PREFIX = {"vk": "vk_token", "tg": "tg_session", "ok": "ok_token"}
-
-
-class TokenSlotError(ValueError):
-    """A token count or token index that does not fit what is configured."""
 
 
 def token_count(network: str, env: dict[str, str] | None = None) -> int:
@@ -76,15 +68,3 @@ def spread(batches: list[list[str]], tokens: int) -> list[list[str]]:
         out.append(refs[start:end])
         start = end
     return out
-
-
-def pick(values: Sequence[str], index: int, count: int, *, what: str, source: str) -> str:
-    """Value `index` of a configured list; a missing one is an error naming where it was read."""
-    if index >= count:
-        raise TokenSlotError(f"token index {index} is beyond the configured count {count}")
-    if index >= len(values):
-        raise TokenSlotError(
-            f"{what} {index + 1} of {count} is wanted, but {source} holds "
-            f"{len(values)}; add tokens there or lower the count"
-        )
-    return values[index]

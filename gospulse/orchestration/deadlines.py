@@ -29,7 +29,7 @@ def deadline_hours(env: dict[str, str] | None = None) -> float | None:
 
     "off" declares no deadline: `airflow dags test` in Airflow 3.3.2 crashes when a run with
     a deadline succeeds (it looks the alerts up by the DAG's unserialized definitions), so
-    gospulse/airflow_local.py turns it off there; schedulers evaluate it normally.
+    gospulse/orchestration/local.py turns it off there; schedulers evaluate it normally.
     """
     try:
         hours = settings.read(HOURS_ENV, env)
@@ -69,7 +69,8 @@ def daily_run_late(context: dict, hours: float) -> dict:
     A channel that fails is logged and the callback fails, so Airflow records it as failed;
     no channel configured is logged as a warning (nobody would hear about the late run).
     """
-    from gospulse.alerts import NotifierError, notifiers_from_env
+    from gospulse.alerts import NotifierError
+    from gospulse.orchestration.alert_email import notifiers_from_env
 
     subject = late_message(context, hours)
     log.warning("%s", subject)

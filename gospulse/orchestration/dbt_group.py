@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from gospulse import settings
-from gospulse.airflow_pools import WAREHOUSE_POOL
 from gospulse.dbt_manifest import require_manifest
+from gospulse.orchestration.pools import WAREHOUSE_POOL
 from gospulse.transform import project_dir
 
 DBT_PROFILE = "gospulse"
@@ -37,7 +37,8 @@ def invocation_mode():
     In-process saves the interpreter start-up and dbt import of every task; it is safe where
     each task instance has a process of its own (every executor). `airflow dags test` runs all
     tasks in one process, where dbt-duckdb's cached database handle would outlive the dbt task
-    and clash with the read-only connections after it: gospulse.airflow_local picks subprocess.
+    and clash with the read-only connections after it: gospulse.orchestration.local picks
+    subprocess.
     """
     from cosmos.constants import InvocationMode
 

@@ -12,7 +12,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-DAGS_FOLDER = Path(__file__).resolve().parent.parent / "dags"
+DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
 DEADLINE_ENV = "GOSPULSE_DAILY_DEADLINE_HOURS"
 METADATA_DB = "airflow.db"
 
@@ -29,7 +29,8 @@ def airflow_env(
         # cosmos reports usage to a third party from every dbt task unless told not to
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
         # `dags test` runs every task in one process, where an in-process dbt would leave its
-        # DuckDB handle open for the tasks after it (see gospulse.airflow_dbt.invocation_mode)
+        # DuckDB handle open for the tasks after it (see
+        # gospulse.orchestration.dbt_group.invocation_mode)
         "GOSPULSE_DBT_INVOCATION": "subprocess",
         **os.environ,
         **(extra or {}),
@@ -92,7 +93,8 @@ def run_dag(
     else:
         prepare_metadata(home, env, timeout=timeout)
     # `airflow dags test` in 3.3.2 crashes at the end of a successful run of a DAG that has a
-    # deadline (gospulse.deadlines explains); the scheduler, which evaluates it, is unaffected
+    # deadline (gospulse.orchestration.deadlines explains); the scheduler, which evaluates it,
+    # is unaffected
     full_env = airflow_env(home, {**(env or {}), DEADLINE_ENV: "off"}, dags_folder)
     return _airflow(
         ["dags", "test", dag_id, logical_date.isoformat()],

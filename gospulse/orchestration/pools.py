@@ -2,7 +2,7 @@
 
 One pool per API token (vk_token_<i>, tg_session_<i>, ok_token_<i>, counts from
 GOSPULSE_*_TOKEN_COUNT) and gospulse_warehouse for every task that opens the warehouse. Run
-after `airflow db migrate` (compose init service, test harnesses, gospulse/airflow_local.py);
+after `airflow db migrate` (compose init service, test harnesses, gospulse/orchestration/local.py);
 running it again only resets the slots. Pools of tokens no longer counted are left alone.
 """
 
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gospulse.token_slots import COUNT_ENV, pool_name, token_count
+from gospulse.orchestration.token_slots import pool_name, token_count
+from gospulse.token_lists import COUNT_ENV
 
 # why one slot: a token's rate limiter lives in the process that fetches with it, so two
 # tasks holding the same token at once would each allow the full rate and together double

@@ -47,7 +47,7 @@ def region_for(registry: ValidationResult) -> int:
 
 def vk_token() -> str:
     """VK_TOKEN from the environment, else the password of the Airflow connection `vk_api`."""
-    from gospulse.networks import airflow_credentials
+    from gospulse.orchestration.connections import airflow_credentials
 
     return settings.read("VK_TOKEN") or airflow_credentials("vk").get("password") or ""
 
@@ -81,9 +81,10 @@ def plan_network(network: str, logical_date: str, token_count: int = 1) -> list[
     import duckdb
 
     from gospulse.dates import check_snapshot_lag
-    from gospulse.networks import airflow_credentials, extractor_for
+    from gospulse.networks import extractor_for
+    from gospulse.orchestration.connections import airflow_credentials
+    from gospulse.orchestration.token_slots import spread
     from gospulse.pipeline import failed_plan, plan_extract
-    from gospulse.token_slots import spread
 
     registry = _registry()
     region = region_for(registry)
@@ -128,7 +129,8 @@ def batches_of_token(refs: list[dict], token: int) -> list[dict]:
 
 def fetch_network(ref: dict, token_index: int | None = None, token_count: int = 1) -> str | None:
     """Fetch one batch of a plan into its staging file, with token `token_index` only."""
-    from gospulse.networks import airflow_credentials, extractor_for
+    from gospulse.networks import extractor_for
+    from gospulse.orchestration.connections import airflow_credentials
     from gospulse.pipeline import ExtractPlan, fetch_batch
 
     if ref["index"] < 0:
@@ -230,8 +232,8 @@ def prepare_dbt(extracts: dict[str, dict | None]) -> dict:
     return {"warehouse": str(warehouse)}
 
 
-# the dbt task group's build task and cosmos' gate after it (gospulse.airflow_dbt): their state
-# follows from the nodes' own, which the verdict names
+# the dbt task group's build task and cosmos' gate after it (gospulse.orchestration.dbt_group):
+# their state follows from the nodes' own, which the verdict names
 BUILD_TASKS = ("dbt_producer_watcher", "dbt_producer_watcher_done")
 
 
@@ -347,7 +349,8 @@ def summarize(
 
 def notify_incidents(build: BuildVerdict | None) -> dict:
     """Send the open data-quality incidents not sent yet, through every configured channel."""
-    from gospulse.alerts import notifiers_from_env, notify_new_incidents
+    from gospulse.alerts import notify_new_incidents
+    from gospulse.orchestration.alert_email import notifiers_from_env
 
     if build is None or not build.built:
         return {"sent": {}, "failed": {}, "note": "marts not rebuilt: no new incidents evaluated"}
