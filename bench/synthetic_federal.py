@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-from gospulse.regions import REGIONS
+from gospulse.config.regions import REGIONS
 from gospulse.registry import SECTORS
 from gospulse.warehouse import RAW_DDL
 

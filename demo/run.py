@@ -20,7 +20,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from extractors.vk.records import group_status
-from gospulse.regions import get_region
+from gospulse.config.regions import get_region
 
 DEMO_DIR = Path("warehouse") / "demo"
 REGISTRY = Path(__file__).resolve().parent.parent / "registry" / "demo_42_kuzbass.csv"
@@ -87,7 +87,7 @@ def write_history_csv(
 def print_report(warehouse: Path, month: tuple[date, date], last: date, out) -> None:
     """The month's report through gospulse report (files in DEMO_DIR/report), its lead and
     TOP-10 printed: the same text an analyst gets from `gospulse report`."""
-    from gospulse.periods import month_period
+    from gospulse.config.periods import month_period
     from gospulse.ranking import ranking_settings
     from gospulse.report.charts import shorten
     from gospulse.report.html import SIMULATED, lead

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from gospulse import settings
+from gospulse.config import settings
 from gospulse.warehouse import STATUSES, SnapshotRow
 
 log = logging.getLogger(__name__)

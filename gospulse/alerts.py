@@ -20,7 +20,7 @@ from typing import Protocol
 
 import requests
 
-from gospulse import settings
+from gospulse.config import settings
 from gospulse.warehouse import bulk_insert, connect
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from gospulse import settings
+from gospulse.config import settings
 from gospulse.transform import project_dir, run_dbt
 
 MANIFEST_ENV = "GOSPULSE_DBT_MANIFEST"

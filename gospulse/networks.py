@@ -1,7 +1,7 @@
 """Which extractor reads which network, configured from env vars or Airflow connections.
 
 Secrets are looked up here and handed to the clients; nothing in this module logs them, and
-every secret found is registered with the log masker (gospulse.masking) so that nothing else
+every secret found is registered with the log masker (gospulse.config.masking) so that nothing else
 can either. The Airflow connection is read by gospulse.orchestration.connections, which hands
 its values in as Credentials.
 With several tokens per network (one Airflow pool each), a fetch task uses only its own.
@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from extractors.base import NetworkExtractor
 from extractors.vk.pool import split_tokens
-from gospulse import settings
-from gospulse.masking import mask_secrets
+from gospulse.config import settings
+from gospulse.config.masking import mask_secrets
 from gospulse.token_lists import COUNT_ENV, pick
 
 NETWORKS = ("vk", "tg", "ok")

@@ -23,7 +23,7 @@ import duckdb
 from extractors.base import NetworkExtractor, PageAddress
 from extractors.vk.client import VkClient
 from extractors.vk.pool import VkClientPool, split_tokens
-from gospulse import settings
+from gospulse.config import settings
 from gospulse.registry import ValidationResult, load_registry, registry_paths
 from gospulse.warehouse import (
     STATUSES,

@@ -6,7 +6,7 @@ code with their level, parent, population and year. It is validated row by row: 
 an error naming its line and reason and the good rows proceed, but a row whose parent was
 rejected is rejected too, so no orphan is stored. One region's rows of the file's years replace
 what raw.population holds for them, in one transaction. May import gospulse.office_files,
-gospulse.regions, gospulse.registry (its row errors), gospulse.warehouse and the standard
+gospulse.config.regions, gospulse.registry (its row errors), gospulse.warehouse and the standard
 library.
 """
 
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 
+from gospulse.config.regions import REGIONS, BadOktmo, normalize_oktmo
 from gospulse.office_files import (
     MAX_FIELD_BYTES,
     TableFileError,
@@ -25,7 +26,6 @@ from gospulse.office_files import (
     normalized_name,
     read_rows,
 )
-from gospulse.regions import REGIONS, BadOktmo, normalize_oktmo
 from gospulse.registry import RowError
 from gospulse.warehouse import bulk_insert, connect
 

@@ -293,7 +293,7 @@ def _known_filters(
 ) -> tuple[str | None, str | None]:
     """The filters checked against the registry of the published copy (UnknownChoice when one
     names nothing there); the sector in its canonical form (`social_protection`, `спорт`)."""
-    from gospulse.choices import known_choice
+    from gospulse.config.choices import known_choice
     from gospulse.registry import normalize_sector
 
     if region_code is None and sector is None and municipality is None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from gospulse.config.regions import REGIONS, BadOktmo, normalize_oktmo
 from gospulse.office_files import (
     MAX_FIELD_BYTES,
     XLSX_SUFFIXES,
@@ -20,7 +21,6 @@ from gospulse.office_files import (
     canonical_header,
     read_rows,
 )
-from gospulse.regions import REGIONS, BadOktmo, normalize_oktmo
 
 HEADER = (
     "network",

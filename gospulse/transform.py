@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gospulse import settings
+from gospulse.config import settings
 
 PROJECT_DIR_ENV = "GOSPULSE_DBT_PROJECT_DIR"
 # each run's nodes (id, status, message, time, compiled SQL), in the warehouse's dbt target dir

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from gospulse import settings
+from gospulse.config import settings
 
 log = logging.getLogger(__name__)
 

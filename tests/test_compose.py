@@ -555,13 +555,13 @@ def test_gospulse_variables_set_in_containers_are_read_by_the_code(compose, serv
 
 
 def test_every_variable_the_code_reads_is_a_setting_and_every_setting_is_read():
-    from gospulse.settings import SETTINGS
+    from gospulse.config.settings import SETTINGS
 
     code = source_text()
     read = set(re.findall(r"\bGOSPULSE_[A-Z0-9_]*[A-Z0-9]\b", code))
     assert len(read) > 40, sorted(read)
     assert read - set(SETTINGS) == set(), (
-        f"read by the code, not in gospulse/settings.py: {sorted(read - set(SETTINGS))}"
+        f"read by the code, not in gospulse/config/settings.py: {sorted(read - set(SETTINGS))}"
     )
     # the table's own module names every variable: it does not count as reading one
     elsewhere = code.replace((ROOT / "gospulse" / "settings.py").read_text(encoding="utf-8"), "")
@@ -570,11 +570,11 @@ def test_every_variable_the_code_reads_is_a_setting_and_every_setting_is_read():
         for name, setting in SETTINGS.items()
         if not setting.airflow_reads and not re.search(rf"\b{name}\b", elsewhere)
     }
-    assert unread == set(), f"in gospulse/settings.py, read nowhere: {sorted(unread)}"
+    assert unread == set(), f"in gospulse/config/settings.py, read nowhere: {sorted(unread)}"
 
 
 def test_the_configuration_page_is_the_settings_table():
-    from gospulse.settings import markdown
+    from gospulse.config.settings import markdown
 
     page = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
     assert page == markdown(), (

@@ -234,9 +234,9 @@ def _parse_env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_the_dbt_verdict_names_the_failed_task_and_nothing_is_published(tmp_path):
+    from gospulse.config.task_results import BuildVerdict, PublishOutcome
     from gospulse.orchestration.tasks import dbt_verdict, summarize
     from gospulse.serving.publish import publish_after_build
-    from gospulse.task_results import BuildVerdict, PublishOutcome
 
     extracts = {
         "vk": {

@@ -161,8 +161,8 @@ def test_cli_validate_prints_bad_rows_and_exits_nonzero(tmp_path, capsys):
 def test_regions_table_is_complete_and_consistent():
     from datetime import datetime
 
-    from gospulse.dates import snapshot_date_for
-    from gospulse.regions import REGIONS, get_region
+    from gospulse.config.dates import snapshot_date_for
+    from gospulse.config.regions import REGIONS, get_region
 
     assert len(REGIONS) == 89  # the federal subjects
     assert get_region(42).federal_district_name == "Сибирский"
@@ -192,7 +192,7 @@ def test_sectors_are_read_in_any_spelling_and_by_their_russian_names():
 def test_known_choice_lists_the_known_values_closest_first():
     import pytest
 
-    from gospulse.choices import UnknownChoice, known_choice
+    from gospulse.config.choices import UnknownChoice, known_choice
 
     assert known_choice("sector", "health", ["health", "sport"]) == "health"
     with pytest.raises(UnknownChoice, match=r"unknown sector 'helth'; did you mean health\?"):

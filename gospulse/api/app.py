@@ -46,7 +46,7 @@ from gospulse.api.queries import (
 from gospulse.api.ratelimit import RateLimiter
 from gospulse.api.reader import NotPublished, PublishedReader
 from gospulse.api.tokens import Client, TokenFileError, TokenStore
-from gospulse.choices import UnknownChoice
+from gospulse.config.choices import UnknownChoice
 from gospulse.networks import NETWORKS
 from gospulse.serving.layout import latest_bundle, report_dir
 from gospulse.serving.publish import read_publication

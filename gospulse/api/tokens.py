@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gospulse import settings
+from gospulse.config import settings
 from gospulse.warehouse import warehouse_path
 
 TOKENS_ENV = "GOSPULSE_API_TOKENS"

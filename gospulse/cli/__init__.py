@@ -13,7 +13,7 @@ import argparse
 import logging
 import sys
 
-from gospulse import settings
+from gospulse.config import settings
 from gospulse.registry import RegistryFileError
 
 DESCRIPTION = "The `gospulse` command: every pipeline step without Airflow."

@@ -33,8 +33,9 @@ def add_period_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def period_of(args: argparse.Namespace):
-    """The period the arguments name (gospulse.periods: one meaning of a period everywhere)."""
-    from gospulse.periods import Period, parse_month
+    """The period the arguments name (gospulse.config.periods: one meaning of a period
+    everywhere)."""
+    from gospulse.config.periods import Period, parse_month
 
     if args.month is not None:
         if args.start is not None or args.end is not None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gospulse import settings
 from gospulse.api.tokens import TokenStore, default_tokens_path
+from gospulse.config import settings
 from gospulse.serving.layout import bundle_root, published_path
 from gospulse.warehouse import warehouse_path
 

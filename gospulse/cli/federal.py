@@ -6,7 +6,7 @@ import argparse
 from datetime import date
 from pathlib import Path
 
-from gospulse import settings
+from gospulse.config import settings
 from gospulse.federal.run import FEDERAL_WAREHOUSE_ENV, federal_warehouse_path, run_federal_pull
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 def cmd_population_import(args: argparse.Namespace) -> int:
     """Exit 0 when every row was stored, 1 when some rows were rejected (the good ones are
     stored), 2 when the file as a whole or --region / --oktmo is unusable (nothing is written)."""
+    from gospulse.config.regions import REGIONS, BadOktmo, normalize_oktmo
     from gospulse.population import PopulationFileError, store_population, validate_population
-    from gospulse.regions import REGIONS, BadOktmo, normalize_oktmo
     from gospulse.warehouse import warehouse_path
 
     if args.region not in REGIONS:

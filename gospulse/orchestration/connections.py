@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from gospulse.masking import mask_secrets
+from gospulse.config.masking import mask_secrets
 from gospulse.networks import CONNECTION_IDS, Credentials
 
 log = logging.getLogger(__name__)

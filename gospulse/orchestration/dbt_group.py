@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from gospulse import settings
+from gospulse.config import settings
 from gospulse.dbt_manifest import require_manifest
 from gospulse.orchestration.pools import WAREHOUSE_POOL
 from gospulse.transform import project_dir

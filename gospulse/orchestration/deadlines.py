@@ -13,7 +13,7 @@ from datetime import timedelta
 # the task SDK's __init__.pyi (1.3.2) leaves out these names, which its __init__ exports
 from airflow.sdk import DeadlineAlert, DeadlineReference, SyncCallback  # type: ignore[attr-defined]
 
-from gospulse import settings
+from gospulse.config import settings
 
 log = logging.getLogger(__name__)
 

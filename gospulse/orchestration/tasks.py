@@ -1,5 +1,5 @@
 """Bodies of the Airflow tasks: plain functions taking and returning JSON-able values, or
-the build's verdict and the publication as types (gospulse.task_results).
+the build's verdict and the publication as types (gospulse.config.task_results).
 
 The DAG file only wires these together; each can be called (and tested) without Airflow.
 Secrets come from the environment or the Airflow connection `vk_api` (password = token).
@@ -12,11 +12,11 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
-from gospulse import settings
-from gospulse.dates import snapshot_date_for
-from gospulse.regions import get_region
+from gospulse.config import settings
+from gospulse.config.dates import snapshot_date_for
+from gospulse.config.regions import get_region
+from gospulse.config.task_results import BuildVerdict, PublishOutcome, unpublished_reason
 from gospulse.registry import ValidationResult
-from gospulse.task_results import BuildVerdict, PublishOutcome, unpublished_reason
 from gospulse.warehouse import warehouse_path
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def plan_network(network: str, logical_date: str, token_count: int = 1) -> list[
     """
     import duckdb
 
-    from gospulse.dates import check_snapshot_lag
+    from gospulse.config.dates import check_snapshot_lag
     from gospulse.networks import extractor_for
     from gospulse.orchestration.connections import airflow_credentials
     from gospulse.orchestration.token_slots import spread
@@ -382,7 +382,7 @@ def write_monthly_reports(published: PublishOutcome | None) -> dict:
     bundle step after this one carries them. Any other day: nothing, saying why."""
     from datetime import date
 
-    from gospulse.periods import month_period
+    from gospulse.config.periods import month_period
     from gospulse.report.writer import write_report
     from gospulse.serving.layout import published_path, report_dir
 

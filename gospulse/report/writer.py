@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from gospulse.periods import Period
+from gospulse.config.periods import Period
 from gospulse.ranking import ranking_settings
 from gospulse.report import charts, words
 from gospulse.report.data import ReportData, read_report

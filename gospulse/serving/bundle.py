@@ -25,7 +25,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from gospulse.audience.federal import RegionSketch
-from gospulse.regions import get_region
+from gospulse.config.regions import get_region
 from gospulse.serving.layout import LATEST_FILE, region_dir
 from gospulse.serving.publish import is_build_state
 from gospulse.serving.read_views import VIEW_NAMES
