@@ -46,7 +46,7 @@ def child(scale: float, fields: bool) -> dict:
     from gospulse.audience.collect import AudienceConfig, collect_vk_audience
     from gospulse.audience.sketches import MemberHasher
     from gospulse.pipeline import extract_vk
-    from gospulse.registry import validate_registry
+    from gospulse.registry.pages import validate_registry
     from gospulse.warehouse import connect
 
     work = Path(tempfile.mkdtemp(prefix="gospulse-bench-audience-"))

@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 
 from gospulse.config.regions import REGIONS
-from gospulse.registry import SECTORS
+from gospulse.registry.pages import SECTORS
 from gospulse.warehouse import RAW_DDL
 
 END = date(2026, 10, 31)

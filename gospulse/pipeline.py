@@ -24,7 +24,7 @@ from extractors.base import NetworkExtractor, PageAddress
 from extractors.vk.client import VkClient
 from extractors.vk.pool import VkClientPool, split_tokens
 from gospulse.config import settings
-from gospulse.registry import ValidationResult, load_registry, registry_paths
+from gospulse.registry.pages import ValidationResult, load_registry, registry_paths
 from gospulse.warehouse import (
     STATUSES,
     ExtractRun,

@@ -294,7 +294,7 @@ def _known_filters(
     """The filters checked against the registry of the published copy (UnknownChoice when one
     names nothing there); the sector in its canonical form (`social_protection`, `спорт`)."""
     from gospulse.config.choices import known_choice
-    from gospulse.registry import normalize_sector
+    from gospulse.registry.pages import normalize_sector
 
     if region_code is None and sector is None and municipality is None:
         return sector, municipality

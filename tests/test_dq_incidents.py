@@ -26,7 +26,7 @@ from emulators.vk.world import Page, PageState, World
 from extractors.vk.client import VkClient
 from gospulse import transform
 from gospulse.pipeline import extract_vk, load_registry_into_warehouse
-from gospulse.registry import validate_registry
+from gospulse.registry.pages import validate_registry
 from gospulse.warehouse import SnapshotRow, connect, replace_snapshots
 
 pytestmark = pytest.mark.slow

@@ -14,8 +14,8 @@ from openpyxl import Workbook
 
 from gospulse.cli import main
 from gospulse.history_import import import_history
-from gospulse.office_files import TableFileError
-from gospulse.registry import validate_registry
+from gospulse.registry.office_files import TableFileError
+from gospulse.registry.pages import validate_registry
 from gospulse.warehouse import SnapshotRow, connect, replace_snapshots
 
 HEADER = "network,page_ref,snapshot_date,members_count,status"
@@ -291,7 +291,7 @@ def test_an_xlsx_registry_is_read_directly_and_found_in_a_folder(tmp_path):
     folder.mkdir()
     book.save(folder / "42.xlsx")
     (folder / "~$42.xlsx").write_bytes(b"lock")  # Excel's lock file beside an open workbook
-    from gospulse.registry import load_registry, registry_paths
+    from gospulse.registry.pages import load_registry, registry_paths
 
     result = load_registry(registry_paths(folder))
     assert not result.errors

@@ -7,7 +7,7 @@ from datetime import UTC
 import pytest
 
 from gospulse.cli import main
-from gospulse.registry import (
+from gospulse.registry.pages import (
     HEADER,
     BadReference,
     PageRef,
@@ -179,7 +179,7 @@ def test_regions_table_is_complete_and_consistent():
 
 
 def test_sectors_are_read_in_any_spelling_and_by_their_russian_names():
-    from gospulse.registry import SECTORS, normalize_sector
+    from gospulse.registry.pages import SECTORS, normalize_sector
 
     assert normalize_sector("social_protection") == "social protection"
     assert normalize_sector("  Social   Protection ") == "social protection"

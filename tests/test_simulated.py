@@ -16,7 +16,7 @@ from emulators.vk.world import World
 from extractors.base import is_loopback_url
 from extractors.vk.client import VkClient
 from gospulse.pipeline import extract_vk
-from gospulse.registry import validate_registry
+from gospulse.registry.pages import validate_registry
 from gospulse.serving.layout import published_path
 from gospulse.serving.publish import is_simulated, open_published, publish_marts
 from gospulse.warehouse import ExtractRun, connect, record_run

@@ -25,7 +25,7 @@ from gospulse.audience.sketches import (
     union_hll,
 )
 from gospulse.pipeline import extract_vk
-from gospulse.registry import validate_registry
+from gospulse.registry.pages import validate_registry
 from gospulse.warehouse import connect
 
 START = date(2026, 2, 1)

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 
 from gospulse.config.choices import known_choice
-from gospulse.registry import normalize_sector
+from gospulse.registry.pages import normalize_sector
 from gospulse.serving.read_views import VALUES_FROM as READ_VIEW_VALUES
 from gospulse.serving.read_views import VIEW_NAMES as READ_VIEWS
 

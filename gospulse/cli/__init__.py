@@ -14,7 +14,7 @@ import logging
 import sys
 
 from gospulse.config import settings
-from gospulse.registry import RegistryFileError
+from gospulse.registry.pages import RegistryFileError
 
 DESCRIPTION = "The `gospulse` command: every pipeline step without Airflow."
 

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from gospulse.cli.common import parse_date
-from gospulse.registry import registry_paths, validate_registry
+from gospulse.registry.pages import registry_paths, validate_registry
 
 
 def cmd_registry_validate(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ from gospulse.config import settings
 from gospulse.config.dates import snapshot_date_for
 from gospulse.config.regions import get_region
 from gospulse.config.task_results import BuildVerdict, PublishOutcome, unpublished_reason
-from gospulse.registry import ValidationResult
+from gospulse.registry.pages import ValidationResult
 from gospulse.warehouse import warehouse_path
 
 log = logging.getLogger(__name__)

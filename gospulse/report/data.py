@@ -169,7 +169,7 @@ def read_report(
         )
         for flagship_only in (True, False)
     }
-    from gospulse.registry import normalize_sector
+    from gospulse.registry.pages import normalize_sector
 
     sector = normalize_sector(sector) if sector is not None else None
     con = open_published(published)

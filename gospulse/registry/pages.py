@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from gospulse.config.regions import REGIONS, BadOktmo, normalize_oktmo
-from gospulse.office_files import (
+from gospulse.registry.office_files import (
     MAX_FIELD_BYTES,
     XLSX_SUFFIXES,
     TableFileError,
