@@ -46,8 +46,8 @@ def child(scale: float, fields: bool) -> dict:
     from gospulse.audience.collect import AudienceConfig, collect_vk_audience
     from gospulse.audience.sketches import MemberHasher
     from gospulse.pipeline import extract_vk
+    from gospulse.raw.warehouse import connect
     from gospulse.registry.pages import validate_registry
-    from gospulse.warehouse import connect
 
     work = Path(tempfile.mkdtemp(prefix="gospulse-bench-audience-"))
     World(seed=42).write_registry(work / "42.csv")  # the registry is the same at any scale

@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 
 from gospulse.config import settings
-from gospulse.warehouse import STATUSES, SnapshotRow
+from gospulse.raw.warehouse import STATUSES, SnapshotRow
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
 
-from gospulse.warehouse import SnapshotRow
+from gospulse.raw.warehouse import SnapshotRow
 
 
 @dataclass(frozen=True)

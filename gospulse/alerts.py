@@ -21,7 +21,7 @@ from typing import Protocol
 import requests
 
 from gospulse.config import settings
-from gospulse.warehouse import bulk_insert, connect
+from gospulse.raw.warehouse import bulk_insert, connect
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
+from gospulse.raw.warehouse import warehouse_path
 from gospulse.serving.layout import published_path
 from gospulse.serving.publish import open_published
 from gospulse.serving.read_views import ABS_EXCLUSION, PCT_EXCLUSION
-from gospulse.warehouse import warehouse_path
 
 RANK_KEYS = (
     "rank",

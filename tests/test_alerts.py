@@ -14,7 +14,7 @@ from gospulse.alerts import (
     notify_new_incidents,
 )
 from gospulse.orchestration.alert_email import EmailNotifier, notifiers_from_env
-from gospulse.warehouse import connect
+from gospulse.raw.warehouse import connect
 from tests.alert_receivers import HttpReceiver, SmtpReceiver
 
 BOT_TOKEN = "123456:bot-token-for-tests"

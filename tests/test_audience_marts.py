@@ -19,7 +19,7 @@ from gospulse.audience.federal import RegionSketch, export_region_sketches, nati
 from gospulse.audience.overlap import SketchUnavailable, page_overlap
 from gospulse.audience.sketches import HLL_LG_K, HLL_TYPE, MemberHasher, PageAudience
 from gospulse.cli import main
-from gospulse.warehouse import SnapshotRow, connect, replace_member_sketches, replace_snapshots
+from gospulse.raw.warehouse import SnapshotRow, connect, replace_member_sketches, replace_snapshots
 
 pytestmark = pytest.mark.slow
 

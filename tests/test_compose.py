@@ -31,10 +31,10 @@ from gospulse.cli import build_parser
 from gospulse.deploy_init import DeployConfigError, main, write_auth_password
 from gospulse.federal.run import federal_warehouse_path
 from gospulse.networks import CONNECTION_IDS
+from gospulse.raw.warehouse import warehouse_path
 from gospulse.serving.layout import bundle_root, published_path
 from gospulse.serving.postgres import PgConfig
 from gospulse.transform import dbt_state_dir
-from gospulse.warehouse import warehouse_path
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"

@@ -504,7 +504,7 @@ def test_a_failing_dbt_test_skips_downstream_models_and_nothing_is_published(
     import sqlite3
 
     from gospulse.orchestration.local import DagRunFailed
-    from gospulse.warehouse import connect
+    from gospulse.raw.warehouse import connect
 
     world = World(seed=5, start=date(2026, 3, 1), n_pages=20)
     registry = tmp_path / "42_dag.csv"

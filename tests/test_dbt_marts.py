@@ -15,8 +15,8 @@ from types import SimpleNamespace
 import pytest
 
 from gospulse import transform
+from gospulse.raw.warehouse import connect
 from gospulse.serving.publish import open_published, publish_marts
-from gospulse.warehouse import connect
 from tests.conftest import copy_warehouse
 from tests.warehouse_fixtures import PAGES, write_registry
 

@@ -26,8 +26,8 @@ from emulators.vk.world import Page, PageState, World
 from extractors.vk.client import VkClient
 from gospulse import transform
 from gospulse.pipeline import extract_vk, load_registry_into_warehouse
+from gospulse.raw.warehouse import SnapshotRow, connect, replace_snapshots
 from gospulse.registry.pages import validate_registry
-from gospulse.warehouse import SnapshotRow, connect, replace_snapshots
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ import pytest
 from gospulse import transform
 from gospulse.alerts import Incident, load_incidents, notify_new_incidents
 from gospulse.audience.sketches import THETA_LG_K, MemberAttributes, MemberHasher, PageAudience
-from gospulse.warehouse import SnapshotRow, connect, replace_member_reads, replace_snapshots
+from gospulse.raw.warehouse import SnapshotRow, connect, replace_member_reads, replace_snapshots
 
 pytestmark = pytest.mark.slow
 

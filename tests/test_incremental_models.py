@@ -17,7 +17,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from gospulse.history_import import import_history
+from gospulse.raw.history_import import import_history
+from gospulse.raw.warehouse import SnapshotRow, connect, replace_snapshots
 from gospulse.transform import (
     BUCKET_MODELS,
     DbtError,
@@ -26,7 +27,6 @@ from gospulse.transform import (
     build_in_page_buckets,
     run_dbt,
 )
-from gospulse.warehouse import SnapshotRow, connect, replace_snapshots
 from tests.conftest import copy_warehouse, shared_warehouse
 
 FIRST_DAY = date(2026, 3, 1)

@@ -17,6 +17,7 @@ import pytest
 
 from gospulse import transform
 from gospulse.config.task_results import BuildVerdict, PublishOutcome
+from gospulse.raw.warehouse import connect, replace_snapshots
 from gospulse.serving.layout import published_path
 from gospulse.serving.publish import (
     INCREMENTAL_KEYS,
@@ -28,7 +29,6 @@ from gospulse.serving.publish import (
     publish_marts,
     read_publication,
 )
-from gospulse.warehouse import connect, replace_snapshots
 from tests.conftest import copy_warehouse, published_contents
 from tests.warehouse_fixtures import LAST_DAY, snapshot_rows
 

@@ -16,8 +16,8 @@ from extractors.vk.client import VkClient
 from gospulse.config.task_results import BuildVerdict
 from gospulse.orchestration import tasks
 from gospulse.pipeline import extract_vk, load_registry_into_warehouse, read_registry
+from gospulse.raw.warehouse import SnapshotRow
 from gospulse.transform import build
-from gospulse.warehouse import SnapshotRow
 
 DAY = date(2026, 4, 2)
 TOKEN = "gate-test-token"

@@ -13,8 +13,8 @@ import logging
 from datetime import date, datetime, timedelta
 
 from gospulse.pipeline import failed_plan, load_batches, staging_root
+from gospulse.raw.warehouse import ExtractRun, connect, record_run
 from gospulse.registry.pages import validate_registry
-from gospulse.warehouse import ExtractRun, connect, record_run
 
 HEADER = "network,page_ref,title,organization,region_code,municipality,sector,flagship"
 DAY = date(2026, 3, 10)

@@ -25,8 +25,8 @@ from gospulse.audience.sketches import (
     union_hll,
 )
 from gospulse.pipeline import extract_vk
+from gospulse.raw.warehouse import connect
 from gospulse.registry.pages import validate_registry
-from gospulse.warehouse import connect
 
 START = date(2026, 2, 1)
 TOKEN = "audience-token"

@@ -12,8 +12,8 @@ from emulators.vk.world import World
 from extractors.vk.client import VkClient
 from extractors.vk.records import group_status
 from gospulse.pipeline import extract_vk
+from gospulse.raw.warehouse import connect
 from gospulse.registry.pages import HEADER, validate_registry
-from gospulse.warehouse import connect
 
 # real request rates against a real clock: run alone, after the parallel tests (Makefile)
 pytestmark = pytest.mark.timing

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gospulse.config import settings
-from gospulse.warehouse import warehouse_path
+from gospulse.raw.warehouse import warehouse_path
 
 TOKENS_ENV = "GOSPULSE_API_TOKENS"
 TOKENS_FILE = "api_tokens.json"

@@ -19,8 +19,8 @@ from extractors.vk.pool import VkClientPool
 from gospulse.audience.sketches import THETA_LG_K, MemberHasher
 from gospulse.config import settings
 from gospulse.config.regions import get_region
+from gospulse.raw.warehouse import bulk_insert, connect, replace_member_reads
 from gospulse.registry.pages import ValidationResult
-from gospulse.warehouse import bulk_insert, connect, replace_member_reads
 
 log = logging.getLogger(__name__)
 

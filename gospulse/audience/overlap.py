@@ -20,8 +20,8 @@ from gospulse.audience.sketches import (
     theta_from_bytes,
     union_theta,
 )
+from gospulse.raw.warehouse import connect
 from gospulse.registry.pages import BadReference, normalize_ref
-from gospulse.warehouse import connect
 
 DEFAULT_MAX_AGE_DAYS = 7
 

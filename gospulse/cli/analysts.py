@@ -47,9 +47,9 @@ def period_of(args: argparse.Namespace):
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from gospulse.raw.warehouse import warehouse_path
     from gospulse.report.html import lead
     from gospulse.report.writer import write_report
-    from gospulse.warehouse import warehouse_path
 
     try:
         period = period_of(args)
@@ -75,8 +75,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_top(args: argparse.Namespace) -> int:
     from gospulse.ranking import RANK_KEYS, top_pages
+    from gospulse.raw.warehouse import warehouse_path
     from gospulse.report.words import QUALITY_MARKS, quality_reason
-    from gospulse.warehouse import warehouse_path
 
     if args.excel and args.format != "csv":
         print("error: --excel goes with --format csv", file=sys.stderr)
@@ -172,7 +172,7 @@ def format_table(rows: list[dict]) -> str:
 
 def cmd_incidents(args: argparse.Namespace) -> int:
     from gospulse.alerts import load_incidents
-    from gospulse.warehouse import warehouse_path
+    from gospulse.raw.warehouse import warehouse_path
 
     incidents = load_incidents(warehouse_path(), open_only=args.open, since=args.since)
     if args.format == "json":

@@ -122,7 +122,7 @@ def dbt_task_group(group_id: str, warehouse: str):
 @cache
 def _locking_fallback(cls: type[Any]) -> type:
     """`cls` (a cosmos node task) whose own dbt run for its node holds the warehouse's lock."""
-    from gospulse.warehouse import writer_lock
+    from gospulse.raw.warehouse import writer_lock
 
     def _fallback_to_non_watcher_run(self, try_number: int, context) -> bool:
         with writer_lock(Path(self.env[WAREHOUSE_ENV])):

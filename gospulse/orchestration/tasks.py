@@ -16,8 +16,8 @@ from gospulse.config import settings
 from gospulse.config.dates import snapshot_date_for
 from gospulse.config.regions import get_region
 from gospulse.config.task_results import BuildVerdict, PublishOutcome, unpublished_reason
+from gospulse.raw.warehouse import warehouse_path
 from gospulse.registry.pages import ValidationResult
-from gospulse.warehouse import warehouse_path
 
 log = logging.getLogger(__name__)
 

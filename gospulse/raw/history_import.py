@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 from duckdb.sqltypes import VARCHAR
 
+from gospulse.raw.warehouse import STATUSES, WriteResult, connect, merge_incoming
 from gospulse.registry.office_files import (
     MAX_FIELD_BYTES,
     EngineCopy,
@@ -34,7 +35,6 @@ from gospulse.registry.pages import (
     normalize_network,
     normalize_ref,
 )
-from gospulse.warehouse import STATUSES, WriteResult, connect, merge_incoming
 
 COLUMNS = ("network", "page_ref", "snapshot_date", "members_count", "status")
 ALIASES = {

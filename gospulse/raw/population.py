@@ -6,7 +6,7 @@ OKTMO code with their level, parent, population and year. It is validated row by
 an error naming its line and reason and the good rows proceed, but a row whose parent was rejected
 is rejected too, so no orphan is stored. One region's rows of the file's years replace what
 raw.population holds for them, in one transaction. May import gospulse.registry.office_files,
-gospulse.config.regions, gospulse.registry.pages (its row errors), gospulse.warehouse and the
+gospulse.config.regions, gospulse.registry.pages (its row errors), gospulse.raw.warehouse and the
 standard library.
 """
 
@@ -19,6 +19,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from gospulse.config.regions import REGIONS, BadOktmo, normalize_oktmo
+from gospulse.raw.warehouse import bulk_insert, connect
 from gospulse.registry.office_files import (
     MAX_FIELD_BYTES,
     TableFileError,
@@ -27,7 +28,6 @@ from gospulse.registry.office_files import (
     read_rows,
 )
 from gospulse.registry.pages import RowError
-from gospulse.warehouse import bulk_insert, connect
 
 COLUMNS = ("oktmo", "name", "level", "parent_oktmo", "population", "year")
 # parent_oktmo may be left out: a file that holds only a region row has no parents to give
