@@ -38,7 +38,7 @@ from emulators.vk.server import VkEmulator  # noqa: E402
 from emulators.vk.world import EVENT_WINDOW_DAYS, World  # noqa: E402
 from extractors.vk.client import VkClient  # noqa: E402
 from gospulse import transform  # noqa: E402
-from gospulse.pipeline import extract_vk, load_registry_into_warehouse  # noqa: E402
+from gospulse.extract.pipeline import extract_vk, load_registry_into_warehouse  # noqa: E402
 from gospulse.raw.warehouse import connect, replace_snapshots  # noqa: E402
 from gospulse.registry.pages import validate_registry  # noqa: E402
 

@@ -129,13 +129,13 @@ def run_demo(days: int = 60, *, with_airflow: bool = True, out=print) -> int:
     from extractors.telegram.client import TelegramCaller, telegram_client_from_env
     from extractors.telegram.extract import TelegramExtractor
     from extractors.vk.client import VkClient
-    from gospulse.orchestration.local import run_dag
-    from gospulse.pipeline import (
+    from gospulse.extract.pipeline import (
         extract_network,
         extract_vk,
         load_registry_into_warehouse,
         read_registry,
     )
+    from gospulse.orchestration.local import run_dag
     from gospulse.raw.history_import import import_history
     from gospulse.raw.population import import_population
     from gospulse.transform import build

@@ -13,13 +13,13 @@ from emulators.vk.server import VkEmulator
 from emulators.vk.world import World
 from gospulse.config.dates import PastSnapshotError, check_snapshot_lag
 from gospulse.config.task_results import BuildVerdict
-from gospulse.networks import extractor_for
+from gospulse.extract.networks import extractor_for
+from gospulse.extract.token_lists import TokenSlotError
 from gospulse.orchestration import tasks
 from gospulse.orchestration.deadlines import DeadlineConfigError, daily_run_late, deadline_hours
 from gospulse.orchestration.local import DAGS_FOLDER
 from gospulse.orchestration.pools import wanted_pools
 from gospulse.orchestration.token_slots import deal, spread, token_count
-from gospulse.token_lists import TokenSlotError
 from tests.alert_receivers import HttpReceiver, SmtpReceiver
 
 COUNT_VARS = ("GOSPULSE_VK_TOKEN_COUNT", "GOSPULSE_TG_SESSION_COUNT", "GOSPULSE_OK_TOKEN_COUNT")

@@ -29,8 +29,8 @@ from packaging.requirements import Requirement
 from gospulse.api.tokens import default_tokens_path
 from gospulse.cli import build_parser
 from gospulse.deploy_init import DeployConfigError, main, write_auth_password
+from gospulse.extract.networks import CONNECTION_IDS
 from gospulse.federal.run import federal_warehouse_path
-from gospulse.networks import CONNECTION_IDS
 from gospulse.raw.warehouse import warehouse_path
 from gospulse.serving.layout import bundle_root, published_path
 from gospulse.serving.postgres import PgConfig

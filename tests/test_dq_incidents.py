@@ -25,7 +25,7 @@ from emulators.vk.server import Faults, VkEmulator
 from emulators.vk.world import Page, PageState, World
 from extractors.vk.client import VkClient
 from gospulse import transform
-from gospulse.pipeline import extract_vk, load_registry_into_warehouse
+from gospulse.extract.pipeline import extract_vk, load_registry_into_warehouse
 from gospulse.raw.warehouse import SnapshotRow, connect, replace_snapshots
 from gospulse.registry.pages import validate_registry
 

@@ -14,8 +14,8 @@ from emulators.vk.world import World
 from expectations.raw_batch import validate_batch
 from extractors.vk.client import VkClient
 from gospulse.config.task_results import BuildVerdict
+from gospulse.extract.pipeline import extract_vk, load_registry_into_warehouse, read_registry
 from gospulse.orchestration import tasks
-from gospulse.pipeline import extract_vk, load_registry_into_warehouse, read_registry
 from gospulse.raw.warehouse import SnapshotRow
 from gospulse.transform import build
 

@@ -10,7 +10,7 @@ import pytest
 from emulators.vk.server import VkEmulator
 from emulators.vk.world import World
 from extractors.vk.client import VkClient
-from gospulse.pipeline import extract_vk, load_registry_into_warehouse
+from gospulse.extract.pipeline import extract_vk, load_registry_into_warehouse
 from gospulse.registry.pages import validate_registry
 from gospulse.transform import build
 

@@ -128,7 +128,7 @@ def test_readers_refuse_bad_values_through_the_table(monkeypatch):
     from extractors.shared_window import ledger_dir
     from extractors.telegram.client import TelegramConfigError, env_number
     from gospulse.config.dates import max_snapshot_lag
-    from gospulse.pipeline import vk_client_from_env
+    from gospulse.extract.pipeline import vk_client_from_env
 
     assert ledger_dir({"GOSPULSE_RATE_DIR": "/srv/rate"}) == Path("/srv/rate")
     assert max_snapshot_lag({"GOSPULSE_SNAPSHOT_MAX_LAG_DAYS": "none"}) is None

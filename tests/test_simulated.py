@@ -15,7 +15,7 @@ from emulators.vk.server import VkEmulator
 from emulators.vk.world import World
 from extractors.base import is_loopback_url
 from extractors.vk.client import VkClient
-from gospulse.pipeline import extract_vk
+from gospulse.extract.pipeline import extract_vk
 from gospulse.raw.warehouse import ExtractRun, connect, record_run
 from gospulse.registry.pages import validate_registry
 from gospulse.serving.layout import published_path

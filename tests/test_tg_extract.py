@@ -29,7 +29,7 @@ from extractors.telegram.extract import (
 from extractors.telegram.loopback import InProcessSender, LoopbackSender
 from extractors.telegram.preview import TelegramPreviewExtractor
 from extractors.vk.session import WINDOW_MARGIN_S
-from gospulse.pipeline import extract_network
+from gospulse.extract.pipeline import extract_network
 from gospulse.raw.warehouse import connect
 from gospulse.registry.pages import HEADER, validate_registry
 

@@ -24,7 +24,7 @@ from gospulse.audience.sketches import (
     theta_from_bytes,
     union_hll,
 )
-from gospulse.pipeline import extract_vk
+from gospulse.extract.pipeline import extract_vk
 from gospulse.raw.warehouse import connect
 from gospulse.registry.pages import validate_registry
 

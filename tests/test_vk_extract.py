@@ -11,7 +11,7 @@ from emulators.vk.server import Faults, VkEmulator
 from emulators.vk.world import World
 from extractors.vk.client import VkClient
 from extractors.vk.records import group_status
-from gospulse.pipeline import extract_vk
+from gospulse.extract.pipeline import extract_vk
 from gospulse.raw.warehouse import connect
 from gospulse.registry.pages import HEADER, validate_registry
 

@@ -47,7 +47,7 @@ from gospulse.api.ratelimit import RateLimiter
 from gospulse.api.reader import NotPublished, PublishedReader
 from gospulse.api.tokens import Client, TokenFileError, TokenStore
 from gospulse.config.choices import UnknownChoice
-from gospulse.networks import NETWORKS
+from gospulse.extract.networks import NETWORKS
 from gospulse.serving.layout import latest_bundle, report_dir
 from gospulse.serving.publish import read_publication
 from gospulse.serving.read_views import VIEW_NAMES as READ_VIEWS

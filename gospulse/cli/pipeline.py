@@ -27,8 +27,13 @@ def cmd_registry_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    from gospulse.networks import NETWORK_NAMES, NetworkConfigError, extractor_for, parse_networks
-    from gospulse.pipeline import extract_network, read_registry
+    from gospulse.extract.networks import (
+        NETWORK_NAMES,
+        NetworkConfigError,
+        extractor_for,
+        parse_networks,
+    )
+    from gospulse.extract.pipeline import extract_network, read_registry
     from gospulse.raw.warehouse import warehouse_path
 
     try:
@@ -73,7 +78,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 def cmd_audience(args: argparse.Namespace) -> int:
     from gospulse.audience.collect import collect_vk_audience
     from gospulse.audience.sketches import hasher_from_env
-    from gospulse.pipeline import read_registry, vk_client_from_env
+    from gospulse.extract.pipeline import read_registry, vk_client_from_env
     from gospulse.raw.warehouse import warehouse_path
 
     summary = collect_vk_audience(
@@ -130,7 +135,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from gospulse.pipeline import load_registry_into_warehouse, read_registry
+    from gospulse.extract.pipeline import load_registry_into_warehouse, read_registry
     from gospulse.raw.warehouse import warehouse_path
     from gospulse.transform import build, build_in_page_buckets
 

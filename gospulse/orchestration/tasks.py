@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 def _registry() -> ValidationResult:
-    from gospulse.pipeline import read_registry
+    from gospulse.extract.pipeline import read_registry
 
     return read_registry()
 
@@ -81,10 +81,10 @@ def plan_network(network: str, logical_date: str, token_count: int = 1) -> list[
     import duckdb
 
     from gospulse.config.dates import check_snapshot_lag
-    from gospulse.networks import extractor_for
+    from gospulse.extract.networks import extractor_for
+    from gospulse.extract.pipeline import failed_plan, plan_extract
     from gospulse.orchestration.connections import airflow_credentials
     from gospulse.orchestration.token_slots import spread
-    from gospulse.pipeline import failed_plan, plan_extract
 
     registry = _registry()
     region = region_for(registry)
@@ -129,9 +129,9 @@ def batches_of_token(refs: list[dict], token: int) -> list[dict]:
 
 def fetch_network(ref: dict, token_index: int | None = None, token_count: int = 1) -> str | None:
     """Fetch one batch of a plan into its staging file, with token `token_index` only."""
-    from gospulse.networks import extractor_for
+    from gospulse.extract.networks import extractor_for
+    from gospulse.extract.pipeline import ExtractPlan, fetch_batch
     from gospulse.orchestration.connections import airflow_credentials
-    from gospulse.pipeline import ExtractPlan, fetch_batch
 
     if ref["index"] < 0:
         return None
@@ -158,7 +158,7 @@ def load_network(plan_refs: list[dict]) -> dict:
     """Load every batch of the network's plan into the warehouse and record the run."""
     from dataclasses import asdict
 
-    from gospulse.pipeline import ExtractPlan, load_batches
+    from gospulse.extract.pipeline import ExtractPlan, load_batches
 
     first = plan_refs[0]
     if first["plan"] is None:
@@ -177,7 +177,7 @@ def collect_audience(extract: dict) -> dict:
 
     from gospulse.audience.collect import collect_vk_audience
     from gospulse.audience.sketches import SECRET_ENV, hasher_from_env
-    from gospulse.pipeline import vk_client_from_env
+    from gospulse.extract.pipeline import vk_client_from_env
 
     if not settings.read(SECRET_ENV):
         log.warning("audience sketches are off: %s is not set", SECRET_ENV)
@@ -221,7 +221,7 @@ def prepare_dbt(extracts: dict[str, dict | None]) -> dict:
     Returns {"warehouse": absolute path} for the dbt tasks, or {"held": reason} when the raw
     gate rejected a batch (the DAG then skips every dbt task and the previous marts stay).
     """
-    from gospulse.pipeline import load_registry_into_warehouse
+    from gospulse.extract.pipeline import load_registry_into_warehouse
 
     reason = _held_reason(extracts)
     if reason:
@@ -282,7 +282,7 @@ def summarize(
     It runs after the marts were built from whatever was loaded, so one network's outage is
     reported (and alerts through the failed run) without holding back the others.
     """
-    from gospulse.networks import NETWORK_NAMES
+    from gospulse.extract.networks import NETWORK_NAMES
 
     parts, failed, incomplete = [], [], []
     day = next((e["snapshot_date"] for e in extracts.values() if e and "snapshot_date" in e), "?")

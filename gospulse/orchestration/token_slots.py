@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 from gospulse.config import settings
-from gospulse.token_lists import COUNT_ENV, TokenSlotError
+from gospulse.extract.token_lists import COUNT_ENV, TokenSlotError
 
 T = TypeVar("T")
 

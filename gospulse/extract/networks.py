@@ -15,7 +15,7 @@ from extractors.base import NetworkExtractor
 from extractors.vk.pool import split_tokens
 from gospulse.config import settings
 from gospulse.config.masking import mask_secrets
-from gospulse.token_lists import COUNT_ENV, pick
+from gospulse.extract.token_lists import COUNT_ENV, pick
 
 NETWORKS = ("vk", "tg", "ok")
 NETWORK_NAMES = {"vk": "VK", "tg": "Telegram", "ok": "Odnoklassniki"}
@@ -92,7 +92,7 @@ def extractor_for(
     _secret_env(network)
     if network == "vk":
         from extractors.vk.extract import VkExtractor
-        from gospulse.pipeline import vk_client_from_env
+        from gospulse.extract.pipeline import vk_client_from_env
 
         tokens = settings.read("VK_TOKEN") or creds.get("password")
         token = _one_of(tokens, token_index, token_count, "VK token", _source("vk", "VK_TOKEN"))
