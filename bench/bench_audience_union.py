@@ -44,7 +44,7 @@ from synthetic_federal import write_registry  # bench/ is on sys.path when run a
 from gospulse.audience.federal import national_unique
 from gospulse.audience.sketches import HLL_LG_K, HLL_TYPE, THETA_LG_K
 from gospulse.raw.warehouse import RAW_DDL
-from gospulse.transform import build, run_dbt
+from gospulse.transform.run import build, run_dbt
 
 DAY = date(2026, 10, 31)
 FOLLOWS_PER_PERSON = 2.5

@@ -138,7 +138,7 @@ def run_demo(days: int = 60, *, with_airflow: bool = True, out=print) -> int:
     from gospulse.orchestration.local import run_dag
     from gospulse.raw.history_import import import_history
     from gospulse.raw.population import import_population
-    from gospulse.transform import build
+    from gospulse.transform.run import build
 
     if days < 2:
         raise ValueError("--days must be at least 2")

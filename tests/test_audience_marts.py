@@ -14,12 +14,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from gospulse import transform
 from gospulse.audience.federal import RegionSketch, export_region_sketches, national_unique
 from gospulse.audience.overlap import SketchUnavailable, page_overlap
 from gospulse.audience.sketches import HLL_LG_K, HLL_TYPE, MemberHasher, PageAudience
 from gospulse.cli import main
 from gospulse.raw.warehouse import SnapshotRow, connect, replace_member_sketches, replace_snapshots
+from gospulse.transform import run as transform
 
 pytestmark = pytest.mark.slow
 

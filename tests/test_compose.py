@@ -34,7 +34,7 @@ from gospulse.federal.run import federal_warehouse_path
 from gospulse.raw.warehouse import warehouse_path
 from gospulse.serving.layout import bundle_root, published_path
 from gospulse.serving.postgres import PgConfig
-from gospulse.transform import dbt_state_dir
+from gospulse.transform.run import dbt_state_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"

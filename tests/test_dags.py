@@ -110,7 +110,7 @@ def test_dags_parse_without_secrets_or_services(monkeypatch):
 
 
 def _manifest_models(kind: str) -> dict[str, dict]:
-    from gospulse.dbt_manifest import manifest_path
+    from gospulse.transform.dbt_manifest import manifest_path
 
     data = json.loads(manifest_path().read_text())
     return {
@@ -121,7 +121,7 @@ def _manifest_models(kind: str) -> dict[str, dict]:
 
 
 def _tested_models() -> set[str]:
-    from gospulse.dbt_manifest import manifest_path
+    from gospulse.transform.dbt_manifest import manifest_path
 
     data = json.loads(manifest_path().read_text())
     return {
@@ -298,7 +298,7 @@ def test_a_missing_manifest_names_the_command_that_writes_it(tmp_path, monkeypat
 def test_the_manifest_matches_the_dbt_project(tmp_path):
     """`make env` rewrites the manifest; this catches one that lags behind the models anyway
     (a model, snapshot or test added or removed since): a fresh `dbt parse` must agree."""
-    from gospulse.dbt_manifest import manifest_nodes, manifest_path, write_manifest
+    from gospulse.transform.dbt_manifest import manifest_nodes, manifest_path, write_manifest
 
     kinds = ("model", "snapshot", "seed", "test", "unit_test")
     fresh = write_manifest(tmp_path / "manifest.json")

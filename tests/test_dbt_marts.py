@@ -14,9 +14,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from gospulse import transform
 from gospulse.raw.warehouse import connect
 from gospulse.serving.publish import open_published, publish_marts
+from gospulse.transform import run as transform
 from tests.conftest import copy_warehouse
 from tests.warehouse_fixtures import PAGES, write_registry
 

@@ -22,7 +22,7 @@ import duckdb
 import pytest
 import yaml
 
-from gospulse.transform import DbtError, compile_inline, project_dir
+from gospulse.transform.run import DbtError, compile_inline, project_dir
 
 pytestmark = pytest.mark.slow
 

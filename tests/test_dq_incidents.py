@@ -24,10 +24,10 @@ from emulators.vk.direct import snapshot_rows
 from emulators.vk.server import Faults, VkEmulator
 from emulators.vk.world import Page, PageState, World
 from extractors.vk.client import VkClient
-from gospulse import transform
 from gospulse.extract.pipeline import extract_vk, load_registry_into_warehouse
 from gospulse.raw.warehouse import SnapshotRow, connect, replace_snapshots
 from gospulse.registry.pages import validate_registry
+from gospulse.transform import run as transform
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ import duckdb
 import pytest
 import yaml
 
-from gospulse.transform import compile_inline, project_dir
+from gospulse.transform.run import compile_inline, project_dir
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ from gospulse.config.task_results import BuildVerdict
 from gospulse.extract.pipeline import extract_vk, load_registry_into_warehouse, read_registry
 from gospulse.orchestration import tasks
 from gospulse.raw.warehouse import SnapshotRow
-from gospulse.transform import build
+from gospulse.transform.run import build
 
 DAY = date(2026, 4, 2)
 TOKEN = "gate-test-token"

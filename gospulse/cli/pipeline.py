@@ -137,7 +137,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     from gospulse.extract.pipeline import load_registry_into_warehouse, read_registry
     from gospulse.raw.warehouse import warehouse_path
-    from gospulse.transform import build, build_in_page_buckets
+    from gospulse.transform.run import build, build_in_page_buckets
 
     if args.page_buckets is not None and not args.full_refresh:
         print("error: --page-buckets goes with --full-refresh (a first build)", file=sys.stderr)
@@ -181,7 +181,7 @@ def publish_built(warehouse: Path, dbt_summary: str) -> Path:
 
 def cmd_docs(args: argparse.Namespace) -> int:
     from gospulse.raw.warehouse import warehouse_path
-    from gospulse.transform import generate_docs
+    from gospulse.transform.run import generate_docs
 
     target = generate_docs(warehouse_path())
     print(f"dbt docs written to {target} (open index.html)")
@@ -189,7 +189,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
 
 
 def cmd_dbt_manifest(args: argparse.Namespace) -> int:
-    from gospulse.dbt_manifest import manifest_nodes, write_manifest
+    from gospulse.transform.dbt_manifest import manifest_nodes, write_manifest
 
     path = write_manifest(Path(args.output) if args.output else None)
     print(f"dbt manifest written to {path} ({len(manifest_nodes(path))} models and snapshots)")
@@ -198,7 +198,7 @@ def cmd_dbt_manifest(args: argparse.Namespace) -> int:
 
 def cmd_dbt_unit_tests(args: argparse.Namespace) -> int:
     from gospulse.raw.warehouse import warehouse_path
-    from gospulse.transform import run_unit_tests
+    from gospulse.transform.run import run_unit_tests
 
     print(run_unit_tests(warehouse_path()).describe())
     return 0

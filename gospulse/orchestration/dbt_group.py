@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from gospulse.config import settings
-from gospulse.dbt_manifest import require_manifest
 from gospulse.orchestration.pools import WAREHOUSE_POOL
-from gospulse.transform import project_dir
+from gospulse.transform.dbt_manifest import require_manifest
+from gospulse.transform.run import project_dir
 
 DBT_PROFILE = "gospulse"
 DBT_TARGET = "duckdb"

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from gospulse.config import settings
-from gospulse.transform import project_dir, run_dbt
+from gospulse.transform.run import project_dir, run_dbt
 
 MANIFEST_ENV = "GOSPULSE_DBT_MANIFEST"
 MANIFEST_COMMAND = "gospulse dbt manifest"

@@ -130,7 +130,7 @@ def dies_with(parent: int):
 def project_dir() -> Path:
     """The dbt project: $GOSPULSE_DBT_PROJECT_DIR, else dbt_project/ next to the package."""
     override = settings.read(PROJECT_DIR_ENV)
-    path = Path(override) if override else Path(__file__).resolve().parent.parent / "dbt_project"
+    path = Path(override) if override else Path(__file__).resolve().parents[2] / "dbt_project"
     if not (path / "dbt_project.yml").is_file():
         raise FileNotFoundError(f"no dbt_project.yml in {path} (set {PROJECT_DIR_ENV})")
     return path
@@ -161,11 +161,12 @@ def run_dbt(
     node_results = target_dir / NODE_RESULTS
     node_results.unlink(missing_ok=True)
 
-    # dbt's CLI in a process of its own (gospulse.dbt_child), which hands back the node results
+    # dbt's CLI in a process of its own (gospulse.transform.dbt_child), which hands back the node
+    # results
     command = [
         sys.executable,
         "-m",
-        "gospulse.dbt_child",
+        "gospulse.transform.dbt_child",
         str(node_results),
         *args,
         "--project-dir",
