@@ -236,7 +236,7 @@ def test_a_failing_alert_channel_fails_the_deadline_callback(monkeypatch):
         for var in ("GOSPULSE_ALERT_TG_BOT_TOKEN", "GOSPULSE_ALERT_EMAIL_TO"):
             monkeypatch.delenv(var, raising=False)
         monkeypatch.setenv("GOSPULSE_ALERT_WEBHOOK_URL", webhook.url)
-        from gospulse.alerts import NotifierError
+        from gospulse.quality.alerts import NotifierError
 
         with pytest.raises(NotifierError, match="late-run alert not delivered: webhook: .*500"):
             daily_run_late(CONTEXT, 4.0)

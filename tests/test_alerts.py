@@ -7,13 +7,13 @@ from datetime import date
 
 import pytest
 
-from gospulse.alerts import (
+from gospulse.orchestration.alert_email import EmailNotifier, notifiers_from_env
+from gospulse.quality.alerts import (
     TelegramBotNotifier,
     WebhookNotifier,
     load_incidents,
     notify_new_incidents,
 )
-from gospulse.orchestration.alert_email import EmailNotifier, notifiers_from_env
 from gospulse.raw.warehouse import connect
 from tests.alert_receivers import HttpReceiver, SmtpReceiver
 

@@ -277,8 +277,8 @@ def test_page_health_shows_open_incidents(dq):
 
 
 def test_open_incidents_are_listed_and_sent_once(dq, capsys, monkeypatch):
-    from gospulse.alerts import WebhookNotifier, load_incidents, notify_new_incidents
     from gospulse.cli import main
+    from gospulse.quality.alerts import WebhookNotifier, load_incidents, notify_new_incidents
     from tests.alert_receivers import HttpReceiver
 
     open_incidents = load_incidents(dq.warehouse, open_only=True)

@@ -171,7 +171,7 @@ def format_table(rows: list[dict]) -> str:
 
 
 def cmd_incidents(args: argparse.Namespace) -> int:
-    from gospulse.alerts import load_incidents
+    from gospulse.quality.alerts import load_incidents
     from gospulse.raw.warehouse import warehouse_path
 
     incidents = load_incidents(warehouse_path(), open_only=args.open, since=args.since)

@@ -69,8 +69,8 @@ def daily_run_late(context: dict, hours: float) -> dict:
     A channel that fails is logged and the callback fails, so Airflow records it as failed;
     no channel configured is logged as a warning (nobody would hear about the late run).
     """
-    from gospulse.alerts import NotifierError
     from gospulse.orchestration.alert_email import notifiers_from_env
+    from gospulse.quality.alerts import NotifierError
 
     subject = late_message(context, hours)
     log.warning("%s", subject)

@@ -349,8 +349,8 @@ def summarize(
 
 def notify_incidents(build: BuildVerdict | None) -> dict:
     """Send the open data-quality incidents not sent yet, through every configured channel."""
-    from gospulse.alerts import notify_new_incidents
     from gospulse.orchestration.alert_email import notifiers_from_env
+    from gospulse.quality.alerts import notify_new_incidents
 
     if build is None or not build.built:
         return {"sent": {}, "failed": {}, "note": "marts not rebuilt: no new incidents evaluated"}
