@@ -88,12 +88,12 @@ def print_report(warehouse: Path, month: tuple[date, date], last: date, out) -> 
     """The month's report through gospulse report (files in DEMO_DIR/report), its lead and
     TOP-10 printed: the same text an analyst gets from `gospulse report`."""
     from gospulse.config.periods import month_period
-    from gospulse.ranking import ranking_settings
     from gospulse.report.charts import shorten
     from gospulse.report.html import SIMULATED, lead
     from gospulse.report.numbers import ru_int, ru_pct, ru_period, ru_signed
     from gospulse.report.words import network as network_name
     from gospulse.report.writer import write_report
+    from gospulse.serving.ranking import ranking_settings
 
     period = month_period(month[0].year, month[0].month)
     files = write_report(warehouse, REGION, period, DEMO_DIR / "report", simulated=True)

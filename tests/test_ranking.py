@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from gospulse.ranking import RANK_KEYS, top_pages
 from gospulse.raw.warehouse import connect
 from gospulse.serving.layout import published_path
 from gospulse.serving.publish import open_published, publish_marts
+from gospulse.serving.ranking import RANK_KEYS, top_pages
 from tests.conftest import copy_warehouse
 
 

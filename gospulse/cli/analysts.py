@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 from gospulse.cli.common import parse_date
-from gospulse.spreadsheet import write_csv, write_excel_csv
+from gospulse.serving.spreadsheet import write_csv, write_excel_csv
 
 TOP_LABELS_RU = {
     "rank": "Место",
@@ -65,7 +65,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         municipality=args.municipality,
         simulated=args.simulated,
     )
-    from gospulse.ranking import ranking_settings
+    from gospulse.serving.ranking import ranking_settings
 
     print(lead(files.data, ranking_settings()["flagship_min_members"]))
     for path in (files.html, files.xlsx, *files.charts.values()):
@@ -74,9 +74,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_top(args: argparse.Namespace) -> int:
-    from gospulse.ranking import RANK_KEYS, top_pages
     from gospulse.raw.warehouse import warehouse_path
     from gospulse.report.words import QUALITY_MARKS, quality_reason
+    from gospulse.serving.ranking import RANK_KEYS, top_pages
 
     if args.excel and args.format != "csv":
         print("error: --excel goes with --format csv", file=sys.stderr)

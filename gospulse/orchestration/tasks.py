@@ -408,8 +408,8 @@ def write_monthly_reports(published: PublishOutcome | None) -> dict:
 
 def _regions_registered(published: Path, day) -> list[int]:
     """The regions with pages registered on `day`, as the published copy has the registry."""
-    from gospulse.ranking import REGISTERED_ON
     from gospulse.serving.publish import open_published
+    from gospulse.serving.ranking import REGISTERED_ON
 
     con = open_published(published)
     try:

@@ -17,9 +17,9 @@ from typing import Any
 
 from gospulse.config.periods import Period
 from gospulse.config.regions import get_region
-from gospulse.ranking import REGISTERED_ON, top_pages
 from gospulse.serving.layout import published_path
 from gospulse.serving.publish import is_simulated, open_published
+from gospulse.serving.ranking import REGISTERED_ON, top_pages
 
 BROKEN = ("deleted", "banned", "closed", "not_found", "error")
 MULTI_NETWORK = "◆"
