@@ -28,7 +28,7 @@ from packaging.requirements import Requirement
 
 from gospulse.api.tokens import default_tokens_path
 from gospulse.cli import build_parser
-from gospulse.deploy_init import DeployConfigError, main, write_auth_password
+from gospulse.cli.deploy_init import DeployConfigError, main, write_auth_password
 from gospulse.extract.networks import CONNECTION_IDS
 from gospulse.federal.run import federal_warehouse_path
 from gospulse.raw.warehouse import warehouse_path
@@ -286,7 +286,7 @@ def test_init_runs_migrate_then_the_auth_password_then_the_pools(services):
         lines.index(step)
         for step in (
             "airflow db migrate",
-            "python -m gospulse.deploy_init",
+            "python -m gospulse.cli.deploy_init",
             "gospulse airflow pools",
         )
     ]
