@@ -63,7 +63,7 @@ def configured_max_error_share() -> float:
     """vars.dq.raw_gate.max_error_share of dbt_project.yml, where every DQ threshold lives."""
     import yaml
 
-    from gospulse.transform.run import project_dir
+    from gospulse.config.dbt_project import project_dir
 
     config = yaml.safe_load((project_dir() / "dbt_project.yml").read_text(encoding="utf-8"))
     try:

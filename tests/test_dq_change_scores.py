@@ -22,7 +22,8 @@ import duckdb
 import pytest
 import yaml
 
-from gospulse.transform.run import DbtError, compile_inline, project_dir
+from gospulse.config.dbt_project import project_dir
+from gospulse.transform.run import DbtError, compile_inline
 
 pytestmark = pytest.mark.slow
 

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from gospulse.config import settings
+from gospulse.config.dbt_project import project_dir
 from gospulse.orchestration.pools import WAREHOUSE_POOL
 from gospulse.transform.dbt_manifest import require_manifest
-from gospulse.transform.run import project_dir
 
 DBT_PROFILE = "gospulse"
 DBT_TARGET = "duckdb"

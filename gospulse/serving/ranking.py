@@ -281,7 +281,7 @@ def ranking_settings() -> dict[str, int]:
     """The ranking and flagship minimums from dbt_project.yml's vars, the ones the marts use."""
     import yaml
 
-    from gospulse.transform.run import project_dir
+    from gospulse.config.dbt_project import project_dir
 
     project = yaml.safe_load((project_dir() / "dbt_project.yml").read_text(encoding="utf-8"))
     names = ("min_members_for_abs", "min_members_for_pct", "flagship_min_members")

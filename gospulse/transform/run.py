@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gospulse.config import settings
+from gospulse.config.dbt_project import project_dir
 
-PROJECT_DIR_ENV = "GOSPULSE_DBT_PROJECT_DIR"
 # each run's nodes (id, status, message, time, compiled SQL), in the warehouse's dbt target dir
 NODE_RESULTS = "node_results.json"
 OUTPUT_TAIL_LINES = 40
@@ -125,15 +124,6 @@ def dies_with(parent: int):
             os._exit(1)
 
     return in_child
-
-
-def project_dir() -> Path:
-    """The dbt project: $GOSPULSE_DBT_PROJECT_DIR, else dbt_project/ next to the package."""
-    override = settings.read(PROJECT_DIR_ENV)
-    path = Path(override) if override else Path(__file__).resolve().parents[2] / "dbt_project"
-    if not (path / "dbt_project.yml").is_file():
-        raise FileNotFoundError(f"no dbt_project.yml in {path} (set {PROJECT_DIR_ENV})")
-    return path
 
 
 def dbt_state_dir(warehouse: Path) -> Path:
