@@ -42,7 +42,7 @@ import pandas as pd
 from synthetic_federal import write_registry  # bench/ is on sys.path when run as a script
 
 from gospulse.audience.federal import national_unique
-from gospulse.audience.sketches import HLL_LG_K, HLL_TYPE, THETA_LG_K
+from gospulse.raw.sketches import HLL_LG_K, HLL_TYPE, THETA_LG_K
 from gospulse.raw.warehouse import RAW_DDL
 from gospulse.transform.run import build, run_dbt
 

@@ -44,8 +44,8 @@ def child(scale: float, fields: bool) -> dict:
     from extractors.vk.client import VkClient
     from extractors.vk.members import ListRequest, read_member_lists
     from gospulse.audience.collect import AudienceConfig, collect_vk_audience
-    from gospulse.audience.sketches import MemberHasher
     from gospulse.extract.pipeline import extract_vk
+    from gospulse.raw.sketches import MemberHasher
     from gospulse.raw.warehouse import connect
     from gospulse.registry.pages import validate_registry
 

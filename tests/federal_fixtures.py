@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from gospulse.audience.sketches import MemberHasher, PageAudience
+from gospulse.raw.sketches import MemberHasher, PageAudience
 from gospulse.raw.warehouse import connect, replace_member_sketches, replace_snapshots
 from gospulse.transform import run as transform
 from tests.warehouse_fixtures import LAST_DAY, PAGES, snapshot_rows, write_registry

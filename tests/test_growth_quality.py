@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from gospulse.audience.sketches import THETA_LG_K, MemberAttributes, MemberHasher, PageAudience
 from gospulse.quality.alerts import Incident, load_incidents, notify_new_incidents
+from gospulse.raw.sketches import THETA_LG_K, MemberAttributes, MemberHasher, PageAudience
 from gospulse.raw.warehouse import SnapshotRow, connect, replace_member_reads, replace_snapshots
 from gospulse.transform import run as transform
 

@@ -25,9 +25,9 @@ import duckdb
 import pytest
 
 from gospulse.audience.federal import national_unique
-from gospulse.audience.sketches import HLL_LG_K, MemberHasher, PageAudience
 from gospulse.config.task_results import PublishOutcome
 from gospulse.orchestration import tasks
+from gospulse.raw.sketches import HLL_LG_K, MemberHasher, PageAudience
 from gospulse.serving.layout import published_path
 from gospulse.serving.postgres import PgConfig, PublishError, publish_to_postgres
 from gospulse.serving.publish import open_published, publish_marts, read_publication

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import datasketches as ds
 
-from gospulse.audience.sketches import (
+from gospulse.raw.sketches import (
     HLL_LG_K,
     HLL_TYPE,
     Estimate,

@@ -13,7 +13,7 @@ from pathlib import Path
 import datasketches as ds
 import duckdb
 
-from gospulse.audience.sketches import (
+from gospulse.raw.sketches import (
     Estimate,
     estimate,
     intersect_theta,

@@ -77,8 +77,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 def cmd_audience(args: argparse.Namespace) -> int:
     from gospulse.audience.collect import collect_vk_audience
-    from gospulse.audience.sketches import hasher_from_env
     from gospulse.extract.pipeline import read_registry, vk_client_from_env
+    from gospulse.raw.sketches import hasher_from_env
     from gospulse.raw.warehouse import warehouse_path
 
     summary = collect_vk_audience(

@@ -176,8 +176,8 @@ def collect_audience(extract: dict) -> dict:
     from datetime import date
 
     from gospulse.audience.collect import collect_vk_audience
-    from gospulse.audience.sketches import SECRET_ENV, hasher_from_env
     from gospulse.extract.pipeline import vk_client_from_env
+    from gospulse.raw.sketches import SECRET_ENV, hasher_from_env
 
     if not settings.read(SECRET_ENV):
         log.warning("audience sketches are off: %s is not set", SECRET_ENV)
