@@ -942,7 +942,7 @@ def test_the_outermost_layer_contract_lists_every_other_part_of_gospulse():
     contract = next(
         c
         for c in pyproject["tool"]["importlinter"]["contracts"]
-        if c["forbidden_modules"] == ["gospulse.cli"]
+        if c.get("forbidden_modules") == ["gospulse.cli"]
     )
     parts = {
         f"gospulse.{p.stem}"
@@ -958,6 +958,11 @@ def test_the_outermost_layer_contract_lists_every_other_part_of_gospulse():
     assert set(contracts["nothing below orchestration imports it"]["source_modules"]) == below
     airflow = set(contracts["only orchestration imports airflow or cosmos"]["source_modules"])
     assert {m for m in airflow if m.startswith("gospulse.")} == below
+
+    # and the layers contract places every part, the CLI on top
+    layers = next(c for c in contracts.values() if c["type"] == "layers")
+    named = {f"gospulse.{m.strip()}" for layer in layers["layers"] for m in layer.split("|")}
+    assert layers["layers"][0] == "cli" and named == parts | {"gospulse.cli"}
 
 
 def test_the_emulators_and_the_demo_are_not_shipped(tmp_path):
