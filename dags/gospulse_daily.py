@@ -131,17 +131,17 @@ def gospulse_daily():
     # new data-quality incidents go out even when a network failed: that is when they matter
     @task(trigger_rule="all_done", pool=WAREHOUSE_POOL)
     def send_incident_alerts(ti=None) -> dict:
+        from gospulse.config.task_results import BuildVerdict
         from gospulse.orchestration.tasks import notify_incidents
-        from gospulse.task_results import BuildVerdict
 
         return notify_incidents(BuildVerdict.from_xcom(ti.xcom_pull(task_ids="build_marts")))
 
     # readers (BI, the API) open this copy, never the warehouse the next run writes
     @task(trigger_rule="all_done", outlets=[gospulse_marts], pool=WAREHOUSE_POOL)
     def publish_marts(ti=None, run_id=None, logical_date=None, outlet_events=None) -> dict:
+        from gospulse.config.task_results import BuildVerdict
         from gospulse.orchestration.assets import announce_marts
         from gospulse.orchestration.tasks import publish_marts as publish
-        from gospulse.task_results import BuildVerdict
 
         build = BuildVerdict.from_xcom(ti.xcom_pull(task_ids="build_marts"))
         result = publish(build, run_id, logical_date.isoformat())
@@ -151,17 +151,17 @@ def gospulse_daily():
     # them; it only reads the published copy, so it holds no warehouse slot
     @task(trigger_rule="none_failed")
     def write_monthly_reports(ti=None) -> dict:
+        from gospulse.config.task_results import PublishOutcome
         from gospulse.orchestration.tasks import write_monthly_reports as write
-        from gospulse.task_results import PublishOutcome
 
         return write(PublishOutcome.from_xcom(ti.xcom_pull(task_ids="publish_marts")))
 
     # publish_marts is skipped when it published nothing: the bundle step still runs and says so
     @task(trigger_rule="none_failed", outlets=[gospulse_export_bundle])
     def write_export_bundle(ti=None, run_id=None, logical_date=None, outlet_events=None) -> dict:
+        from gospulse.config.task_results import PublishOutcome
         from gospulse.orchestration.assets import announce_bundle
         from gospulse.orchestration.tasks import write_export_bundle as write
-        from gospulse.task_results import PublishOutcome
 
         published = PublishOutcome.from_xcom(ti.xcom_pull(task_ids="publish_marts"))
         result = write(published, run_id, logical_date.isoformat())
@@ -169,8 +169,8 @@ def gospulse_daily():
 
     @task(trigger_rule="none_failed", pool=WAREHOUSE_POOL)
     def publish_postgres(ti=None, logical_date=None) -> dict:
+        from gospulse.config.task_results import PublishOutcome
         from gospulse.orchestration.tasks import publish_postgres as publish
-        from gospulse.task_results import PublishOutcome
 
         published = PublishOutcome.from_xcom(ti.xcom_pull(task_ids="publish_marts"))
         return publish(published, logical_date.isoformat())
@@ -178,8 +178,8 @@ def gospulse_daily():
     # the verdict is a pure function of what the run stored: a retry cannot change it
     @task(trigger_rule="all_done", retries=0)
     def log_summary(ti=None) -> str:
+        from gospulse.config.task_results import BuildVerdict
         from gospulse.orchestration.tasks import summarize
-        from gospulse.task_results import BuildVerdict
 
         return summarize(
             {n: ti.xcom_pull(task_ids=f"{n}.load_snapshots") for n in NETWORKS},

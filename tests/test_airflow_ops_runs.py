@@ -49,7 +49,7 @@ from airflow.sdk import dag, task
 def mask_probe():
     @task
     def log_secrets():
-        from gospulse.networks import extractor_for
+        from gospulse.extract.networks import extractor_for
         from gospulse.orchestration.connections import airflow_credentials
 
         log = logging.getLogger("mask_probe")

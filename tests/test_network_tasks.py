@@ -8,8 +8,8 @@ from datetime import date
 import duckdb
 import pytest
 
+from gospulse.config.task_results import BuildVerdict
 from gospulse.orchestration import tasks
-from gospulse.task_results import BuildVerdict
 
 REGISTRY = """network,page_ref,title,organization,region_code,municipality,sector,flagship
 vk,club101,Минздрав Кузбасса,Минздрав,42,,health,true
