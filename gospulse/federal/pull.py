@@ -2,7 +2,7 @@
 
 Sources are bundle roots as fsspec URLs: a local path, `http(s)://host/root` (a static file
 server; each region's LATEST is fetched by name since HTTP cannot list reliably, so the
-regions to try are every code of gospulse.regions), or `s3://bucket/prefix` (endpoint from
+regions to try are every code of gospulse.config.regions), or `s3://bucket/prefix` (endpoint from
 $GOSPULSE_S3_ENDPOINT_URL for S3-compatible storage).
 
 A bundle is untrusted input. Per region: LATEST must name `<date>/<bundle id>` inside the

@@ -7,7 +7,7 @@ for are ranked. The same SQL text is created in the published DuckDB copy and on
 keeps to what both engines read alike.
 
 The exclusion reasons and minimums are the ones `gospulse top` applies to any range of days
-(gospulse.ranking), which takes them from here; both order ties alike (absolute ranks by
+(gospulse.serving.ranking), which takes them from here; both order ties alike (absolute ranks by
 growth, growth_pct, page_ref; % ranks by growth_pct, growth, page_ref).
 """
 
