@@ -37,19 +37,25 @@
     built_pages as (
         select built_last.network, built_last.page_ref
         from {{ built }} as built_last
-        cross join built_bounds
-        where built_last.snapshot_date = built_bounds.last_built_date
+        where built_last.snapshot_date = (select last_built_date from built_bounds)
+    ),
+
+    -- the mark compared as a scalar, before the join: DuckDB then skips the row groups of raw's
+    -- older loads (a condition joined from built_bounds joined all of raw to the pages first)
+    changed_rows as (
+        select changed.network, changed.page_ref, changed.snapshot_date
+        from {{ snapshots }} as changed
+        where changed.loaded_at > (
+            select coalesce(high_water, cast('1900-01-01' as timestamp)) from built_bounds
+        )
     ),
 
     changed_dates as (
-        select distinct changed.snapshot_date as changed_date
-        from {{ snapshots }} as changed
+        select distinct changed_rows.snapshot_date as changed_date
+        from changed_rows
         inner join {{ registered_pages }} as registered
-            on registered.network = changed.network
-            and registered.page_ref = changed.page_ref
-        cross join built_bounds
-        where built_bounds.high_water is null
-            or changed.loaded_at > built_bounds.high_water
+            on registered.network = changed_rows.network
+            and registered.page_ref = changed_rows.page_ref
     ),
 
     -- every day a changed row can reach, as a set: an `exists` with a date range here can be
@@ -168,8 +174,11 @@
 {% macro filled_days_rewritten(filled, built) -%}
     select distinct rewritten.snapshot_date as date_day
     from {{ filled }} as rewritten
-    cross join (select max(filled_built_at) as high_water from {{ built }}) as seen
-    where seen.high_water is null or rewritten.built_at > seen.high_water
+    -- a scalar, so that DuckDB skips the row groups older builds wrote
+    where rewritten.built_at > (
+        select coalesce(max(filled_built_at), cast('1900-01-01' as timestamp)) as high_water
+        from {{ built }}
+    )
 {%- endmacro %}
 
 

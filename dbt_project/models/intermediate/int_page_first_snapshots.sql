@@ -31,13 +31,23 @@ high_water as (
     from {{ this }}
 ),
 
+{#- each mark a scalar compared alone, so that DuckDB skips the row groups of raw's older loads
+    and days (a condition joined from high_water read all of raw); a row matching both is
+    read twice, which neither the min() nor the max() below minds -#}
 new_rows as (
     select snapshots.*
     from snapshots
-    cross join high_water
-    where high_water.loaded_through is null
-        or snapshots.loaded_at > high_water.loaded_through
-        or snapshots.snapshot_date > high_water.seen_through
+    where snapshots.loaded_at > (
+        select coalesce(loaded_through, cast('1900-01-01' as timestamp)) from high_water
+    )
+
+    union all
+
+    select snapshots.*
+    from snapshots
+    where snapshots.snapshot_date > (
+        select coalesce(seen_through, cast('1900-01-01' as date)) from high_water
+    )
 ),
 {% else %}
 new_rows as (

@@ -31,44 +31,6 @@ with page_days_built as (
     from {{ ref('int_dq_page_days') }}
 ),
 
-signals as (
-    select
-        'page' as scope_type,
-        network,
-        page_ref,
-        region_code,
-        page_ref as scope_key,
-        rule,
-        signal_date,
-        severity,
-        observed_value,
-        value_unit,
-        expected_low,
-        expected_high,
-        title,
-        detail
-    from {{ ref('int_dq_page_signals') }}
-
-    union all
-
-    select
-        'region' as scope_type,
-        network,
-        cast(null as varchar) as page_ref,
-        region_code,
-        cast(region_code as varchar) as scope_key,
-        rule,
-        signal_date,
-        severity,
-        observed_value,
-        value_unit,
-        expected_low,
-        expected_high,
-        title,
-        detail
-    from {{ ref('int_dq_region_signals') }}
-),
-
 {% if is_incremental() %}
 high_water as (
     select coalesce(max(page_days_built_at), cast('1900-01-01' as timestamp)) as built_at
@@ -94,6 +56,58 @@ stored_reaching as (
         and built.last_seen >= {{ add_days('earliest_rebuilt.signal_date', -1) }}
 ),
 
+-- the earliest day a page key reads its signals from (keys_to_build): a daily build reads the
+-- recent page signals, not all of their history
+signals_read_from as (
+    select least(
+        (select signal_date from earliest_rebuilt),
+        (select min(first_seen) from stored_reaching where last_seen >= earliest_day)
+    ) as signal_date
+),
+{% endif %}
+
+signals as (
+    select
+        'page' as scope_type,
+        network,
+        page_ref,
+        region_code,
+        page_ref as scope_key,
+        rule,
+        signal_date,
+        severity,
+        observed_value,
+        value_unit,
+        expected_low,
+        expected_high,
+        title,
+        detail
+    from {{ ref('int_dq_page_signals') }}
+    {%- if is_incremental() %}
+    where signal_date >= (select signal_date from signals_read_from)
+    {%- endif %}
+
+    union all
+
+    select
+        'region' as scope_type,
+        network,
+        cast(null as varchar) as page_ref,
+        region_code,
+        cast(region_code as varchar) as scope_key,
+        rule,
+        signal_date,
+        severity,
+        observed_value,
+        value_unit,
+        expected_low,
+        expected_high,
+        title,
+        detail
+    from {{ ref('int_dq_region_signals') }}
+),
+
+{% if is_incremental() %}
 -- per key, the date its signals are read from: the earliest rebuilt day, or the first_seen
 -- of a stored incident spanning it (its days before it are not kept apart)
 keys_to_build as (
