@@ -561,7 +561,12 @@ SCOPED_UNIQUENESS = {
     "intermediate.int_page_days_filled": "snapshot_date = ?",
     "intermediate.int_dq_page_days": "snapshot_date = ?",
     "marts.mart_page_growth": "period_type = 'week' and period_start = date_trunc('week', ?)",
+    "intermediate.int_dq_region_days": "snapshot_date = ?",
+    "marts.mart_region_growth": "month_start = date_trunc('month', ?)",
+    "marts.mart_organization_growth": "month_start = date_trunc('month', ?)",
 }
+# the column a model's written-rows tests take as the latest build's mark (built_at elsewhere)
+BUILT_AT = {"intermediate.int_dq_region_days": "page_days_built_at"}
 
 
 # the registered pages' first BUILT_DAYS days (March and four days of April: older months
@@ -594,12 +599,14 @@ def copied(a_built_day: Path, folder: Path) -> Path:
 def duplicate_a_row(warehouse: Path, d: date, *, older_build: bool) -> None:
     """Insert a second copy of one row of day d in each model; older_build dates the copy a
     day before its build, as a row an incremental delete had missed would be."""
-    shift = " replace (built_at - interval 1 day as built_at)" if older_build else ""
     with connect(warehouse) as con:
         for model, where in SCOPED_UNIQUENESS.items():
-            con.execute(
+            mark = BUILT_AT.get(model, "built_at")
+            shift = f" replace ({mark} - interval 1 day as {mark})" if older_build else ""
+            inserted = con.execute(
                 f"insert into {model} select *{shift} from {model} where {where} limit 1", [d]
-            )
+            ).fetchone()
+            assert inserted == (1,), model  # the model has a row there to duplicate
 
 
 # model: the column its written-rows test checks, the value that test refuses, and the test
