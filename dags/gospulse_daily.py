@@ -65,7 +65,7 @@ def gospulse_daily():
     def validate_registry() -> dict:
         from gospulse.orchestration.tasks import check_registry
 
-        return check_registry()
+        return check_registry().to_xcom()
 
     # every task that opens the warehouse file holds the one slot of WAREHOUSE_POOL: DuckDB
     # allows one process at a time, and Celery workers would otherwise run them at once
@@ -73,29 +73,32 @@ def gospulse_daily():
     def plan_batches(network: str, tokens: int, logical_date=None) -> list[dict]:
         from gospulse.orchestration.tasks import plan_network
 
-        return plan_network(network, logical_date.isoformat(), tokens)
+        return [ref.to_xcom() for ref in plan_network(network, logical_date.isoformat(), tokens)]
 
     # Airflow maps only over a whole task result, so each token's share is its own small task
     @task
     def batches_of_token(refs: list[dict], token: int) -> list[dict]:
         from gospulse.orchestration.tasks import batches_of_token as share
+        from gospulse.task_results import BatchRef
 
-        return share(refs, token)
+        return [mine.to_xcom() for mine in share([BatchRef.from_xcom(r) for r in refs], token)]
 
     # each token's batches run in its one-slot pool (see gospulse/orchestration/pools.py for why
     # one slot); max_active_tis_per_dag keeps that true even if a pool was given more slots
     @task(max_active_tis_per_dag=1)
     def fetch_batch(ref: dict, token: int, tokens: int) -> str | None:
         from gospulse.orchestration.tasks import fetch_network
+        from gospulse.task_results import BatchRef
 
-        return fetch_network(ref, token, tokens)
+        return fetch_network(BatchRef.from_xcom(ref), token, tokens)
 
     # a batch task that failed for good leaves its pages recorded as failed, not the run
     @task(trigger_rule="all_done", pool=WAREHOUSE_POOL)
     def load_snapshots(refs: list[dict]) -> dict:
         from gospulse.orchestration.tasks import load_network
+        from gospulse.task_results import BatchRef
 
-        return load_network(refs)
+        return load_network([BatchRef.from_xcom(r) for r in refs])
 
     @task(pool=WAREHOUSE_POOL)
     def collect_vk_audience(extract: dict) -> dict:

@@ -1,4 +1,6 @@
-"""What the daily run's tasks hand each other about the build and its publication, as types.
+"""What the daily run's tasks hand each other, as types: the registry check, the batches a
+network's fetch tasks map over, each network's load, the audience, the build's verdict, the
+alerts, and the publication and the steps that serve it.
 
 XCom carries JSON: a task returns `result.to_xcom()`, and the next reads it back with
 `Type.from_xcom(value)`, so the task bodies (gospulse.orchestration.tasks) read attributes,
@@ -9,16 +11,76 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, ClassVar, Self, overload
 
 
-def _known(cls: type, value: Mapping[str, Any]) -> dict[str, Any]:
-    names = {f.name for f in fields(cls)}
-    return {k: v for k, v in value.items() if k in names}
+class XComResult:
+    """A frozen dataclass that crosses XCom as a JSON object: a None its field defaults to left
+    out, tuples as lists, and back the same (a key the type does not know is ignored)."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    def to_xcom(self) -> dict[str, Any]:
+        defaults = {f.name: f.default for f in fields(self)}
+        return {
+            k: list(v) if isinstance(v, tuple) else v
+            for k, v in asdict(self).items()
+            if not (v is None and defaults[k] is None)
+        }
+
+    @overload
+    @classmethod
+    def from_xcom(cls, value: Mapping[str, Any]) -> Self: ...
+
+    @overload
+    @classmethod
+    def from_xcom(cls, value: None) -> None: ...
+
+    @overload
+    @classmethod
+    def from_xcom(cls, value: Mapping[str, Any] | None) -> Self | None: ...
+
+    @classmethod
+    def from_xcom(cls, value: Mapping[str, Any] | None) -> Self | None:
+        if value is None:
+            return None
+        known = {f.name: f for f in fields(cls)}
+        return cls(
+            **{
+                k: tuple(v) if isinstance(v, list) and known[k].default == () else v
+                for k, v in value.items()
+                if k in known
+            }
+        )
 
 
 @dataclass(frozen=True)
-class BuildVerdict:
+class RegistryCheck(XComResult):
+    """The registry the run starts from: usable pages (per network), bad rows, its region."""
+
+    pages: int
+    pages_by_network: dict[str, int]
+    bad_rows: int
+    region_code: int
+
+
+@dataclass(frozen=True)
+class BatchRef(XComResult):
+    """One mapped fetch task's batch: the network's plan file, the batch's index in it (-1:
+    nothing to fetch) and the token whose task takes it; no plan file: no pages registered."""
+
+    network: str
+    plan: str | None
+    index: int
+    token: int = 0
+
+    @property
+    def fetches(self) -> bool:
+        return self.index >= 0
+
+
+@dataclass(frozen=True)
+class BuildVerdict(XComResult):
     """The dbt build's verdict (the DAG's build_marts): built, with dbt's summary; held, when
     the raw gate rejected a batch; or failed, naming what failed."""
 
@@ -34,16 +96,9 @@ class BuildVerdict:
     def why_not_built(self) -> str:
         return self.held or self.failed or "marts were not rebuilt"
 
-    def to_xcom(self) -> dict[str, str | None]:
-        return asdict(self)
-
-    @classmethod
-    def from_xcom(cls, value: Mapping[str, Any] | None) -> BuildVerdict | None:
-        return None if value is None else cls(**_known(cls, value))
-
 
 @dataclass(frozen=True)
-class PublishOutcome:
+class PublishOutcome(XComResult):
     """What publishing the marts' read-only copy did: published (where, which run and day,
     how much), or not, and why."""
 
@@ -58,13 +113,6 @@ class PublishOutcome:
     @property
     def why_not_published(self) -> str:
         return self.reason or "the marts were not published"
-
-    def to_xcom(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
-
-    @classmethod
-    def from_xcom(cls, value: Mapping[str, Any] | None) -> PublishOutcome | None:
-        return None if value is None else cls(**_known(cls, value))
 
 
 def unpublished_reason(published: PublishOutcome | None) -> str | None:

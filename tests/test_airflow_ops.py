@@ -131,7 +131,7 @@ def vk_env(tmp_path, monkeypatch):
 def test_each_token_fetches_only_its_own_batches(vk_env):
     refs = tasks.plan_network("vk", "2026-05-01T03:00:00+07:00", token_count=2)
     # six pages, two tokens: the single batch is cut in two and dealt one per token
-    assert [(r["index"], r["token"]) for r in refs] == [(0, 0), (1, 1)]
+    assert [(r.index, r.token) for r in refs] == [(0, 0), (1, 1)]
     planned = vk_env.stats.by_token
     assert set(planned) <= {"token-zero"}  # planning uses the first token only
     vk_env.reset_stats()

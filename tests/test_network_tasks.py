@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from gospulse.orchestration import tasks
-from gospulse.task_results import BuildVerdict
+from gospulse.task_results import BatchRef, BuildVerdict
 
 REGISTRY = """network,page_ref,title,organization,region_code,municipality,sector,flagship
 vk,club101,Минздрав Кузбасса,Минздрав,42,,health,true
@@ -65,7 +65,7 @@ def test_unreachable_network_is_recorded_as_failed(env):
 def test_network_that_cannot_start_is_recorded_with_the_reason(env, monkeypatch):
     monkeypatch.delenv("VK_TOKEN")
     refs = tasks.plan_network("vk", "2026-05-01T03:00:00+07:00")
-    assert [r["index"] for r in refs] == [-1]  # nothing to fetch: planning failed
+    assert [r.index for r in refs] == [-1]  # nothing to fetch: planning failed
     summary = tasks.load_network(refs)
     assert summary["status"] == "failed"
     assert "could not start: VkAuthError: no VK token" in summary["message"]
@@ -77,7 +77,7 @@ def test_network_that_cannot_start_is_recorded_with_the_reason(env, monkeypatch)
 
 def test_networks_without_pages_are_skipped(env):
     refs = tasks.plan_network("ok", "2026-05-01T03:00:00+07:00")
-    assert refs == [{"network": "ok", "plan": None, "index": -1, "token": 0}]
+    assert refs == [BatchRef("ok", plan=None, index=-1, token=0)]
     assert tasks.load_network(refs)["status"] == "skipped"
 
 

@@ -1,5 +1,5 @@
-"""Bodies of the Airflow tasks: plain functions taking and returning JSON-able values, or
-the build's verdict and the publication as types (gospulse.task_results).
+"""Bodies of the Airflow tasks: plain functions taking and returning the types of
+gospulse.task_results (the DAG turns them into JSON for XCom and back).
 
 The DAG file only wires these together; each can be called (and tested) without Airflow.
 Secrets come from the environment or the Airflow connection `vk_api` (password = token).
@@ -16,7 +16,13 @@ from gospulse import settings
 from gospulse.dates import snapshot_date_for
 from gospulse.regions import get_region
 from gospulse.registry import ValidationResult
-from gospulse.task_results import BuildVerdict, PublishOutcome, unpublished_reason
+from gospulse.task_results import (
+    BatchRef,
+    BuildVerdict,
+    PublishOutcome,
+    RegistryCheck,
+    unpublished_reason,
+)
 from gospulse.warehouse import warehouse_path
 
 log = logging.getLogger(__name__)
@@ -52,7 +58,7 @@ def vk_token() -> str:
     return settings.read("VK_TOKEN") or airflow_credentials("vk").get("password") or ""
 
 
-def check_registry() -> dict:
+def check_registry() -> RegistryCheck:
     """Check every setting, then validate the registry; fail only when no page at all is
     usable (the daily run's first task: a bad setting stops the run before any fetch)."""
     settings.check()
@@ -62,15 +68,15 @@ def check_registry() -> dict:
     if not registry.pages:
         raise ValueError(f"registry has no valid pages ({len(registry.errors)} bad rows)")
     by_network = {n: sum(p.network == n for p in registry.pages) for n in ("vk", "tg", "ok")}
-    return {
-        "pages": len(registry.pages),
-        "pages_by_network": by_network,
-        "bad_rows": len(registry.errors),
-        "region_code": region_for(registry),
-    }
+    return RegistryCheck(
+        pages=len(registry.pages),
+        pages_by_network=by_network,
+        bad_rows=len(registry.errors),
+        region_code=region_for(registry),
+    )
 
 
-def plan_network(network: str, logical_date: str, token_count: int = 1) -> list[dict]:
+def plan_network(network: str, logical_date: str, token_count: int = 1) -> list[BatchRef]:
     """Resolve new names and batch the network's ids; one entry per mapped fetch task.
 
     Each entry names the token (0..token_count-1) whose fetch task takes it, dealt round-robin.
@@ -91,7 +97,7 @@ def plan_network(network: str, logical_date: str, token_count: int = 1) -> list[
     snapshot_date = snapshot_date_for(datetime.fromisoformat(logical_date), region)
     if not any(p.network == network for p in registry.pages):
         log.info("no %s pages registered: nothing to extract", network)
-        return [{"network": network, "plan": None, "index": -1, "token": 0}]
+        return [BatchRef(network, plan=None, index=-1)]
     check_snapshot_lag(network, snapshot_date, region)
     log.info("%s: logical date %s → snapshot date %s", network, logical_date, snapshot_date)
     warehouse = warehouse_path()
@@ -115,33 +121,37 @@ def plan_network(network: str, logical_date: str, token_count: int = 1) -> list[
     if plan.batches and token_count > 1:
         plan.batches = spread(plan.batches, token_count)
         plan.save()
+    plan_file = str(plan.plan_file)
     refs = [
-        {"network": network, "plan": str(plan.plan_file), "index": i, "token": i % token_count}
+        BatchRef(network, plan=plan_file, index=i, token=i % token_count)
         for i in range(len(plan.batches))
     ]
-    return refs or [{"network": network, "plan": str(plan.plan_file), "index": -1, "token": 0}]
+    return refs or [BatchRef(network, plan=plan_file, index=-1)]
 
 
-def batches_of_token(refs: list[dict], token: int) -> list[dict]:
+def batches_of_token(refs: list[BatchRef], token: int) -> list[BatchRef]:
     """The plan entries dealt to token `token` (the no-pages/failed-plan entry goes to token 0)."""
-    return [r for r in refs if r.get("token", 0) == token]
+    return [r for r in refs if r.token == token]
 
 
-def fetch_network(ref: dict, token_index: int | None = None, token_count: int = 1) -> str | None:
+def fetch_network(
+    ref: BatchRef, token_index: int | None = None, token_count: int = 1
+) -> str | None:
     """Fetch one batch of a plan into its staging file, with token `token_index` only."""
     from gospulse.networks import extractor_for
     from gospulse.orchestration.connections import airflow_credentials
     from gospulse.pipeline import ExtractPlan, fetch_batch
 
-    if ref["index"] < 0:
+    if not ref.fetches:
         return None
-    if token_index is not None and ref.get("token", 0) != token_index:
+    if token_index is not None and ref.token != token_index:
         # the pool of one token must never carry another token's requests
         raise ValueError(
-            f"{ref['network']} batch {ref['index']} is dealt to token {ref.get('token', 0)}, "
+            f"{ref.network} batch {ref.index} is dealt to token {ref.token}, "
             f"not to token {token_index}"
         )
-    plan = ExtractPlan.load(ref["plan"])
+    assert ref.plan is not None  # a batch to fetch is a batch of a plan
+    plan = ExtractPlan.load(ref.plan)
     extractor = extractor_for(
         plan.network,
         airflow_credentials(plan.network),
@@ -149,21 +159,21 @@ def fetch_network(ref: dict, token_index: int | None = None, token_count: int = 
         token_count=token_count,
     )
     try:
-        return str(fetch_batch(plan, ref["index"], extractor))
+        return str(fetch_batch(plan, ref.index, extractor))
     finally:
         extractor.close()
 
 
-def load_network(plan_refs: list[dict]) -> dict:
+def load_network(plan_refs: list[BatchRef]) -> dict:
     """Load every batch of the network's plan into the warehouse and record the run."""
     from dataclasses import asdict
 
     from gospulse.pipeline import ExtractPlan, load_batches
 
     first = plan_refs[0]
-    if first["plan"] is None:
-        return {"network": first["network"], "status": "skipped", "message": "no pages registered"}
-    summary = load_batches(ExtractPlan.load(first["plan"]))
+    if first.plan is None:
+        return {"network": first.network, "status": "skipped", "message": "no pages registered"}
+    summary = load_batches(ExtractPlan.load(first.plan))
     log.info("%s", summary.describe())
     return {**asdict(summary), "snapshot_date": str(summary.snapshot_date)}
 

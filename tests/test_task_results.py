@@ -1,0 +1,47 @@
+"""The tasks' results cross XCom as plain JSON objects, through Airflow's own serializer, and
+come back equal."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gospulse.task_results import BatchRef, BuildVerdict, PublishOutcome, RegistryCheck
+
+RESULTS = [
+    RegistryCheck(
+        pages=3, pages_by_network={"vk": 2, "tg": 1, "ok": 0}, bad_rows=1, region_code=42
+    ),
+    BatchRef("vk", plan="/w/staging/vk/2026-03-10/r/plan.json", index=1, token=1),
+    BatchRef("ok", plan=None, index=-1),
+    BuildVerdict(summary="dbt tasks: 2 models, 0 snapshots, 2 test tasks, all succeeded"),
+    BuildVerdict(held="vk: raw gate failed"),
+    PublishOutcome(published=True, path="/p", run_id="r", snapshot_date="2026-03-10", rows=9),
+    PublishOutcome(published=False, reason="marts held"),
+]
+
+
+@pytest.mark.parametrize("result", RESULTS, ids=lambda r: type(r).__name__)
+def test_a_result_crosses_xcom_as_json_and_comes_back_the_same(result):
+    from airflow.sdk.serde import deserialize, serialize
+
+    value = result.to_xcom()
+    # plain JSON: nothing Airflow would have to import a class for on the way back
+    assert json.loads(json.dumps(value)) == value
+    assert "__classname__" not in json.dumps(serialize(value))
+    back = deserialize(json.loads(json.dumps(serialize(value))))
+    assert type(result).from_xcom(back) == result
+    assert type(result).from_xcom(None) is None
+
+
+def test_the_batches_a_mapped_task_takes_are_a_list_of_json_objects():
+    from gospulse.orchestration.tasks import batches_of_token
+
+    refs = [BatchRef("vk", plan="/p.json", index=i, token=i % 2) for i in range(3)]
+    shared = [r.to_xcom() for r in batches_of_token(refs, 0)]
+    assert shared == [
+        {"network": "vk", "plan": "/p.json", "index": 0, "token": 0},
+        {"network": "vk", "plan": "/p.json", "index": 2, "token": 0},
+    ]
+    assert [BatchRef.from_xcom(r) for r in shared] == [refs[0], refs[2]]
