@@ -103,8 +103,9 @@ def gospulse_daily():
     @task(pool=WAREHOUSE_POOL)
     def collect_vk_audience(extract: dict) -> dict:
         from gospulse.orchestration.tasks import collect_audience
+        from gospulse.task_results import NetworkLoad
 
-        return collect_audience(extract)
+        return collect_audience(NetworkLoad.from_xcom(extract))
 
     # marts rebuild from whatever raw data is stored even if a network or the audience step
     # failed: the day's counts must not wait for them; the summary says what is missing
@@ -112,24 +113,23 @@ def gospulse_daily():
     def load_registry(ti=None) -> dict:
         from airflow.exceptions import AirflowSkipException
 
-        from gospulse.orchestration.tasks import prepare_dbt
+        from gospulse.orchestration.tasks import network_loads, prepare_dbt
 
-        prepared = prepare_dbt({n: ti.xcom_pull(task_ids=f"{n}.load_snapshots") for n in NETWORKS})
-        if "held" in prepared:
+        prepared = prepare_dbt(network_loads(ti, NETWORKS))
+        if prepared.held:
             # skipping here skips every dbt task: the previous marts stay untouched
-            raise AirflowSkipException(f"marts held: {prepared['held']}")
-        return prepared
+            raise AirflowSkipException(f"marts held: {prepared.held}")
+        return prepared.to_xcom()
 
     # the dbt tasks' verdict (a BuildVerdict), for alerts, publication and the summary
     @task(trigger_rule="all_done")
     def build_marts(ti=None, run_id=None) -> dict:
-        from gospulse.orchestration.tasks import dbt_verdict
+        from gospulse.orchestration.tasks import dbt_verdict, network_loads
 
         states = ti.get_task_states(
             dag_id=ti.dag_id, run_ids=[run_id], task_ids=["load_registry"], task_group_id="dbt"
         ).get(run_id, {})
-        loads = {n: ti.xcom_pull(task_ids=f"{n}.load_snapshots") for n in NETWORKS}
-        return dbt_verdict(loads, states).to_xcom()
+        return dbt_verdict(network_loads(ti, NETWORKS), states).to_xcom()
 
     # new data-quality incidents go out even when a network failed: that is when they matter
     @task(trigger_rule="all_done", pool=WAREHOUSE_POOL)
@@ -181,11 +181,11 @@ def gospulse_daily():
     # the verdict is a pure function of what the run stored: a retry cannot change it
     @task(trigger_rule="all_done", retries=0)
     def log_summary(ti=None) -> str:
-        from gospulse.orchestration.tasks import summarize
+        from gospulse.orchestration.tasks import network_loads, summarize
         from gospulse.task_results import BuildVerdict
 
         return summarize(
-            {n: ti.xcom_pull(task_ids=f"{n}.load_snapshots") for n in NETWORKS},
+            network_loads(ti, NETWORKS),
             ti.xcom_pull(task_ids="collect_vk_audience"),
             BuildVerdict.from_xcom(ti.xcom_pull(task_ids="build_marts")),
             ti.xcom_pull(task_ids="send_incident_alerts"),

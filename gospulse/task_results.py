@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any, ClassVar, Self, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Self, overload
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 
 class XComResult:
@@ -77,6 +80,42 @@ class BatchRef(XComResult):
     @property
     def fetches(self) -> bool:
         return self.index >= 0
+
+
+@dataclass(frozen=True)
+class NetworkLoad(XComResult):
+    """One network's load: its run's status and counts, or skipped (no pages registered)."""
+
+    network: str
+    status: str
+    message: str = ""
+    snapshot_date: str | None = None
+    run_id: str | None = None
+    pages_requested: int = 0
+    pages_ok: int = 0
+    pages_unavailable: int = 0
+    pages_failed: int = 0
+    pages_deferred: int = 0
+    unresolved: int = 0
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    wait_seconds: float = 0.0
+    kept_existing: int = 0
+
+    @classmethod
+    def of_run(cls, run: DataclassInstance) -> NetworkLoad:
+        """The load a network's run summary (gospulse.pipeline.RunSummary) describes."""
+        values = asdict(run)
+        return cls(**{**values, "snapshot_date": values["snapshot_date"].isoformat()})
+
+
+@dataclass(frozen=True)
+class PreparedDbt(XComResult):
+    """Before the dbt tasks: the warehouse they build in, or why the marts are held."""
+
+    warehouse: str | None = None
+    held: str | None = None
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from gospulse.orchestration.deadlines import DeadlineConfigError, daily_run_late
 from gospulse.orchestration.local import DAGS_FOLDER
 from gospulse.orchestration.pools import wanted_pools
 from gospulse.orchestration.token_slots import deal, spread, token_count
-from gospulse.task_results import BuildVerdict
+from gospulse.task_results import BuildVerdict, PreparedDbt
 from gospulse.token_lists import TokenSlotError
 from tests.alert_receivers import HttpReceiver, SmtpReceiver
 
@@ -145,8 +145,8 @@ def test_each_token_fetches_only_its_own_batches(vk_env):
     after = vk_env.stats.by_token
     assert after["token-one"] == 1 and after["token-zero"] >= 1
     summary = tasks.load_network(refs)
-    assert summary["status"] == "success"
-    assert summary["pages_ok"] + summary["pages_unavailable"] == len(vk_env.world.pages)
+    assert summary.status == "success"
+    assert summary.pages_ok + summary.pages_unavailable == len(vk_env.world.pages)
 
 
 def test_a_token_index_beyond_the_configured_tokens_names_connection_and_count(monkeypatch):
@@ -249,7 +249,7 @@ def test_marts_are_held_when_no_network_loaded_anything(tmp_path, monkeypatch):
     """A refused backfill day loads nothing: no dbt run, and nothing published under its date."""
     monkeypatch.setenv("GOSPULSE_WAREHOUSE", str(tmp_path / "absent" / "gospulse.duckdb"))
     extracts = {"vk": None, "tg": None, "ok": None}
-    assert tasks.prepare_dbt(extracts) == {"held": "no network loaded data in this run"}
+    assert tasks.prepare_dbt(extracts) == PreparedDbt(held="no network loaded data in this run")
     held = tasks.dbt_verdict(extracts, {"load_registry": "skipped"})
     assert held == BuildVerdict(held="no network loaded data in this run")
     assert not (tmp_path / "absent").exists()

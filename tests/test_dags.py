@@ -236,20 +236,12 @@ def _parse_env(tmp_path: Path) -> dict[str, str]:
 def test_the_dbt_verdict_names_the_failed_task_and_nothing_is_published(tmp_path):
     from gospulse.orchestration.tasks import dbt_verdict, summarize
     from gospulse.serving.publish import publish_after_build
-    from gospulse.task_results import BuildVerdict, PublishOutcome
+    from gospulse.task_results import BuildVerdict, NetworkLoad, PublishOutcome
 
-    extracts = {
-        "vk": {
-            "status": "success",
-            "snapshot_date": "2026-03-10",
-            "pages_ok": 3,
-            "pages_unavailable": 0,
-            "pages_failed": 0,
-            "unresolved": 0,
-            "requests": 1,
-            "retries": 0,
-            "message": "",
-        }
+    extracts: dict[str, NetworkLoad | None] = {
+        "vk": NetworkLoad(
+            "vk", status="success", snapshot_date="2026-03-10", pages_ok=3, requests=1
+        )
     }
     states = {
         "load_registry": "success",

@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from gospulse.orchestration import tasks
-from gospulse.task_results import BatchRef, BuildVerdict
+from gospulse.task_results import BatchRef, BuildVerdict, NetworkLoad
 
 REGISTRY = """network,page_ref,title,organization,region_code,municipality,sector,flagship
 vk,club101,Минздрав Кузбасса,Минздрав,42,,health,true
@@ -53,8 +53,8 @@ def test_unreachable_network_is_recorded_as_failed(env):
     for ref in refs:
         tasks.fetch_network(ref)
     summary = tasks.load_network(refs)
-    assert summary["status"] == "failed"
-    assert summary["unresolved"] == 1  # the name could not be resolved either
+    assert summary.status == "failed"
+    assert summary.unresolved == 1  # the name could not be resolved either
     rows, run = _stored(env)
     # the page registered by id is recorded failed, never as 0 members
     assert [(r[0], r[1], r[2]) for r in rows] == [("101", "error", None)]
@@ -67,8 +67,8 @@ def test_network_that_cannot_start_is_recorded_with_the_reason(env, monkeypatch)
     refs = tasks.plan_network("vk", "2026-05-01T03:00:00+07:00")
     assert [r.index for r in refs] == [-1]  # nothing to fetch: planning failed
     summary = tasks.load_network(refs)
-    assert summary["status"] == "failed"
-    assert "could not start: VkAuthError: no VK token" in summary["message"]
+    assert summary.status == "failed"
+    assert "could not start: VkAuthError: no VK token" in summary.message
     rows, run = _stored(env)
     assert [(r[0], r[1], r[2]) for r in rows] == [("101", "error", None)]
     assert "could not start" in rows[0][3]
@@ -78,22 +78,24 @@ def test_network_that_cannot_start_is_recorded_with_the_reason(env, monkeypatch)
 def test_networks_without_pages_are_skipped(env):
     refs = tasks.plan_network("ok", "2026-05-01T03:00:00+07:00")
     assert refs == [BatchRef("ok", plan=None, index=-1, token=0)]
-    assert tasks.load_network(refs)["status"] == "skipped"
+    assert tasks.load_network(refs) == NetworkLoad(
+        "ok", status="skipped", message="no pages registered"
+    )
 
 
-def _extract(network: str, status: str, message: str = "") -> dict:
-    return {
-        "network": network,
-        "snapshot_date": str(date(2026, 5, 1)),
-        "status": status,
-        "message": message,
-        "pages_ok": 10 if status != "failed" else 0,
-        "pages_unavailable": 1,
-        "pages_failed": 0 if status == "success" else 5,
-        "unresolved": 0,
-        "requests": 3,
-        "retries": 0,
-    }
+def _extract(network: str, status: str, message: str = "") -> NetworkLoad:
+    return NetworkLoad(
+        network,
+        snapshot_date=str(date(2026, 5, 1)),
+        status=status,
+        message=message,
+        pages_ok=10 if status != "failed" else 0,
+        pages_unavailable=1,
+        pages_failed=0 if status == "success" else 5,
+        unresolved=0,
+        requests=3,
+        retries=0,
+    )
 
 
 def test_summary_names_incomplete_networks_and_fails_on_a_dead_one():
@@ -117,7 +119,7 @@ def test_summary_names_incomplete_networks_and_fails_on_a_dead_one():
     complete = tasks.summarize(
         {
             "vk": _extract("vk", "success"),
-            "ok": {"network": "ok", "status": "skipped", "message": "no pages registered"},
+            "ok": NetworkLoad("ok", status="skipped", message="no pages registered"),
         },
         audience,
         build,

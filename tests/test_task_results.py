@@ -7,7 +7,14 @@ import json
 
 import pytest
 
-from gospulse.task_results import BatchRef, BuildVerdict, PublishOutcome, RegistryCheck
+from gospulse.task_results import (
+    BatchRef,
+    BuildVerdict,
+    NetworkLoad,
+    PreparedDbt,
+    PublishOutcome,
+    RegistryCheck,
+)
 
 RESULTS = [
     RegistryCheck(
@@ -15,6 +22,22 @@ RESULTS = [
     ),
     BatchRef("vk", plan="/w/staging/vk/2026-03-10/r/plan.json", index=1, token=1),
     BatchRef("ok", plan=None, index=-1),
+    NetworkLoad("ok", status="skipped", message="no pages registered"),
+    NetworkLoad(
+        "vk",
+        status="partial",
+        message="5 deferred",
+        snapshot_date="2026-03-10",
+        run_id="r",
+        pages_requested=12,
+        pages_ok=7,
+        pages_failed=5,
+        pages_deferred=5,
+        requests=4,
+        wait_seconds=1.5,
+    ),
+    PreparedDbt(warehouse="/w/gospulse.duckdb"),
+    PreparedDbt(held="vk: raw gate failed"),
     BuildVerdict(summary="dbt tasks: 2 models, 0 snapshots, 2 test tasks, all succeeded"),
     BuildVerdict(held="vk: raw gate failed"),
     PublishOutcome(published=True, path="/p", run_id="r", snapshot_date="2026-03-10", rows=9),

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from gospulse import settings
 from gospulse.dates import snapshot_date_for
@@ -19,6 +21,8 @@ from gospulse.registry import ValidationResult
 from gospulse.task_results import (
     BatchRef,
     BuildVerdict,
+    NetworkLoad,
+    PreparedDbt,
     PublishOutcome,
     RegistryCheck,
     unpublished_reason,
@@ -164,23 +168,29 @@ def fetch_network(
         extractor.close()
 
 
-def load_network(plan_refs: list[BatchRef]) -> dict:
+def load_network(plan_refs: list[BatchRef]) -> NetworkLoad:
     """Load every batch of the network's plan into the warehouse and record the run."""
-    from dataclasses import asdict
-
     from gospulse.pipeline import ExtractPlan, load_batches
 
     first = plan_refs[0]
     if first.plan is None:
-        return {"network": first.network, "status": "skipped", "message": "no pages registered"}
+        return NetworkLoad(first.network, status="skipped", message="no pages registered")
     summary = load_batches(ExtractPlan.load(first.plan))
     log.info("%s", summary.describe())
-    return {**asdict(summary), "snapshot_date": str(summary.snapshot_date)}
+    return NetworkLoad.of_run(summary)
 
 
-def collect_audience(extract: dict) -> dict:
+def network_loads(ti: Any, networks: Iterable[str]) -> dict[str, NetworkLoad | None]:
+    """Each network's load as its load task (`<network>.load_snapshots`) handed it over XCom;
+    None where that task did not finish."""
+    return {
+        n: NetworkLoad.from_xcom(ti.xcom_pull(task_ids=f"{n}.load_snapshots")) for n in networks
+    }
+
+
+def collect_audience(extract: NetworkLoad) -> dict:
     """Read the day's due VK member lists into sketches; off when no hashing secret is set."""
-    if extract.get("status") == "skipped" or "snapshot_date" not in extract:
+    if extract.status == "skipped" or extract.snapshot_date is None:
         return {"enabled": False, "reason": "no VK pages extracted"}
     from dataclasses import asdict
     from datetime import date
@@ -193,7 +203,7 @@ def collect_audience(extract: dict) -> dict:
         log.warning("audience sketches are off: %s is not set", SECRET_ENV)
         return {"enabled": False, "reason": f"{SECRET_ENV} not set"}
     summary = collect_vk_audience(
-        date.fromisoformat(extract["snapshot_date"]),
+        date.fromisoformat(extract.snapshot_date),
         registry=_registry(),
         warehouse=warehouse_path(),
         client=vk_client_from_env(vk_token()),
@@ -202,18 +212,14 @@ def collect_audience(extract: dict) -> dict:
     return {"enabled": True, **asdict(summary), "snapshot_date": str(summary.snapshot_date)}
 
 
-def _held_reason(extracts: dict[str, dict | None] | None) -> str | None:
+def _held_reason(extracts: dict[str, NetworkLoad | None] | None) -> str | None:
     """Why the marts must not be rebuilt today, or None.
 
     A batch the raw gate rejected is not in the warehouse, so marts built now would be partly
     a bad day; and when no network's load finished at all (e.g. a backfill day refused by the
     past-date guard) nothing new is stored, so marts published now would carry this run's date.
     """
-    rejected = {
-        n: e.get("message", "")
-        for n, e in (extracts or {}).items()
-        if e and e["status"] == "rejected"
-    }
+    rejected = {n: e.message for n, e in (extracts or {}).items() if e and e.status == "rejected"}
     if rejected:
         reason = "; ".join(f"{n}: {m}" for n, m in rejected.items())
         log.error("marts not rebuilt, the raw gate rejected a batch — %s", reason)
@@ -225,21 +231,22 @@ def _held_reason(extracts: dict[str, dict | None] | None) -> str | None:
     return None
 
 
-def prepare_dbt(extracts: dict[str, dict | None]) -> dict:
+def prepare_dbt(extracts: dict[str, NetworkLoad | None]) -> PreparedDbt:
     """Before the dbt tasks: load the current registry, or say why the marts are held.
 
-    Returns {"warehouse": absolute path} for the dbt tasks, or {"held": reason} when the raw
-    gate rejected a batch (the DAG then skips every dbt task and the previous marts stay).
+    Returns the warehouse's absolute path for the dbt tasks, or why the marts are held when
+    the raw gate rejected a batch (the DAG then skips every dbt task and the previous marts
+    stay).
     """
     from gospulse.pipeline import load_registry_into_warehouse
 
     reason = _held_reason(extracts)
     if reason:
-        return {"held": reason}
+        return PreparedDbt(held=reason)
     warehouse = warehouse_path().resolve()
     loaded = load_registry_into_warehouse(_registry(), warehouse)
     log.info("registry loaded into %s (%d pages) for the dbt tasks", warehouse, loaded)
-    return {"warehouse": str(warehouse)}
+    return PreparedDbt(warehouse=str(warehouse))
 
 
 # the dbt task group's build task and cosmos' gate after it (gospulse.orchestration.dbt_group):
@@ -247,7 +254,9 @@ def prepare_dbt(extracts: dict[str, dict | None]) -> dict:
 BUILD_TASKS = ("dbt_producer_watcher", "dbt_producer_watcher_done")
 
 
-def dbt_verdict(extracts: dict[str, dict | None], states: dict[str, str | None]) -> BuildVerdict:
+def dbt_verdict(
+    extracts: dict[str, NetworkLoad | None], states: dict[str, str | None]
+) -> BuildVerdict:
     """The build's verdict from the states of the dbt tasks (the DAG's build_marts task).
 
     Built, with a summary, when every dbt task succeeded; held when the raw gate held the
@@ -281,7 +290,7 @@ def dbt_verdict(extracts: dict[str, dict | None], states: dict[str, str | None])
 
 
 def summarize(
-    extracts: dict[str, dict | None],
+    extracts: dict[str, NetworkLoad | None],
     audience: dict | None,
     build: BuildVerdict | None,
     alerts: dict | None = None,
@@ -295,25 +304,25 @@ def summarize(
     from gospulse.networks import NETWORK_NAMES
 
     parts, failed, incomplete = [], [], []
-    day = next((e["snapshot_date"] for e in extracts.values() if e and "snapshot_date" in e), "?")
+    day = next((e.snapshot_date for e in extracts.values() if e and e.snapshot_date), "?")
     for network, e in extracts.items():
         name = NETWORK_NAMES.get(network, network)
         if e is None:
             parts.append(f"{name} failed: its load task did not finish")
             failed.append(name)
             continue
-        if e["status"] == "skipped":
-            parts.append(f"{name}: skipped ({e['message']})")
+        if e.status == "skipped":
+            parts.append(f"{name}: skipped ({e.message})")
             continue
         parts.append(
-            f"{name} {e['status']}: {e['pages_ok']} ok, {e['pages_unavailable']} unavailable, "
-            f"{e['pages_failed']} failed, {e['unresolved']} unresolved; "
-            f"{e['requests']} requests, {e['retries']} retries"
-            + (f" — {e['message']}" if e["status"] != "success" and e["message"] else "")
+            f"{name} {e.status}: {e.pages_ok} ok, {e.pages_unavailable} unavailable, "
+            f"{e.pages_failed} failed, {e.unresolved} unresolved; "
+            f"{e.requests} requests, {e.retries} retries"
+            + (f" — {e.message}" if e.status != "success" and e.message else "")
         )
-        if e["status"] in ("failed", "rejected"):
+        if e.status in ("failed", "rejected"):
             failed.append(name)
-        elif e["status"] == "partial":
+        elif e.status == "partial":
             incomplete.append(name)
     if audience is None:
         heard = "audience: step did not finish. "
