@@ -105,7 +105,7 @@ def gospulse_daily():
         from gospulse.orchestration.tasks import collect_audience
         from gospulse.task_results import NetworkLoad
 
-        return collect_audience(NetworkLoad.from_xcom(extract))
+        return collect_audience(NetworkLoad.from_xcom(extract)).to_xcom()
 
     # marts rebuild from whatever raw data is stored even if a network or the audience step
     # failed: the day's counts must not wait for them; the summary says what is missing
@@ -137,7 +137,8 @@ def gospulse_daily():
         from gospulse.orchestration.tasks import notify_incidents
         from gospulse.task_results import BuildVerdict
 
-        return notify_incidents(BuildVerdict.from_xcom(ti.xcom_pull(task_ids="build_marts")))
+        build = BuildVerdict.from_xcom(ti.xcom_pull(task_ids="build_marts"))
+        return notify_incidents(build).to_xcom()
 
     # readers (BI, the API) open this copy, never the warehouse the next run writes
     @task(trigger_rule="all_done", outlets=[gospulse_marts], pool=WAREHOUSE_POOL)
@@ -182,13 +183,13 @@ def gospulse_daily():
     @task(trigger_rule="all_done", retries=0)
     def log_summary(ti=None) -> str:
         from gospulse.orchestration.tasks import network_loads, summarize
-        from gospulse.task_results import BuildVerdict
+        from gospulse.task_results import AudienceOutcome, BuildVerdict, IncidentAlerts
 
         return summarize(
             network_loads(ti, NETWORKS),
-            ti.xcom_pull(task_ids="collect_vk_audience"),
+            AudienceOutcome.from_xcom(ti.xcom_pull(task_ids="collect_vk_audience")),
             BuildVerdict.from_xcom(ti.xcom_pull(task_ids="build_marts")),
-            ti.xcom_pull(task_ids="send_incident_alerts"),
+            IncidentAlerts.from_xcom(ti.xcom_pull(task_ids="send_incident_alerts")),
             {
                 "published": ti.xcom_pull(task_ids="publish_marts"),
                 "bundle": ti.xcom_pull(task_ids="write_export_bundle"),

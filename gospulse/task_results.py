@@ -10,7 +10,7 @@ never a dict's keys. None, a task that did not finish, stays None.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, ClassVar, Self, overload
 
 if TYPE_CHECKING:
@@ -111,6 +111,33 @@ class NetworkLoad(XComResult):
 
 
 @dataclass(frozen=True)
+class AudienceOutcome(XComResult):
+    """The day's VK member lists read into sketches (with the audience run's counts), or off
+    and why."""
+
+    enabled: bool
+    reason: str | None = None
+    run_id: str | None = None
+    snapshot_date: str | None = None
+    pages_due: int = 0
+    pages_not_due: int = 0
+    pages_ok: int = 0
+    pages_hidden: int = 0
+    pages_over_budget: int = 0
+    pages_failed: int = 0
+    members_read: int = 0
+    requests: int = 0
+    lists_with_attributes: int = 0
+    regions_without_cities: tuple[int, ...] = ()
+
+    @classmethod
+    def of_run(cls, run: DataclassInstance) -> AudienceOutcome:
+        """What an audience run's summary (gospulse.audience.collect.AudienceSummary) says."""
+        values = asdict(run)
+        return cls(enabled=True, **{**values, "snapshot_date": values["snapshot_date"].isoformat()})
+
+
+@dataclass(frozen=True)
 class PreparedDbt(XComResult):
     """Before the dbt tasks: the warehouse they build in, or why the marts are held."""
 
@@ -134,6 +161,17 @@ class BuildVerdict(XComResult):
     @property
     def why_not_built(self) -> str:
         return self.held or self.failed or "marts were not rebuilt"
+
+
+@dataclass(frozen=True)
+class IncidentAlerts(XComResult):
+    """The new data-quality incidents sent: how many, how many by each channel, the channels
+    that failed and why; or a note on why none were evaluated."""
+
+    new: int = 0
+    sent: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    note: str | None = None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,13 @@ import duckdb
 import pytest
 
 from gospulse.orchestration import tasks
-from gospulse.task_results import BatchRef, BuildVerdict, NetworkLoad
+from gospulse.task_results import (
+    AudienceOutcome,
+    BatchRef,
+    BuildVerdict,
+    IncidentAlerts,
+    NetworkLoad,
+)
 
 REGISTRY = """network,page_ref,title,organization,region_code,municipality,sector,flagship
 vk,club101,Минздрав Кузбасса,Минздрав,42,,health,true
@@ -100,7 +106,7 @@ def _extract(network: str, status: str, message: str = "") -> NetworkLoad:
 
 def test_summary_names_incomplete_networks_and_fails_on_a_dead_one():
     build = BuildVerdict(summary="dbt build: 22 models")
-    audience = {"enabled": False, "reason": "off"}
+    audience = AudienceOutcome(enabled=False, reason="off")
     text = tasks.summarize(
         {"vk": _extract("vk", "success"), "tg": _extract("tg", "partial", "5 deferred")},
         audience,
@@ -125,3 +131,19 @@ def test_summary_names_incomplete_networks_and_fails_on_a_dead_one():
         build,
     )
     assert "all networks complete" in complete
+
+
+def test_summary_tells_the_audience_and_the_alerts_sent():
+    build = BuildVerdict(summary="dbt build: 22 models")
+    audience = AudienceOutcome(
+        enabled=True, snapshot_date="2026-05-01", pages_ok=4, pages_hidden=1, pages_failed=2
+    )
+    alerts = IncidentAlerts(new=3, sent={"webhook": 3}, failed={"email": "SMTP 554"})
+    text = tasks.summarize({"vk": _extract("vk", "success")}, audience, build, alerts)
+    assert "audience: 4 lists read, 1 hidden, 0 over budget, 2 failed. " in text
+    assert text.endswith(". alerts: 3 new incidents, 3 by webhook; email FAILED: SMTP 554")
+    quiet = tasks.summarize(
+        {"vk": _extract("vk", "success")}, None, build, tasks.notify_incidents(None)
+    )
+    assert "audience: step did not finish. " in quiet
+    assert quiet.endswith(". alerts: 0 new incidents, none sent")

@@ -8,8 +8,10 @@ import json
 import pytest
 
 from gospulse.task_results import (
+    AudienceOutcome,
     BatchRef,
     BuildVerdict,
+    IncidentAlerts,
     NetworkLoad,
     PreparedDbt,
     PublishOutcome,
@@ -36,6 +38,17 @@ RESULTS = [
         requests=4,
         wait_seconds=1.5,
     ),
+    AudienceOutcome(enabled=False, reason="GOSPULSE_AUDIENCE_SECRET not set"),
+    AudienceOutcome(
+        enabled=True,
+        run_id="r",
+        snapshot_date="2026-03-10",
+        pages_ok=3,
+        members_read=1200,
+        regions_without_cities=(54,),
+    ),
+    IncidentAlerts(note="marts not rebuilt: no new incidents evaluated"),
+    IncidentAlerts(new=2, sent={"webhook": 2}, failed={"email": "SMTP 554"}),
     PreparedDbt(warehouse="/w/gospulse.duckdb"),
     PreparedDbt(held="vk: raw gate failed"),
     BuildVerdict(summary="dbt tasks: 2 models, 0 snapshots, 2 test tasks, all succeeded"),
@@ -68,3 +81,20 @@ def test_the_batches_a_mapped_task_takes_are_a_list_of_json_objects():
         {"network": "vk", "plan": "/p.json", "index": 2, "token": 0},
     ]
     assert [BatchRef.from_xcom(r) for r in shared] == [refs[0], refs[2]]
+
+
+def test_an_audience_run_summary_becomes_the_outcome_the_summary_reads():
+    from datetime import date
+
+    from gospulse.audience.collect import AudienceSummary
+
+    run = AudienceSummary(
+        run_id="r", snapshot_date=date(2026, 3, 10), pages_ok=2, regions_without_cities=(54,)
+    )
+    assert AudienceOutcome.of_run(run) == AudienceOutcome(
+        enabled=True,
+        run_id="r",
+        snapshot_date="2026-03-10",
+        pages_ok=2,
+        regions_without_cities=(54,),
+    )

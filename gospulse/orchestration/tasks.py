@@ -19,8 +19,10 @@ from gospulse.dates import snapshot_date_for
 from gospulse.regions import get_region
 from gospulse.registry import ValidationResult
 from gospulse.task_results import (
+    AudienceOutcome,
     BatchRef,
     BuildVerdict,
+    IncidentAlerts,
     NetworkLoad,
     PreparedDbt,
     PublishOutcome,
@@ -188,11 +190,10 @@ def network_loads(ti: Any, networks: Iterable[str]) -> dict[str, NetworkLoad | N
     }
 
 
-def collect_audience(extract: NetworkLoad) -> dict:
+def collect_audience(extract: NetworkLoad) -> AudienceOutcome:
     """Read the day's due VK member lists into sketches; off when no hashing secret is set."""
     if extract.status == "skipped" or extract.snapshot_date is None:
-        return {"enabled": False, "reason": "no VK pages extracted"}
-    from dataclasses import asdict
+        return AudienceOutcome(enabled=False, reason="no VK pages extracted")
     from datetime import date
 
     from gospulse.audience.collect import collect_vk_audience
@@ -201,7 +202,7 @@ def collect_audience(extract: NetworkLoad) -> dict:
 
     if not settings.read(SECRET_ENV):
         log.warning("audience sketches are off: %s is not set", SECRET_ENV)
-        return {"enabled": False, "reason": f"{SECRET_ENV} not set"}
+        return AudienceOutcome(enabled=False, reason=f"{SECRET_ENV} not set")
     summary = collect_vk_audience(
         date.fromisoformat(extract.snapshot_date),
         registry=_registry(),
@@ -209,7 +210,7 @@ def collect_audience(extract: NetworkLoad) -> dict:
         client=vk_client_from_env(vk_token()),
         hasher=hasher_from_env(),
     )
-    return {"enabled": True, **asdict(summary), "snapshot_date": str(summary.snapshot_date)}
+    return AudienceOutcome.of_run(summary)
 
 
 def _held_reason(extracts: dict[str, NetworkLoad | None] | None) -> str | None:
@@ -291,9 +292,9 @@ def dbt_verdict(
 
 def summarize(
     extracts: dict[str, NetworkLoad | None],
-    audience: dict | None,
+    audience: AudienceOutcome | None,
     build: BuildVerdict | None,
-    alerts: dict | None = None,
+    alerts: IncidentAlerts | None = None,
     serving: dict[str, dict | None] | None = None,
 ) -> str:
     """One readable paragraph for the task log; fails the run if a network got no data at all.
@@ -326,13 +327,13 @@ def summarize(
             incomplete.append(name)
     if audience is None:
         heard = "audience: step did not finish. "
-    elif audience.get("enabled"):
+    elif audience.enabled:
         heard = (
-            f"audience: {audience['pages_ok']} lists read, {audience['pages_hidden']} hidden, "
-            f"{audience['pages_over_budget']} over budget, {audience['pages_failed']} failed. "
+            f"audience: {audience.pages_ok} lists read, {audience.pages_hidden} hidden, "
+            f"{audience.pages_over_budget} over budget, {audience.pages_failed} failed. "
         )
     else:
-        heard = f"audience: off ({audience.get('reason')}). "
+        heard = f"audience: off ({audience.reason}). "
     if build is None:
         built = "marts were not rebuilt (see build_marts)"
     elif build.built:
@@ -346,10 +347,10 @@ def summarize(
         else "all networks complete"
     )
     text = f"gospulse daily {day}: " + "; ".join(parts) + f". {verdict}. {heard}dbt: {built}"
-    if alerts:
-        sent = ", ".join(f"{n} by {c}" for c, n in alerts.get("sent", {}).items()) or "none sent"
-        broken = "".join(f"; {c} FAILED: {why}" for c, why in alerts.get("failed", {}).items())
-        text += f". alerts: {alerts.get('new', 0)} new incidents, {sent}{broken}"
+    if alerts is not None:
+        sent = ", ".join(f"{n} by {c}" for c, n in alerts.sent.items()) or "none sent"
+        broken = "".join(f"; {c} FAILED: {why}" for c, why in alerts.failed.items())
+        text += f". alerts: {alerts.new} new incidents, {sent}{broken}"
     serving_failed: list[str] = []
     if serving is not None:
         served, serving_failed = describe_serving(serving)
@@ -366,19 +367,19 @@ def summarize(
     return text
 
 
-def notify_incidents(build: BuildVerdict | None) -> dict:
+def notify_incidents(build: BuildVerdict | None) -> IncidentAlerts:
     """Send the open data-quality incidents not sent yet, through every configured channel."""
     from gospulse.alerts import notify_new_incidents
     from gospulse.orchestration.alert_email import notifiers_from_env
 
     if build is None or not build.built:
-        return {"sent": {}, "failed": {}, "note": "marts not rebuilt: no new incidents evaluated"}
+        return IncidentAlerts(note="marts not rebuilt: no new incidents evaluated")
     registry = _registry()
     result = notify_new_incidents(
         warehouse_path(), notifiers_from_env(), region_label=str(region_for(registry))
     )
     log.info("alerts: %s", result.describe())
-    return {"new": result.new, "sent": result.sent, "failed": result.failed}
+    return IncidentAlerts(new=result.new, sent=result.sent, failed=result.failed)
 
 
 def _snapshot_date(logical_date: str, region_code: int | None = None):
