@@ -158,7 +158,7 @@ def gospulse_daily():
         from gospulse.orchestration.tasks import write_monthly_reports as write
         from gospulse.task_results import PublishOutcome
 
-        return write(PublishOutcome.from_xcom(ti.xcom_pull(task_ids="publish_marts")))
+        return write(PublishOutcome.from_xcom(ti.xcom_pull(task_ids="publish_marts"))).to_xcom()
 
     # publish_marts is skipped when it published nothing: the bundle step still runs and says so
     @task(trigger_rule="none_failed", outlets=[gospulse_export_bundle])
@@ -169,7 +169,7 @@ def gospulse_daily():
 
         published = PublishOutcome.from_xcom(ti.xcom_pull(task_ids="publish_marts"))
         result = write(published, run_id, logical_date.isoformat())
-        return announce_bundle(result, ti, outlet_events)
+        return announce_bundle(result.to_xcom(), ti, outlet_events)
 
     @task(trigger_rule="none_failed", pool=WAREHOUSE_POOL)
     def publish_postgres(ti=None, logical_date=None) -> dict:
@@ -177,25 +177,34 @@ def gospulse_daily():
         from gospulse.task_results import PublishOutcome
 
         published = PublishOutcome.from_xcom(ti.xcom_pull(task_ids="publish_marts"))
-        return publish(published, logical_date.isoformat())
+        return publish(published, logical_date.isoformat()).to_xcom()
 
     # the verdict is a pure function of what the run stored: a retry cannot change it
     @task(trigger_rule="all_done", retries=0)
     def log_summary(ti=None) -> str:
         from gospulse.orchestration.tasks import network_loads, summarize
-        from gospulse.task_results import AudienceOutcome, BuildVerdict, IncidentAlerts
+        from gospulse.task_results import (
+            AudienceOutcome,
+            BuildVerdict,
+            ExportBundles,
+            IncidentAlerts,
+            MonthlyReports,
+            PostgresOutcome,
+            PublishOutcome,
+            ServingSteps,
+        )
 
         return summarize(
             network_loads(ti, NETWORKS),
             AudienceOutcome.from_xcom(ti.xcom_pull(task_ids="collect_vk_audience")),
             BuildVerdict.from_xcom(ti.xcom_pull(task_ids="build_marts")),
             IncidentAlerts.from_xcom(ti.xcom_pull(task_ids="send_incident_alerts")),
-            {
-                "published": ti.xcom_pull(task_ids="publish_marts"),
-                "bundle": ti.xcom_pull(task_ids="write_export_bundle"),
-                "reports": ti.xcom_pull(task_ids="write_monthly_reports"),
-                "postgres": ti.xcom_pull(task_ids="publish_postgres"),
-            },
+            ServingSteps(
+                published=PublishOutcome.from_xcom(ti.xcom_pull(task_ids="publish_marts")),
+                bundle=ExportBundles.from_xcom(ti.xcom_pull(task_ids="write_export_bundle")),
+                reports=MonthlyReports.from_xcom(ti.xcom_pull(task_ids="write_monthly_reports")),
+                postgres=PostgresOutcome.from_xcom(ti.xcom_pull(task_ids="publish_postgres")),
+            ),
         )
 
     registry = validate_registry()

@@ -192,6 +192,57 @@ class PublishOutcome(XComResult):
         return self.reason or "the marts were not published"
 
 
+@dataclass(frozen=True)
+class MonthlyReports(XComResult):
+    """A closed month's reports written beside the published copy (which month, regions and
+    files), or not, and why."""
+
+    written: bool
+    reason: str | None = None
+    month: str | None = None
+    regions: tuple[int, ...] = ()
+    paths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExportBundles(XComResult):
+    """The export bundles written, one per region (where, how many files, which day), or not,
+    and why."""
+
+    written: bool
+    reason: str | None = None
+    regions: tuple[int, ...] = ()
+    paths: tuple[str, ...] = ()
+    files: int = 0
+    snapshot_date: str | None = None
+
+
+@dataclass(frozen=True)
+class PostgresOutcome(XComResult):
+    """The marts on Postgres: switched off; published, with what the copy held; or not, and
+    why."""
+
+    enabled: bool
+    published: bool = False
+    reason: str | None = None
+    summary: str | None = None
+
+
+@dataclass(frozen=True)
+class ServingSteps:
+    """What each step that serves the marts handed over; None: that step did not finish."""
+
+    published: PublishOutcome | None
+    bundle: ExportBundles | None
+    reports: MonthlyReports | None
+    postgres: PostgresOutcome | None
+
+    @property
+    def unfinished(self) -> list[str]:
+        """The steps that did not finish, by name."""
+        return [f.name for f in fields(self) if getattr(self, f.name) is None]
+
+
 def unpublished_reason(published: PublishOutcome | None) -> str | None:
     """Why the steps after publication have nothing to work on (None: the copy was published);
     None as `published` is a publication step that did not finish."""

@@ -11,11 +11,15 @@ from gospulse.task_results import (
     AudienceOutcome,
     BatchRef,
     BuildVerdict,
+    ExportBundles,
     IncidentAlerts,
+    MonthlyReports,
     NetworkLoad,
+    PostgresOutcome,
     PreparedDbt,
     PublishOutcome,
     RegistryCheck,
+    ServingSteps,
 )
 
 RESULTS = [
@@ -55,6 +59,14 @@ RESULTS = [
     BuildVerdict(held="vk: raw gate failed"),
     PublishOutcome(published=True, path="/p", run_id="r", snapshot_date="2026-03-10", rows=9),
     PublishOutcome(published=False, reason="marts held"),
+    MonthlyReports(written=False, reason="2025-02-27 does not close its month"),
+    MonthlyReports(written=True, month="2025-02", regions=(42, 54), paths=("/r/42.html",)),
+    ExportBundles(written=False, reason="marts held"),
+    ExportBundles(
+        written=True, regions=(42,), paths=("/b/42",), files=9, snapshot_date="2026-03-10"
+    ),
+    PostgresOutcome(enabled=False, reason="GOSPULSE_PG_PUBLISH is not set"),
+    PostgresOutcome(enabled=True, published=True, summary="12 marts, run r"),
 ]
 
 
@@ -97,4 +109,26 @@ def test_an_audience_run_summary_becomes_the_outcome_the_summary_reads():
         snapshot_date="2026-03-10",
         pages_ok=2,
         regions_without_cities=(54,),
+    )
+
+
+def test_the_serving_clause_names_what_was_served_and_the_steps_that_did_not_finish():
+    from gospulse.orchestration.tasks import describe_serving
+
+    served = ServingSteps(
+        published=PublishOutcome(published=True, rows=9, tables=2),
+        bundle=ExportBundles(written=True, regions=(42, 54), paths=("/b/42", "/b/54"), files=4),
+        reports=MonthlyReports(written=True, month="2025-02", regions=(42, 54)),
+        postgres=PostgresOutcome(enabled=True, published=True, summary="2 marts, run r"),
+    )
+    assert describe_serving(served) == (
+        "published copy: 9 rows in 2 marts; export bundles /b/42, /b/54; "
+        "reports of 2025-02 for regions [42, 54]; postgres: 2 marts, run r",
+        [],
+    )
+    cut = ServingSteps(published=served.published, bundle=None, reports=None, postgres=None)
+    assert describe_serving(cut) == (
+        "published copy: 9 rows in 2 marts; bundle FAILED (see its task log); "
+        "reports FAILED (see its task log); postgres FAILED (see its task log)",
+        ["bundle", "reports", "postgres"],
     )

@@ -22,11 +22,15 @@ from gospulse.task_results import (
     AudienceOutcome,
     BatchRef,
     BuildVerdict,
+    ExportBundles,
     IncidentAlerts,
+    MonthlyReports,
     NetworkLoad,
+    PostgresOutcome,
     PreparedDbt,
     PublishOutcome,
     RegistryCheck,
+    ServingSteps,
     unpublished_reason,
 )
 from gospulse.warehouse import warehouse_path
@@ -295,7 +299,7 @@ def summarize(
     audience: AudienceOutcome | None,
     build: BuildVerdict | None,
     alerts: IncidentAlerts | None = None,
-    serving: dict[str, dict | None] | None = None,
+    serving: ServingSteps | None = None,
 ) -> str:
     """One readable paragraph for the task log; fails the run if a network got no data at all.
 
@@ -396,7 +400,7 @@ def publish_marts(build: BuildVerdict | None, run_id: str, logical_date: str) ->
     )
 
 
-def write_monthly_reports(published: PublishOutcome | None) -> dict:
+def write_monthly_reports(published: PublishOutcome | None) -> MonthlyReports:
     """When the copy just published ends a month (the run on the 1st, which records the
     month's last day), each region's report of that month, beside the published copy; the
     bundle step after this one carries them. Any other day: nothing, saying why."""
@@ -408,13 +412,13 @@ def write_monthly_reports(published: PublishOutcome | None) -> dict:
 
     reason = unpublished_reason(published)
     if reason:
-        return {"written": False, "reason": reason}
+        return MonthlyReports(written=False, reason=reason)
     # no reason: published, which records the day
     assert published is not None and published.snapshot_date is not None
     day = date.fromisoformat(published.snapshot_date)
     period = month_period(day.year, day.month)
     if day != period.last:
-        return {"written": False, "reason": f"{day} does not close its month"}
+        return MonthlyReports(written=False, reason=f"{day} does not close its month")
     copy = published_path(warehouse_path())
     month = f"{day:%Y-%m}"
     regions = _regions_registered(copy, period.last)
@@ -423,7 +427,7 @@ def write_monthly_reports(published: PublishOutcome | None) -> dict:
         files = write_report(warehouse_path(), code, period, report_dir(copy, code, month))
         paths += [str(files.html), str(files.xlsx)]
         log.info("report of %s for region %02d: %s", month, code, files.html.parent)
-    return {"written": True, "month": month, "regions": regions, "paths": paths}
+    return MonthlyReports(written=True, month=month, regions=tuple(regions), paths=tuple(paths))
 
 
 def _regions_registered(published: Path, day) -> list[int]:
@@ -441,7 +445,9 @@ def _regions_registered(published: Path, day) -> list[int]:
     return [code for (code,) in rows]
 
 
-def write_export_bundle(published: PublishOutcome | None, run_id: str, logical_date: str) -> dict:
+def write_export_bundle(
+    published: PublishOutcome | None, run_id: str, logical_date: str
+) -> ExportBundles:
     """The export bundle of every region of the registry, from the copy just published: each
     holds its region's rows only, so a warehouse of several regions hands each its own."""
     from gospulse.serving.bundle import write_bundle
@@ -449,7 +455,7 @@ def write_export_bundle(published: PublishOutcome | None, run_id: str, logical_d
 
     reason = unpublished_reason(published)
     if reason:
-        return {"written": False, "reason": reason}
+        return ExportBundles(written=False, reason=reason)
     warehouse = Path(warehouse_path())
     registry = _registry()
     day = _snapshot_date(logical_date, region_for(registry))
@@ -466,26 +472,26 @@ def write_export_bundle(published: PublishOutcome | None, run_id: str, logical_d
     ]
     for bundle in bundles:
         log.info("export bundle %s: %d files", bundle.path, len(bundle.manifest["files"]))
-    return {
-        "written": True,
-        "regions": regions,
-        "paths": [str(b.path) for b in bundles],
-        "files": sum(len(b.manifest["files"]) for b in bundles),
-        "snapshot_date": day.isoformat(),
-    }
+    return ExportBundles(
+        written=True,
+        regions=tuple(regions),
+        paths=tuple(str(b.path) for b in bundles),
+        files=sum(len(b.manifest["files"]) for b in bundles),
+        snapshot_date=day.isoformat(),
+    )
 
 
 POSTGRES_SWITCH = "GOSPULSE_PG_PUBLISH"
 
 
-def publish_postgres(published: PublishOutcome | None, logical_date: str) -> dict:
+def publish_postgres(published: PublishOutcome | None, logical_date: str) -> PostgresOutcome:
     """Copy the marts just published (the read-only copy) to Postgres and swap them in (when
     switched on). `logical_date` is the run's; the copy carries its own snapshot date."""
     if not settings.read(POSTGRES_SWITCH):
-        return {"enabled": False, "reason": f"{POSTGRES_SWITCH} is not set"}
+        return PostgresOutcome(enabled=False, reason=f"{POSTGRES_SWITCH} is not set")
     reason = unpublished_reason(published)
     if reason:
-        return {"enabled": True, "published": False, "reason": reason}
+        return PostgresOutcome(enabled=True, published=False, reason=reason)
     assert published is not None  # unpublished_reason gives one for None
     from gospulse.serving.layout import published_path
     from gospulse.serving.postgres import PgConfig, publish_to_postgres
@@ -501,34 +507,29 @@ def publish_postgres(published: PublishOutcome | None, logical_date: str) -> dic
             logical_date,
         )
     log.info("postgres: %s", result.describe())
-    return {"enabled": True, "published": True, "summary": result.describe()}
+    return PostgresOutcome(enabled=True, published=True, summary=result.describe())
 
 
-def describe_serving(serving: dict[str, dict | None]) -> tuple[str, list[str]]:
+def describe_serving(serving: ServingSteps) -> tuple[str, list[str]]:
     """One clause on what was served, and the serving steps that failed outright."""
-    failed = [step for step, result in serving.items() if result is None]
+    failed = serving.unfinished
     parts = []
-    copy, bundle, pg = (serving.get(k) for k in ("published", "bundle", "postgres"))
+    copy, bundle, reports, pg = serving.published, serving.bundle, serving.reports, serving.postgres
     if copy:
         parts.append(
-            f"published copy: {copy['rows']} rows in {copy['tables']} marts"
-            if copy.get("published")
-            else f"published copy kept from an earlier run ({copy.get('reason')})"
+            f"published copy: {copy.rows} rows in {copy.tables} marts"
+            if copy.published
+            else f"published copy kept from an earlier run ({copy.reason})"
         )
     if bundle:
         parts.append(
-            f"export bundles {', '.join(bundle['paths'])}"
-            if bundle.get("written")
-            else "no export bundle"
+            f"export bundles {', '.join(bundle.paths)}" if bundle.written else "no export bundle"
         )
-    reports = serving.get("reports")
-    if reports and reports.get("written"):
-        parts.append(f"reports of {reports['month']} for regions {reports['regions']}")
+    if reports and reports.written:
+        parts.append(f"reports of {reports.month} for regions {list(reports.regions)}")
     if pg:
         parts.append(
-            f"postgres: {pg['summary']}"
-            if pg.get("published")
-            else f"postgres: not published ({pg.get('reason')})"
+            f"postgres: {pg.summary}" if pg.published else f"postgres: not published ({pg.reason})"
         )
     parts += [f"{step} FAILED (see its task log)" for step in failed]
     return "; ".join(parts), failed
