@@ -149,7 +149,7 @@ def gospulse_daily():
 
         build = BuildVerdict.from_xcom(ti.xcom_pull(task_ids="build_marts"))
         result = publish(build, run_id, logical_date.isoformat())
-        return announce_marts(result.to_xcom(), ti, outlet_events)
+        return announce_marts(result, ti, outlet_events)
 
     # a closed month's reports, from the copy just published, before the bundle that carries
     # them; it only reads the published copy, so it holds no warehouse slot
@@ -169,7 +169,7 @@ def gospulse_daily():
 
         published = PublishOutcome.from_xcom(ti.xcom_pull(task_ids="publish_marts"))
         result = write(published, run_id, logical_date.isoformat())
-        return announce_bundle(result.to_xcom(), ti, outlet_events)
+        return announce_bundle(result, ti, outlet_events)
 
     @task(trigger_rule="none_failed", pool=WAREHOUSE_POOL)
     def publish_postgres(ti=None, logical_date=None) -> dict:

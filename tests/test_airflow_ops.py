@@ -264,3 +264,55 @@ def test_marts_are_held_when_no_network_loaded_anything(tmp_path, monkeypatch):
         ).published
         is False
     )
+
+
+def test_a_step_announces_what_it_produced_or_skips_with_its_result_in_xcom():
+    from types import SimpleNamespace
+
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from gospulse.orchestration.assets import (
+        announce_bundle,
+        announce_marts,
+        gospulse_export_bundle,
+        gospulse_marts,
+    )
+    from gospulse.task_results import ExportBundles, PublishOutcome
+
+    pushed: list[dict] = []
+    ti = SimpleNamespace(xcom_push=lambda key, value: pushed.append({key: value}))
+    events = {gospulse_marts: SimpleNamespace(), gospulse_export_bundle: SimpleNamespace()}
+    published = PublishOutcome(
+        published=True, path="/p", run_id="r", snapshot_date="2026-03-10", tables=2, rows=9
+    )
+    assert announce_marts(published, ti, events) == published.to_xcom()
+    assert events[gospulse_marts].extra == {
+        "snapshot_date": "2026-03-10",
+        "run_id": "r",
+        "tables": 2,
+        "rows": 9,
+    }
+    bundles = ExportBundles(
+        written=True, regions=(42,), paths=("/b/42",), files=9, snapshot_date="2026-03-10"
+    )
+    announce_bundle(bundles, ti, events)
+    assert events[gospulse_export_bundle].extra == {
+        "regions": [42],
+        "snapshot_date": "2026-03-10",
+        "paths": ["/b/42"],
+        "files": 9,
+    }
+    assert pushed == []
+    with pytest.raises(AirflowSkipException, match="no gospulse_export_bundle event: marts held"):
+        announce_bundle(ExportBundles(written=False, reason="marts held"), ti, {})
+    assert pushed == [
+        {
+            "return_value": {
+                "written": False,
+                "reason": "marts held",
+                "regions": [],
+                "paths": [],
+                "files": 0,
+            }
+        }
+    ]
