@@ -57,7 +57,7 @@ def _stored(warehouse):
 def test_unreachable_network_is_recorded_as_failed(env):
     refs = tasks.plan_network("vk", "2026-05-01T03:00:00+07:00")
     for ref in refs:
-        tasks.fetch_network(ref)
+        tasks.fetch_network(ref, ref.token, 1)
     summary = tasks.load_network(refs)
     assert summary.status == "failed"
     assert summary.unresolved == 1  # the name could not be resolved either

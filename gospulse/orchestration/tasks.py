@@ -144,17 +144,16 @@ def batches_of_token(refs: list[BatchRef], token: int) -> list[BatchRef]:
     return [r for r in refs if r.token == token]
 
 
-def fetch_network(
-    ref: BatchRef, token_index: int | None = None, token_count: int = 1
-) -> str | None:
-    """Fetch one batch of a plan into its staging file, with token `token_index` only."""
+def fetch_network(ref: BatchRef, token_index: int, token_count: int) -> str | None:
+    """Fetch one batch of a plan into its staging file, with token `token_index` (of
+    `token_count`) only."""
     from gospulse.networks import extractor_for
     from gospulse.orchestration.connections import airflow_credentials
     from gospulse.pipeline import ExtractPlan, fetch_batch
 
     if not ref.fetches:
         return None
-    if token_index is not None and ref.token != token_index:
+    if ref.token != token_index:
         # the pool of one token must never carry another token's requests
         raise ValueError(
             f"{ref.network} batch {ref.index} is dealt to token {ref.token}, "
@@ -217,14 +216,14 @@ def collect_audience(extract: NetworkLoad) -> AudienceOutcome:
     return AudienceOutcome.of_run(summary)
 
 
-def _held_reason(extracts: dict[str, NetworkLoad | None] | None) -> str | None:
+def _held_reason(extracts: dict[str, NetworkLoad | None]) -> str | None:
     """Why the marts must not be rebuilt today, or None.
 
     A batch the raw gate rejected is not in the warehouse, so marts built now would be partly
     a bad day; and when no network's load finished at all (e.g. a backfill day refused by the
     past-date guard) nothing new is stored, so marts published now would carry this run's date.
     """
-    rejected = {n: e.message for n, e in (extracts or {}).items() if e and e.status == "rejected"}
+    rejected = {n: e.message for n, e in extracts.items() if e and e.status == "rejected"}
     if rejected:
         reason = "; ".join(f"{n}: {m}" for n, m in rejected.items())
         log.error("marts not rebuilt, the raw gate rejected a batch — %s", reason)
