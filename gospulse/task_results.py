@@ -11,10 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import TYPE_CHECKING, Any, ClassVar, Self, overload
-
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
+from typing import Any, ClassVar, Self, overload
 
 
 class XComResult:
@@ -104,7 +101,7 @@ class NetworkLoad(XComResult):
     kept_existing: int = 0
 
     @classmethod
-    def of_run(cls, run: DataclassInstance) -> NetworkLoad:
+    def of_run(cls, run: Any) -> NetworkLoad:
         """The load a network's run summary (gospulse.pipeline.RunSummary) describes."""
         values = asdict(run)
         return cls(**{**values, "snapshot_date": values["snapshot_date"].isoformat()})
@@ -131,7 +128,7 @@ class AudienceOutcome(XComResult):
     regions_without_cities: tuple[int, ...] = ()
 
     @classmethod
-    def of_run(cls, run: DataclassInstance) -> AudienceOutcome:
+    def of_run(cls, run: Any) -> AudienceOutcome:
         """What an audience run's summary (gospulse.audience.collect.AudienceSummary) says."""
         values = asdict(run)
         return cls(enabled=True, **{**values, "snapshot_date": values["snapshot_date"].isoformat()})
