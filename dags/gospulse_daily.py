@@ -98,7 +98,7 @@ def gospulse_daily():
         from gospulse.orchestration.tasks import load_network
         from gospulse.task_results import BatchRef
 
-        return load_network([BatchRef.from_xcom(r) for r in refs])
+        return load_network([BatchRef.from_xcom(r) for r in refs]).to_xcom()
 
     @task(pool=WAREHOUSE_POOL)
     def collect_vk_audience(extract: dict) -> dict:
