@@ -17,9 +17,9 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gospulse import transform  # noqa: E402
 from gospulse.api.tokens import TokenStore  # noqa: E402
 from gospulse.serving.publish import publish_marts  # noqa: E402
+from gospulse.transform import run as transform  # noqa: E402
 
 SERVE = (
     "import argparse, sys\n"

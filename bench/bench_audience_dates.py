@@ -29,7 +29,7 @@ from pathlib import Path
 import duckdb
 from synthetic_federal import END, write_federal_raw, write_snapshots  # bench/ is on sys.path
 
-from gospulse.transform import DbtRunResult, run_dbt
+from gospulse.transform.run import DbtRunResult, run_dbt
 
 SEED = 8
 READ_EVERY_DAYS = 7

@@ -42,9 +42,9 @@ import pandas as pd
 from synthetic_federal import write_registry  # bench/ is on sys.path when run as a script
 
 from gospulse.audience.federal import national_unique
-from gospulse.audience.sketches import HLL_LG_K, HLL_TYPE, THETA_LG_K
-from gospulse.transform import build, run_dbt
-from gospulse.warehouse import RAW_DDL
+from gospulse.raw.sketches import HLL_LG_K, HLL_TYPE, THETA_LG_K
+from gospulse.raw.warehouse import RAW_DDL
+from gospulse.transform.run import build, run_dbt
 
 DAY = date(2026, 10, 31)
 FOLLOWS_PER_PERSON = 2.5

@@ -37,10 +37,10 @@ from emulators.vk.direct import snapshot_rows  # noqa: E402
 from emulators.vk.server import VkEmulator  # noqa: E402
 from emulators.vk.world import EVENT_WINDOW_DAYS, World  # noqa: E402
 from extractors.vk.client import VkClient  # noqa: E402
-from gospulse import transform  # noqa: E402
-from gospulse.pipeline import extract_vk, load_registry_into_warehouse  # noqa: E402
-from gospulse.registry import validate_registry  # noqa: E402
-from gospulse.warehouse import connect, replace_snapshots  # noqa: E402
+from gospulse.extract.pipeline import extract_vk, load_registry_into_warehouse  # noqa: E402
+from gospulse.raw.warehouse import connect, replace_snapshots  # noqa: E402
+from gospulse.registry.pages import validate_registry  # noqa: E402
+from gospulse.transform import run as transform  # noqa: E402
 
 START = date(2026, 1, 1)
 # the rule each kind of world event must raise on its day

@@ -24,10 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import duckdb  # noqa: E402
 
-from gospulse.audience.sketches import MemberHasher, PageAudience  # noqa: E402
+from gospulse.config.regions import REGIONS  # noqa: E402
 from gospulse.federal.marts import build_federal_marts  # noqa: E402
 from gospulse.federal.pull import pull  # noqa: E402
-from gospulse.regions import REGIONS  # noqa: E402
+from gospulse.raw.sketches import MemberHasher, PageAudience  # noqa: E402
 from gospulse.serving.bundle import write_bundle  # noqa: E402
 
 TARGET_SECONDS = 300

@@ -33,12 +33,12 @@ from emulators.vk.direct import snapshot_rows  # noqa: E402
 from emulators.vk.server import VkEmulator  # noqa: E402
 from emulators.vk.world import Wave, World  # noqa: E402
 from extractors.vk.client import VkClient  # noqa: E402
-from gospulse import transform  # noqa: E402
 from gospulse.audience.collect import AudienceConfig, collect_vk_audience  # noqa: E402
-from gospulse.audience.sketches import MemberHasher  # noqa: E402
-from gospulse.pipeline import extract_vk, load_registry_into_warehouse  # noqa: E402
-from gospulse.registry import validate_registry  # noqa: E402
-from gospulse.warehouse import connect, replace_snapshots  # noqa: E402
+from gospulse.extract.pipeline import extract_vk, load_registry_into_warehouse  # noqa: E402
+from gospulse.raw.sketches import MemberHasher  # noqa: E402
+from gospulse.raw.warehouse import connect, replace_snapshots  # noqa: E402
+from gospulse.registry.pages import validate_registry  # noqa: E402
+from gospulse.transform import run as transform  # noqa: E402
 
 START = date(2026, 1, 1)
 WAVE_SHARE = 0.2

@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import duckdb  # noqa: E402
 
-from gospulse.history_import import import_history  # noqa: E402
-from gospulse.warehouse import connect  # noqa: E402
+from gospulse.raw.history_import import import_history  # noqa: E402
+from gospulse.raw.warehouse import connect  # noqa: E402
 
 TARGET_RATIO = 3.0
 LAST = date(2026, 11, 30)

@@ -1,6 +1,6 @@
 """Benchmark: requests and wall time of the daily count per network of the demo region.
 
-Each network runs through the real pipeline (gospulse.pipeline.extract_network), the real
+Each network runs through the real pipeline (gospulse.extract.pipeline.extract_network), the real
 extractor and its loopback emulator at production pacing: VK 3 requests/s per token (25 calls
 x 500 ids per execute), Telegram 1 request/s (the emulator's assumed flood limits:
 resolveUsername 30 and getFullChannel 120 per 60 s), OK 3 requests/s (100 ids per call). The
@@ -45,7 +45,7 @@ from extractors.telegram.loopback import LoopbackSender
 from extractors.vk.client import CALLS_PER_EXECUTE, VkClient
 from extractors.vk.extract import IDS_PER_CALL as VK_IDS_PER_CALL
 from extractors.vk.extract import VkExtractor
-from gospulse.pipeline import RunSummary, extract_network, read_registry
+from gospulse.extract.pipeline import RunSummary, extract_network, read_registry
 
 REGISTRY = Path(__file__).resolve().parent.parent / "registry" / "demo_42_kuzbass.csv"
 FIRST_DAY = date(2026, 2, 1)  # a month after the world's start, so its events have happened

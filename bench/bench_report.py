@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import duckdb  # noqa: E402
 from bench_top import FLOOR_SQL, LAST, write_world  # noqa: E402
 
-from gospulse.periods import month_period  # noqa: E402
+from gospulse.config.periods import month_period  # noqa: E402
 from gospulse.report.writer import write_report  # noqa: E402
 from gospulse.serving.layout import published_path  # noqa: E402
 from gospulse.serving.publish import open_published, publish_marts  # noqa: E402

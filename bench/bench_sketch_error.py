@@ -18,7 +18,7 @@ import time
 import datasketches as ds
 import numpy as np
 
-from gospulse.audience.sketches import HLL_LG_K, HLL_TYPE, MemberHasher, estimate, union_hll
+from gospulse.raw.sketches import HLL_LG_K, HLL_TYPE, MemberHasher, estimate, union_hll
 
 FOLLOWS_PER_PERSON = 2.5
 

@@ -5,7 +5,7 @@ ten sectors, a tenth flagships) × --days days of marts.mart_page_daily and thei
 mart_registry_versions, then times, --repeats times each:
 - floor: the least query that answers the question, written by hand on the same file: the two
   days' counts joined, growth, a row_number per network, the first ten;
-- top_pages: gospulse.ranking.top_pages in this process (opens the copy, checks the filters,
+- top_pages: gospulse.serving.ranking.top_pages in this process (opens the copy, checks the filters,
   runs its one query: registry as of the end, every exclusion reason);
 - cli: the whole `gospulse top` command as a user runs it (a new Python process).
 Targets (issue 32): under 1 s at region size, under 3 s at federal size (200,000 pages).
@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import duckdb  # noqa: E402
 
-from gospulse.ranking import top_pages  # noqa: E402
 from gospulse.serving.layout import published_path  # noqa: E402
 from gospulse.serving.publish import open_published, publish_marts  # noqa: E402
+from gospulse.serving.ranking import top_pages  # noqa: E402
 
 LAST = date(2026, 11, 30)
 MONTH_START, MONTH_END = date(2026, 10, 31), date(2026, 11, 30)

@@ -44,7 +44,7 @@ from synthetic_federal import (  # bench/ is on sys.path
 
 from gospulse.serving.postgres import PgConfig, publish_to_postgres
 from gospulse.serving.publish import publish_marts
-from gospulse.transform import NO_UNIT_TESTS, DbtRunResult, build_in_page_buckets, run_dbt
+from gospulse.transform.run import NO_UNIT_TESTS, DbtRunResult, build_in_page_buckets, run_dbt
 
 # issue 32's targets: at 200,000 pages x 730 days, and for a 3,000-page region's whole day
 FULL_TARGET_S = 300
@@ -238,7 +238,7 @@ def append_day(warehouse: Path, pages: int, days: int) -> date:
 
 
 def dbt_build(warehouse: Path, **kwargs) -> Measured:
-    """The build a daily run makes (gospulse.transform.build: unit tests run in CI only)."""
+    """The build a daily run makes (gospulse.transform.run.build: unit tests run in CI only)."""
     return measured(lambda: run_dbt(["build", *NO_UNIT_TESTS], warehouse=warehouse, **kwargs))
 
 

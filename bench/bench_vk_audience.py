@@ -44,10 +44,10 @@ def child(scale: float, fields: bool) -> dict:
     from extractors.vk.client import VkClient
     from extractors.vk.members import ListRequest, read_member_lists
     from gospulse.audience.collect import AudienceConfig, collect_vk_audience
-    from gospulse.audience.sketches import MemberHasher
-    from gospulse.pipeline import extract_vk
-    from gospulse.registry import validate_registry
-    from gospulse.warehouse import connect
+    from gospulse.extract.pipeline import extract_vk
+    from gospulse.raw.sketches import MemberHasher
+    from gospulse.raw.warehouse import connect
+    from gospulse.registry.pages import validate_registry
 
     work = Path(tempfile.mkdtemp(prefix="gospulse-bench-audience-"))
     World(seed=42).write_registry(work / "42.csv")  # the registry is the same at any scale

@@ -22,7 +22,7 @@ from emulators.vk.server import VkEmulator
 from emulators.vk.world import World
 from extractors.vk.client import VkClient
 from extractors.vk.records import GROUP_FIELDS
-from gospulse.pipeline import extract_vk, read_registry
+from gospulse.extract.pipeline import extract_vk, read_registry
 
 REGISTRY = Path(__file__).resolve().parent.parent / "registry" / "demo_42_kuzbass.csv"
 RATE = 3.0

@@ -34,8 +34,8 @@ from extractors.vk.client import VkClient
 from extractors.vk.extract import VkExtractor
 from extractors.vk.pool import VkClientPool
 from extractors.vk.records import GROUP_FIELDS
-from gospulse.pipeline import fetch_batch, load_batches, plan_extract
-from gospulse.registry import HEADER, load_registry
+from gospulse.extract.pipeline import fetch_batch, load_batches, plan_extract
+from gospulse.registry.pages import HEADER, load_registry
 
 RATE = 3.0
 START = date(2026, 1, 1)

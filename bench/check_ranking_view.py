@@ -19,7 +19,7 @@ from pathlib import Path
 
 import duckdb
 
-from gospulse.ranking import ranking_settings
+from gospulse.serving.ranking import ranking_settings
 from gospulse.serving.read_views import read_views
 
 

@@ -39,7 +39,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gospulse.transform import PROJECT_DIR_ENV, compile_inline, project_dir  # noqa: E402
+from gospulse.config.dbt_project import PROJECT_DIR_ENV, project_dir  # noqa: E402
+from gospulse.transform.run import compile_inline  # noqa: E402
 
 MACRO_CALL = "{{ dq_change_scores('page_changes') }}"
 # the macro's call before it scored every change from a date on (a table of them then)

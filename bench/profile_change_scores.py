@@ -25,7 +25,7 @@ import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gospulse.transform import compile_inline  # noqa: E402
+from gospulse.transform.run import compile_inline  # noqa: E402
 
 # every fresh change scored; an earlier checkout's macro took a table of the days to score:
 # --macro-call "{{ dq_change_scores('page_changes', 'scored') }}"

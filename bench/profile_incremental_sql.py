@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_transform import append_day  # noqa: E402
 
-from gospulse.transform import dbt_state_dir, run_dbt  # noqa: E402
+from gospulse.transform.run import dbt_state_dir, run_dbt  # noqa: E402
 
 MODELS = (
     "int_page_days_filled",

@@ -3,7 +3,7 @@
 Issue 8's transform benchmark needs ~146 M snapshot rows (200,000 pages x 2 years); a Python
 loop or the emulator would take hours, so rows are generated inside DuckDB from hashes of
 (page, day): deterministic for a seed, no state between days. The shape follows what the
-pipeline stores (gospulse/warehouse.py RAW_DDL): every registered page has a row every day, a
+pipeline stores (gospulse/raw/warehouse.py RAW_DDL): every registered page has a row every day, a
 small share of days failed (status error, NULL count), a few pages deleted for good, counts
 with a trend, weekly seasonality and noise. Mean size is set so 200,000 pages hold ~115 M
 subscriptions, the federal figure.
@@ -20,9 +20,9 @@ from pathlib import Path
 
 import duckdb
 
-from gospulse.regions import REGIONS
-from gospulse.registry import SECTORS
-from gospulse.warehouse import RAW_DDL
+from gospulse.config.regions import REGIONS
+from gospulse.raw.warehouse import RAW_DDL
+from gospulse.registry.pages import SECTORS
 
 END = date(2026, 10, 31)
 MEAN_MEMBERS = 575  # 115 M subscriptions / 200,000 pages

@@ -78,8 +78,8 @@ def gospulse_daily():
     # Airflow maps only over a whole task result, so each token's share is its own small task
     @task
     def batches_of_token(refs: list[dict], token: int) -> list[dict]:
+        from gospulse.config.task_results import BatchRef
         from gospulse.orchestration.tasks import batches_of_token as share
-        from gospulse.task_results import BatchRef
 
         return [mine.to_xcom() for mine in share([BatchRef.from_xcom(r) for r in refs], token)]
 
@@ -87,23 +87,23 @@ def gospulse_daily():
     # one slot); max_active_tis_per_dag keeps that true even if a pool was given more slots
     @task(max_active_tis_per_dag=1)
     def fetch_batch(ref: dict, token: int, tokens: int) -> str | None:
+        from gospulse.config.task_results import BatchRef
         from gospulse.orchestration.tasks import fetch_network
-        from gospulse.task_results import BatchRef
 
         return fetch_network(BatchRef.from_xcom(ref), token, tokens)
 
     # a batch task that failed for good leaves its pages recorded as failed, not the run
     @task(trigger_rule="all_done", pool=WAREHOUSE_POOL)
     def load_snapshots(refs: list[dict]) -> dict:
+        from gospulse.config.task_results import BatchRef
         from gospulse.orchestration.tasks import load_network
-        from gospulse.task_results import BatchRef
 
         return load_network([BatchRef.from_xcom(r) for r in refs]).to_xcom()
 
     @task(pool=WAREHOUSE_POOL)
     def collect_vk_audience(extract: dict) -> dict:
+        from gospulse.config.task_results import NetworkLoad
         from gospulse.orchestration.tasks import collect_audience
-        from gospulse.task_results import NetworkLoad
 
         return collect_audience(NetworkLoad.from_xcom(extract)).to_xcom()
 
@@ -134,8 +134,8 @@ def gospulse_daily():
     # new data-quality incidents go out even when a network failed: that is when they matter
     @task(trigger_rule="all_done", pool=WAREHOUSE_POOL)
     def send_incident_alerts(ti=None) -> dict:
+        from gospulse.config.task_results import BuildVerdict
         from gospulse.orchestration.tasks import notify_incidents
-        from gospulse.task_results import BuildVerdict
 
         build = BuildVerdict.from_xcom(ti.xcom_pull(task_ids="build_marts"))
         return notify_incidents(build).to_xcom()
@@ -143,9 +143,9 @@ def gospulse_daily():
     # readers (BI, the API) open this copy, never the warehouse the next run writes
     @task(trigger_rule="all_done", outlets=[gospulse_marts], pool=WAREHOUSE_POOL)
     def publish_marts(ti=None, run_id=None, logical_date=None, outlet_events=None) -> dict:
+        from gospulse.config.task_results import BuildVerdict
         from gospulse.orchestration.assets import announce_marts
         from gospulse.orchestration.tasks import publish_marts as publish
-        from gospulse.task_results import BuildVerdict
 
         build = BuildVerdict.from_xcom(ti.xcom_pull(task_ids="build_marts"))
         result = publish(build, run_id, logical_date.isoformat())
@@ -155,17 +155,17 @@ def gospulse_daily():
     # them; it only reads the published copy, so it holds no warehouse slot
     @task(trigger_rule="none_failed")
     def write_monthly_reports(ti=None) -> dict:
+        from gospulse.config.task_results import PublishOutcome
         from gospulse.orchestration.tasks import write_monthly_reports as write
-        from gospulse.task_results import PublishOutcome
 
         return write(PublishOutcome.from_xcom(ti.xcom_pull(task_ids="publish_marts"))).to_xcom()
 
     # publish_marts is skipped when it published nothing: the bundle step still runs and says so
     @task(trigger_rule="none_failed", outlets=[gospulse_export_bundle])
     def write_export_bundle(ti=None, run_id=None, logical_date=None, outlet_events=None) -> dict:
+        from gospulse.config.task_results import PublishOutcome
         from gospulse.orchestration.assets import announce_bundle
         from gospulse.orchestration.tasks import write_export_bundle as write
-        from gospulse.task_results import PublishOutcome
 
         published = PublishOutcome.from_xcom(ti.xcom_pull(task_ids="publish_marts"))
         result = write(published, run_id, logical_date.isoformat())
@@ -173,8 +173,8 @@ def gospulse_daily():
 
     @task(trigger_rule="none_failed", pool=WAREHOUSE_POOL)
     def publish_postgres(ti=None, logical_date=None) -> dict:
+        from gospulse.config.task_results import PublishOutcome
         from gospulse.orchestration.tasks import publish_postgres as publish
-        from gospulse.task_results import PublishOutcome
 
         published = PublishOutcome.from_xcom(ti.xcom_pull(task_ids="publish_marts"))
         return publish(published, logical_date.isoformat()).to_xcom()
@@ -182,8 +182,7 @@ def gospulse_daily():
     # the verdict is a pure function of what the run stored: a retry cannot change it
     @task(trigger_rule="all_done", retries=0)
     def log_summary(ti=None) -> str:
-        from gospulse.orchestration.tasks import network_loads, summarize
-        from gospulse.task_results import (
+        from gospulse.config.task_results import (
             AudienceOutcome,
             BuildVerdict,
             ExportBundles,
@@ -193,6 +192,7 @@ def gospulse_daily():
             PublishOutcome,
             ServingSteps,
         )
+        from gospulse.orchestration.tasks import network_loads, summarize
 
         return summarize(
             network_loads(ti, NETWORKS),

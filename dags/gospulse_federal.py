@@ -42,7 +42,7 @@ def gospulse_federal():
     @task
     def pull_and_build() -> dict:
 
-        from gospulse import settings
+        from gospulse.config import settings
         from gospulse.federal.pull import SOURCES_ENV, parse_sources
         from gospulse.federal.run import federal_warehouse_path, run_federal_pull
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from extractors.vk.records import group_status
-from gospulse.regions import get_region
+from gospulse.config.regions import get_region
 
 DEMO_DIR = Path("warehouse") / "demo"
 REGISTRY = Path(__file__).resolve().parent.parent / "registry" / "demo_42_kuzbass.csv"
@@ -87,13 +87,13 @@ def write_history_csv(
 def print_report(warehouse: Path, month: tuple[date, date], last: date, out) -> None:
     """The month's report through gospulse report (files in DEMO_DIR/report), its lead and
     TOP-10 printed: the same text an analyst gets from `gospulse report`."""
-    from gospulse.periods import month_period
-    from gospulse.ranking import ranking_settings
+    from gospulse.config.periods import month_period
     from gospulse.report.charts import shorten
     from gospulse.report.html import SIMULATED, lead
     from gospulse.report.numbers import ru_int, ru_pct, ru_period, ru_signed
     from gospulse.report.words import network as network_name
     from gospulse.report.writer import write_report
+    from gospulse.serving.ranking import ranking_settings
 
     period = month_period(month[0].year, month[0].month)
     files = write_report(warehouse, REGION, period, DEMO_DIR / "report", simulated=True)
@@ -129,16 +129,16 @@ def run_demo(days: int = 60, *, with_airflow: bool = True, out=print) -> int:
     from extractors.telegram.client import TelegramCaller, telegram_client_from_env
     from extractors.telegram.extract import TelegramExtractor
     from extractors.vk.client import VkClient
-    from gospulse.history_import import import_history
-    from gospulse.orchestration.local import run_dag
-    from gospulse.pipeline import (
+    from gospulse.extract.pipeline import (
         extract_network,
         extract_vk,
         load_registry_into_warehouse,
         read_registry,
     )
-    from gospulse.population import import_population
-    from gospulse.transform import build
+    from gospulse.orchestration.local import run_dag
+    from gospulse.raw.history_import import import_history
+    from gospulse.raw.population import import_population
+    from gospulse.transform.run import build
 
     if days < 2:
         raise ValueError("--days must be at least 2")

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from gospulse import settings
-from gospulse.warehouse import STATUSES, SnapshotRow
+from gospulse.config import settings
+from gospulse.raw.warehouse import STATUSES, SnapshotRow
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def configured_max_error_share() -> float:
     """vars.dq.raw_gate.max_error_share of dbt_project.yml, where every DQ threshold lives."""
     import yaml
 
-    from gospulse.transform import project_dir
+    from gospulse.config.dbt_project import project_dir
 
     config = yaml.safe_load((project_dir() / "dbt_project.yml").read_text(encoding="utf-8"))
     try:

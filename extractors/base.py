@@ -1,7 +1,7 @@
 """What every network's extractor gives the pipeline: resolutions, batches and batch results.
 
-The pipeline (gospulse.pipeline) plans, fetches and loads any network the same way; a network
-module only knows its API. Extractors never touch the warehouse.
+The pipeline (gospulse.extract.pipeline) plans, fetches and loads any network the same way; a
+network module only knows its API. Extractors never touch the warehouse.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
 
-from gospulse.warehouse import SnapshotRow
+from gospulse.raw.warehouse import SnapshotRow
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from gospulse import settings
+from gospulse.config import settings
 
 log = logging.getLogger(__name__)
 

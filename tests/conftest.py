@@ -38,8 +38,8 @@ class SlowTierOnly(RuntimeError):
 
 def _program(args: object) -> tuple[str, list[str]]:
     argv = [str(a) for a in args] if isinstance(args, list | tuple) else str(args).split()
-    if argv[1:3] == ["-m", "gospulse.dbt_child"]:
-        return "dbt", argv  # dbt's CLI, run in-process by gospulse.transform's child
+    if argv[1:3] == ["-m", "gospulse.transform.dbt_child"]:
+        return "dbt", argv  # dbt's CLI, run in-process by gospulse.transform.run's child
     return (Path(argv[0]).name if argv else ""), argv
 
 
@@ -101,9 +101,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def copy_warehouse(source: Path, folder: Path, name: str = "gospulse.duckdb") -> Path:
     """A file copy of a built warehouse, with dbt's saved parse of the project: dbt runs on the
-    copy skip the full parse (gospulse.transform opens a warehouse by its name from its
+    copy skip the full parse (gospulse.transform.run opens a warehouse by its name from its
     folder, so copies of one name share the profile dbt keys its partial parsing on)."""
-    from gospulse.transform import dbt_state_dir
+    from gospulse.transform.run import dbt_state_dir
 
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / name
@@ -171,11 +171,11 @@ def shared_warehouse(
 
 @pytest.fixture(scope="session")
 def built_world(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
-    """The fixture world of tests/warehouse_fixtures.py after one `gospulse.transform.build`,
+    """The fixture world of tests/warehouse_fixtures.py after one `gospulse.transform.run.build`,
     made once per run (`shared_warehouse`)."""
 
     def make(warehouse: Path) -> str:
-        from gospulse import transform
+        from gospulse.transform import run as transform
         from tests.warehouse_fixtures import build_world
 
         result = transform.build(build_world(warehouse))

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from gospulse import transform
-from gospulse.audience.sketches import MemberHasher, PageAudience
-from gospulse.warehouse import connect, replace_member_sketches, replace_snapshots
+from gospulse.raw.sketches import MemberHasher, PageAudience
+from gospulse.raw.warehouse import connect, replace_member_sketches, replace_snapshots
+from gospulse.transform import run as transform
 from tests.warehouse_fixtures import LAST_DAY, PAGES, snapshot_rows, write_registry
 
 HASHER = MemberHasher(b"federal-test-secret-16")

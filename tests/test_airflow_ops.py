@@ -11,15 +11,15 @@ import pytest
 
 from emulators.vk.server import VkEmulator
 from emulators.vk.world import World
-from gospulse.dates import PastSnapshotError, check_snapshot_lag
-from gospulse.networks import extractor_for
+from gospulse.config.dates import PastSnapshotError, check_snapshot_lag
+from gospulse.config.task_results import BuildVerdict, PreparedDbt
+from gospulse.extract.networks import extractor_for
+from gospulse.extract.token_lists import TokenSlotError
 from gospulse.orchestration import tasks
 from gospulse.orchestration.deadlines import DeadlineConfigError, daily_run_late, deadline_hours
 from gospulse.orchestration.local import DAGS_FOLDER
 from gospulse.orchestration.pools import wanted_pools
 from gospulse.orchestration.token_slots import deal, spread, token_count
-from gospulse.task_results import BuildVerdict, PreparedDbt
-from gospulse.token_lists import TokenSlotError
 from tests.alert_receivers import HttpReceiver, SmtpReceiver
 
 COUNT_VARS = ("GOSPULSE_VK_TOKEN_COUNT", "GOSPULSE_TG_SESSION_COUNT", "GOSPULSE_OK_TOKEN_COUNT")
@@ -236,7 +236,7 @@ def test_a_failing_alert_channel_fails_the_deadline_callback(monkeypatch):
         for var in ("GOSPULSE_ALERT_TG_BOT_TOKEN", "GOSPULSE_ALERT_EMAIL_TO"):
             monkeypatch.delenv(var, raising=False)
         monkeypatch.setenv("GOSPULSE_ALERT_WEBHOOK_URL", webhook.url)
-        from gospulse.alerts import NotifierError
+        from gospulse.quality.alerts import NotifierError
 
         with pytest.raises(NotifierError, match="late-run alert not delivered: webhook: .*500"):
             daily_run_late(CONTEXT, 4.0)
@@ -271,13 +271,13 @@ def test_a_step_announces_what_it_produced_or_skips_with_its_result_in_xcom():
 
     from airflow.sdk.exceptions import AirflowSkipException
 
+    from gospulse.config.task_results import ExportBundles, PublishOutcome
     from gospulse.orchestration.assets import (
         announce_bundle,
         announce_marts,
         gospulse_export_bundle,
         gospulse_marts,
     )
-    from gospulse.task_results import ExportBundles, PublishOutcome
 
     pushed: list[dict] = []
     ti = SimpleNamespace(xcom_push=lambda key, value: pushed.append({key: value}))

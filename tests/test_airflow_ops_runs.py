@@ -49,7 +49,7 @@ from airflow.sdk import dag, task
 def mask_probe():
     @task
     def log_secrets():
-        from gospulse.networks import extractor_for
+        from gospulse.extract.networks import extractor_for
         from gospulse.orchestration.connections import airflow_credentials
 
         log = logging.getLogger("mask_probe")
@@ -321,7 +321,7 @@ def asset_probe():
     @task(outlets=[gospulse_marts])
     def nothing_published(ti=None, outlet_events=None):
         from gospulse.orchestration.assets import announce_marts
-        from gospulse.task_results import PublishOutcome
+        from gospulse.config.task_results import PublishOutcome
 
         held = PublishOutcome(published=False, reason="marts held: the raw gate rejected vk")
         return announce_marts(held, ti, outlet_events)
@@ -329,7 +329,7 @@ def asset_probe():
     @task(outlets=[gospulse_export_bundle])
     def bundle_written(ti=None, outlet_events=None):
         from gospulse.orchestration.assets import announce_bundle
-        from gospulse.task_results import ExportBundles
+        from gospulse.config.task_results import ExportBundles
 
         written = ExportBundles(written=True, paths=("/b/region=42/x",), files=9, regions=(42,),
                                 snapshot_date="2026-03-10")

@@ -7,14 +7,14 @@ from datetime import date
 
 import pytest
 
-from gospulse.alerts import (
+from gospulse.orchestration.alert_email import EmailNotifier, notifiers_from_env
+from gospulse.quality.alerts import (
     TelegramBotNotifier,
     WebhookNotifier,
     load_incidents,
     notify_new_incidents,
 )
-from gospulse.orchestration.alert_email import EmailNotifier, notifiers_from_env
-from gospulse.warehouse import connect
+from gospulse.raw.warehouse import connect
 from tests.alert_receivers import HttpReceiver, SmtpReceiver
 
 BOT_TOKEN = "123456:bot-token-for-tests"

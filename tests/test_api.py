@@ -30,7 +30,7 @@ from gospulse.api.queries import Filters, UnsupportedFilter, build_query
 from gospulse.api.ratelimit import RateLimiter
 from gospulse.api.tokens import TokenFileError, TokenStore, parse_regions
 from gospulse.cli.api import add_commands
-from gospulse.registry import normalize_sector
+from gospulse.registry.pages import normalize_sector
 from gospulse.serving.layout import LATEST_FILE, region_dir
 from gospulse.serving.publish import publish_marts
 from tests.conftest import copy_warehouse

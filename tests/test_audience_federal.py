@@ -15,7 +15,7 @@ from gospulse.audience.federal import (
     is_region_sketch,
     national_unique,
 )
-from gospulse.audience.sketches import (
+from gospulse.raw.sketches import (
     HLL_LG_K,
     MemberHasher,
     PageAudience,

@@ -14,12 +14,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from gospulse import transform
 from gospulse.audience.federal import RegionSketch, export_region_sketches, national_unique
 from gospulse.audience.overlap import SketchUnavailable, page_overlap
-from gospulse.audience.sketches import HLL_LG_K, HLL_TYPE, MemberHasher, PageAudience
 from gospulse.cli import main
-from gospulse.warehouse import SnapshotRow, connect, replace_member_sketches, replace_snapshots
+from gospulse.raw.sketches import HLL_LG_K, HLL_TYPE, MemberHasher, PageAudience
+from gospulse.raw.warehouse import SnapshotRow, connect, replace_member_sketches, replace_snapshots
+from gospulse.transform import run as transform
 
 pytestmark = pytest.mark.slow
 
@@ -132,7 +132,7 @@ PAGES = {
     ),
     # region 70's pages: a new lg_k 16 page in HLL mode, then two sketched at lg_k 14 before the
     # change, one in HLL mode and one small (coupon mode); in page order, datasketches 5.2.0's
-    # union of the three came out as the small page alone (gospulse.audience.sketches.merge_hll)
+    # union of the three came out as the small page alone (gospulse.raw.sketches.merge_hll)
     "701": Page(
         "vk", "701", 70, "tomsk", "health", False, "Облздрав", ids(range(200_000, 210_000))
     ),

@@ -24,7 +24,7 @@ def test_the_synthetic_federal_warehouse_fits_raw(tmp_path: Path) -> None:
 
 
 def test_the_import_benchmarks_registry_fits_raw(tmp_path: Path) -> None:
-    from gospulse.warehouse import connect
+    from gospulse.raw.warehouse import connect
 
     warehouse = tmp_path / "import.duckdb"
     with connect(warehouse):

@@ -1,6 +1,6 @@
 """A child that gospulse starts (dbt, for a build) dies with the process that started it.
 
-The mechanism gospulse.transform.run_dbt hands to every dbt process, shown on a plain `sleep`
+The mechanism gospulse.transform.run.run_dbt hands to every dbt process, shown on a plain `sleep`
 child: a parent killed with SIGKILL takes the child with it; without it the child lives on.
 """
 
@@ -17,7 +17,7 @@ import pytest
 
 PARENT = """
 import os, subprocess, sys, time
-from gospulse.transform import dies_with
+from gospulse.transform.run import dies_with
 kwargs = {"preexec_fn": dies_with(os.getpid())} if sys.argv[1] == "tied" else {}
 child = subprocess.Popen(["sleep", "300"], **kwargs)
 print(child.pid, flush=True)

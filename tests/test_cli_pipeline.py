@@ -13,7 +13,7 @@ from emulators.vk.world import World
 from gospulse.cli import main
 from gospulse.serving.layout import published_path
 from gospulse.serving.publish import open_published, read_publication
-from gospulse.transform import NODE_RESULTS, dbt_state_dir
+from gospulse.transform.run import NODE_RESULTS, dbt_state_dir
 
 TOKEN = "cli-token"
 # not a test of VK's rate limit: the client (GOSPULSE_VK_RPS) and the emulator agree on more

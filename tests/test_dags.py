@@ -110,7 +110,7 @@ def test_dags_parse_without_secrets_or_services(monkeypatch):
 
 
 def _manifest_models(kind: str) -> dict[str, dict]:
-    from gospulse.dbt_manifest import manifest_path
+    from gospulse.transform.dbt_manifest import manifest_path
 
     data = json.loads(manifest_path().read_text())
     return {
@@ -121,7 +121,7 @@ def _manifest_models(kind: str) -> dict[str, dict]:
 
 
 def _tested_models() -> set[str]:
-    from gospulse.dbt_manifest import manifest_path
+    from gospulse.transform.dbt_manifest import manifest_path
 
     data = json.loads(manifest_path().read_text())
     return {
@@ -234,6 +234,7 @@ def _parse_env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_the_dbt_verdict_names_the_failed_task_and_nothing_is_published(tmp_path):
+    from gospulse.config.task_results import BuildVerdict, NetworkLoad, PublishOutcome, ServingSteps
     from gospulse.orchestration.tasks import (
         dbt_verdict,
         publish_postgres,
@@ -242,7 +243,6 @@ def test_the_dbt_verdict_names_the_failed_task_and_nothing_is_published(tmp_path
         write_monthly_reports,
     )
     from gospulse.serving.publish import publish_after_build
-    from gospulse.task_results import BuildVerdict, NetworkLoad, PublishOutcome, ServingSteps
 
     extracts: dict[str, NetworkLoad | None] = {
         "vk": NetworkLoad(
@@ -307,7 +307,7 @@ def test_a_missing_manifest_names_the_command_that_writes_it(tmp_path, monkeypat
 def test_the_manifest_matches_the_dbt_project(tmp_path):
     """`make env` rewrites the manifest; this catches one that lags behind the models anyway
     (a model, snapshot or test added or removed since): a fresh `dbt parse` must agree."""
-    from gospulse.dbt_manifest import manifest_nodes, manifest_path, write_manifest
+    from gospulse.transform.dbt_manifest import manifest_nodes, manifest_path, write_manifest
 
     kinds = ("model", "snapshot", "seed", "test", "unit_test")
     fresh = write_manifest(tmp_path / "manifest.json")
@@ -513,7 +513,7 @@ def test_a_failing_dbt_test_skips_downstream_models_and_nothing_is_published(
     import sqlite3
 
     from gospulse.orchestration.local import DagRunFailed
-    from gospulse.warehouse import connect
+    from gospulse.raw.warehouse import connect
 
     world = World(seed=5, start=date(2026, 3, 1), n_pages=20)
     registry = tmp_path / "42_dag.csv"

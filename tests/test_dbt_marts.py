@@ -14,9 +14,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from gospulse import transform
+from gospulse.config.dbt_project import project_dir
+from gospulse.raw.warehouse import connect
 from gospulse.serving.publish import open_published, publish_marts
-from gospulse.warehouse import connect
+from gospulse.transform import run as transform
 from tests.conftest import copy_warehouse
 from tests.warehouse_fixtures import PAGES, write_registry
 
@@ -91,7 +92,7 @@ def one(world: SimpleNamespace, sql: str, params: list | None = None) -> tuple:
 
 def _project_counts() -> tuple[int, int]:
     """Models (SQL and Python files) and unit tests (named test_*) declared in the project."""
-    models_dir = transform.project_dir() / "models"
+    models_dir = project_dir() / "models"
     models = [p for p in models_dir.rglob("*") if p.suffix in (".sql", ".py")]
     unit_tests = [
         line

@@ -22,7 +22,8 @@ import duckdb
 import pytest
 import yaml
 
-from gospulse.transform import DbtError, compile_inline, project_dir
+from gospulse.config.dbt_project import project_dir
+from gospulse.transform.run import DbtError, compile_inline
 
 pytestmark = pytest.mark.slow
 
@@ -258,14 +259,14 @@ def test_training_days_must_be_whole_weeks(tmp_path):
 def test_a_warehouse_scored_by_the_earlier_detector_drops_those_scores_once(tmp_path, caplog):
     import logging
 
-    from gospulse.warehouse import connect
+    from gospulse.raw.warehouse import connect
 
     path = tmp_path / "gospulse.duckdb"
     with duckdb.connect(str(path)) as con:
         con.execute("create schema intermediate")
         con.execute("create table intermediate.int_dq_page_days as select 1.5 as mad")
         con.execute("create table intermediate.int_page_days_filled as select 1 as members_count")
-    with caplog.at_level(logging.INFO, logger="gospulse.warehouse"), connect(path):
+    with caplog.at_level(logging.INFO, logger="gospulse.raw.warehouse"), connect(path):
         pass
     assert "dropping the change scores of the earlier detector" in caplog.text
     with duckdb.connect(str(path)) as con:
@@ -273,7 +274,7 @@ def test_a_warehouse_scored_by_the_earlier_detector_drops_those_scores_once(tmp_
         con.execute("create table intermediate.int_dq_page_days as select 1.5 as typical_deviation")
     assert "int_dq_page_days" not in tables and "int_page_days_filled" in tables
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="gospulse.warehouse"), connect(path) as con:
+    with caplog.at_level(logging.INFO, logger="gospulse.raw.warehouse"), connect(path) as con:
         (kept,) = con.execute("select count(*) from intermediate.int_dq_page_days").fetchone()
     assert kept == 1 and "change scores" not in caplog.text
 

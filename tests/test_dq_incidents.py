@@ -24,10 +24,10 @@ from emulators.vk.direct import snapshot_rows
 from emulators.vk.server import Faults, VkEmulator
 from emulators.vk.world import Page, PageState, World
 from extractors.vk.client import VkClient
-from gospulse import transform
-from gospulse.pipeline import extract_vk, load_registry_into_warehouse
-from gospulse.registry import validate_registry
-from gospulse.warehouse import SnapshotRow, connect, replace_snapshots
+from gospulse.extract.pipeline import extract_vk, load_registry_into_warehouse
+from gospulse.raw.warehouse import SnapshotRow, connect, replace_snapshots
+from gospulse.registry.pages import validate_registry
+from gospulse.transform import run as transform
 
 pytestmark = pytest.mark.slow
 
@@ -277,8 +277,8 @@ def test_page_health_shows_open_incidents(dq):
 
 
 def test_open_incidents_are_listed_and_sent_once(dq, capsys, monkeypatch):
-    from gospulse.alerts import WebhookNotifier, load_incidents, notify_new_incidents
     from gospulse.cli import main
+    from gospulse.quality.alerts import WebhookNotifier, load_incidents, notify_new_incidents
     from tests.alert_receivers import HttpReceiver
 
     open_incidents = load_incidents(dq.warehouse, open_only=True)

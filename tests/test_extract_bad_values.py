@@ -15,9 +15,9 @@ from emulators.vk.world import World
 from extractors.base import checked_count
 from extractors.vk.client import VkClient
 from extractors.vk.extract import VkExtractor, plan_batches
-from gospulse.pipeline import extract_network, extract_vk, valid_snapshot
-from gospulse.registry import validate_registry
-from gospulse.warehouse import SnapshotRow, connect
+from gospulse.extract.pipeline import extract_network, extract_vk, valid_snapshot
+from gospulse.raw.warehouse import SnapshotRow, connect
+from gospulse.registry.pages import validate_registry
 
 DAY = date(2026, 3, 1)
 TOKEN = "bad-values-token"

@@ -388,10 +388,10 @@ def test_an_unexpected_fault_in_one_bundle_rejects_that_region_only(root_and_wh,
 
 
 def test_the_daily_task_writes_one_bundle_per_region_of_the_registry(tmp_path, monkeypatch):
+    from gospulse.config.task_results import PublishOutcome
     from gospulse.orchestration.tasks import write_export_bundle
     from gospulse.serving.layout import bundle_root, latest_bundle
     from gospulse.serving.publish import publish_marts
-    from gospulse.task_results import PublishOutcome
 
     warehouse = regional_warehouse(
         tmp_path / "gospulse.duckdb", 42, pages={"4201": 42, "4202": 42, "5401": 54}

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from gospulse import transform
-from gospulse.alerts import Incident, load_incidents, notify_new_incidents
-from gospulse.audience.sketches import THETA_LG_K, MemberAttributes, MemberHasher, PageAudience
-from gospulse.warehouse import SnapshotRow, connect, replace_member_reads, replace_snapshots
+from gospulse.quality.alerts import Incident, load_incidents, notify_new_incidents
+from gospulse.raw.sketches import THETA_LG_K, MemberAttributes, MemberHasher, PageAudience
+from gospulse.raw.warehouse import SnapshotRow, connect, replace_member_reads, replace_snapshots
+from gospulse.transform import run as transform
 
 pytestmark = pytest.mark.slow
 

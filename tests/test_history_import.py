@@ -7,8 +7,8 @@ from datetime import date, datetime
 import pytest
 
 from gospulse.cli import main
-from gospulse.history_import import import_history
-from gospulse.warehouse import SnapshotRow, connect, replace_snapshots
+from gospulse.raw.history_import import import_history
+from gospulse.raw.warehouse import SnapshotRow, connect, replace_snapshots
 
 HEADER = "network,page_ref,snapshot_date,members_count,status"
 

@@ -13,10 +13,10 @@ import pytest
 from openpyxl import Workbook
 
 from gospulse.cli import main
-from gospulse.history_import import import_history
-from gospulse.office_files import TableFileError
-from gospulse.registry import validate_registry
-from gospulse.warehouse import SnapshotRow, connect, replace_snapshots
+from gospulse.raw.history_import import import_history
+from gospulse.raw.warehouse import SnapshotRow, connect, replace_snapshots
+from gospulse.registry.office_files import TableFileError
+from gospulse.registry.pages import validate_registry
 
 HEADER = "network,page_ref,snapshot_date,members_count,status"
 TODAY = date(2026, 12, 6)
@@ -146,7 +146,7 @@ def test_lines_are_the_files_lines_past_blank_lines_quoted_breaks_and_refused_ro
 def test_a_day_written_twice_is_found_on_the_first_and_last_dates_accepted(tmp_path, warehouse):
     """Duplicates are found by a bitmap of each page's days from EARLIEST_DATE to the day
     after today: a key on either end of that range, and on two pages at once, still counts."""
-    from gospulse.history_import import EARLIEST_DATE
+    from gospulse.raw.history_import import EARLIEST_DATE
 
     first, last = EARLIEST_DATE.isoformat(), "2026-12-07"  # TODAY + 1, the latest accepted
     csv = write(
@@ -291,7 +291,7 @@ def test_an_xlsx_registry_is_read_directly_and_found_in_a_folder(tmp_path):
     folder.mkdir()
     book.save(folder / "42.xlsx")
     (folder / "~$42.xlsx").write_bytes(b"lock")  # Excel's lock file beside an open workbook
-    from gospulse.registry import load_registry, registry_paths
+    from gospulse.registry.pages import load_registry, registry_paths
 
     result = load_registry(registry_paths(folder))
     assert not result.errors

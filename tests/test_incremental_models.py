@@ -4,7 +4,7 @@ A small world built in code (real DuckDB file, real dbt): 40 days of seven pages
 a rerun of an old day with different counts (one page gone that day, one status changed), a
 history import of older days (CSV, through the real importer) and a registry change (a page
 added with its history, one removed, one re-attributed). After each, the warehouse built
-incrementally by `gospulse.transform.build` is copied and rebuilt with --full-refresh; every
+incrementally by `gospulse.transform.run.build` is copied and rebuilt with --full-refresh; every
 incremental model must hold exactly the same rows in both.
 """
 
@@ -17,8 +17,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from gospulse.history_import import import_history
-from gospulse.transform import (
+from gospulse.raw.history_import import import_history
+from gospulse.raw.warehouse import SnapshotRow, connect, replace_snapshots
+from gospulse.transform.run import (
     BUCKET_MODELS,
     DbtError,
     DbtRunResult,
@@ -26,7 +27,6 @@ from gospulse.transform import (
     build_in_page_buckets,
     run_dbt,
 )
-from gospulse.warehouse import SnapshotRow, connect, replace_snapshots
 from tests.conftest import copy_warehouse, shared_warehouse
 
 FIRST_DAY = date(2026, 3, 1)

@@ -17,7 +17,8 @@ import duckdb
 import pytest
 import yaml
 
-from gospulse.transform import compile_inline, project_dir
+from gospulse.config.dbt_project import project_dir
+from gospulse.transform.run import compile_inline
 
 pytestmark = pytest.mark.slow
 

@@ -8,14 +8,14 @@ from datetime import date
 import duckdb
 import pytest
 
-from gospulse.orchestration import tasks
-from gospulse.task_results import (
+from gospulse.config.task_results import (
     AudienceOutcome,
     BatchRef,
     BuildVerdict,
     IncidentAlerts,
     NetworkLoad,
 )
+from gospulse.orchestration import tasks
 
 REGISTRY = """network,page_ref,title,organization,region_code,municipality,sector,flagship
 vk,club101,Минздрав Кузбасса,Минздрав,42,,health,true

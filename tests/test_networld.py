@@ -8,7 +8,7 @@ import pytest
 
 from emulators.networld import NetworkWorld, write_registry
 from emulators.vk.world import World
-from gospulse.registry import validate_registry
+from gospulse.registry.pages import validate_registry
 
 
 @pytest.fixture(scope="module")

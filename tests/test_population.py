@@ -14,8 +14,8 @@ import pytest
 from openpyxl import Workbook
 
 from gospulse.cli import main
-from gospulse.population import PopulationFileError, RowError, import_population
-from gospulse.warehouse import connect
+from gospulse.raw.population import PopulationFileError, RowError, import_population
+from gospulse.raw.warehouse import connect
 
 HEADER = "oktmo,name,level,parent_oktmo,population,year"
 TODAY = date(2026, 1, 15)  # years up to 2027 are accepted

@@ -25,14 +25,14 @@ import duckdb
 import pytest
 
 from gospulse.audience.federal import national_unique
-from gospulse.audience.sketches import HLL_LG_K, MemberHasher, PageAudience
-from gospulse.dbt_manifest import require_manifest
+from gospulse.config.task_results import PostgresOutcome, PublishOutcome
 from gospulse.orchestration import tasks
+from gospulse.raw.sketches import HLL_LG_K, MemberHasher, PageAudience
 from gospulse.serving.layout import published_path
 from gospulse.serving.postgres import PgConfig, PublishError, publish_to_postgres
 from gospulse.serving.publish import open_published, publish_marts, read_publication
 from gospulse.serving.read_views import VIEW_NAMES as READ_VIEWS
-from gospulse.task_results import PostgresOutcome, PublishOutcome
+from gospulse.transform.dbt_manifest import require_manifest
 from tests.conftest import copy_warehouse
 from tests.pg_fixtures import normalized_rows, pg_database, pg_query  # noqa: F401 — `pg`
 from tests.warehouse_fixtures import LAST_DAY

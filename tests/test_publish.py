@@ -15,7 +15,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from gospulse import transform
+from gospulse.config.task_results import BuildVerdict, PublishOutcome
+from gospulse.raw.warehouse import connect, replace_snapshots
 from gospulse.serving.layout import published_path
 from gospulse.serving.publish import (
     INCREMENTAL_KEYS,
@@ -27,8 +28,7 @@ from gospulse.serving.publish import (
     publish_marts,
     read_publication,
 )
-from gospulse.task_results import BuildVerdict, PublishOutcome
-from gospulse.warehouse import connect, replace_snapshots
+from gospulse.transform import run as transform
 from tests.conftest import copy_warehouse, published_contents
 from tests.warehouse_fixtures import LAST_DAY, snapshot_rows
 

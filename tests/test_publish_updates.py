@@ -178,7 +178,7 @@ def test_the_incremental_keys_are_the_marts_dbt_unique_keys() -> None:
     incremental model (mart_page_daily; mart_reach, which divides mart_audience's rows by
     small tables of population) has that model's; a view over tables only
     (mart_registry_versions) has none: it is copied whole, as the table marts are."""
-    from gospulse.dbt_manifest import require_manifest
+    from gospulse.transform.dbt_manifest import require_manifest
 
     nodes = json.loads(require_manifest().read_text())["nodes"]
 

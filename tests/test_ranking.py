@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from gospulse.ranking import RANK_KEYS, top_pages
+from gospulse.raw.warehouse import connect
 from gospulse.serving.layout import published_path
 from gospulse.serving.publish import open_published, publish_marts
-from gospulse.warehouse import connect
+from gospulse.serving.ranking import RANK_KEYS, top_pages
 from tests.conftest import copy_warehouse
 
 
@@ -253,7 +253,7 @@ def test_cli_top_prints_csv_and_json(warehouse, monkeypatch, capsys):
 
 @pytest.mark.slow  # the world comes built by dbt, though nothing here starts dbt
 def test_an_unknown_filter_value_is_an_error_listing_the_known_ones(warehouse):
-    from gospulse.choices import UnknownChoice
+    from gospulse.config.choices import UnknownChoice
 
     start, end = date(2025, 1, 1), date(2025, 2, 1)
     with pytest.raises(UnknownChoice, match=r"unknown region '999' \(known: 42, 54\)"):

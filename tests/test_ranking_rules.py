@@ -10,8 +10,8 @@ from datetime import date
 import duckdb
 import pytest
 
-from gospulse.ranking import ranking_settings, top_pages
 from gospulse.serving.publish import publish_marts
+from gospulse.serving.ranking import ranking_settings, top_pages
 from tests.warehouse_fixtures import REGISTRY_VERSIONS_DDL
 
 START, END = date(2026, 10, 31), date(2026, 11, 30)

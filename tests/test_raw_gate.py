@@ -13,11 +13,11 @@ from emulators.vk.server import Faults, VkEmulator
 from emulators.vk.world import World
 from expectations.raw_batch import validate_batch
 from extractors.vk.client import VkClient
+from gospulse.config.task_results import BuildVerdict, NetworkLoad
+from gospulse.extract.pipeline import extract_vk, load_registry_into_warehouse, read_registry
 from gospulse.orchestration import tasks
-from gospulse.pipeline import extract_vk, load_registry_into_warehouse, read_registry
-from gospulse.task_results import BuildVerdict, NetworkLoad
-from gospulse.transform import build
-from gospulse.warehouse import SnapshotRow
+from gospulse.raw.warehouse import SnapshotRow
+from gospulse.transform.run import build
 
 DAY = date(2026, 4, 2)
 TOKEN = "gate-test-token"

@@ -8,7 +8,7 @@ from datetime import date
 import duckdb
 import pytest
 
-from gospulse.warehouse import RAW_DDL, SnapshotRow, connect, replace_snapshots
+from gospulse.raw.warehouse import RAW_DDL, SnapshotRow, connect, replace_snapshots
 
 DAY = date(2026, 7, 1)
 

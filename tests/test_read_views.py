@@ -243,7 +243,7 @@ def test_a_warehouse_with_stored_rankings_drops_them_once_on_open(tmp_path, capl
     stored table (the publisher creates a view of that name) and mart_page_growth's day rows."""
     import logging
 
-    from gospulse.warehouse import connect
+    from gospulse.raw.warehouse import connect
 
     path = tmp_path / "gospulse.duckdb"
     with duckdb.connect(str(path)) as con:
@@ -254,7 +254,7 @@ def test_a_warehouse_with_stored_rankings_drops_them_once_on_open(tmp_path, capl
             "('day', DATE '2025-01-05'), ('week', DATE '2024-12-30'), "
             "('month', DATE '2025-01-01')) as t(period_type, period_start)"
         )
-    with caplog.at_level(logging.INFO, logger="gospulse.warehouse"), connect(path) as con:
+    with caplog.at_level(logging.INFO, logger="gospulse.raw.warehouse"), connect(path) as con:
         pass
     assert "dropping the stored rankings" in caplog.text and "day rows" in caplog.text
     with duckdb.connect(str(path), read_only=True) as con:
@@ -263,7 +263,7 @@ def test_a_warehouse_with_stored_rankings_drops_them_once_on_open(tmp_path, capl
     assert "mart_growth_ranking" not in tables
     assert kept == [("month",), ("week",)]
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="gospulse.warehouse"), connect(path):
+    with caplog.at_level(logging.INFO, logger="gospulse.raw.warehouse"), connect(path):
         pass
     assert "stored rankings" not in caplog.text and "day rows" not in caplog.text
 

@@ -7,7 +7,7 @@ from datetime import UTC
 import pytest
 
 from gospulse.cli import main
-from gospulse.registry import (
+from gospulse.registry.pages import (
     HEADER,
     BadReference,
     PageRef,
@@ -161,8 +161,8 @@ def test_cli_validate_prints_bad_rows_and_exits_nonzero(tmp_path, capsys):
 def test_regions_table_is_complete_and_consistent():
     from datetime import datetime
 
-    from gospulse.dates import snapshot_date_for
-    from gospulse.regions import REGIONS, get_region
+    from gospulse.config.dates import snapshot_date_for
+    from gospulse.config.regions import REGIONS, get_region
 
     assert len(REGIONS) == 89  # the federal subjects
     assert get_region(42).federal_district_name == "Сибирский"
@@ -179,7 +179,7 @@ def test_regions_table_is_complete_and_consistent():
 
 
 def test_sectors_are_read_in_any_spelling_and_by_their_russian_names():
-    from gospulse.registry import SECTORS, normalize_sector
+    from gospulse.registry.pages import SECTORS, normalize_sector
 
     assert normalize_sector("social_protection") == "social protection"
     assert normalize_sector("  Social   Protection ") == "social protection"
@@ -192,7 +192,7 @@ def test_sectors_are_read_in_any_spelling_and_by_their_russian_names():
 def test_known_choice_lists_the_known_values_closest_first():
     import pytest
 
-    from gospulse.choices import UnknownChoice, known_choice
+    from gospulse.config.choices import UnknownChoice, known_choice
 
     assert known_choice("sector", "health", ["health", "sport"]) == "health"
     with pytest.raises(UnknownChoice, match=r"unknown sector 'helth'; did you mean health\?"):

@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from gospulse.transform import compile_inline
+from gospulse.transform.run import compile_inline
 
 pytestmark = pytest.mark.slow
 

@@ -19,10 +19,10 @@ import pytest
 from openpyxl import load_workbook
 
 from gospulse.cli import main
-from gospulse.periods import parse_month
+from gospulse.config.periods import parse_month
+from gospulse.config.task_results import MonthlyReports, PublishOutcome
+from gospulse.raw.warehouse import connect
 from gospulse.serving.publish import publish_marts
-from gospulse.task_results import MonthlyReports, PublishOutcome
-from gospulse.warehouse import connect
 from tests.conftest import copy_warehouse
 from tests.warehouse_fixtures import PAGES, Page
 

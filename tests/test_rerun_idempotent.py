@@ -10,9 +10,9 @@ import pytest
 from emulators.vk.server import VkEmulator
 from emulators.vk.world import World
 from extractors.vk.client import VkClient
-from gospulse.pipeline import extract_vk, load_registry_into_warehouse
-from gospulse.registry import validate_registry
-from gospulse.transform import build
+from gospulse.extract.pipeline import extract_vk, load_registry_into_warehouse
+from gospulse.registry.pages import validate_registry
+from gospulse.transform.run import build
 
 START = date(2026, 4, 1)
 TOKEN = "rerun-token"

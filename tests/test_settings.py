@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from gospulse import settings
 from gospulse.cli import main
-from gospulse.settings import OFF, SETTINGS, SettingError, problems, read
+from gospulse.config import settings
+from gospulse.config.settings import OFF, SETTINGS, SettingError, problems, read
 
 
 def test_every_default_is_a_value_of_its_type():
@@ -127,8 +127,8 @@ def test_readers_refuse_bad_values_through_the_table(monkeypatch):
     from expectations.raw_batch import max_error_share_from_env
     from extractors.shared_window import ledger_dir
     from extractors.telegram.client import TelegramConfigError, env_number
-    from gospulse.dates import max_snapshot_lag
-    from gospulse.pipeline import vk_client_from_env
+    from gospulse.config.dates import max_snapshot_lag
+    from gospulse.extract.pipeline import vk_client_from_env
 
     assert ledger_dir({"GOSPULSE_RATE_DIR": "/srv/rate"}) == Path("/srv/rate")
     assert max_snapshot_lag({"GOSPULSE_SNAPSHOT_MAX_LAG_DAYS": "none"}) is None

@@ -15,11 +15,11 @@ from emulators.vk.server import VkEmulator
 from emulators.vk.world import World
 from extractors.base import is_loopback_url
 from extractors.vk.client import VkClient
-from gospulse.pipeline import extract_vk
-from gospulse.registry import validate_registry
+from gospulse.extract.pipeline import extract_vk
+from gospulse.raw.warehouse import ExtractRun, connect, record_run
+from gospulse.registry.pages import validate_registry
 from gospulse.serving.layout import published_path
 from gospulse.serving.publish import is_simulated, open_published, publish_marts
-from gospulse.warehouse import ExtractRun, connect, record_run
 
 DAY = date(2026, 3, 1)
 TOKEN = "simulated-token"

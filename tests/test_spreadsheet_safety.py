@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from gospulse.api.app import create_app
 from gospulse.api.tokens import TokenStore
 from gospulse.serving.publish import publish_marts
-from gospulse.spreadsheet import neutralized, write_csv, write_excel_csv
+from gospulse.serving.spreadsheet import neutralized, write_csv, write_excel_csv
 
 EVIL = ["=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(A1)", "\t=1+1", "\r=1+1"]
 PLAIN = ["Музей", "Школа №1", "a=b", "", "'already quoted"]

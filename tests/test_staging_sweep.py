@@ -12,9 +12,9 @@ import json
 import logging
 from datetime import date, datetime, timedelta
 
-from gospulse.pipeline import failed_plan, load_batches, staging_root
-from gospulse.registry import validate_registry
-from gospulse.warehouse import ExtractRun, connect, record_run
+from gospulse.extract.pipeline import failed_plan, load_batches, staging_root
+from gospulse.raw.warehouse import ExtractRun, connect, record_run
+from gospulse.registry.pages import validate_registry
 
 HEADER = "network,page_ref,title,organization,region_code,municipality,sector,flagship"
 DAY = date(2026, 3, 10)
@@ -77,7 +77,7 @@ def test_the_next_run_removes_what_killed_and_superseded_runs_left(tmp_path, cap
         run_record(con, "vk-done", DAY - timedelta(5), "success", now - timedelta(hours=20))
 
     plan = failed_plan("vk", DAY, registry, warehouse, "ConnectionError: the network is down")
-    with caplog.at_level(logging.WARNING, logger="gospulse.pipeline"):
+    with caplog.at_level(logging.WARNING, logger="gospulse.extract.pipeline"):
         summary = load_batches(plan)
 
     assert summary.status == "failed"

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from gospulse.task_results import (
+from gospulse.config.task_results import (
     AudienceOutcome,
     BatchRef,
     BuildVerdict,

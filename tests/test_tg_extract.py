@@ -29,9 +29,9 @@ from extractors.telegram.extract import (
 from extractors.telegram.loopback import InProcessSender, LoopbackSender
 from extractors.telegram.preview import TelegramPreviewExtractor
 from extractors.vk.session import WINDOW_MARGIN_S
-from gospulse.pipeline import extract_network
-from gospulse.registry import HEADER, validate_registry
-from gospulse.warehouse import connect
+from gospulse.extract.pipeline import extract_network
+from gospulse.raw.warehouse import connect
+from gospulse.registry.pages import HEADER, validate_registry
 
 API_HASH = "0123456789abcdef0123456789abcdef"
 

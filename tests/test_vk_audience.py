@@ -14,7 +14,8 @@ from emulators.vk.server import Faults, VkEmulator
 from emulators.vk.world import World
 from extractors.vk.client import VkClient
 from gospulse.audience.collect import AudienceConfig, collect_vk_audience
-from gospulse.audience.sketches import (
+from gospulse.extract.pipeline import extract_vk
+from gospulse.raw.sketches import (
     HLL_LG_K,
     MemberHasher,
     MissingAudienceSecret,
@@ -24,9 +25,8 @@ from gospulse.audience.sketches import (
     theta_from_bytes,
     union_hll,
 )
-from gospulse.pipeline import extract_vk
-from gospulse.registry import validate_registry
-from gospulse.warehouse import connect
+from gospulse.raw.warehouse import connect
+from gospulse.registry.pages import validate_registry
 
 START = date(2026, 2, 1)
 TOKEN = "audience-token"

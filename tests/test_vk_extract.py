@@ -11,9 +11,9 @@ from emulators.vk.server import Faults, VkEmulator
 from emulators.vk.world import World
 from extractors.vk.client import VkClient
 from extractors.vk.records import group_status
-from gospulse.pipeline import extract_vk
-from gospulse.registry import HEADER, validate_registry
-from gospulse.warehouse import connect
+from gospulse.extract.pipeline import extract_vk
+from gospulse.raw.warehouse import connect
+from gospulse.registry.pages import HEADER, validate_registry
 
 # real request rates against a real clock: run alone, after the parallel tests (Makefile)
 pytestmark = pytest.mark.timing

@@ -11,7 +11,7 @@ from emulators.vk.world import World
 from extractors.vk.client import VkAuthError, VkClient
 from extractors.vk.extract import VkExtractor, fetch_batch, resolve_screen_names
 from extractors.vk.pool import VkClientPool, split_tokens
-from gospulse.pipeline import vk_client_from_env
+from gospulse.extract.pipeline import vk_client_from_env
 
 # real request rates against a real clock: run alone, after the parallel tests (Makefile)
 pytestmark = pytest.mark.timing

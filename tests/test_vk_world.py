@@ -13,7 +13,7 @@ import pytest
 
 from emulators.vk.kuzbass import MUNICIPALITIES, SECTOR_SHARES
 from emulators.vk.world import DEFAULT_START, EVENT_COUNTS, REGISTRY_HEADER, World, main
-from gospulse.registry import HEADER
+from gospulse.registry.pages import HEADER
 
 REGISTRY = Path(__file__).resolve().parents[1] / "registry" / "demo_42_kuzbass.csv"
 

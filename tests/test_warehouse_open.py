@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import duckdb
 
-from gospulse.warehouse import MIGRATIONS, connect
+from gospulse.raw.warehouse import MIGRATIONS, connect
 
 
 def test_each_migration_runs_once_per_warehouse_and_is_recorded(tmp_path):
@@ -28,7 +28,7 @@ def test_the_writer_lock_lets_one_holder_in_at_a_time(tmp_path):
     import threading
     import time
 
-    from gospulse.warehouse import writer_lock
+    from gospulse.raw.warehouse import writer_lock
 
     warehouse = tmp_path / "gospulse.duckdb"
     order = []

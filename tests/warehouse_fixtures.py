@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from gospulse.warehouse import SnapshotRow, connect, replace_snapshots
+from gospulse.raw.warehouse import SnapshotRow, connect, replace_snapshots
 
 FIRST_DAY = date(2024, 12, 25)
 LAST_DAY = date(2025, 3, 10)

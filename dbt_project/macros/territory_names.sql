@@ -1,7 +1,7 @@
 {#-
     A territory name as compared between the registry and the population table: lower case,
     trimmed, ё as е, runs of spaces and underscores as one space (the same comparison as
-    gospulse.office_files.normalized_name).
+    gospulse.registry.office_files.normalized_name).
 -#}
 {% macro territory_name_key(expression) -%}
     nullif(

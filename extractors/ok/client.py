@@ -40,7 +40,7 @@ import requests
 
 from extractors.shared_window import SharedStarts
 from extractors.vk.session import SlidingWindowLimiter
-from gospulse import settings
+from gospulse.config import settings
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from extractors.ok.records import (
     snapshot_from_group,
     unavailable_snapshot,
 )
-from gospulse.warehouse import SnapshotRow
+from gospulse.raw.warehouse import SnapshotRow
 
 log = logging.getLogger(__name__)
 

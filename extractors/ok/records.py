@@ -26,7 +26,7 @@ from datetime import date
 from typing import Any
 
 from extractors.base import checked_count
-from gospulse.warehouse import SnapshotRow
+from gospulse.raw.warehouse import SnapshotRow
 
 NETWORK = "ok"
 # the fields the mapping above reads; OK returns only the fields asked for

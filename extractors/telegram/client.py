@@ -28,7 +28,7 @@ from telethon.tl.tlobject import TLObject
 from extractors.telegram.loopback import LoopbackSender, SenderBase
 from extractors.telegram.records import rpc_message
 from extractors.vk.session import SlidingWindowLimiter
-from gospulse import settings
+from gospulse.config import settings
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +90,13 @@ class ClientStats:
 
 
 def env_number(name: str) -> float:
-    """A positive number setting (gospulse.settings: its default when unset)."""
+    """A positive number setting (gospulse.config.settings: its default when unset)."""
     return telegram_setting(name)
 
 
 def telegram_setting(name: str):
-    """A setting of the Telegram source (gospulse.settings), a bad value as a config error."""
+    """A setting of the Telegram source (gospulse.config.settings), a bad value as a config
+    error."""
     try:
         return settings.read(name)
     except settings.SettingError as exc:

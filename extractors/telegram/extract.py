@@ -43,7 +43,7 @@ from extractors.telegram.records import (
     snapshot_from_full,
     unavailable_snapshot,
 )
-from gospulse.warehouse import SnapshotRow
+from gospulse.raw.warehouse import SnapshotRow
 
 log = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ from extractors.base import (
 from extractors.telegram.client import ClientStats, env_number, telegram_setting
 from extractors.telegram.records import NETWORK, unavailable_snapshot
 from extractors.vk.session import SlidingWindowLimiter
-from gospulse.warehouse import SnapshotRow
+from gospulse.raw.warehouse import SnapshotRow
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from telethon.errors.rpcerrorlist import rpc_errors_dict, rpc_errors_re
 from telethon.tl import types
 
 from extractors.base import Resolution, checked_count
-from gospulse.warehouse import SnapshotRow
+from gospulse.raw.warehouse import SnapshotRow
 
 NETWORK = "tg"
 GLOBAL_PLATFORM = "all"

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from extractors.vk.client import CALLS_PER_EXECUTE, VkClient
 from extractors.vk.pool import VkClientPool
-from gospulse.audience.sketches import (
+from gospulse.raw.sketches import (
     HLL_LG_K,
     THETA_LG_K,
     MemberAttributes,

@@ -6,7 +6,7 @@ from datetime import date
 from typing import Any
 
 from extractors.base import checked_count
-from gospulse.warehouse import SnapshotRow
+from gospulse.raw.warehouse import SnapshotRow
 
 NETWORK = "vk"
 # fields groups.getById returns only on request; name, screen_name, is_closed, deactivated and

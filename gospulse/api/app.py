@@ -46,12 +46,12 @@ from gospulse.api.queries import (
 from gospulse.api.ratelimit import RateLimiter
 from gospulse.api.reader import NotPublished, PublishedReader
 from gospulse.api.tokens import Client, TokenFileError, TokenStore
-from gospulse.choices import UnknownChoice
-from gospulse.networks import NETWORKS
+from gospulse.config.choices import UnknownChoice
+from gospulse.extract.networks import NETWORKS
 from gospulse.serving.layout import latest_bundle, report_dir
 from gospulse.serving.publish import read_publication
 from gospulse.serving.read_views import VIEW_NAMES as READ_VIEWS
-from gospulse.spreadsheet import write_csv
+from gospulse.serving.spreadsheet import write_csv
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100

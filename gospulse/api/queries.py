@@ -13,8 +13,8 @@ from pathlib import Path
 
 import duckdb
 
-from gospulse.choices import known_choice
-from gospulse.registry import normalize_sector
+from gospulse.config.choices import known_choice
+from gospulse.registry.pages import normalize_sector
 from gospulse.serving.read_views import VALUES_FROM as READ_VIEW_VALUES
 from gospulse.serving.read_views import VIEW_NAMES as READ_VIEWS
 

@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gospulse import settings
-from gospulse.warehouse import warehouse_path
+from gospulse.config import settings
+from gospulse.raw.warehouse import warehouse_path
 
 TOKENS_ENV = "GOSPULSE_API_TOKENS"
 TOKENS_FILE = "api_tokens.json"

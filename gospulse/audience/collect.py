@@ -16,11 +16,11 @@ from extractors.vk.cities import RegionNotFound, region_cities
 from extractors.vk.client import VkClient, VkRequestFailed
 from extractors.vk.members import ListRequest, MemberSketch, read_member_lists
 from extractors.vk.pool import VkClientPool
-from gospulse import settings
-from gospulse.audience.sketches import THETA_LG_K, MemberHasher
-from gospulse.regions import get_region
-from gospulse.registry import ValidationResult
-from gospulse.warehouse import bulk_insert, connect, replace_member_reads
+from gospulse.config import settings
+from gospulse.config.regions import get_region
+from gospulse.raw.sketches import THETA_LG_K, MemberHasher
+from gospulse.raw.warehouse import bulk_insert, connect, replace_member_reads
+from gospulse.registry.pages import ValidationResult
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import datasketches as ds
 
-from gospulse.audience.sketches import (
+from gospulse.raw.sketches import (
     HLL_LG_K,
     HLL_TYPE,
     Estimate,
@@ -25,7 +25,7 @@ from gospulse.audience.sketches import (
     hll_from_bytes,
     merge_hll,
 )
-from gospulse.warehouse import connect
+from gospulse.raw.warehouse import connect
 
 MAGIC = b"GPHL"
 FORMAT_VERSION = 1

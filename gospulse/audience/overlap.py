@@ -13,15 +13,15 @@ from pathlib import Path
 import datasketches as ds
 import duckdb
 
-from gospulse.audience.sketches import (
+from gospulse.raw.sketches import (
     Estimate,
     estimate,
     intersect_theta,
     theta_from_bytes,
     union_theta,
 )
-from gospulse.registry import BadReference, normalize_ref
-from gospulse.warehouse import connect
+from gospulse.raw.warehouse import connect
+from gospulse.registry.pages import BadReference, normalize_ref
 
 DEFAULT_MAX_AGE_DAYS = 7
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 
 import duckdb
 
-from gospulse.warehouse import bulk_insert
+from gospulse.raw.warehouse import bulk_insert
 
 
 def temp_table(

@@ -3,8 +3,9 @@
 Each group module registers its commands with `add_commands(subparsers)`: `pipeline` (the
 steps, run by hand), `analysts` (report, top, incidents), `postgres`, `api`, `federal`,
 `airflow` (set-up), `population` (territories' population) and `tools` (Telegram login, the
-demo, settings). This package is the outermost layer: it may import any part of gospulse, and
-nothing in gospulse imports it.
+demo, settings). Beside them, deploy_init is the docker compose deployment's one-off set-up
+step (`python -m gospulse.cli.deploy_init`). This package is the outermost layer: it may import
+any part of gospulse, and nothing in gospulse imports it.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import argparse
 import logging
 import sys
 
-from gospulse import settings
-from gospulse.registry import RegistryFileError
+from gospulse.config import settings
+from gospulse.registry.pages import RegistryFileError
 
 DESCRIPTION = "The `gospulse` command: every pipeline step without Airflow."
 

@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 from gospulse.cli.common import parse_date
-from gospulse.spreadsheet import write_csv, write_excel_csv
+from gospulse.serving.spreadsheet import write_csv, write_excel_csv
 
 TOP_LABELS_RU = {
     "rank": "Место",
@@ -33,8 +33,9 @@ def add_period_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def period_of(args: argparse.Namespace):
-    """The period the arguments name (gospulse.periods: one meaning of a period everywhere)."""
-    from gospulse.periods import Period, parse_month
+    """The period the arguments name (gospulse.config.periods: one meaning of a period
+    everywhere)."""
+    from gospulse.config.periods import Period, parse_month
 
     if args.month is not None:
         if args.start is not None or args.end is not None:
@@ -46,9 +47,9 @@ def period_of(args: argparse.Namespace):
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from gospulse.raw.warehouse import warehouse_path
     from gospulse.report.html import lead
     from gospulse.report.writer import write_report
-    from gospulse.warehouse import warehouse_path
 
     try:
         period = period_of(args)
@@ -64,7 +65,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         municipality=args.municipality,
         simulated=args.simulated,
     )
-    from gospulse.ranking import ranking_settings
+    from gospulse.serving.ranking import ranking_settings
 
     print(lead(files.data, ranking_settings()["flagship_min_members"]))
     for path in (files.html, files.xlsx, *files.charts.values()):
@@ -73,9 +74,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_top(args: argparse.Namespace) -> int:
-    from gospulse.ranking import RANK_KEYS, top_pages
+    from gospulse.raw.warehouse import warehouse_path
     from gospulse.report.words import QUALITY_MARKS, quality_reason
-    from gospulse.warehouse import warehouse_path
+    from gospulse.serving.ranking import RANK_KEYS, top_pages
 
     if args.excel and args.format != "csv":
         print("error: --excel goes with --format csv", file=sys.stderr)
@@ -170,8 +171,8 @@ def format_table(rows: list[dict]) -> str:
 
 
 def cmd_incidents(args: argparse.Namespace) -> int:
-    from gospulse.alerts import load_incidents
-    from gospulse.warehouse import warehouse_path
+    from gospulse.quality.alerts import load_incidents
+    from gospulse.raw.warehouse import warehouse_path
 
     incidents = load_incidents(warehouse_path(), open_only=args.open, since=args.since)
     if args.format == "json":

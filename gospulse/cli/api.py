@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gospulse import settings
 from gospulse.api.tokens import TokenStore, default_tokens_path
+from gospulse.config import settings
+from gospulse.raw.warehouse import warehouse_path
 from gospulse.serving.layout import bundle_root, published_path
-from gospulse.warehouse import warehouse_path
 
 RATE_ENV = "GOSPULSE_API_RATE"
 BURST_ENV = "GOSPULSE_API_BURST"

@@ -6,7 +6,7 @@ import argparse
 from datetime import date
 from pathlib import Path
 
-from gospulse import settings
+from gospulse.config import settings
 from gospulse.federal.run import FEDERAL_WAREHOUSE_ENV, federal_warehouse_path, run_federal_pull
 
 
@@ -23,9 +23,9 @@ def cmd_federal_pull(args: argparse.Namespace) -> int:
 
 def cmd_bundle(args: argparse.Namespace) -> int:
     """Write one region's export bundle from a warehouse's marts."""
+    from gospulse.raw.warehouse import warehouse_path
     from gospulse.serving.bundle import write_bundle
     from gospulse.serving.layout import bundle_root
-    from gospulse.warehouse import warehouse_path
 
     warehouse = Path(args.warehouse) if args.warehouse else warehouse_path()
     root = Path(args.root) if args.root else bundle_root(warehouse)

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from gospulse.cli.common import parse_date
-from gospulse.registry import registry_paths, validate_registry
+from gospulse.registry.pages import registry_paths, validate_registry
 
 
 def cmd_registry_validate(args: argparse.Namespace) -> int:
@@ -27,9 +27,14 @@ def cmd_registry_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    from gospulse.networks import NETWORK_NAMES, NetworkConfigError, extractor_for, parse_networks
-    from gospulse.pipeline import extract_network, read_registry
-    from gospulse.warehouse import warehouse_path
+    from gospulse.extract.networks import (
+        NETWORK_NAMES,
+        NetworkConfigError,
+        extractor_for,
+        parse_networks,
+    )
+    from gospulse.extract.pipeline import extract_network, read_registry
+    from gospulse.raw.warehouse import warehouse_path
 
     try:
         networks = parse_networks(args.networks)
@@ -72,9 +77,9 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 def cmd_audience(args: argparse.Namespace) -> int:
     from gospulse.audience.collect import collect_vk_audience
-    from gospulse.audience.sketches import hasher_from_env
-    from gospulse.pipeline import read_registry, vk_client_from_env
-    from gospulse.warehouse import warehouse_path
+    from gospulse.extract.pipeline import read_registry, vk_client_from_env
+    from gospulse.raw.sketches import hasher_from_env
+    from gospulse.raw.warehouse import warehouse_path
 
     summary = collect_vk_audience(
         args.date,
@@ -89,7 +94,7 @@ def cmd_audience(args: argparse.Namespace) -> int:
 
 def cmd_overlap(args: argparse.Namespace) -> int:
     from gospulse.audience.overlap import page_overlap
-    from gospulse.warehouse import warehouse_path
+    from gospulse.raw.warehouse import warehouse_path
 
     result = page_overlap(
         args.page_a, args.page_b, network=args.network, as_of=args.date, warehouse=warehouse_path()
@@ -99,8 +104,8 @@ def cmd_overlap(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from gospulse.history_import import import_history
-    from gospulse.warehouse import warehouse_path
+    from gospulse.raw.history_import import import_history
+    from gospulse.raw.warehouse import warehouse_path
 
     try:
         result = import_history(
@@ -130,9 +135,9 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from gospulse.pipeline import load_registry_into_warehouse, read_registry
-    from gospulse.transform import build, build_in_page_buckets
-    from gospulse.warehouse import warehouse_path
+    from gospulse.extract.pipeline import load_registry_into_warehouse, read_registry
+    from gospulse.raw.warehouse import warehouse_path
+    from gospulse.transform.run import build, build_in_page_buckets
 
     if args.page_buckets is not None and not args.full_refresh:
         print("error: --page-buckets goes with --full-refresh (a first build)", file=sys.stderr)
@@ -158,8 +163,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def publish_built(warehouse: Path, dbt_summary: str) -> Path:
     """After a CLI build: swap the read-only copy of the marts in, dated by the newest data."""
+    from gospulse.raw.warehouse import connect
     from gospulse.serving.publish import publish_marts
-    from gospulse.warehouse import connect
 
     with connect(warehouse, read_only=True) as con:
         row = con.execute("select max(snapshot_date) from raw.page_snapshots").fetchone()
@@ -175,8 +180,8 @@ def publish_built(warehouse: Path, dbt_summary: str) -> Path:
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
-    from gospulse.transform import generate_docs
-    from gospulse.warehouse import warehouse_path
+    from gospulse.raw.warehouse import warehouse_path
+    from gospulse.transform.run import generate_docs
 
     target = generate_docs(warehouse_path())
     print(f"dbt docs written to {target} (open index.html)")
@@ -184,7 +189,7 @@ def cmd_docs(args: argparse.Namespace) -> int:
 
 
 def cmd_dbt_manifest(args: argparse.Namespace) -> int:
-    from gospulse.dbt_manifest import manifest_nodes, write_manifest
+    from gospulse.transform.dbt_manifest import manifest_nodes, write_manifest
 
     path = write_manifest(Path(args.output) if args.output else None)
     print(f"dbt manifest written to {path} ({len(manifest_nodes(path))} models and snapshots)")
@@ -192,8 +197,8 @@ def cmd_dbt_manifest(args: argparse.Namespace) -> int:
 
 
 def cmd_dbt_unit_tests(args: argparse.Namespace) -> int:
-    from gospulse.transform import run_unit_tests
-    from gospulse.warehouse import warehouse_path
+    from gospulse.raw.warehouse import warehouse_path
+    from gospulse.transform.run import run_unit_tests
 
     print(run_unit_tests(warehouse_path()).describe())
     return 0

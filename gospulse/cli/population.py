@@ -11,9 +11,9 @@ from pathlib import Path
 def cmd_population_import(args: argparse.Namespace) -> int:
     """Exit 0 when every row was stored, 1 when some rows were rejected (the good ones are
     stored), 2 when the file as a whole or --region / --oktmo is unusable (nothing is written)."""
-    from gospulse.population import PopulationFileError, store_population, validate_population
-    from gospulse.regions import REGIONS, BadOktmo, normalize_oktmo
-    from gospulse.warehouse import warehouse_path
+    from gospulse.config.regions import REGIONS, BadOktmo, normalize_oktmo
+    from gospulse.raw.population import PopulationFileError, store_population, validate_population
+    from gospulse.raw.warehouse import warehouse_path
 
     if args.region not in REGIONS:
         print(f"error: --region {args.region}: no federal subject has this code", file=sys.stderr)
@@ -67,7 +67,7 @@ _UNPLACED = """
 
 def cmd_population_names(args: argparse.Namespace) -> int:
     """Exit 0 when every named municipality found its territory, 1 when some did not."""
-    from gospulse.warehouse import connect, warehouse_path
+    from gospulse.raw.warehouse import connect, warehouse_path
 
     warehouse = Path(args.warehouse) if args.warehouse else warehouse_path()
     with connect(warehouse, read_only=True) as con:

@@ -16,9 +16,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_publish_postgres(args: argparse.Namespace) -> int:
     """Publish the current published copy's marts; a PublishError is cli.main's error line."""
+    from gospulse.raw.warehouse import warehouse_path
     from gospulse.serving.layout import published_path
     from gospulse.serving.postgres import PgConfig, publish_to_postgres
-    from gospulse.warehouse import warehouse_path
 
     result = publish_to_postgres(published_path(warehouse_path()), PgConfig.from_env())
     print(result.describe())

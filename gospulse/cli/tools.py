@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gospulse import settings
+from gospulse.config import settings
 
 
 def cmd_telegram_login(args: argparse.Namespace) -> int:

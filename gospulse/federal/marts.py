@@ -18,8 +18,8 @@ from pathlib import Path
 import duckdb
 
 from gospulse.audience.federal import RegionSketch, national_unique
+from gospulse.config.regions import FEDERAL_DISTRICTS, REGIONS
 from gospulse.federal.pull import PULLS_DDL
-from gospulse.regions import FEDERAL_DISTRICTS, REGIONS
 
 FEDERAL_MARTS = (
     "mart_national_growth",

@@ -31,8 +31,9 @@ import duckdb
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from gospulse import settings
 from gospulse.audience.federal import BadSketchBundle, RegionSketch
+from gospulse.config import settings
+from gospulse.config.regions import REGIONS
 from gospulse.federal.manifest import (
     BundleFile,
     Manifest,
@@ -40,7 +41,6 @@ from gospulse.federal.manifest import (
     parse_latest,
     parse_manifest,
 )
-from gospulse.regions import REGIONS
 from gospulse.serving.bundle import MANIFEST, REPORTS_DIR, sha256_file
 from gospulse.serving.layout import LATEST_FILE
 

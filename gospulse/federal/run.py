@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gospulse import settings
+from gospulse.config import settings
 
 FEDERAL_WAREHOUSE_ENV = "GOSPULSE_FEDERAL_WAREHOUSE"
 

@@ -9,9 +9,9 @@ everything below it in gospulse; nothing in gospulse imports it except the CLI, 
 `gospulse airflow` commands call it (pyproject's import-linter contracts hold both).
 """
 
-from gospulse import masking
+from gospulse.config import masking
 from gospulse.orchestration.masker import mask_in_airflow
 
 # every process that runs a DAG's task imports this package first: from then on the secrets
-# gospulse reads reach Airflow's masker (gospulse.masking has no Airflow of its own)
+# gospulse reads reach Airflow's masker (gospulse.config.masking has no Airflow of its own)
 masking.add_masker(mask_in_airflow)

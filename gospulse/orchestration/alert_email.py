@@ -1,8 +1,8 @@
 """Alert email through Airflow's [smtp] settings, and the alert channels with it.
 
-gospulse.alerts sends the incidents and knows the webhook and Telegram channels; sending mail
-needs Airflow's SMTP configuration, so the email channel lives here and is handed to
-gospulse.alerts.notifiers_from_env.
+gospulse.quality.alerts sends the incidents and knows the webhook and Telegram channels; sending
+mail needs Airflow's SMTP configuration, so the email channel lives here and is handed to
+gospulse.quality.alerts.notifiers_from_env.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gospulse import alerts
-from gospulse.alerts import Incident, Notifier, NotifierError
+from gospulse.quality import alerts
+from gospulse.quality.alerts import Incident, Notifier, NotifierError
 
 
 @dataclass

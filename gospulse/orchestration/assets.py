@@ -12,7 +12,7 @@ from typing import Any
 
 from airflow.sdk import Asset
 
-from gospulse.task_results import ExportBundles, PublishOutcome, XComResult
+from gospulse.config.task_results import ExportBundles, PublishOutcome, XComResult
 
 # the read-only copy of the marts that BI and the HTTP API open (serving/publish.py)
 gospulse_marts = Asset(name="gospulse_marts", uri="x-gospulse://marts/published", group="gospulse")

@@ -1,11 +1,11 @@
-"""A network's credentials from its Airflow connection, handed to gospulse.networks."""
+"""A network's credentials from its Airflow connection, handed to gospulse.extract.networks."""
 
 from __future__ import annotations
 
 import logging
 
-from gospulse.masking import mask_secrets
-from gospulse.networks import CONNECTION_IDS, Credentials
+from gospulse.config.masking import mask_secrets
+from gospulse.extract.networks import CONNECTION_IDS, Credentials
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pendulum
 
-from gospulse import settings
+from gospulse.config import settings
 
 DEFAULT_ARGS = {
     "owner": "gospulse",

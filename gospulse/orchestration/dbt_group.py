@@ -15,10 +15,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from gospulse import settings
-from gospulse.dbt_manifest import require_manifest
+from gospulse.config import settings
+from gospulse.config.dbt_project import project_dir
 from gospulse.orchestration.pools import WAREHOUSE_POOL
-from gospulse.transform import project_dir
+from gospulse.transform.dbt_manifest import require_manifest
 
 DBT_PROFILE = "gospulse"
 DBT_TARGET = "duckdb"
@@ -122,7 +122,7 @@ def dbt_task_group(group_id: str, warehouse: str):
 @cache
 def _locking_fallback(cls: type[Any]) -> type:
     """`cls` (a cosmos node task) whose own dbt run for its node holds the warehouse's lock."""
-    from gospulse.warehouse import writer_lock
+    from gospulse.raw.warehouse import writer_lock
 
     def _fallback_to_non_watcher_run(self, try_number: int, context) -> bool:
         with writer_lock(Path(self.env[WAREHOUSE_ENV])):

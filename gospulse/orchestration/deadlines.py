@@ -13,7 +13,7 @@ from datetime import timedelta
 # the task SDK's __init__.pyi (1.3.2) leaves out these names, which its __init__ exports
 from airflow.sdk import DeadlineAlert, DeadlineReference, SyncCallback  # type: ignore[attr-defined]
 
-from gospulse import settings
+from gospulse.config import settings
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,8 @@ def daily_run_late(context: dict, hours: float) -> dict:
     A channel that fails is logged and the callback fails, so Airflow records it as failed;
     no channel configured is logged as a warning (nobody would hear about the late run).
     """
-    from gospulse.alerts import NotifierError
     from gospulse.orchestration.alert_email import notifiers_from_env
+    from gospulse.quality.alerts import NotifierError
 
     subject = late_message(context, hours)
     log.warning("%s", subject)

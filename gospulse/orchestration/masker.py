@@ -1,4 +1,5 @@
-"""Airflow's secrets masker behind gospulse.masking: gospulse.orchestration adds it on import."""
+"""Airflow's secrets masker behind gospulse.config.masking: gospulse.orchestration adds it on
+import."""
 
 from __future__ import annotations
 

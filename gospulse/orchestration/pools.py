@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gospulse.extract.token_lists import COUNT_ENV
 from gospulse.orchestration.token_slots import pool_name, token_count
-from gospulse.token_lists import COUNT_ENV
 
 # why one slot: a token's rate limiter lives in the process that fetches with it, so two
 # tasks holding the same token at once would each allow the full rate and together double

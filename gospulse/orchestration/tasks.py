@@ -1,5 +1,5 @@
 """Bodies of the Airflow tasks: plain functions taking and returning the types of
-gospulse.task_results (the DAG turns them into JSON for XCom and back).
+gospulse.config.task_results (the DAG turns them into JSON for XCom and back).
 
 The DAG file only wires these together; each can be called (and tested) without Airflow.
 Secrets come from the environment or the Airflow connection `vk_api` (password = token).
@@ -14,11 +14,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from gospulse import settings
-from gospulse.dates import snapshot_date_for
-from gospulse.regions import get_region
-from gospulse.registry import ValidationResult
-from gospulse.task_results import (
+from gospulse.config import settings
+from gospulse.config.dates import snapshot_date_for
+from gospulse.config.regions import get_region
+from gospulse.config.task_results import (
     AudienceOutcome,
     BatchRef,
     BuildVerdict,
@@ -33,13 +32,14 @@ from gospulse.task_results import (
     ServingSteps,
     unpublished_reason,
 )
-from gospulse.warehouse import warehouse_path
+from gospulse.raw.warehouse import warehouse_path
+from gospulse.registry.pages import ValidationResult
 
 log = logging.getLogger(__name__)
 
 
 def _registry() -> ValidationResult:
-    from gospulse.pipeline import read_registry
+    from gospulse.extract.pipeline import read_registry
 
     return read_registry()
 
@@ -96,11 +96,11 @@ def plan_network(network: str, logical_date: str, token_count: int = 1) -> list[
     """
     import duckdb
 
-    from gospulse.dates import check_snapshot_lag
-    from gospulse.networks import extractor_for
+    from gospulse.config.dates import check_snapshot_lag
+    from gospulse.extract.networks import extractor_for
+    from gospulse.extract.pipeline import failed_plan, plan_extract
     from gospulse.orchestration.connections import airflow_credentials
     from gospulse.orchestration.token_slots import spread
-    from gospulse.pipeline import failed_plan, plan_extract
 
     registry = _registry()
     region = region_for(registry)
@@ -147,9 +147,8 @@ def batches_of_token(refs: list[BatchRef], token: int) -> list[BatchRef]:
 def fetch_network(ref: BatchRef, token_index: int, token_count: int) -> str | None:
     """Fetch one batch of a plan into its staging file, with token `token_index` (of
     `token_count`) only."""
-    from gospulse.networks import extractor_for
+    from gospulse.extract.networks import extractor_for
     from gospulse.orchestration.connections import airflow_credentials
-    from gospulse.pipeline import ExtractPlan, fetch_batch
 
     if not ref.fetches:
         return None
@@ -175,7 +174,8 @@ def fetch_network(ref: BatchRef, token_index: int, token_count: int) -> str | No
 
 def load_network(plan_refs: list[BatchRef]) -> NetworkLoad:
     """Load every batch of the network's plan into the warehouse and record the run."""
-    from gospulse.pipeline import ExtractPlan, load_batches
+
+    from gospulse.extract.pipeline import ExtractPlan, load_batches
 
     first = plan_refs[0]
     if first.plan is None:
@@ -200,8 +200,8 @@ def collect_audience(extract: NetworkLoad) -> AudienceOutcome:
     from datetime import date
 
     from gospulse.audience.collect import collect_vk_audience
-    from gospulse.audience.sketches import SECRET_ENV, hasher_from_env
-    from gospulse.pipeline import vk_client_from_env
+    from gospulse.extract.pipeline import vk_client_from_env
+    from gospulse.raw.sketches import SECRET_ENV, hasher_from_env
 
     if not settings.read(SECRET_ENV):
         log.warning("audience sketches are off: %s is not set", SECRET_ENV)
@@ -242,7 +242,7 @@ def prepare_dbt(extracts: dict[str, NetworkLoad | None]) -> PreparedDbt:
     the raw gate rejected a batch (the DAG then skips every dbt task and the previous marts
     stay).
     """
-    from gospulse.pipeline import load_registry_into_warehouse
+    from gospulse.extract.pipeline import load_registry_into_warehouse
 
     reason = _held_reason(extracts)
     if reason:
@@ -305,7 +305,7 @@ def summarize(
     It runs after the marts were built from whatever was loaded, so one network's outage is
     reported (and alerts through the failed run) without holding back the others.
     """
-    from gospulse.networks import NETWORK_NAMES
+    from gospulse.extract.networks import NETWORK_NAMES
 
     parts, failed, incomplete = [], [], []
     day = next((e.snapshot_date for e in extracts.values() if e and e.snapshot_date), "?")
@@ -372,8 +372,8 @@ def summarize(
 
 def notify_incidents(build: BuildVerdict | None) -> IncidentAlerts:
     """Send the open data-quality incidents not sent yet, through every configured channel."""
-    from gospulse.alerts import notify_new_incidents
     from gospulse.orchestration.alert_email import notifiers_from_env
+    from gospulse.quality.alerts import notify_new_incidents
 
     if build is None or not build.built:
         return IncidentAlerts(note="marts not rebuilt: no new incidents evaluated")
@@ -405,7 +405,7 @@ def write_monthly_reports(published: PublishOutcome | None) -> MonthlyReports:
     bundle step after this one carries them. Any other day: nothing, saying why."""
     from datetime import date
 
-    from gospulse.periods import month_period
+    from gospulse.config.periods import month_period
     from gospulse.report.writer import write_report
     from gospulse.serving.layout import published_path, report_dir
 
@@ -431,8 +431,8 @@ def write_monthly_reports(published: PublishOutcome | None) -> MonthlyReports:
 
 def _regions_registered(published: Path, day) -> list[int]:
     """The regions with pages registered on `day`, as the published copy has the registry."""
-    from gospulse.ranking import REGISTERED_ON
     from gospulse.serving.publish import open_published
+    from gospulse.serving.ranking import REGISTERED_ON
 
     con = open_published(published)
     try:

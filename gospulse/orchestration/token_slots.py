@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeVar
 
-from gospulse import settings
-from gospulse.token_lists import COUNT_ENV, TokenSlotError
+from gospulse.config import settings
+from gospulse.extract.token_lists import COUNT_ENV, TokenSlotError
 
 T = TypeVar("T")
 

@@ -2,7 +2,7 @@
 
 One connection, parameterised queries, no dbt. Pages are those registered in the region (and
 sector or municipality, when asked) on a period's last day, through mart_registry_versions'
-validity intervals. Growth follows gospulse.periods: members_on(last day) minus
+validity intervals. Growth follows gospulse.config.periods: members_on(last day) minus
 members_on(the day before the first), summed over the pages known on both days, the rule
 mart_region_growth applies to months; totals are subscriptions (a person following three
 pages counts three times), never people.
@@ -15,11 +15,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from gospulse.periods import Period
-from gospulse.ranking import REGISTERED_ON, top_pages
-from gospulse.regions import get_region
+from gospulse.config.periods import Period
+from gospulse.config.regions import get_region
 from gospulse.serving.layout import published_path
 from gospulse.serving.publish import is_simulated, open_published
+from gospulse.serving.ranking import REGISTERED_ON, top_pages
 
 BROKEN = ("deleted", "banned", "closed", "not_found", "error")
 MULTI_NETWORK = "◆"
@@ -169,7 +169,7 @@ def read_report(
         )
         for flagship_only in (True, False)
     }
-    from gospulse.registry import normalize_sector
+    from gospulse.registry.pages import normalize_sector
 
     sector = normalize_sector(sector) if sector is not None else None
     con = open_published(published)

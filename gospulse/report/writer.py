@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from gospulse.periods import Period
-from gospulse.ranking import ranking_settings
+from gospulse.config.periods import Period
 from gospulse.report import charts, words
 from gospulse.report.data import ReportData, read_report
 from gospulse.report.html import period_name, write_html
 from gospulse.report.numbers import ru_period
 from gospulse.report.xlsx import write_xlsx
+from gospulse.serving.ranking import ranking_settings
 
 CHART_FILES = {
     "daily": "subscriptions_by_day.png",

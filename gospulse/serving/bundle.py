@@ -25,11 +25,11 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from gospulse.audience.federal import RegionSketch
-from gospulse.regions import get_region
+from gospulse.config.regions import get_region
+from gospulse.raw.warehouse import connect
 from gospulse.serving.layout import LATEST_FILE, region_dir
 from gospulse.serving.publish import is_build_state
 from gospulse.serving.read_views import VIEW_NAMES
-from gospulse.warehouse import connect
 
 # Bump on any change to the files, columns or meaning listed in docs/bundle_contract.md.
 # 2: every mart file carries region_code, and the page-level marts hold the region's pages only

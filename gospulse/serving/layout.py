@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gospulse import settings
+from gospulse.config import settings
 
 BUNDLE_DIR_ENV = "GOSPULSE_BUNDLE_DIR"
 PUBLISHED_DIR = "published"

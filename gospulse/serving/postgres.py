@@ -32,7 +32,7 @@ import psycopg2.errors
 import psycopg2.extensions
 from psycopg2 import sql
 
-from gospulse import settings
+from gospulse.config import settings
 from gospulse.serving.publish import MARTS_SCHEMA, open_published, read_publication
 from gospulse.serving.publish import PublishError as CopyError
 from gospulse.serving.read_views import ReadView, default_read_views

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import duckdb
 
+from gospulse.config.task_results import BuildVerdict, PublishOutcome
 from gospulse.serving.layout import published_path
-from gospulse.task_results import BuildVerdict, PublishOutcome
 
 log = logging.getLogger(__name__)
 

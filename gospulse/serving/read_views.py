@@ -236,7 +236,7 @@ def read_views(
 
 def default_read_views(schema: str) -> list[ReadView]:
     """read_views with the minimums of dbt_project.yml's vars, the ones `top` applies."""
-    from gospulse.ranking import ranking_settings
+    from gospulse.serving.ranking import ranking_settings
 
     settings = ranking_settings()
     return read_views(

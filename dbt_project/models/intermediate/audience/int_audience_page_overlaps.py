@@ -8,8 +8,8 @@ from collections import defaultdict
 from itertools import combinations
 
 from gospulse.audience.overlap import sketch_overlap
-from gospulse.audience.sketches import theta_from_bytes
 from gospulse.audience.tables import temp_table
+from gospulse.raw.sketches import theta_from_bytes
 
 COLUMNS = [
     ("audience_date", "date"),

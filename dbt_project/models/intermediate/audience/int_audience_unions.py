@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 
 import datasketches as ds
 
-from gospulse.audience.sketches import HLL_LG_K, HLL_TYPE, estimate, hll_from_bytes, merge_hll
 from gospulse.audience.tables import temp_table
+from gospulse.raw.sketches import HLL_LG_K, HLL_TYPE, estimate, hll_from_bytes, merge_hll
 
 COLUMNS = [
     ("audience_date", "date"),

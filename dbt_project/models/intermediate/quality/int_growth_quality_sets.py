@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 
 import datasketches as ds
 
-from gospulse.audience.sketches import estimate, theta_from_bytes
 from gospulse.audience.tables import temp_table
+from gospulse.raw.sketches import estimate, theta_from_bytes
 
 COLUMNS = [
     ("network", "varchar"),

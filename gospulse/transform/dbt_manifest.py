@@ -12,8 +12,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from gospulse import settings
-from gospulse.transform import project_dir, run_dbt
+from gospulse.config import settings
+from gospulse.config.dbt_project import project_dir
+from gospulse.transform.run import run_dbt
 
 MANIFEST_ENV = "GOSPULSE_DBT_MANIFEST"
 MANIFEST_COMMAND = "gospulse dbt manifest"

@@ -5,7 +5,7 @@ without one and prints it to the api-server log. A deployment should not have a 
 logs, so the init service writes the admin's password from `.env` into the passwords file
 before the api-server starts; the api-server then finds the user and generates nothing.
 
-    python -m gospulse.deploy_init
+    python -m gospulse.cli.deploy_init
 """
 
 from __future__ import annotations

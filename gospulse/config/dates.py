@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from gospulse import settings
-from gospulse.regions import get_region
+from gospulse.config import settings
+from gospulse.config.regions import get_region
 
 
 def snapshot_date_for(logical_date: datetime, region_code: int) -> date:

@@ -102,7 +102,7 @@ class NetworkLoad(XComResult):
 
     @classmethod
     def of_run(cls, run: Any) -> NetworkLoad:
-        """The load a network's run summary (gospulse.pipeline.RunSummary) describes."""
+        """The load a network's run summary (gospulse.extract.pipeline.RunSummary) describes."""
         values = asdict(run)
         return cls(**{**values, "snapshot_date": values["snapshot_date"].isoformat()})
 

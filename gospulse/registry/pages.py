@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from gospulse.office_files import (
+from gospulse.config.regions import REGIONS, BadOktmo, normalize_oktmo
+from gospulse.registry.office_files import (
     MAX_FIELD_BYTES,
     XLSX_SUFFIXES,
     TableFileError,
     canonical_header,
     read_rows,
 )
-from gospulse.regions import REGIONS, BadOktmo, normalize_oktmo
 
 HEADER = (
     "network",

@@ -16,10 +16,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
+from gospulse.raw.warehouse import warehouse_path
 from gospulse.serving.layout import published_path
 from gospulse.serving.publish import open_published
 from gospulse.serving.read_views import ABS_EXCLUSION, PCT_EXCLUSION
-from gospulse.warehouse import warehouse_path
 
 RANK_KEYS = (
     "rank",
@@ -281,7 +281,7 @@ def ranking_settings() -> dict[str, int]:
     """The ranking and flagship minimums from dbt_project.yml's vars, the ones the marts use."""
     import yaml
 
-    from gospulse.transform import project_dir
+    from gospulse.config.dbt_project import project_dir
 
     project = yaml.safe_load((project_dir() / "dbt_project.yml").read_text(encoding="utf-8"))
     names = ("min_members_for_abs", "min_members_for_pct", "flagship_min_members")
@@ -293,8 +293,8 @@ def _known_filters(
 ) -> tuple[str | None, str | None]:
     """The filters checked against the registry of the published copy (UnknownChoice when one
     names nothing there); the sector in its canonical form (`social_protection`, `спорт`)."""
-    from gospulse.choices import known_choice
-    from gospulse.registry import normalize_sector
+    from gospulse.config.choices import known_choice
+    from gospulse.registry.pages import normalize_sector
 
     if region_code is None and sector is None and municipality is None:
         return sector, municipality

@@ -1,11 +1,11 @@
 """Import historical snapshots: network, page_ref, snapshot_date, members_count, status.
 
-Past counts cannot be re-fetched from the networks, so imports are how history enters the
-warehouse. The file is read by DuckDB's CSV reader (rows it cannot split into the header's
-columns are kept aside as rejects) and checked row by row in SQL; each bad row is reported with
-its line and reason and never stored, the good rows are stored in one transaction, replacing the
-same keys. Files come as offices save them (gospulse.office_files): UTF-8 or cp1251, `,` `;` or
-tab, Russian headers, XLSX.
+Past counts cannot be re-fetched from the networks, so imports are how history enters the warehouse.
+The file is read by DuckDB's CSV reader (rows it cannot split into the header's columns are kept
+aside as rejects) and checked row by row in SQL; each bad row is reported with its line and reason
+and never stored, the good rows are stored in one transaction, replacing the same keys. Files come
+as offices save them (gospulse.registry.office_files): UTF-8 or cp1251, `,` `;` or tab, Russian
+headers, XLSX.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from pathlib import Path
 import duckdb
 from duckdb.sqltypes import VARCHAR
 
-from gospulse.office_files import (
+from gospulse.raw.warehouse import STATUSES, WriteResult, connect, merge_incoming
+from gospulse.registry.office_files import (
     MAX_FIELD_BYTES,
     EngineCopy,
     TableFileError,
@@ -26,7 +27,7 @@ from gospulse.office_files import (
     engine_copy,
     scratch_dir,
 )
-from gospulse.registry import (
+from gospulse.registry.pages import (
     NETWORK_ALIASES,
     NETWORKS,
     BadReference,
@@ -34,7 +35,6 @@ from gospulse.registry import (
     normalize_network,
     normalize_ref,
 )
-from gospulse.warehouse import STATUSES, WriteResult, connect, merge_incoming
 
 COLUMNS = ("network", "page_ref", "snapshot_date", "members_count", "status")
 ALIASES = {

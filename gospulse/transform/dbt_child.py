@@ -1,4 +1,4 @@
-"""The dbt process of `gospulse.transform.run_dbt`: dbt's CLI, invoked in-process, that hands
+"""The dbt process of `gospulse.transform.run.run_dbt`: dbt's CLI, invoked in-process, that hands
 its node results back as a small JSON file.
 
 dbt writes `manifest.json` twice (after parsing and after the run) and `run_results.json` on
@@ -7,7 +7,7 @@ process, and gospulse reads only each node's id, status, message, time and compi
 commands that run nodes (build, run, test, snapshot, seed) get `--no-write-json` and this
 module writes exactly those fields from dbt's in-memory result.
 
-    python -m gospulse.dbt_child RESULTS_JSON DBT_ARG...
+    python -m gospulse.transform.dbt_child RESULTS_JSON DBT_ARG...
 
 Exit code as dbt's CLI: 0 success, 1 a node failed, 2 dbt itself failed.
 """
@@ -43,7 +43,10 @@ def node_results(result: object) -> list[dict]:
 
 def main(argv: list[str]) -> int:
     if len(argv) < 2:
-        print("usage: python -m gospulse.dbt_child RESULTS_JSON DBT_ARG...", file=sys.stderr)
+        print(
+            "usage: python -m gospulse.transform.dbt_child RESULTS_JSON DBT_ARG...",
+            file=sys.stderr,
+        )
         return 2
     results_path, args = Path(argv[0]), list(argv[1:])
     if args[0] in NODE_COMMANDS:

@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gospulse import settings
+from gospulse.config.dbt_project import project_dir
 
-PROJECT_DIR_ENV = "GOSPULSE_DBT_PROJECT_DIR"
 # each run's nodes (id, status, message, time, compiled SQL), in the warehouse's dbt target dir
 NODE_RESULTS = "node_results.json"
 OUTPUT_TAIL_LINES = 40
@@ -127,15 +126,6 @@ def dies_with(parent: int):
     return in_child
 
 
-def project_dir() -> Path:
-    """The dbt project: $GOSPULSE_DBT_PROJECT_DIR, else dbt_project/ next to the package."""
-    override = settings.read(PROJECT_DIR_ENV)
-    path = Path(override) if override else Path(__file__).resolve().parent.parent / "dbt_project"
-    if not (path / "dbt_project.yml").is_file():
-        raise FileNotFoundError(f"no dbt_project.yml in {path} (set {PROJECT_DIR_ENV})")
-    return path
-
-
 def dbt_state_dir(warehouse: Path) -> Path:
     """Where dbt's target/ and logs/ for this warehouse live: next to the warehouse file."""
     warehouse = Path(warehouse).resolve()
@@ -161,11 +151,12 @@ def run_dbt(
     node_results = target_dir / NODE_RESULTS
     node_results.unlink(missing_ok=True)
 
-    # dbt's CLI in a process of its own (gospulse.dbt_child), which hands back the node results
+    # dbt's CLI in a process of its own (gospulse.transform.dbt_child), which hands back the node
+    # results
     command = [
         sys.executable,
         "-m",
-        "gospulse.dbt_child",
+        "gospulse.transform.dbt_child",
         str(node_results),
         *args,
         "--project-dir",

@@ -1,13 +1,13 @@
 """Resident population per territory and year: Rosstat's annual bulletin «Численность населения
 Российской Федерации по муниципальным образованиям на 1 января», one region at a time.
 
-A file (CSV or XLSX, as offices save them: gospulse.office_files) lists territories by OKTMO
-code with their level, parent, population and year. It is validated row by row: a bad row gets
-an error naming its line and reason and the good rows proceed, but a row whose parent was
-rejected is rejected too, so no orphan is stored. One region's rows of the file's years replace
-what raw.population holds for them, in one transaction. May import gospulse.office_files,
-gospulse.regions, gospulse.registry (its row errors), gospulse.warehouse and the standard
-library.
+A file (CSV or XLSX, as offices save them: gospulse.registry.office_files) lists territories by
+OKTMO code with their level, parent, population and year. It is validated row by row: a bad row gets
+an error naming its line and reason and the good rows proceed, but a row whose parent was rejected
+is rejected too, so no orphan is stored. One region's rows of the file's years replace what
+raw.population holds for them, in one transaction. May import gospulse.registry.office_files,
+gospulse.config.regions, gospulse.registry.pages (its row errors), gospulse.raw.warehouse and the
+standard library.
 """
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 
-from gospulse.office_files import (
+from gospulse.config.regions import REGIONS, BadOktmo, normalize_oktmo
+from gospulse.raw.warehouse import bulk_insert, connect
+from gospulse.registry.office_files import (
     MAX_FIELD_BYTES,
     TableFileError,
     canonical_header,
     normalized_name,
     read_rows,
 )
-from gospulse.regions import REGIONS, BadOktmo, normalize_oktmo
-from gospulse.registry import RowError
-from gospulse.warehouse import bulk_insert, connect
+from gospulse.registry.pages import RowError
 
 COLUMNS = ("oktmo", "name", "level", "parent_oktmo", "population", "year")
 # parent_oktmo may be left out: a file that holds only a region row has no parents to give

@@ -20,8 +20,8 @@ from typing import Protocol
 
 import requests
 
-from gospulse import settings
-from gospulse.warehouse import bulk_insert, connect
+from gospulse.config import settings
+from gospulse.raw.warehouse import bulk_insert, connect
 
 log = logging.getLogger(__name__)
 

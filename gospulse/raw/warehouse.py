@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from gospulse import settings
+from gospulse.config import settings
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ alter table raw.extract_runs add column if not exists pages_deferred integer def
 -- true when the run's extractor talked to an emulator on this machine (the demo, the tests)
 alter table raw.extract_runs add column if not exists simulated boolean default false;
 
--- the one-time migrations (gospulse.warehouse.MIGRATIONS) this warehouse has had
+-- the one-time migrations (gospulse.raw.warehouse.MIGRATIONS) this warehouse has had
 create table if not exists raw.warehouse_migrations (
     name     varchar primary key,
     done_at  timestamp not null

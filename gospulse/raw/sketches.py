@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import datasketches as ds
 
-from gospulse import settings
+from gospulse.config import settings
 
 HLL_LG_K = 16
 HLL_TYPE = ds.tgt_hll_type.HLL_4

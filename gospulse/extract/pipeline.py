@@ -23,9 +23,8 @@ import duckdb
 from extractors.base import NetworkExtractor, PageAddress
 from extractors.vk.client import VkClient
 from extractors.vk.pool import VkClientPool, split_tokens
-from gospulse import settings
-from gospulse.registry import ValidationResult, load_registry, registry_paths
-from gospulse.warehouse import (
+from gospulse.config import settings
+from gospulse.raw.warehouse import (
     STATUSES,
     ExtractRun,
     SnapshotRow,
@@ -34,6 +33,7 @@ from gospulse.warehouse import (
     record_run,
     replace_snapshots,
 )
+from gospulse.registry.pages import ValidationResult, load_registry, registry_paths
 
 log = logging.getLogger(__name__)
 

@@ -570,7 +570,7 @@ def read(name: str, env: Mapping[str, str] | None = None) -> Any:
     try:
         setting = SETTINGS[name]
     except KeyError:
-        raise KeyError(f"{name} is not a gospulse setting (gospulse/settings.py)") from None
+        raise KeyError(f"{name} is not a gospulse setting (gospulse/config/settings.py)") from None
     return setting.read(env)
 
 
@@ -621,7 +621,8 @@ def markdown() -> str:
     lines = [
         "# Configuration",
         "",
-        "<!-- written by `gospulse settings --markdown` from gospulse/settings.py; edit there -->",
+        "<!-- written by `gospulse settings --markdown` from gospulse/config/settings.py; "
+        "edit there -->",
         "",
         "Every setting comes from the environment; under Airflow the secrets come from its "
         "connections. `gospulse settings` checks the values that are set and lists them, "

@@ -1,7 +1,7 @@
 """Which extractor reads which network, configured from env vars or Airflow connections.
 
 Secrets are looked up here and handed to the clients; nothing in this module logs them, and
-every secret found is registered with the log masker (gospulse.masking) so that nothing else
+every secret found is registered with the log masker (gospulse.config.masking) so that nothing else
 can either. The Airflow connection is read by gospulse.orchestration.connections, which hands
 its values in as Credentials.
 With several tokens per network (one Airflow pool each), a fetch task uses only its own.
@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 from extractors.base import NetworkExtractor
 from extractors.vk.pool import split_tokens
-from gospulse import settings
-from gospulse.masking import mask_secrets
-from gospulse.token_lists import COUNT_ENV, pick
+from gospulse.config import settings
+from gospulse.config.masking import mask_secrets
+from gospulse.extract.token_lists import COUNT_ENV, pick
 
 NETWORKS = ("vk", "tg", "ok")
 NETWORK_NAMES = {"vk": "VK", "tg": "Telegram", "ok": "Odnoklassniki"}
@@ -92,7 +92,7 @@ def extractor_for(
     _secret_env(network)
     if network == "vk":
         from extractors.vk.extract import VkExtractor
-        from gospulse.pipeline import vk_client_from_env
+        from gospulse.extract.pipeline import vk_client_from_env
 
         tokens = settings.read("VK_TOKEN") or creds.get("password")
         token = _one_of(tokens, token_index, token_count, "VK token", _source("vk", "VK_TOKEN"))
