@@ -148,6 +148,7 @@ def fetch_network(ref: BatchRef, token_index: int, token_count: int) -> str | No
     """Fetch one batch of a plan into its staging file, with token `token_index` (of
     `token_count`) only."""
     from gospulse.extract.networks import extractor_for
+    from gospulse.extract.pipeline import ExtractPlan, fetch_batch
     from gospulse.orchestration.connections import airflow_credentials
 
     if not ref.fetches:
