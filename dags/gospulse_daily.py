@@ -65,7 +65,7 @@ def gospulse_daily():
     def validate_registry() -> dict:
         from gospulse.orchestration.tasks import check_registry
 
-        return check_registry()
+        return check_registry().to_xcom()
 
     # every task that opens the warehouse file holds the one slot of WAREHOUSE_POOL: DuckDB
     # allows one process at a time, and Celery workers would otherwise run them at once
@@ -73,35 +73,39 @@ def gospulse_daily():
     def plan_batches(network: str, tokens: int, logical_date=None) -> list[dict]:
         from gospulse.orchestration.tasks import plan_network
 
-        return plan_network(network, logical_date.isoformat(), tokens)
+        return [ref.to_xcom() for ref in plan_network(network, logical_date.isoformat(), tokens)]
 
     # Airflow maps only over a whole task result, so each token's share is its own small task
     @task
     def batches_of_token(refs: list[dict], token: int) -> list[dict]:
+        from gospulse.config.task_results import BatchRef
         from gospulse.orchestration.tasks import batches_of_token as share
 
-        return share(refs, token)
+        return [mine.to_xcom() for mine in share([BatchRef.from_xcom(r) for r in refs], token)]
 
     # each token's batches run in its one-slot pool (see gospulse/orchestration/pools.py for why
     # one slot); max_active_tis_per_dag keeps that true even if a pool was given more slots
     @task(max_active_tis_per_dag=1)
     def fetch_batch(ref: dict, token: int, tokens: int) -> str | None:
+        from gospulse.config.task_results import BatchRef
         from gospulse.orchestration.tasks import fetch_network
 
-        return fetch_network(ref, token, tokens)
+        return fetch_network(BatchRef.from_xcom(ref), token, tokens)
 
     # a batch task that failed for good leaves its pages recorded as failed, not the run
     @task(trigger_rule="all_done", pool=WAREHOUSE_POOL)
     def load_snapshots(refs: list[dict]) -> dict:
+        from gospulse.config.task_results import BatchRef
         from gospulse.orchestration.tasks import load_network
 
-        return load_network(refs)
+        return load_network([BatchRef.from_xcom(r) for r in refs]).to_xcom()
 
     @task(pool=WAREHOUSE_POOL)
     def collect_vk_audience(extract: dict) -> dict:
+        from gospulse.config.task_results import NetworkLoad
         from gospulse.orchestration.tasks import collect_audience
 
-        return collect_audience(extract)
+        return collect_audience(NetworkLoad.from_xcom(extract)).to_xcom()
 
     # marts rebuild from whatever raw data is stored even if a network or the audience step
     # failed: the day's counts must not wait for them; the summary says what is missing
@@ -109,24 +113,23 @@ def gospulse_daily():
     def load_registry(ti=None) -> dict:
         from airflow.exceptions import AirflowSkipException
 
-        from gospulse.orchestration.tasks import prepare_dbt
+        from gospulse.orchestration.tasks import network_loads, prepare_dbt
 
-        prepared = prepare_dbt({n: ti.xcom_pull(task_ids=f"{n}.load_snapshots") for n in NETWORKS})
-        if "held" in prepared:
+        prepared = prepare_dbt(network_loads(ti, NETWORKS))
+        if prepared.held:
             # skipping here skips every dbt task: the previous marts stay untouched
-            raise AirflowSkipException(f"marts held: {prepared['held']}")
-        return prepared
+            raise AirflowSkipException(f"marts held: {prepared.held}")
+        return prepared.to_xcom()
 
     # the dbt tasks' verdict (a BuildVerdict), for alerts, publication and the summary
     @task(trigger_rule="all_done")
     def build_marts(ti=None, run_id=None) -> dict:
-        from gospulse.orchestration.tasks import dbt_verdict
+        from gospulse.orchestration.tasks import dbt_verdict, network_loads
 
         states = ti.get_task_states(
             dag_id=ti.dag_id, run_ids=[run_id], task_ids=["load_registry"], task_group_id="dbt"
         ).get(run_id, {})
-        loads = {n: ti.xcom_pull(task_ids=f"{n}.load_snapshots") for n in NETWORKS}
-        return dbt_verdict(loads, states).to_xcom()
+        return dbt_verdict(network_loads(ti, NETWORKS), states).to_xcom()
 
     # new data-quality incidents go out even when a network failed: that is when they matter
     @task(trigger_rule="all_done", pool=WAREHOUSE_POOL)
@@ -134,7 +137,8 @@ def gospulse_daily():
         from gospulse.config.task_results import BuildVerdict
         from gospulse.orchestration.tasks import notify_incidents
 
-        return notify_incidents(BuildVerdict.from_xcom(ti.xcom_pull(task_ids="build_marts")))
+        build = BuildVerdict.from_xcom(ti.xcom_pull(task_ids="build_marts"))
+        return notify_incidents(build).to_xcom()
 
     # readers (BI, the API) open this copy, never the warehouse the next run writes
     @task(trigger_rule="all_done", outlets=[gospulse_marts], pool=WAREHOUSE_POOL)
@@ -145,7 +149,7 @@ def gospulse_daily():
 
         build = BuildVerdict.from_xcom(ti.xcom_pull(task_ids="build_marts"))
         result = publish(build, run_id, logical_date.isoformat())
-        return announce_marts(result.to_xcom(), ti, outlet_events)
+        return announce_marts(result, ti, outlet_events)
 
     # a closed month's reports, from the copy just published, before the bundle that carries
     # them; it only reads the published copy, so it holds no warehouse slot
@@ -154,7 +158,7 @@ def gospulse_daily():
         from gospulse.config.task_results import PublishOutcome
         from gospulse.orchestration.tasks import write_monthly_reports as write
 
-        return write(PublishOutcome.from_xcom(ti.xcom_pull(task_ids="publish_marts")))
+        return write(PublishOutcome.from_xcom(ti.xcom_pull(task_ids="publish_marts"))).to_xcom()
 
     # publish_marts is skipped when it published nothing: the bundle step still runs and says so
     @task(trigger_rule="none_failed", outlets=[gospulse_export_bundle])
@@ -173,25 +177,34 @@ def gospulse_daily():
         from gospulse.orchestration.tasks import publish_postgres as publish
 
         published = PublishOutcome.from_xcom(ti.xcom_pull(task_ids="publish_marts"))
-        return publish(published, logical_date.isoformat())
+        return publish(published, logical_date.isoformat()).to_xcom()
 
     # the verdict is a pure function of what the run stored: a retry cannot change it
     @task(trigger_rule="all_done", retries=0)
     def log_summary(ti=None) -> str:
-        from gospulse.config.task_results import BuildVerdict
-        from gospulse.orchestration.tasks import summarize
+        from gospulse.config.task_results import (
+            AudienceOutcome,
+            BuildVerdict,
+            ExportBundles,
+            IncidentAlerts,
+            MonthlyReports,
+            PostgresOutcome,
+            PublishOutcome,
+            ServingSteps,
+        )
+        from gospulse.orchestration.tasks import network_loads, summarize
 
         return summarize(
-            {n: ti.xcom_pull(task_ids=f"{n}.load_snapshots") for n in NETWORKS},
-            ti.xcom_pull(task_ids="collect_vk_audience"),
+            network_loads(ti, NETWORKS),
+            AudienceOutcome.from_xcom(ti.xcom_pull(task_ids="collect_vk_audience")),
             BuildVerdict.from_xcom(ti.xcom_pull(task_ids="build_marts")),
-            ti.xcom_pull(task_ids="send_incident_alerts"),
-            {
-                "published": ti.xcom_pull(task_ids="publish_marts"),
-                "bundle": ti.xcom_pull(task_ids="write_export_bundle"),
-                "reports": ti.xcom_pull(task_ids="write_monthly_reports"),
-                "postgres": ti.xcom_pull(task_ids="publish_postgres"),
-            },
+            IncidentAlerts.from_xcom(ti.xcom_pull(task_ids="send_incident_alerts")),
+            ServingSteps(
+                published=PublishOutcome.from_xcom(ti.xcom_pull(task_ids="publish_marts")),
+                bundle=ExportBundles.from_xcom(ti.xcom_pull(task_ids="write_export_bundle")),
+                reports=MonthlyReports.from_xcom(ti.xcom_pull(task_ids="write_monthly_reports")),
+                postgres=PostgresOutcome.from_xcom(ti.xcom_pull(task_ids="publish_postgres")),
+            ),
         )
 
     registry = validate_registry()

@@ -12,7 +12,7 @@ import pytest
 from emulators.vk.server import VkEmulator
 from emulators.vk.world import World
 from gospulse.config.dates import PastSnapshotError, check_snapshot_lag
-from gospulse.config.task_results import BuildVerdict
+from gospulse.config.task_results import BuildVerdict, PreparedDbt
 from gospulse.extract.networks import extractor_for
 from gospulse.extract.token_lists import TokenSlotError
 from gospulse.orchestration import tasks
@@ -131,7 +131,7 @@ def vk_env(tmp_path, monkeypatch):
 def test_each_token_fetches_only_its_own_batches(vk_env):
     refs = tasks.plan_network("vk", "2026-05-01T03:00:00+07:00", token_count=2)
     # six pages, two tokens: the single batch is cut in two and dealt one per token
-    assert [(r["index"], r["token"]) for r in refs] == [(0, 0), (1, 1)]
+    assert [(r.index, r.token) for r in refs] == [(0, 0), (1, 1)]
     planned = vk_env.stats.by_token
     assert set(planned) <= {"token-zero"}  # planning uses the first token only
     vk_env.reset_stats()
@@ -145,8 +145,8 @@ def test_each_token_fetches_only_its_own_batches(vk_env):
     after = vk_env.stats.by_token
     assert after["token-one"] == 1 and after["token-zero"] >= 1
     summary = tasks.load_network(refs)
-    assert summary["status"] == "success"
-    assert summary["pages_ok"] + summary["pages_unavailable"] == len(vk_env.world.pages)
+    assert summary.status == "success"
+    assert summary.pages_ok + summary.pages_unavailable == len(vk_env.world.pages)
 
 
 def test_a_token_index_beyond_the_configured_tokens_names_connection_and_count(monkeypatch):
@@ -249,7 +249,7 @@ def test_marts_are_held_when_no_network_loaded_anything(tmp_path, monkeypatch):
     """A refused backfill day loads nothing: no dbt run, and nothing published under its date."""
     monkeypatch.setenv("GOSPULSE_WAREHOUSE", str(tmp_path / "absent" / "gospulse.duckdb"))
     extracts = {"vk": None, "tg": None, "ok": None}
-    assert tasks.prepare_dbt(extracts) == {"held": "no network loaded data in this run"}
+    assert tasks.prepare_dbt(extracts) == PreparedDbt(held="no network loaded data in this run")
     held = tasks.dbt_verdict(extracts, {"load_registry": "skipped"})
     assert held == BuildVerdict(held="no network loaded data in this run")
     assert not (tmp_path / "absent").exists()
@@ -264,3 +264,55 @@ def test_marts_are_held_when_no_network_loaded_anything(tmp_path, monkeypatch):
         ).published
         is False
     )
+
+
+def test_a_step_announces_what_it_produced_or_skips_with_its_result_in_xcom():
+    from types import SimpleNamespace
+
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from gospulse.config.task_results import ExportBundles, PublishOutcome
+    from gospulse.orchestration.assets import (
+        announce_bundle,
+        announce_marts,
+        gospulse_export_bundle,
+        gospulse_marts,
+    )
+
+    pushed: list[dict] = []
+    ti = SimpleNamespace(xcom_push=lambda key, value: pushed.append({key: value}))
+    events = {gospulse_marts: SimpleNamespace(), gospulse_export_bundle: SimpleNamespace()}
+    published = PublishOutcome(
+        published=True, path="/p", run_id="r", snapshot_date="2026-03-10", tables=2, rows=9
+    )
+    assert announce_marts(published, ti, events) == published.to_xcom()
+    assert events[gospulse_marts].extra == {
+        "snapshot_date": "2026-03-10",
+        "run_id": "r",
+        "tables": 2,
+        "rows": 9,
+    }
+    bundles = ExportBundles(
+        written=True, regions=(42,), paths=("/b/42",), files=9, snapshot_date="2026-03-10"
+    )
+    announce_bundle(bundles, ti, events)
+    assert events[gospulse_export_bundle].extra == {
+        "regions": [42],
+        "snapshot_date": "2026-03-10",
+        "paths": ["/b/42"],
+        "files": 9,
+    }
+    assert pushed == []
+    with pytest.raises(AirflowSkipException, match="no gospulse_export_bundle event: marts held"):
+        announce_bundle(ExportBundles(written=False, reason="marts held"), ti, {})
+    assert pushed == [
+        {
+            "return_value": {
+                "written": False,
+                "reason": "marts held",
+                "regions": [],
+                "paths": [],
+                "files": 0,
+            }
+        }
+    ]

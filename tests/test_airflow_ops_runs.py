@@ -321,16 +321,18 @@ def asset_probe():
     @task(outlets=[gospulse_marts])
     def nothing_published(ti=None, outlet_events=None):
         from gospulse.orchestration.assets import announce_marts
+        from gospulse.config.task_results import PublishOutcome
 
-        held = {"published": False, "reason": "marts held: the raw gate rejected vk"}
+        held = PublishOutcome(published=False, reason="marts held: the raw gate rejected vk")
         return announce_marts(held, ti, outlet_events)
 
     @task(outlets=[gospulse_export_bundle])
     def bundle_written(ti=None, outlet_events=None):
         from gospulse.orchestration.assets import announce_bundle
+        from gospulse.config.task_results import ExportBundles
 
-        written = {"written": True, "paths": ["/b/region=42/x"], "files": 9, "regions": [42],
-                   "snapshot_date": "2026-03-10"}
+        written = ExportBundles(written=True, paths=("/b/region=42/x",), files=9, regions=(42,),
+                                snapshot_date="2026-03-10")
         return announce_bundle(written, ti, outlet_events)
 
     @task(trigger_rule="all_done")

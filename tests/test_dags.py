@@ -234,22 +234,20 @@ def _parse_env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_the_dbt_verdict_names_the_failed_task_and_nothing_is_published(tmp_path):
-    from gospulse.config.task_results import BuildVerdict, PublishOutcome
-    from gospulse.orchestration.tasks import dbt_verdict, summarize
+    from gospulse.config.task_results import BuildVerdict, NetworkLoad, PublishOutcome, ServingSteps
+    from gospulse.orchestration.tasks import (
+        dbt_verdict,
+        publish_postgres,
+        summarize,
+        write_export_bundle,
+        write_monthly_reports,
+    )
     from gospulse.serving.publish import publish_after_build
 
-    extracts = {
-        "vk": {
-            "status": "success",
-            "snapshot_date": "2026-03-10",
-            "pages_ok": 3,
-            "pages_unavailable": 0,
-            "pages_failed": 0,
-            "unresolved": 0,
-            "requests": 1,
-            "retries": 0,
-            "message": "",
-        }
+    extracts: dict[str, NetworkLoad | None] = {
+        "vk": NetworkLoad(
+            "vk", status="success", snapshot_date="2026-03-10", pages_ok=3, requests=1
+        )
     }
     states = {
         "load_registry": "success",
@@ -283,8 +281,19 @@ def test_the_dbt_verdict_names_the_failed_task_and_nothing_is_published(tmp_path
         broken, tmp_path / "gospulse.duckdb", run_id="r", snapshot_date=date(2026, 3, 10)
     )
     assert published == PublishOutcome(published=False, reason=broken.failed)
-    with pytest.raises(RuntimeError, match="dbt failed for 2026-03-10: .*dbt.stg_a.test"):
-        summarize(extracts, None, broken, serving={"published": published.to_xcom()})
+    # and the steps after publication have nothing to serve
+    served = ServingSteps(
+        published=published,
+        bundle=write_export_bundle(published, "r", "2026-03-09T20:00:00+00:00"),
+        reports=write_monthly_reports(published),
+        postgres=publish_postgres(published, "2026-03-09T20:00:00+00:00"),
+    )
+    with pytest.raises(RuntimeError, match="dbt failed for 2026-03-10: .*dbt.stg_a.test") as err:
+        summarize(extracts, None, broken, serving=served)
+    assert (
+        "serving: published copy kept from an earlier run (dbt task(s) failed: dbt.stg_a.test; "
+        "1 not run (dbt.stg_b_run)); no export bundle; postgres: not published "
+    ) in str(err.value)
 
 
 def test_a_missing_manifest_names_the_command_that_writes_it(tmp_path, monkeypatch):

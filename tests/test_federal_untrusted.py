@@ -412,11 +412,11 @@ def test_the_daily_task_writes_one_bundle_per_region_of_the_registry(tmp_path, m
     result = write_export_bundle(
         PublishOutcome(published=True), "run-1", "2025-03-09T20:00:00+00:00"
     )
-    assert result["written"] and result["regions"] == [42, 54]
-    assert result["snapshot_date"] == "2025-03-10"
+    assert result.written and result.regions == (42, 54)
+    assert result.snapshot_date == "2025-03-10"
     for code, pages in ((42, ["4201", "4202"]), (54, ["5401"])):
         bundle = latest_bundle(bundle_root(warehouse), code)
-        assert str(bundle) in result["paths"]
+        assert str(bundle) in result.paths
         daily = bundle / "marts" / "mart_page_daily.parquet"
         got = duckdb.sql(f"select distinct page_ref from read_parquet('{daily}') order by 1")
         assert [p for (p,) in got.fetchall()] == pages

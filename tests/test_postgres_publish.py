@@ -25,7 +25,7 @@ import duckdb
 import pytest
 
 from gospulse.audience.federal import national_unique
-from gospulse.config.task_results import PublishOutcome
+from gospulse.config.task_results import PostgresOutcome, PublishOutcome
 from gospulse.orchestration import tasks
 from gospulse.raw.sketches import HLL_LG_K, MemberHasher, PageAudience
 from gospulse.serving.layout import published_path
@@ -382,17 +382,15 @@ def test_daily_task_publishes_the_copy_the_run_published(world, pg, monkeypatch)
     monkeypatch.setenv("GOSPULSE_PG_DBNAME", pg.dbname)
     published = PublishOutcome(published=True, path=str(world.b), run_id="run-b")
     monkeypatch.delenv(tasks.POSTGRES_SWITCH, raising=False)
-    assert tasks.publish_postgres(published, "2025-03-09T20:00:00+00:00")["enabled"] is False
+    assert tasks.publish_postgres(published, "2025-03-09T20:00:00+00:00").enabled is False
     monkeypatch.setenv(tasks.POSTGRES_SWITCH, "1")
     held = PublishOutcome(published=False, reason="marts held")
-    assert tasks.publish_postgres(held, "2025-03-09T20:00:00+00:00") == {
-        "enabled": True,
-        "published": False,
-        "reason": "marts held",
-    }
+    assert tasks.publish_postgres(held, "2025-03-09T20:00:00+00:00") == PostgresOutcome(
+        enabled=True, published=False, reason="marts held"
+    )
     _leave_a_side_schema(pg)  # replaced, never swapped in
     done = tasks.publish_postgres(published, "2025-03-09T20:00:00+00:00")
-    assert done["published"] and "run run-b" in done["summary"]
+    assert done.published and done.summary and "run run-b" in done.summary
     assert {r for (r,) in pg_query(pg, "select run_id from marts.publish_info")} == {"run-b"}
     assert "leftover" not in {t for (t,) in pg_query(pg, LIVE_TABLES)}
     assert side_schemas(pg) == set()

@@ -13,7 +13,7 @@ from emulators.vk.server import Faults, VkEmulator
 from emulators.vk.world import World
 from expectations.raw_batch import validate_batch
 from extractors.vk.client import VkClient
-from gospulse.config.task_results import BuildVerdict
+from gospulse.config.task_results import BuildVerdict, NetworkLoad
 from gospulse.extract.pipeline import extract_vk, load_registry_into_warehouse, read_registry
 from gospulse.orchestration import tasks
 from gospulse.raw.warehouse import SnapshotRow
@@ -132,15 +132,15 @@ def test_a_half_failed_batch_is_not_loaded_and_marts_are_held(tmp_path, monkeypa
     before = _mart_dates(warehouse)
     # the daily DAG's path: its registry load holds (and skips the dbt tasks), and the verdict
     # of the skipped dbt tasks is a held build
-    extracts = {"vk": {**summary.__dict__, "snapshot_date": str(DAY)}}
+    extracts = {"vk": NetworkLoad.of_run(summary)}
     prepared = tasks.prepare_dbt(extracts)
-    assert "raw gate failed" in prepared["held"]
+    assert prepared.held and "raw gate failed" in prepared.held
     held = tasks.dbt_verdict(extracts, {"load_registry": "skipped"})
-    assert held == BuildVerdict(held=prepared["held"])
+    assert held == BuildVerdict(held=prepared.held)
     assert _mart_dates(warehouse) == before  # the previous marts stay
     text_error = None
     try:
-        tasks.summarize({"vk": {**summary.__dict__, "snapshot_date": str(DAY)}}, None, held)
+        tasks.summarize(extracts, None, held)
     except RuntimeError as exc:
         text_error = str(exc)
     assert (

@@ -20,7 +20,7 @@ from openpyxl import load_workbook
 
 from gospulse.cli import main
 from gospulse.config.periods import parse_month
-from gospulse.config.task_results import PublishOutcome
+from gospulse.config.task_results import MonthlyReports, PublishOutcome
 from gospulse.raw.warehouse import connect
 from gospulse.serving.publish import publish_marts
 from tests.conftest import copy_warehouse
@@ -308,20 +308,19 @@ def test_the_daily_run_writes_a_closed_months_reports_beside_the_copy(warehouse,
 
     monkeypatch.setenv("GOSPULSE_WAREHOUSE", str(warehouse))
     published = PublishOutcome(published=True, snapshot_date="2025-02-27")
-    assert write_monthly_reports(published) == {
-        "written": False,
-        "reason": "2025-02-27 does not close its month",
-    }
-    assert write_monthly_reports(PublishOutcome(published=False, reason="dbt failed"))[
-        "reason"
-    ] == ("dbt failed")
+    assert write_monthly_reports(published) == MonthlyReports(
+        written=False, reason="2025-02-27 does not close its month"
+    )
+    assert write_monthly_reports(
+        PublishOutcome(published=False, reason="dbt failed")
+    ) == MonthlyReports(written=False, reason="dbt failed")
     result = write_monthly_reports(PublishOutcome(published=True, snapshot_date="2025-02-28"))
-    assert result["written"] and result["month"] == "2025-02"
-    assert result["regions"] == [42, 54]
+    assert result.written and result.month == "2025-02"
+    assert result.regions == (42, 54)
     for code in (42, 54):
         folder = report_dir(published_path(warehouse), code, "2025-02")
         assert (folder / "report.html").exists() and (folder / "report.xlsx").exists()
-        assert str(folder / "report.html") in result["paths"]
+        assert str(folder / "report.html") in result.paths
 
 
 def test_the_api_serves_a_closed_months_report_within_the_tokens_regions(
@@ -335,9 +334,7 @@ def test_the_api_serves_a_closed_months_report_within_the_tokens_regions(
     from gospulse.serving.layout import published_path
 
     monkeypatch.setenv("GOSPULSE_WAREHOUSE", str(warehouse))
-    assert write_monthly_reports(PublishOutcome(published=True, snapshot_date="2025-02-28"))[
-        "written"
-    ]
+    assert write_monthly_reports(PublishOutcome(published=True, snapshot_date="2025-02-28")).written
     store = TokenStore(tmp_path / "tokens.json")
     region_42, _ = store.add("ЦУР", "42")
     region_54, _ = store.add("сосед", "54")

@@ -1,5 +1,5 @@
-"""Bodies of the Airflow tasks: plain functions taking and returning JSON-able values, or
-the build's verdict and the publication as types (gospulse.config.task_results).
+"""Bodies of the Airflow tasks: plain functions taking and returning the types of
+gospulse.config.task_results (the DAG turns them into JSON for XCom and back).
 
 The DAG file only wires these together; each can be called (and tested) without Airflow.
 Secrets come from the environment or the Airflow connection `vk_api` (password = token).
@@ -9,13 +9,29 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from gospulse.config import settings
 from gospulse.config.dates import snapshot_date_for
 from gospulse.config.regions import get_region
-from gospulse.config.task_results import BuildVerdict, PublishOutcome, unpublished_reason
+from gospulse.config.task_results import (
+    AudienceOutcome,
+    BatchRef,
+    BuildVerdict,
+    ExportBundles,
+    IncidentAlerts,
+    MonthlyReports,
+    NetworkLoad,
+    PostgresOutcome,
+    PreparedDbt,
+    PublishOutcome,
+    RegistryCheck,
+    ServingSteps,
+    unpublished_reason,
+)
 from gospulse.raw.warehouse import warehouse_path
 from gospulse.registry.pages import ValidationResult
 
@@ -52,7 +68,7 @@ def vk_token() -> str:
     return settings.read("VK_TOKEN") or airflow_credentials("vk").get("password") or ""
 
 
-def check_registry() -> dict:
+def check_registry() -> RegistryCheck:
     """Check every setting, then validate the registry; fail only when no page at all is
     usable (the daily run's first task: a bad setting stops the run before any fetch)."""
     settings.check()
@@ -62,15 +78,15 @@ def check_registry() -> dict:
     if not registry.pages:
         raise ValueError(f"registry has no valid pages ({len(registry.errors)} bad rows)")
     by_network = {n: sum(p.network == n for p in registry.pages) for n in ("vk", "tg", "ok")}
-    return {
-        "pages": len(registry.pages),
-        "pages_by_network": by_network,
-        "bad_rows": len(registry.errors),
-        "region_code": region_for(registry),
-    }
+    return RegistryCheck(
+        pages=len(registry.pages),
+        pages_by_network=by_network,
+        bad_rows=len(registry.errors),
+        region_code=region_for(registry),
+    )
 
 
-def plan_network(network: str, logical_date: str, token_count: int = 1) -> list[dict]:
+def plan_network(network: str, logical_date: str, token_count: int = 1) -> list[BatchRef]:
     """Resolve new names and batch the network's ids; one entry per mapped fetch task.
 
     Each entry names the token (0..token_count-1) whose fetch task takes it, dealt round-robin.
@@ -91,7 +107,7 @@ def plan_network(network: str, logical_date: str, token_count: int = 1) -> list[
     snapshot_date = snapshot_date_for(datetime.fromisoformat(logical_date), region)
     if not any(p.network == network for p in registry.pages):
         log.info("no %s pages registered: nothing to extract", network)
-        return [{"network": network, "plan": None, "index": -1, "token": 0}]
+        return [BatchRef(network, plan=None, index=-1)]
     check_snapshot_lag(network, snapshot_date, region)
     log.info("%s: logical date %s → snapshot date %s", network, logical_date, snapshot_date)
     warehouse = warehouse_path()
@@ -115,33 +131,36 @@ def plan_network(network: str, logical_date: str, token_count: int = 1) -> list[
     if plan.batches and token_count > 1:
         plan.batches = spread(plan.batches, token_count)
         plan.save()
+    plan_file = str(plan.plan_file)
     refs = [
-        {"network": network, "plan": str(plan.plan_file), "index": i, "token": i % token_count}
+        BatchRef(network, plan=plan_file, index=i, token=i % token_count)
         for i in range(len(plan.batches))
     ]
-    return refs or [{"network": network, "plan": str(plan.plan_file), "index": -1, "token": 0}]
+    return refs or [BatchRef(network, plan=plan_file, index=-1)]
 
 
-def batches_of_token(refs: list[dict], token: int) -> list[dict]:
+def batches_of_token(refs: list[BatchRef], token: int) -> list[BatchRef]:
     """The plan entries dealt to token `token` (the no-pages/failed-plan entry goes to token 0)."""
-    return [r for r in refs if r.get("token", 0) == token]
+    return [r for r in refs if r.token == token]
 
 
-def fetch_network(ref: dict, token_index: int | None = None, token_count: int = 1) -> str | None:
-    """Fetch one batch of a plan into its staging file, with token `token_index` only."""
+def fetch_network(ref: BatchRef, token_index: int, token_count: int) -> str | None:
+    """Fetch one batch of a plan into its staging file, with token `token_index` (of
+    `token_count`) only."""
     from gospulse.extract.networks import extractor_for
     from gospulse.extract.pipeline import ExtractPlan, fetch_batch
     from gospulse.orchestration.connections import airflow_credentials
 
-    if ref["index"] < 0:
+    if not ref.fetches:
         return None
-    if token_index is not None and ref.get("token", 0) != token_index:
+    if ref.token != token_index:
         # the pool of one token must never carry another token's requests
         raise ValueError(
-            f"{ref['network']} batch {ref['index']} is dealt to token {ref.get('token', 0)}, "
+            f"{ref.network} batch {ref.index} is dealt to token {ref.token}, "
             f"not to token {token_index}"
         )
-    plan = ExtractPlan.load(ref["plan"])
+    assert ref.plan is not None  # a batch to fetch is a batch of a plan
+    plan = ExtractPlan.load(ref.plan)
     extractor = extractor_for(
         plan.network,
         airflow_credentials(plan.network),
@@ -149,30 +168,36 @@ def fetch_network(ref: dict, token_index: int | None = None, token_count: int = 
         token_count=token_count,
     )
     try:
-        return str(fetch_batch(plan, ref["index"], extractor))
+        return str(fetch_batch(plan, ref.index, extractor))
     finally:
         extractor.close()
 
 
-def load_network(plan_refs: list[dict]) -> dict:
+def load_network(plan_refs: list[BatchRef]) -> NetworkLoad:
     """Load every batch of the network's plan into the warehouse and record the run."""
-    from dataclasses import asdict
 
     from gospulse.extract.pipeline import ExtractPlan, load_batches
 
     first = plan_refs[0]
-    if first["plan"] is None:
-        return {"network": first["network"], "status": "skipped", "message": "no pages registered"}
-    summary = load_batches(ExtractPlan.load(first["plan"]))
+    if first.plan is None:
+        return NetworkLoad(first.network, status="skipped", message="no pages registered")
+    summary = load_batches(ExtractPlan.load(first.plan))
     log.info("%s", summary.describe())
-    return {**asdict(summary), "snapshot_date": str(summary.snapshot_date)}
+    return NetworkLoad.of_run(summary)
 
 
-def collect_audience(extract: dict) -> dict:
+def network_loads(ti: Any, networks: Iterable[str]) -> dict[str, NetworkLoad | None]:
+    """Each network's load as its load task (`<network>.load_snapshots`) handed it over XCom;
+    None where that task did not finish."""
+    return {
+        n: NetworkLoad.from_xcom(ti.xcom_pull(task_ids=f"{n}.load_snapshots")) for n in networks
+    }
+
+
+def collect_audience(extract: NetworkLoad) -> AudienceOutcome:
     """Read the day's due VK member lists into sketches; off when no hashing secret is set."""
-    if extract.get("status") == "skipped" or "snapshot_date" not in extract:
-        return {"enabled": False, "reason": "no VK pages extracted"}
-    from dataclasses import asdict
+    if extract.status == "skipped" or extract.snapshot_date is None:
+        return AudienceOutcome(enabled=False, reason="no VK pages extracted")
     from datetime import date
 
     from gospulse.audience.collect import collect_vk_audience
@@ -181,29 +206,25 @@ def collect_audience(extract: dict) -> dict:
 
     if not settings.read(SECRET_ENV):
         log.warning("audience sketches are off: %s is not set", SECRET_ENV)
-        return {"enabled": False, "reason": f"{SECRET_ENV} not set"}
+        return AudienceOutcome(enabled=False, reason=f"{SECRET_ENV} not set")
     summary = collect_vk_audience(
-        date.fromisoformat(extract["snapshot_date"]),
+        date.fromisoformat(extract.snapshot_date),
         registry=_registry(),
         warehouse=warehouse_path(),
         client=vk_client_from_env(vk_token()),
         hasher=hasher_from_env(),
     )
-    return {"enabled": True, **asdict(summary), "snapshot_date": str(summary.snapshot_date)}
+    return AudienceOutcome.of_run(summary)
 
 
-def _held_reason(extracts: dict[str, dict | None] | None) -> str | None:
+def _held_reason(extracts: dict[str, NetworkLoad | None]) -> str | None:
     """Why the marts must not be rebuilt today, or None.
 
     A batch the raw gate rejected is not in the warehouse, so marts built now would be partly
     a bad day; and when no network's load finished at all (e.g. a backfill day refused by the
     past-date guard) nothing new is stored, so marts published now would carry this run's date.
     """
-    rejected = {
-        n: e.get("message", "")
-        for n, e in (extracts or {}).items()
-        if e and e["status"] == "rejected"
-    }
+    rejected = {n: e.message for n, e in extracts.items() if e and e.status == "rejected"}
     if rejected:
         reason = "; ".join(f"{n}: {m}" for n, m in rejected.items())
         log.error("marts not rebuilt, the raw gate rejected a batch — %s", reason)
@@ -215,21 +236,22 @@ def _held_reason(extracts: dict[str, dict | None] | None) -> str | None:
     return None
 
 
-def prepare_dbt(extracts: dict[str, dict | None]) -> dict:
+def prepare_dbt(extracts: dict[str, NetworkLoad | None]) -> PreparedDbt:
     """Before the dbt tasks: load the current registry, or say why the marts are held.
 
-    Returns {"warehouse": absolute path} for the dbt tasks, or {"held": reason} when the raw
-    gate rejected a batch (the DAG then skips every dbt task and the previous marts stay).
+    Returns the warehouse's absolute path for the dbt tasks, or why the marts are held when
+    the raw gate rejected a batch (the DAG then skips every dbt task and the previous marts
+    stay).
     """
     from gospulse.extract.pipeline import load_registry_into_warehouse
 
     reason = _held_reason(extracts)
     if reason:
-        return {"held": reason}
+        return PreparedDbt(held=reason)
     warehouse = warehouse_path().resolve()
     loaded = load_registry_into_warehouse(_registry(), warehouse)
     log.info("registry loaded into %s (%d pages) for the dbt tasks", warehouse, loaded)
-    return {"warehouse": str(warehouse)}
+    return PreparedDbt(warehouse=str(warehouse))
 
 
 # the dbt task group's build task and cosmos' gate after it (gospulse.orchestration.dbt_group):
@@ -237,7 +259,9 @@ def prepare_dbt(extracts: dict[str, dict | None]) -> dict:
 BUILD_TASKS = ("dbt_producer_watcher", "dbt_producer_watcher_done")
 
 
-def dbt_verdict(extracts: dict[str, dict | None], states: dict[str, str | None]) -> BuildVerdict:
+def dbt_verdict(
+    extracts: dict[str, NetworkLoad | None], states: dict[str, str | None]
+) -> BuildVerdict:
     """The build's verdict from the states of the dbt tasks (the DAG's build_marts task).
 
     Built, with a summary, when every dbt task succeeded; held when the raw gate held the
@@ -271,11 +295,11 @@ def dbt_verdict(extracts: dict[str, dict | None], states: dict[str, str | None])
 
 
 def summarize(
-    extracts: dict[str, dict | None],
-    audience: dict | None,
+    extracts: dict[str, NetworkLoad | None],
+    audience: AudienceOutcome | None,
     build: BuildVerdict | None,
-    alerts: dict | None = None,
-    serving: dict[str, dict | None] | None = None,
+    alerts: IncidentAlerts | None = None,
+    serving: ServingSteps | None = None,
 ) -> str:
     """One readable paragraph for the task log; fails the run if a network got no data at all.
 
@@ -285,35 +309,35 @@ def summarize(
     from gospulse.extract.networks import NETWORK_NAMES
 
     parts, failed, incomplete = [], [], []
-    day = next((e["snapshot_date"] for e in extracts.values() if e and "snapshot_date" in e), "?")
+    day = next((e.snapshot_date for e in extracts.values() if e and e.snapshot_date), "?")
     for network, e in extracts.items():
         name = NETWORK_NAMES.get(network, network)
         if e is None:
             parts.append(f"{name} failed: its load task did not finish")
             failed.append(name)
             continue
-        if e["status"] == "skipped":
-            parts.append(f"{name}: skipped ({e['message']})")
+        if e.status == "skipped":
+            parts.append(f"{name}: skipped ({e.message})")
             continue
         parts.append(
-            f"{name} {e['status']}: {e['pages_ok']} ok, {e['pages_unavailable']} unavailable, "
-            f"{e['pages_failed']} failed, {e['unresolved']} unresolved; "
-            f"{e['requests']} requests, {e['retries']} retries"
-            + (f" — {e['message']}" if e["status"] != "success" and e["message"] else "")
+            f"{name} {e.status}: {e.pages_ok} ok, {e.pages_unavailable} unavailable, "
+            f"{e.pages_failed} failed, {e.unresolved} unresolved; "
+            f"{e.requests} requests, {e.retries} retries"
+            + (f" — {e.message}" if e.status != "success" and e.message else "")
         )
-        if e["status"] in ("failed", "rejected"):
+        if e.status in ("failed", "rejected"):
             failed.append(name)
-        elif e["status"] == "partial":
+        elif e.status == "partial":
             incomplete.append(name)
     if audience is None:
         heard = "audience: step did not finish. "
-    elif audience.get("enabled"):
+    elif audience.enabled:
         heard = (
-            f"audience: {audience['pages_ok']} lists read, {audience['pages_hidden']} hidden, "
-            f"{audience['pages_over_budget']} over budget, {audience['pages_failed']} failed. "
+            f"audience: {audience.pages_ok} lists read, {audience.pages_hidden} hidden, "
+            f"{audience.pages_over_budget} over budget, {audience.pages_failed} failed. "
         )
     else:
-        heard = f"audience: off ({audience.get('reason')}). "
+        heard = f"audience: off ({audience.reason}). "
     if build is None:
         built = "marts were not rebuilt (see build_marts)"
     elif build.built:
@@ -327,10 +351,10 @@ def summarize(
         else "all networks complete"
     )
     text = f"gospulse daily {day}: " + "; ".join(parts) + f". {verdict}. {heard}dbt: {built}"
-    if alerts:
-        sent = ", ".join(f"{n} by {c}" for c, n in alerts.get("sent", {}).items()) or "none sent"
-        broken = "".join(f"; {c} FAILED: {why}" for c, why in alerts.get("failed", {}).items())
-        text += f". alerts: {alerts.get('new', 0)} new incidents, {sent}{broken}"
+    if alerts is not None:
+        sent = ", ".join(f"{n} by {c}" for c, n in alerts.sent.items()) or "none sent"
+        broken = "".join(f"; {c} FAILED: {why}" for c, why in alerts.failed.items())
+        text += f". alerts: {alerts.new} new incidents, {sent}{broken}"
     serving_failed: list[str] = []
     if serving is not None:
         served, serving_failed = describe_serving(serving)
@@ -347,19 +371,19 @@ def summarize(
     return text
 
 
-def notify_incidents(build: BuildVerdict | None) -> dict:
+def notify_incidents(build: BuildVerdict | None) -> IncidentAlerts:
     """Send the open data-quality incidents not sent yet, through every configured channel."""
     from gospulse.orchestration.alert_email import notifiers_from_env
     from gospulse.quality.alerts import notify_new_incidents
 
     if build is None or not build.built:
-        return {"sent": {}, "failed": {}, "note": "marts not rebuilt: no new incidents evaluated"}
+        return IncidentAlerts(note="marts not rebuilt: no new incidents evaluated")
     registry = _registry()
     result = notify_new_incidents(
         warehouse_path(), notifiers_from_env(), region_label=str(region_for(registry))
     )
     log.info("alerts: %s", result.describe())
-    return {"new": result.new, "sent": result.sent, "failed": result.failed}
+    return IncidentAlerts(new=result.new, sent=result.sent, failed=result.failed)
 
 
 def _snapshot_date(logical_date: str, region_code: int | None = None):
@@ -376,7 +400,7 @@ def publish_marts(build: BuildVerdict | None, run_id: str, logical_date: str) ->
     )
 
 
-def write_monthly_reports(published: PublishOutcome | None) -> dict:
+def write_monthly_reports(published: PublishOutcome | None) -> MonthlyReports:
     """When the copy just published ends a month (the run on the 1st, which records the
     month's last day), each region's report of that month, beside the published copy; the
     bundle step after this one carries them. Any other day: nothing, saying why."""
@@ -388,13 +412,13 @@ def write_monthly_reports(published: PublishOutcome | None) -> dict:
 
     reason = unpublished_reason(published)
     if reason:
-        return {"written": False, "reason": reason}
+        return MonthlyReports(written=False, reason=reason)
     # no reason: published, which records the day
     assert published is not None and published.snapshot_date is not None
     day = date.fromisoformat(published.snapshot_date)
     period = month_period(day.year, day.month)
     if day != period.last:
-        return {"written": False, "reason": f"{day} does not close its month"}
+        return MonthlyReports(written=False, reason=f"{day} does not close its month")
     copy = published_path(warehouse_path())
     month = f"{day:%Y-%m}"
     regions = _regions_registered(copy, period.last)
@@ -403,7 +427,7 @@ def write_monthly_reports(published: PublishOutcome | None) -> dict:
         files = write_report(warehouse_path(), code, period, report_dir(copy, code, month))
         paths += [str(files.html), str(files.xlsx)]
         log.info("report of %s for region %02d: %s", month, code, files.html.parent)
-    return {"written": True, "month": month, "regions": regions, "paths": paths}
+    return MonthlyReports(written=True, month=month, regions=tuple(regions), paths=tuple(paths))
 
 
 def _regions_registered(published: Path, day) -> list[int]:
@@ -421,7 +445,9 @@ def _regions_registered(published: Path, day) -> list[int]:
     return [code for (code,) in rows]
 
 
-def write_export_bundle(published: PublishOutcome | None, run_id: str, logical_date: str) -> dict:
+def write_export_bundle(
+    published: PublishOutcome | None, run_id: str, logical_date: str
+) -> ExportBundles:
     """The export bundle of every region of the registry, from the copy just published: each
     holds its region's rows only, so a warehouse of several regions hands each its own."""
     from gospulse.serving.bundle import write_bundle
@@ -429,7 +455,7 @@ def write_export_bundle(published: PublishOutcome | None, run_id: str, logical_d
 
     reason = unpublished_reason(published)
     if reason:
-        return {"written": False, "reason": reason}
+        return ExportBundles(written=False, reason=reason)
     warehouse = Path(warehouse_path())
     registry = _registry()
     day = _snapshot_date(logical_date, region_for(registry))
@@ -446,26 +472,26 @@ def write_export_bundle(published: PublishOutcome | None, run_id: str, logical_d
     ]
     for bundle in bundles:
         log.info("export bundle %s: %d files", bundle.path, len(bundle.manifest["files"]))
-    return {
-        "written": True,
-        "regions": regions,
-        "paths": [str(b.path) for b in bundles],
-        "files": sum(len(b.manifest["files"]) for b in bundles),
-        "snapshot_date": day.isoformat(),
-    }
+    return ExportBundles(
+        written=True,
+        regions=tuple(regions),
+        paths=tuple(str(b.path) for b in bundles),
+        files=sum(len(b.manifest["files"]) for b in bundles),
+        snapshot_date=day.isoformat(),
+    )
 
 
 POSTGRES_SWITCH = "GOSPULSE_PG_PUBLISH"
 
 
-def publish_postgres(published: PublishOutcome | None, logical_date: str) -> dict:
+def publish_postgres(published: PublishOutcome | None, logical_date: str) -> PostgresOutcome:
     """Copy the marts just published (the read-only copy) to Postgres and swap them in (when
     switched on). `logical_date` is the run's; the copy carries its own snapshot date."""
     if not settings.read(POSTGRES_SWITCH):
-        return {"enabled": False, "reason": f"{POSTGRES_SWITCH} is not set"}
+        return PostgresOutcome(enabled=False, reason=f"{POSTGRES_SWITCH} is not set")
     reason = unpublished_reason(published)
     if reason:
-        return {"enabled": True, "published": False, "reason": reason}
+        return PostgresOutcome(enabled=True, published=False, reason=reason)
     assert published is not None  # unpublished_reason gives one for None
     from gospulse.serving.layout import published_path
     from gospulse.serving.postgres import PgConfig, publish_to_postgres
@@ -481,34 +507,29 @@ def publish_postgres(published: PublishOutcome | None, logical_date: str) -> dic
             logical_date,
         )
     log.info("postgres: %s", result.describe())
-    return {"enabled": True, "published": True, "summary": result.describe()}
+    return PostgresOutcome(enabled=True, published=True, summary=result.describe())
 
 
-def describe_serving(serving: dict[str, dict | None]) -> tuple[str, list[str]]:
+def describe_serving(serving: ServingSteps) -> tuple[str, list[str]]:
     """One clause on what was served, and the serving steps that failed outright."""
-    failed = [step for step, result in serving.items() if result is None]
+    failed = serving.unfinished
     parts = []
-    copy, bundle, pg = (serving.get(k) for k in ("published", "bundle", "postgres"))
+    copy, bundle, reports, pg = serving.published, serving.bundle, serving.reports, serving.postgres
     if copy:
         parts.append(
-            f"published copy: {copy['rows']} rows in {copy['tables']} marts"
-            if copy.get("published")
-            else f"published copy kept from an earlier run ({copy.get('reason')})"
+            f"published copy: {copy.rows} rows in {copy.tables} marts"
+            if copy.published
+            else f"published copy kept from an earlier run ({copy.reason})"
         )
     if bundle:
         parts.append(
-            f"export bundles {', '.join(bundle['paths'])}"
-            if bundle.get("written")
-            else "no export bundle"
+            f"export bundles {', '.join(bundle.paths)}" if bundle.written else "no export bundle"
         )
-    reports = serving.get("reports")
-    if reports and reports.get("written"):
-        parts.append(f"reports of {reports['month']} for regions {reports['regions']}")
+    if reports and reports.written:
+        parts.append(f"reports of {reports.month} for regions {list(reports.regions)}")
     if pg:
         parts.append(
-            f"postgres: {pg['summary']}"
-            if pg.get("published")
-            else f"postgres: not published ({pg.get('reason')})"
+            f"postgres: {pg.summary}" if pg.published else f"postgres: not published ({pg.reason})"
         )
     parts += [f"{step} FAILED (see its task log)" for step in failed]
     return "; ".join(parts), failed
