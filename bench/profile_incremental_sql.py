@@ -111,7 +111,7 @@ def main() -> None:
     day = append_day(warehouse, args.pages, args.days)
     print(f"appended {day} to a copy of {args.kept}; DuckDB memory_limit {args.memory_limit}")
     parents = [f"+{m}" for m in args.models]
-    run_dbt(["run", "--select", *parents, "--exclude", *MODELS], warehouse=warehouse)
+    run_dbt(["run", "--select", *parents, "--exclude", *args.models], warehouse=warehouse)
     for model in args.models:
         profile(warehouse, model, args.memory_limit, args.top)
         run_dbt(["run", "--select", model], warehouse=warehouse)
