@@ -41,7 +41,6 @@ from gospulse.orchestration.dag_defaults import DEFAULT_ARGS, REGION_TZ, START_D
 def gospulse_federal():
     @task
     def pull_and_build() -> dict:
-
         from gospulse.config import settings
         from gospulse.federal.pull import SOURCES_ENV, parse_sources
         from gospulse.federal.run import federal_warehouse_path, run_federal_pull
@@ -49,15 +48,18 @@ def gospulse_federal():
         summary = run_federal_pull(
             parse_sources(settings.read(SOURCES_ENV)), federal_warehouse_path()
         )
-        return {k: v for k, v in summary.items() if k != "lines"} | {"lines": summary["lines"]}
+        return summary.to_xcom()
 
     @task
-    def report(summary: dict) -> None:
-        for line in summary["lines"]:
+    def report(value: dict) -> None:
+        from gospulse.config.task_results import FederalPull
+
+        summary = FederalPull.from_xcom(value)
+        for line in summary.lines:
             print(line)
-        if summary["rejected"]:
+        if summary.rejected:
             raise RuntimeError(
-                "bundles rejected (previous data kept): " + "; ".join(summary["rejected"].values())
+                "bundles rejected (previous data kept): " + "; ".join(summary.rejected.values())
             )
 
     report(pull_and_build())

@@ -185,19 +185,19 @@ def test_bundle_of_a_warehouse_without_marts_fails_and_leaves_nothing(tmp_path):
 
 
 def test_first_pull_loads_every_region(rollup):
-    assert rollup.round1["loaded"] == sorted(FIRST)
-    assert rollup.round1["rejected"] == {}
+    assert rollup.round1.loaded == tuple(sorted(FIRST))
+    assert rollup.round1.rejected == {}
     assert rollup.loaded1 == [(c, rollup.first[c].bundle_id) for c in sorted(FIRST)]
 
 
 def test_bad_bundles_are_rejected_with_reasons(rollup):
-    rejected = rollup.round2["rejected"]
+    rejected = rollup.round2.rejected
     assert set(rejected) == {"42", "54", "77"}
     assert f"region 42 bundle {rollup.bad.bundle_id}" in rejected["42"]
     assert "file marts/mart_region_growth.parquet sha256" in rejected["42"]
     assert "schema_version 0 not supported" in rejected["54"]
     assert "file marts/mart_page_daily.parquet missing" in rejected["77"]
-    assert rollup.round2["loaded"] == [LATE]
+    assert rollup.round2.loaded == (LATE,)
     log = federal(
         rollup.wh,
         "select region_code, status, bundle_id, reason from bundles.pulls "
@@ -239,8 +239,8 @@ def test_rejected_regions_keep_their_previous_data(rollup, regions):
 def test_pull_again_without_new_bundles_changes_nothing(rollup):
     # the bad bundles are still LATEST: rejected again; region 49 is unchanged
     again = run_federal_pull([str(rollup.root)], rollup.wh)
-    assert again["unchanged"] == [LATE]
-    assert set(again["rejected"]) == {"42", "54", "77"}
+    assert again.unchanged == (LATE,)
+    assert set(again.rejected) == {"42", "54", "77"}
 
 
 # --- federal marts --------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from gospulse.config.task_results import (
     BatchRef,
     BuildVerdict,
     ExportBundles,
+    FederalPull,
     IncidentAlerts,
     MonthlyReports,
     NetworkLoad,
@@ -67,6 +68,12 @@ RESULTS = [
     ),
     PostgresOutcome(enabled=False, reason="GOSPULSE_PG_PUBLISH is not set"),
     PostgresOutcome(enabled=True, published=True, summary="12 marts, run r"),
+    FederalPull(
+        loaded=(42, 77),
+        rejected={"54": "file marts/mart_page_growth.parquet: sha256 differs"},
+        marts={"mart_national_growth": 24},
+        lines=("region 42 b1 loaded", "federal marts: mart_national_growth 24"),
+    ),
 ]
 
 

@@ -16,9 +16,9 @@ def cmd_federal_pull(args: argparse.Namespace) -> int:
 
     sources = parse_sources(args.sources or settings.read(SOURCES_ENV))
     summary = run_federal_pull(sources, Path(args.warehouse or federal_warehouse_path()))
-    for line in summary["lines"]:
+    for line in summary.lines:
         print(line)
-    return 1 if summary["rejected"] else 0
+    return 1 if summary.rejected else 0
 
 
 def cmd_bundle(args: argparse.Namespace) -> int:

@@ -1,6 +1,6 @@
 """What the daily run's tasks hand each other, as types: the registry check, the batches a
 network's fetch tasks map over, each network's load, the audience, the build's verdict, the
-alerts, and the publication and the steps that serve it.
+alerts, and the publication and the steps that serve it; and the federal DAG's pull.
 
 XCom carries JSON: a task returns `result.to_xcom()`, and the next reads it back with
 `Type.from_xcom(value)`, so the task bodies (gospulse.orchestration.tasks) read attributes,
@@ -246,3 +246,15 @@ def unpublished_reason(published: PublishOutcome | None) -> str | None:
     if published is None:
         return "the marts were not published"
     return None if published.published else published.why_not_published
+
+
+@dataclass(frozen=True)
+class FederalPull(XComResult):
+    """A federal pull: the regions whose bundles loaded, were unchanged or were rejected (code
+    as text: reason), the federal marts' row counts, and a line per region and for the marts."""
+
+    loaded: tuple[int, ...] = ()
+    unchanged: tuple[int, ...] = ()
+    rejected: dict[str, str] = field(default_factory=dict)
+    marts: dict[str, int] = field(default_factory=dict)
+    lines: tuple[str, ...] = ()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gospulse.config import settings
+from gospulse.config.task_results import FederalPull
 
 FEDERAL_WAREHOUSE_ENV = "GOSPULSE_FEDERAL_WAREHOUSE"
 
@@ -15,17 +16,17 @@ def federal_warehouse_path() -> Path:
     return Path(settings.read(FEDERAL_WAREHOUSE_ENV))
 
 
-def run_federal_pull(sources: list[str], warehouse: Path) -> dict:
-    """Pull, load and rebuild the federal marts; a summary dict (for the DAG and the CLI)."""
+def run_federal_pull(sources: list[str], warehouse: Path) -> FederalPull:
+    """Pull, load and rebuild the federal marts; what happened (for the DAG and the CLI)."""
     from gospulse.federal.marts import build_federal_marts
     from gospulse.federal.pull import pull
 
     results = pull(sources, warehouse)
     build = build_federal_marts(warehouse)
-    return {
-        "loaded": [r.region_code for r in results if r.status == "loaded"],
-        "unchanged": [r.region_code for r in results if r.status == "unchanged"],
-        "rejected": {str(r.region_code): r.reason for r in results if r.status == "rejected"},
-        "marts": build.rows,
-        "lines": [r.describe() for r in results] + [build.describe()],
-    }
+    return FederalPull(
+        loaded=tuple(r.region_code for r in results if r.status == "loaded"),
+        unchanged=tuple(r.region_code for r in results if r.status == "unchanged"),
+        rejected={str(r.region_code): r.reason or "" for r in results if r.status == "rejected"},
+        marts=dict(build.rows),
+        lines=(*(r.describe() for r in results), build.describe()),
+    )
