@@ -32,9 +32,9 @@ from bench_transform import NO_UNIT_TESTS, append_day  # noqa: E402
 from gospulse.transform.dbt_manifest import require_manifest  # noqa: E402
 from gospulse.transform.run import dbt_state_dir, run_dbt  # noqa: E402
 
-# "22:10:05  12 of 126 START sql incremental model intermediate.int_page_days_filled  [RUN]"
+# dbt's console line of a node's start: "HH:MM:SS  N of M START <what> ... [RUN]"
 START = re.compile(r"^(\d\d:\d\d:\d\d)\s+(\d+) of \d+ START (.+?) \.*\s*\[RUN\]")
-# "22:10:09  12 of 126 OK created sql incremental model ... [OK in 4.01s]", "PASS ...", "FAIL"
+# and of its end: "HH:MM:SS  N of M OK created <what> ... [OK in S.SSs]" (or PASS, FAIL, ...)
 DONE = re.compile(
     r"^(\d\d:\d\d:\d\d)\s+(\d+) of \d+ (OK|PASS|WARN|ERROR|FAIL|SKIP).*in (\d+\.\d+)s\]"
 )
