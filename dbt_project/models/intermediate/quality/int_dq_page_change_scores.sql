@@ -18,6 +18,8 @@ select
     typical_deviation,
     change_scale,
     z_score,
+    region_code,
+    is_flagship,
     built_at
 from {{ ref('int_dq_page_days') }}
 where is_fresh and is_prev_fresh

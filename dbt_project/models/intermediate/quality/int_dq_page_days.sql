@@ -204,8 +204,6 @@ registry_listing as (
         ref_value,
         valid_from,
         valid_to,
-        registry_ref,
-        title,
         region_code,
         is_flagship
     from registry
@@ -534,8 +532,6 @@ page_day_facts as materialized (
 registered_page_days as (
     select
         page_day_facts.*,
-        registry_segments.registry_ref,
-        registry_segments.title,
         registry_segments.region_code,
         coalesce(registry_segments.is_flagship, false) as is_flagship,
         registry_seen.registry_seen_at,

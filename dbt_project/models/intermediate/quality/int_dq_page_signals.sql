@@ -56,6 +56,10 @@ change_scores as (
 ),
 {%- endif %}
 
+registry_segments as (
+    {{ registry_segments(ref('int_registry_pages_resolved')) }}
+),
+
 region_outages as (
     select distinct region_code, network, signal_date
     from {{ ref('int_dq_region_signals') }}
@@ -81,7 +85,10 @@ status_changes as (
         cast(null as double precision) as expected_high,
         'page ' || effective_status as headline,
         'status ' || effective_status || ', last ok snapshot '
-            || cast(last_ok_date as varchar) as detail
+            || cast(last_ok_date as varchar) as detail,
+        region_code,
+        is_flagship,
+        built_at as page_days_built_at
     from page_days
     where effective_status in {{ dq_string_list(broken) }}
         and last_ok_date is not null
@@ -103,7 +110,10 @@ renames as (
         cast(null as double precision) as expected_high,
         'screen name changed to ' || screen_name as headline,
         'screen name ' || previous_screen_name || ' -> ' || screen_name
-            || ' (previous ok snapshot ' || cast(previous_ok_date as varchar) || ')' as detail
+            || ' (previous ok snapshot ' || cast(previous_ok_date as varchar) || ')' as detail,
+        region_code,
+        is_flagship,
+        built_at as page_days_built_at
     from page_days
     where status = 'ok'
         and lower(screen_name) <> lower(previous_screen_name)
@@ -123,7 +133,10 @@ stale_pages as (
         'no data for ' || cast(page_days.days_without_ok as varchar) || ' days' as headline,
         'no ok snapshot for ' || cast(page_days.days_without_ok as varchar)
             || ' days (status ' || page_days.status || ', last ok snapshot '
-            || coalesce(cast(page_days.last_ok_date as varchar), 'never') || ')' as detail
+            || coalesce(cast(page_days.last_ok_date as varchar), 'never') || ')' as detail,
+        page_days.region_code,
+        page_days.is_flagship,
+        page_days.built_at as page_days_built_at
     from page_days
     left join region_outages
         on region_outages.region_code = page_days.region_code
@@ -147,28 +160,51 @@ flagships_under_min as (
         cast(null as double precision) as expected_high,
         'flagship page at ' || cast(members_count as varchar) || ' subscribers' as headline,
         cast(members_count as varchar) || ' subscribers, a flagship needs more than '
-            || cast({{ var('flagship_min_members') }} as varchar) as detail
+            || cast({{ var('flagship_min_members') }} as varchar) as detail,
+        region_code,
+        is_flagship,
+        built_at as page_days_built_at
     from page_days
     where is_flagship
         and members_count <= {{ var('flagship_min_members') }}
 ),
 
+{#- the thresholds compare whole numbers (100 * change against pct * members_prev): exact, and
+    far cheaper over every page day than decimals; the percentage shown is computed only for
+    the days a rule fires on -#}
 day_changes as (
     select
         network,
         page_ref,
         snapshot_date,
+        region_code,
         is_flagship,
+        built_at,
         members_prev,
-        members_count,
-        members_count - members_prev as change,
+        members_count
+    from page_days
+    where is_fresh and members_prev is not null
+),
+
+fired_changes as (
+    select
+        *,
         case
             when members_prev > 0
                 then round(cast(100.0 * (members_count - members_prev) / members_prev
                     as numeric), 1)
         end as change_pct
-    from page_days
-    where is_fresh and members_prev is not null
+    from day_changes
+    where (
+            members_prev - members_count >= {{ dq_setting('drop_dod', 'min_abs') }}
+            and 100 * (members_prev - members_count)
+                >= {{ dq_setting('drop_dod', 'min_pct') }} * members_prev
+        )
+        or (
+            members_count - members_prev >= {{ dq_setting('jump', 'min_abs') }}
+            and 100 * (members_count - members_prev)
+                >= {{ dq_setting('jump', 'min_pct') }} * members_prev
+        )
 ),
 
 drops as (
@@ -179,7 +215,7 @@ drops as (
         'drop_dod' as rule,
         case
             when members_prev - members_count >= {{ dq_setting('drop_dod', 'critical_abs') }}
-                and 100.0 * (members_prev - members_count)
+                and 100 * (members_prev - members_count)
                     >= {{ dq_setting('drop_dod', 'critical_pct') }} * members_prev
                 then {{ dq_severity('drop_dod', 'critical_severity') }}
             else {{ dq_severity('drop_dod') }}
@@ -194,10 +230,13 @@ drops as (
         'subscribers fell by ' || cast(members_prev - members_count as varchar)
             || ' (' || cast(change_pct as varchar) || ' %)' as headline,
         cast(members_prev as varchar) || ' -> ' || cast(members_count as varchar)
-            || ' subscribers (' || cast(change_pct as varchar) || ' %)' as detail
-    from day_changes
+            || ' subscribers (' || cast(change_pct as varchar) || ' %)' as detail,
+        region_code,
+        is_flagship,
+        built_at as page_days_built_at
+    from fired_changes
     where members_prev - members_count >= {{ dq_setting('drop_dod', 'min_abs') }}
-        and 100.0 * (members_prev - members_count)
+        and 100 * (members_prev - members_count)
             >= {{ dq_setting('drop_dod', 'min_pct') }} * members_prev
 ),
 
@@ -219,10 +258,13 @@ jumps as (
             || coalesce(' (+' || cast(change_pct as varchar) || ' %)', '') as headline,
         cast(members_prev as varchar) || ' -> ' || cast(members_count as varchar)
             || ' subscribers' || coalesce(' (+' || cast(change_pct as varchar) || ' %)', '')
-            as detail
-    from day_changes
+            as detail,
+        region_code,
+        is_flagship,
+        built_at as page_days_built_at
+    from fired_changes
     where members_count - members_prev >= {{ dq_setting('jump', 'min_abs') }}
-        and 100.0 * (members_count - members_prev)
+        and 100 * (members_count - members_prev)
             >= {{ dq_setting('jump', 'min_pct') }} * members_prev
 ),
 
@@ -258,7 +300,10 @@ zscores as (
             || cast(round(cast(zscore_bands.expected_change as numeric), 1) as varchar)
             || ' (z ' || cast(round(cast(zscore_bands.z_score as numeric), 1) as varchar)
             || case when zscore_bands.is_seasonal then ', same weekday' else '' end
-            || ')' as detail
+            || ')' as detail,
+        zscore_bands.region_code,
+        zscore_bands.is_flagship,
+        zscore_bands.built_at as page_days_built_at
     from zscore_bands
     left join drops
         on drops.network = zscore_bands.network
@@ -299,17 +344,20 @@ select
     page_signals.value_unit,
     page_signals.expected_low,
     page_signals.expected_high,
-    coalesce(page_days.title, page_signals.page_ref) || ': ' || page_signals.headline as title,
+    coalesce(registry_segments.title, page_signals.page_ref) || ': ' || page_signals.headline
+        as title,
     page_signals.detail,
-    page_days.registry_ref,
-    page_days.region_code,
-    page_days.is_flagship,
-    page_days.built_at as page_days_built_at
+    registry_segments.registry_ref,
+    page_signals.region_code,
+    page_signals.is_flagship,
+    page_signals.page_days_built_at
 from page_signals
-inner join page_days
-    on page_days.network = page_signals.network
-    and page_days.page_ref = page_signals.page_ref
-    and page_days.snapshot_date = page_signals.signal_date
+-- the title and reference the page was registered under that day (page days keep no copy);
+-- every signal's page day was registered, so its segment is there
+inner join registry_segments
+    on registry_segments.network = page_signals.network
+    and registry_segments.page_ref = page_signals.page_ref
+    and {{ registry_segment_has('registry_segments', 'page_signals.signal_date') }}
 {%- if is_incremental() %}
 
 union all

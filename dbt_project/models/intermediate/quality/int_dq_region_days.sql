@@ -46,26 +46,13 @@ page_days as (
     where region_code is not null
 ),
 
-page_days_with_all as (
-    select
-        region_code, network, network as page_network, snapshot_date, is_fresh,
-        members_count, members_prev, is_readable, built_at
-    from page_days
-
-    union all
-
-    select
-        region_code, 'all' as network, network as page_network, snapshot_date, is_fresh,
-        members_count, members_prev, is_readable, built_at
-    from page_days
-),
-
-region_days as (
+-- each network's day first, then 'all' from those few rows: one pass over the page days, where
+-- a copy of every page day under 'all' doubled what was grouped
+network_days as (
     select
         region_code,
         network,
         snapshot_date,
-        count(distinct page_network) as networks,
         cast(count(*) as integer) as pages_registered,
         cast(sum(case when is_readable then 1 else 0 end) as integer) as pages_readable,
         cast(sum(case when is_readable and not is_fresh then 1 else 0 end) as integer)
@@ -75,8 +62,28 @@ region_days as (
         cast(sum(case when members_count is not null and members_prev is not null
             then members_prev end) as bigint) as members_prev_comparable,
         max(built_at) as page_days_built_at
-    from page_days_with_all
+    from page_days
     group by region_code, network, snapshot_date
+),
+
+region_days as (
+    select * from network_days
+
+    union all
+
+    select
+        region_code,
+        'all' as network,
+        snapshot_date,
+        cast(sum(pages_registered) as integer) as pages_registered,
+        cast(sum(pages_readable) as integer) as pages_readable,
+        cast(sum(pages_missing) as integer) as pages_missing,
+        cast(sum(members_comparable) as bigint) as members_comparable,
+        cast(sum(members_prev_comparable) as bigint) as members_prev_comparable,
+        max(page_days_built_at) as page_days_built_at
+    from network_days
+    group by region_code, snapshot_date
+    having count(*) > 1
 )
 
 select
@@ -90,7 +97,6 @@ select
     members_prev_comparable,
     page_days_built_at
 from region_days
-where network <> 'all' or networks > 1
 {%- if is_incremental() %}
 
 union all
