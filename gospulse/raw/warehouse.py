@@ -383,6 +383,26 @@ def _territories_in_registry_history(con: duckdb.DuckDBPyConnection) -> None:
             con.execute("drop table intermediate.int_audience_page_dates")
 
 
+def _page_days_without_registry_copies(con: duckdb.DuckDBPyConnection) -> None:
+    """Once, on a warehouse built when every page day carried its registry title and reference:
+    drop those two columns from intermediate.int_dq_page_days (the signals now take them from
+    the registry for the days a rule fires). Every other column and row stays as built, so the
+    next build goes on incrementally; dbt would otherwise stop on the changed schema."""
+    found = {
+        column
+        for (column,) in con.execute(
+            "select column_name from duckdb_columns() where database_name = current_database() "
+            "and schema_name = 'intermediate' and table_name = 'int_dq_page_days' "
+            "and column_name in ('title', 'registry_ref')"
+        ).fetchall()
+    }
+    for column in sorted(found):
+        log.info(
+            "intermediate.int_dq_page_days: dropping column %s (read from the registry)", column
+        )
+        con.execute(f"alter table intermediate.int_dq_page_days drop column {column}")
+
+
 # one-time changes to a warehouse made by an earlier release, by name, in the order they run;
 # a name is never reused, and a new migration goes at the end
 MIGRATIONS = (
@@ -390,6 +410,7 @@ MIGRATIONS = (
     ("rankings computed when read", _retire_stored_rankings),
     ("change scores by capped mean deviation", _retire_median_change_scores),
     ("territories in the registry's history", _territories_in_registry_history),
+    ("page days without registry copies", _page_days_without_registry_copies),
 )
 
 
