@@ -68,12 +68,15 @@
     cross join (
         select least(
             (
+                -- the mark compared as a scalar: DuckDB then skips the row groups of the
+                -- growth rows older builds wrote (a mark joined in read every month row)
                 select min(page_growth.period_start)
                 from {{ page_growth }} as page_growth
-                cross join ({{ built_high_water() }}) as built
                 where page_growth.period_type = 'month'
-                    and (built.growth_high_water is null
-                        or page_growth.built_at > built.growth_high_water)
+                    and page_growth.built_at > (
+                        select coalesce(built.growth_high_water, cast('1900-01-01' as timestamp))
+                        from ({{ built_high_water() }}) as built
+                    )
             ),
             (
                 select min(changed_months.month_start)

@@ -63,20 +63,23 @@ built_bounds as (
     from {{ this }}
 ),
 
+-- the marks compared as scalars (loaded_at is never NULL): DuckDB then skips the row groups
+-- of older loads, where a mark joined in read every load time of raw
 lists_loaded_since as (
     select distinct member_lists.snapshot_date
     from member_lists
-    cross join built_bounds
-    where built_bounds.lists_high_water is null
-        or member_lists.loaded_at > built_bounds.lists_high_water
+    where member_lists.loaded_at > (
+        select coalesce(lists_high_water, cast('1900-01-01' as timestamp)) from built_bounds
+    )
 ),
 
 snapshots_loaded_since as (
     select distinct raw_snapshots.snapshot_date
     from {{ ref('stg_raw__page_snapshots') }} as raw_snapshots
-    cross join built_bounds
-    where built_bounds.snapshots_high_water is null
-        or raw_snapshots.loaded_at > built_bounds.snapshots_high_water
+    where raw_snapshots.loaded_at > (
+        select coalesce(snapshots_high_water, cast('1900-01-01' as timestamp))
+        from built_bounds
+    )
 ),
 
 {#- the first day a registry version loaded, closed or resolved since applies to (a page

@@ -56,10 +56,6 @@ change_scores as (
 ),
 {%- endif %}
 
-registry_segments as (
-    {{ registry_segments(ref('int_registry_pages_resolved')) }}
-),
-
 region_outages as (
     select distinct region_code, network, signal_date
     from {{ ref('int_dq_region_signals') }}
@@ -332,6 +328,27 @@ page_signals as (
     select * from jumps
     union all
     select * from zscores
+),
+
+registry as (
+    select * from {{ ref('int_registry_pages_resolved') }}
+),
+
+-- every version of the pages that fired (a day's few, not the whole registry's history)
+fired_registry as (
+    select registry.*
+    from registry
+    where (registry.network, registry.page_key) in (
+        select fired.network, fired.page_key
+        from registry as fired
+        inner join (select distinct network, page_ref from page_signals) as fired_pages
+            on fired_pages.network = fired.network
+            and fired_pages.page_ref = fired.page_ref
+    )
+),
+
+registry_segments as (
+    {{ registry_segments('fired_registry') }}
 )
 
 select
