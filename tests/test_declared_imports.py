@@ -17,8 +17,8 @@ PACKAGE = ("gospulse", "extractors", "expectations", "emulators", "dags")
 DEV = ("tests", "bench")
 # our own top-level modules, and the benchmark scripts importing each other
 OURS = {*PACKAGE, *DEV, "api_world", "bench_import", "bench_top", "bench_transform",
-        "synthetic_federal", "profile_incremental_sql", "warehouse_fixtures",
-        "pg_fixtures"}  # fmt: skip
+        "synthetic_federal", "profile_incremental_sql", "profile_change_scores",
+        "warehouse_fixtures", "pg_fixtures"}  # fmt: skip
 
 
 def canonical(name: str) -> str:
